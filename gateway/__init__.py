@@ -1,0 +1,1 @@
+"""The gateway: one entry for every client, with bearer-token checks, routing and limits."""

@@ -1,0 +1,66 @@
+"""The route table: which service owns which public path, and which paths need no token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.settings import GatewaySettings
+
+
+@dataclass(frozen=True)
+class Route:
+    prefix: str
+    service: str
+
+
+ROUTES = (
+    Route("/api/v1/auth/", "identity"),
+    Route("/api/v1/accounts", "identity"),
+    Route("/api/v1/me", "identity"),
+    Route("/api/v1/personas", "identity"),
+    Route("/api/v1/admin/", "identity"),
+    Route("/.well-known/", "identity"),
+    Route("/scim/v2/", "identity"),
+    Route("/api/v1/posts", "feed"),
+    Route("/api/v1/timelines/", "feed"),
+    Route("/api/v1/following", "feed"),
+    Route("/api/v1/followers", "feed"),
+    Route("/api/v1/notifications", "feed"),
+    Route("/api/v1/stream", "feed"),
+    Route("/api/v1/groups", "groups"),
+)
+
+# (method, path) pairs that carry no bearer token: registration, the token endpoint itself,
+# the published keys. SCIM checks its own (integrator) tokens and answers in SCIM's format.
+PUBLIC = {
+    ("POST", "/api/v1/accounts"),
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/revoke"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/openid-configuration"),
+}
+PUBLIC_PREFIXES = ("/scim/v2/",)
+
+
+def upstreams(settings: GatewaySettings) -> dict[str, str]:
+    return {
+        "identity": settings.identity_url.rstrip("/"),
+        "feed": settings.feed_url.rstrip("/"),
+        "groups": settings.groups_url.rstrip("/"),
+    }
+
+
+def resolve(path: str) -> str | None:
+    """The service that owns ``path``, matching whole path segments."""
+    for route in ROUTES:
+        prefix = route.prefix
+        if prefix.endswith("/"):
+            if path.startswith(prefix):
+                return route.service
+        elif path == prefix or path.startswith(prefix + "/"):
+            return route.service
+    return None
+
+
+def is_public(method: str, path: str) -> bool:
+    return (method, path) in PUBLIC or path.startswith(PUBLIC_PREFIXES)

@@ -1,0 +1,72 @@
+"""Alembic plumbing shared by the services' migration environments, the launcher and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def alembic_config(service_dir: Path, url: str) -> Config:
+    config = Config(str(service_dir / "alembic.ini"))
+    config.set_main_option("script_location", str(service_dir / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(service_dir: Path, url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service_dir, url), revision)
+
+
+def head_revision(service_dir: Path) -> str | None:
+    script = ScriptDirectory(str(service_dir / "migrations"))
+    return script.get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            return result.scalar_one_or_none()
+    except SQLAlchemyError:
+        return None
+
+
+def _run(connection: Connection, metadata: MetaData) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str, metadata: MetaData) -> None:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run, metadata)
+    await engine.dispose()
+
+
+def run_env(metadata: MetaData) -> None:
+    """The body of every service's ``migrations/env.py``."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("No database URL: set sqlalchemy.url or use `python -m kit.migrate`.")
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    if url.startswith("sqlite"):
+        Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_run_async(url, metadata))

@@ -1,0 +1,81 @@
+"""Opaque keyset cursors: ``?limit=&cursor=``, a body of ``items`` and ``next_cursor``, and a
+``Link: <…>; rel="next"`` header.
+
+A cursor encodes the sort key of the last item shown (two keys where the first is not unique,
+such as a timestamp and an id) plus the name of the list it belongs to, so a cursor from another
+list is refused with 400 instead of being misread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query, Request, Response
+from pydantic import BaseModel
+
+from kit.errors import BadRequest
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1 to 100).")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=512, description="Opaque cursor from a previous page's `next_cursor`."),
+]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(scope: str, key: Sequence[Any]) -> str:
+    raw = json.dumps({"s": scope, "k": list(key)}, separators=(",", ":"), default=str)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(scope: str, cursor: str | None, *, arity: int) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("The cursor is not valid.", slug="bad-cursor") from exc
+    if (
+        not isinstance(data, dict)
+        or data.get("s") != scope
+        or not isinstance(data.get("k"), list)
+        or len(data["k"]) != arity
+        or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in data["k"])
+    ):
+        raise BadRequest("The cursor does not belong to this list.", slug="bad-cursor")
+    return list(data["k"])
+
+
+def paginate(
+    request: Request,
+    response: Response,
+    items: Sequence[T],
+    *,
+    limit: int,
+    scope: str,
+    key: Any,
+) -> Page[T]:
+    """``items`` holds up to ``limit + 1`` rows; the extra one only says another page exists.
+    ``key(item)`` gives the sort key of an item."""
+    shown = list(items[:limit])
+    next_cursor = None
+    if len(items) > limit and shown:
+        next_cursor = encode_cursor(scope, key(shown[-1]))
+        next_url = request.url.include_query_params(cursor=next_cursor, limit=limit)
+        # A relative reference, so the link stays right behind the gateway.
+        response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+    return Page[T](items=shown, next_cursor=next_cursor)

@@ -1,0 +1,161 @@
+"""The skeleton every service app is built on: middleware, errors, database, token
+verification, health probes, and the outbox relay running for the app's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from fastapi import APIRouter, FastAPI
+
+from kit.db import Database
+from kit.errors import install_error_handlers
+from kit.health import health_router
+from kit.logging import configure_logging
+from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from kit.outbox import EventHandler, Outbox, OutboxTables, Relay, event_receiver
+from kit.settings import ServiceSettings
+from kit.tokens import JWKSKeySource, KeySource, TokenVerifier
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for code, description in {
+        400: "Bad request",
+        401: "Missing or invalid bearer token",
+        404: "Not found (also for objects of the other context)",
+        422: "Invalid fields",
+    }.items()
+}
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service different from another."""
+
+    name: str
+    title: str
+    description: str
+    routers: Sequence[APIRouter]
+    outbox_tables: OutboxTables
+    migrations_dir: Path | None
+    event_handlers: Mapping[str, EventHandler] = field(default_factory=dict)
+    key_source: KeySource | None = None
+    on_startup: Sequence[Callable[[FastAPI], object]] = ()
+
+
+def create_service_app(
+    spec: ServiceSpec, settings: ServiceSettings, *, http_client: httpx.AsyncClient | None = None
+) -> FastAPI:
+    configure_logging(spec.name, settings.log_level, as_json=settings.log_json)
+    database = Database(
+        settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size
+    )
+    client = http_client or httpx.AsyncClient(timeout=settings.relay_timeout_seconds)
+    key_source = spec.key_source or JWKSKeySource(
+        settings.jwks_url, client=client, cache_seconds=settings.jwks_cache_seconds
+    )
+    verifier = TokenVerifier(
+        key_source,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        leeway=settings.token_leeway_seconds,
+    )
+    outbox = Outbox(spec.outbox_tables, spec.name, settings.subscribers)
+    relay = Relay(
+        outbox,
+        database,
+        token=settings.internal_token.get_secret_value(),
+        client=client,
+        interval=settings.relay_interval_seconds,
+        batch_size=settings.relay_batch_size,
+        timeout=settings.relay_timeout_seconds,
+        max_backoff=settings.relay_max_backoff_seconds,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in spec.on_startup:
+            result = hook(app)
+            if asyncio.iscoroutine(result):
+                await result
+        task = None
+        if settings.relay_enabled and settings.subscribers:
+            task = asyncio.create_task(relay.run(), name=f"{spec.name}-relay")
+        try:
+            yield
+        finally:
+            relay.stopping.set()
+            if task is not None:
+                await task
+            if http_client is None:
+                await client.aclose()
+            await database.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.verifier = verifier
+    app.state.outbox = outbox
+    app.state.relay = relay
+    app.state.http_client = client
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router(spec.migrations_dir))
+    app.include_router(event_receiver(spec.outbox_tables, spec.event_handlers))
+    for router in spec.routers:
+        app.include_router(router)
+    _add_problem_schema(app)
+    return app
+
+
+def _add_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {})
+        assert isinstance(components, dict)
+        components.setdefault("schemas", {})["Problem"] = {
+            "type": "object",
+            "description": "RFC 9457 problem details.",
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "trace_id": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "location": {"type": "string"},
+                            "message": {"type": "string"},
+                            "code": {"type": "string"},
+                        },
+                    },
+                },
+            },
+            "required": ["type", "title", "status", "detail"],
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

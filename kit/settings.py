@@ -1,0 +1,46 @@
+"""Settings shared by every process; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Subscriber(BaseSettings):
+    """A service that receives this service's events at ``url``."""
+
+    name: str
+    url: AnyHttpUrl
+    event_types: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class BaseProcessSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_body_size: int = Field(default=1_000_000, ge=1024)
+    token_issuer: str = "http://127.0.0.1:8001"  # noqa: S105 - a URL, not a secret
+    token_audience: str = "govsocial-api"  # noqa: S105 - a name, not a secret
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+
+
+class ServiceSettings(BaseProcessSettings):
+    service_name: str = "service"
+    database_url: str = "sqlite+aiosqlite:///var/service.db"
+    database_echo: bool = False
+    database_pool_size: int = Field(default=10, ge=1)
+    internal_token: SecretStr = Field(
+        description="Shared secret that authenticates event deliveries between services."
+    )
+    subscribers: list[Subscriber] = Field(default_factory=list)
+    relay_enabled: bool = True
+    relay_interval_seconds: float = Field(default=1.0, gt=0)
+    relay_batch_size: int = Field(default=100, ge=1, le=1000)
+    relay_timeout_seconds: float = Field(default=5.0, gt=0)
+    relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    cursor_secret: SecretStr | None = None

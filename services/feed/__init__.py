@@ -1,0 +1,1 @@
+"""Feed: posts, comments, reactions, follows and timelines, kept apart by context."""

@@ -1,0 +1,32 @@
+"""Feed's app factory: ``uvicorn services.feed.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from kit.service import ServiceSpec, create_service_app
+from services.feed.events import handlers
+from services.feed.models import outbox_tables
+from services.feed.routes import routers
+from services.feed.settings import FeedSettings
+
+HERE = Path(__file__).parent
+
+
+def create_app(
+    settings: FeedSettings | None = None, *, http_client: httpx.AsyncClient | None = None
+) -> FastAPI:
+    settings = settings or FeedSettings()  # type: ignore[call-arg]
+    spec = ServiceSpec(
+        name="feed",
+        title="Feed",
+        description="Posts, comments, reactions, follows and timelines, kept apart by context.",
+        routers=routers,
+        outbox_tables=outbox_tables,
+        migrations_dir=HERE,
+        event_handlers=handlers,
+    )
+    return create_service_app(spec, settings, http_client=http_client)

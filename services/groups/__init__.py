@@ -1,0 +1,1 @@
+"""Groups: purpose groups, their charters, membership flows and group health."""

@@ -1,0 +1,32 @@
+"""Groups' app factory: ``uvicorn services.groups.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from kit.service import ServiceSpec, create_service_app
+from services.groups.events import handlers
+from services.groups.models import outbox_tables
+from services.groups.routes import routers
+from services.groups.settings import GroupsSettings
+
+HERE = Path(__file__).parent
+
+
+def create_app(
+    settings: GroupsSettings | None = None, *, http_client: httpx.AsyncClient | None = None
+) -> FastAPI:
+    settings = settings or GroupsSettings()  # type: ignore[call-arg]
+    spec = ServiceSpec(
+        name="groups",
+        title="Groups",
+        description="Purpose groups, their charters, membership flows and group health.",
+        routers=routers,
+        outbox_tables=outbox_tables,
+        migrations_dir=HERE,
+        event_handlers=handlers,
+    )
+    return create_service_app(spec, settings, http_client=http_client)

@@ -1,0 +1,68 @@
+"""Groups' tables, on its own registry."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from kit.db import UTCDateTime, new_metadata
+from kit.ids import new_id
+from kit.outbox import OutboxTables
+from kit.timeutil import utcnow
+
+
+class GroupsModel(SQLModel, registry=registry(metadata=new_metadata())):
+    pass
+
+
+outbox_tables = OutboxTables(GroupsModel.metadata)
+
+
+class Group(GroupsModel, table=True):
+    __table_args__ = (UniqueConstraint("context", "handle", name="uq_group_context_handle"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    context: str = Field(max_length=20, index=True)
+    name: str = Field(max_length=100)
+    handle: str = Field(max_length=30)
+    purpose: str = Field(max_length=500)
+    description: str | None = Field(default=None, max_length=5000)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    visibility: str = Field(max_length=10)
+    objective: str | None = Field(default=None, max_length=1000)
+    audience: str | None = Field(default=None, max_length=500)
+    success_indicators: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    review_at: date | None = None
+    stewards: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    member_count: int = 0
+    created_by: uuid.UUID
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Membership(GroupsModel, table=True):
+    __table_args__ = (UniqueConstraint("group_id", "persona_id", name="uq_membership_group_persona"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    group_id: uuid.UUID = Field(foreign_key="group.id", ondelete="CASCADE")
+    persona_id: uuid.UUID = Field(index=True)
+    role: str = Field(max_length=20)
+    joined_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PersonaReplica(GroupsModel, table=True):
+    """What groups knows of a persona, kept up to date from identity's events."""
+
+    __tablename__ = "persona_replica"
+
+    id: uuid.UUID = Field(primary_key=True)
+    context: str = Field(max_length=20)
+    handle: str = Field(max_length=30)
+    display_name: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

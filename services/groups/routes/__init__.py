@@ -1,0 +1,5 @@
+"""Groups' HTTP routes."""
+
+from services.groups.routes import groups
+
+routers = [groups.router]

@@ -1,0 +1,1 @@
+"""Identity: accounts, professional and personal personas, tokens and signing keys."""

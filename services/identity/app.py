@@ -1,0 +1,52 @@
+"""Identity's app factory: ``uvicorn services.identity.app:create_app --factory``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from kit.service import ServiceSpec, create_service_app
+from kit.tokens import StaticKeySource
+from services.identity.keys import KeyRing, SigningKey
+from services.identity.models import outbox_tables
+from services.identity.passwords import Passwords
+from services.identity.routes import routers
+from services.identity.settings import IdentitySettings
+
+HERE = Path(__file__).parent
+
+
+def create_app(
+    settings: IdentitySettings | None = None,
+    *,
+    keys: KeyRing | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    settings = settings or IdentitySettings()  # type: ignore[call-arg]
+    if keys is None:
+        keys = (
+            KeyRing.from_dir(settings.signing_key_dir)
+            if settings.signing_key_dir
+            else KeyRing([SigningKey.generate()])
+        )
+    key_source = StaticKeySource(keys.jwks())
+    spec = ServiceSpec(
+        name="identity",
+        title="Identity",
+        description="Accounts, professional and personal personas, tokens and signing keys.",
+        routers=routers,
+        outbox_tables=outbox_tables,
+        migrations_dir=HERE,
+        key_source=key_source,
+    )
+    app = create_service_app(spec, settings, http_client=http_client)
+    app.state.keys = keys
+    app.state.key_source = key_source
+    app.state.passwords = Passwords(
+        time_cost=settings.password_time_cost,
+        memory_cost=settings.password_memory_cost,
+        parallelism=settings.password_parallelism,
+    )
+    return app

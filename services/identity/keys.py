@@ -1,0 +1,88 @@
+"""Signing keys: one active RSA key signs, every key still in the ring is published.
+
+Rotation without downtime: add a new key (it becomes active), keep the old one in the ring
+for at least one access-token lifetime so its tokens keep verifying, then remove it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+
+def _b64(n: int) -> str:
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_pem: bytes
+    public_jwk: dict[str, Any]
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("signing keys must be RSA")
+        numbers = key.public_key().public_numbers()
+        jwk = {"kty": "RSA", "use": "sig", "alg": "RS256", "n": _b64(numbers.n), "e": _b64(numbers.e)}
+        thumb = hashlib.sha256(f'{{"e":"{jwk["e"]}","kty":"RSA","n":"{jwk["n"]}"}}'.encode()).digest()
+        kid = base64.urlsafe_b64encode(thumb).decode().rstrip("=")[:16]
+        return cls(kid=kid, private_pem=pem, public_jwk={**jwk, "kid": kid})
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return cls.from_pem(pem)
+
+
+class KeyRing:
+    def __init__(self, keys: list[SigningKey]) -> None:
+        if not keys:
+            raise ValueError("a key ring needs at least one key")
+        self.keys = keys
+
+    @property
+    def active(self) -> SigningKey:
+        return self.keys[0]
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [k.public_jwk for k in self.keys]}
+
+    def rotate(self, new: SigningKey | None = None) -> SigningKey:
+        key = new or SigningKey.generate()
+        self.keys.insert(0, key)
+        return key
+
+    def retire(self, kid: str) -> None:
+        if kid == self.active.kid:
+            raise ValueError("the active key cannot be retired")
+        self.keys = [k for k in self.keys if k.kid != kid]
+
+    @classmethod
+    def from_dir(cls, folder: Path) -> KeyRing:
+        """Every ``*.pem`` in ``folder``, newest first; generates one when there is none."""
+        folder.mkdir(parents=True, exist_ok=True)
+        files = sorted(folder.glob("*.pem"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        if not files:
+            key = SigningKey.generate()
+            path = folder / f"{key.kid}.pem"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key.private_pem)
+            return cls([key])
+        return cls([SigningKey.from_pem(p.read_bytes()) for p in files])

@@ -1,0 +1,71 @@
+"""Identity's tables, on its own registry."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from kit.db import UTCDateTime, new_metadata
+from kit.ids import new_id
+from kit.outbox import OutboxTables
+from kit.timeutil import utcnow
+
+
+class IdentityModel(SQLModel, registry=registry(metadata=new_metadata())):
+    pass
+
+
+outbox_tables = OutboxTables(IdentityModel.metadata)
+
+
+class Account(IdentityModel, table=True):
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(max_length=254, unique=True)
+    password_hash: str = Field(max_length=255)
+    status: str = Field(default="active", max_length=20)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Persona(IdentityModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("account_id", "kind", name="uq_persona_account_kind"),
+        UniqueConstraint("kind", "handle", name="uq_persona_kind_handle"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    account_id: uuid.UUID = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    handle: str = Field(max_length=30)
+    display_name: str = Field(max_length=100)
+    job_title: str | None = Field(default=None, max_length=100)
+    department: str | None = Field(default=None, max_length=100)
+    location: str | None = Field(default=None, max_length=100)
+    skills: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    interests: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    bio: str | None = Field(default=None, max_length=2000)
+    avatar_url: str | None = Field(default=None, max_length=500)
+    pronouns: str | None = Field(default=None, max_length=40)
+    discoverable: bool = True
+    status: str = Field(default="active", max_length=20)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RefreshToken(IdentityModel, table=True):
+    """Stored as a SHA-256 digest. Every use rotates it; a second use of a rotated token
+    revokes its whole family (RFC 9700 §4.14)."""
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    family_id: uuid.UUID = Field(index=True)
+    account_id: uuid.UUID = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

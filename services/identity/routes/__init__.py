@@ -1,0 +1,5 @@
+"""Identity's HTTP routes."""
+
+from services.identity.routes import accounts, auth, personas, well_known
+
+routers = [well_known.router, auth.router, accounts.router, personas.router]

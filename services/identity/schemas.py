@@ -1,0 +1,103 @@
+"""Identity's public contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from kit.text import Handle, HttpsUrl, MultiLineText, SingleLineText
+
+Name = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
+ShortLine = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
+Bio = Annotated[str, Field(min_length=1, max_length=2000), MultiLineText]
+Keyword = Annotated[str, Field(min_length=1, max_length=40), SingleLineText]
+Pronouns = Annotated[str, Field(min_length=1, max_length=40), SingleLineText]
+PersonaKind = Literal["professional", "personal"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountCreate(Strict):
+    email: EmailStr = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
+    handle: Handle
+    display_name: Name
+
+
+class RegistrationAccepted(BaseModel):
+    detail: str
+
+
+class PersonaPublic(BaseModel):
+    """What anyone in the persona's context may see."""
+
+    id: uuid.UUID
+    kind: PersonaKind
+    handle: str
+    display_name: str
+    job_title: str | None = None
+    department: str | None = None
+    location: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    interests: list[str] = Field(default_factory=list)
+    bio: str | None = None
+    avatar_url: str | None = None
+    pronouns: str | None = None
+    discoverable: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProfessionalUpdate(Strict):
+    display_name: Name | None = None
+    job_title: ShortLine | None = None
+    department: ShortLine | None = None
+    location: ShortLine | None = None
+    skills: list[Keyword] | None = Field(default=None, max_length=50)
+    bio: Bio | None = None
+    avatar_url: HttpsUrl | None = None
+    pronouns: Pronouns | None = None
+
+
+class PersonalCreate(Strict):
+    handle: Handle
+    display_name: Name
+    bio: Bio | None = None
+    interests: list[Keyword] = Field(default_factory=list, max_length=50)
+    avatar_url: HttpsUrl | None = None
+    discoverable: bool = True
+
+
+class PersonalUpdate(Strict):
+    display_name: Name | None = None
+    bio: Bio | None = None
+    interests: list[Keyword] | None = Field(default=None, max_length=50)
+    avatar_url: HttpsUrl | None = None
+    discoverable: bool | None = None
+
+
+class MePublic(BaseModel):
+    """Only ever shown to the account's owner: the one place both personas appear together."""
+
+    account_id: uuid.UUID
+    email: str
+    status: str
+    roles: list[str]
+    created_at: datetime
+    professional: PersonaPublic
+    personal: PersonaPublic | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str = ""
+    persona_id: uuid.UUID | None = None
+    context: PersonaKind | None = None

@@ -1,0 +1,33 @@
+"""Identity's settings, read from ``IDENTITY_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import ServiceSettings
+
+
+class IdentitySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", env_nested_delimiter="__")
+
+    service_name: str = "identity"
+    port: int = 8001
+    database_url: str = "sqlite+aiosqlite:///var/identity.db"
+    registration: Literal["open", "domains", "closed"] = "open"
+    allowed_email_domains: list[str] = Field(default_factory=list)
+    password_min_length: int = Field(default=12, ge=8)
+    password_max_length: int = Field(default=256, le=1024)
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_cost: int = Field(default=65536, ge=8)
+    password_parallelism: int = Field(default=4, ge=1)
+    access_token_seconds: int = Field(default=300, ge=30, le=3600)
+    refresh_token_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    signing_key_dir: Path | None = Field(
+        default=None,
+        description="Folder of PEM private keys; the newest is the active one, the others are "
+        "still published so their tokens verify until they expire. Generated when empty.",
+    )

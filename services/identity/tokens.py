@@ -1,0 +1,111 @@
+"""Minting access tokens and rotating refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from datetime import timedelta
+
+from jose import jwt
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.ids import new_id
+from kit.timeutil import as_utc, utcnow
+from kit.tokens import ACCESS_TOKEN_TYPE
+from services.identity.keys import KeyRing
+from services.identity.models import Account, Persona, RefreshToken
+from services.identity.settings import IdentitySettings
+
+REFRESH_PREFIX = "rt_"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def mint_access_token(
+    keys: KeyRing,
+    settings: IdentitySettings,
+    *,
+    subject: str,
+    context: str | None,
+    roles: list[str],
+    scope: str = "",
+    client_id: str | None = None,
+) -> str:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": settings.token_issuer,
+        "aud": settings.token_audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + settings.access_token_seconds,
+        "jti": uuid.uuid4().hex,
+        "scope": scope,
+        "roles": sorted(roles),
+    }
+    if context is not None:
+        claims["ctx"] = context
+    if client_id is not None:
+        claims["client_id"] = client_id
+    key = keys.active
+    return jwt.encode(
+        claims,
+        key.private_pem.decode(),
+        algorithm="RS256",
+        headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE},
+    )
+
+
+async def issue_refresh_token(
+    session: AsyncSession, settings: IdentitySettings, account: Account, family_id: uuid.UUID | None = None
+) -> str:
+    token = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            digest=digest(token),
+            family_id=family_id or new_id(),
+            account_id=account.id,
+            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_seconds),
+        )
+    )
+    return token
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=utcnow())
+    )
+
+
+async def use_refresh_token(session: AsyncSession, token: str) -> RefreshToken | None:
+    """The token's row when it may be used now, marking it used. A token that was already used
+    revokes its family (it was stolen or replayed) and counts as invalid. The update is
+    conditional, so of two parallel uses of one token exactly one wins."""
+    row = await session.scalar(select(RefreshToken).where(RefreshToken.digest == digest(token)))
+    if row is None:
+        return None
+    if row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
+        return None
+    if row.used_at is not None:
+        await revoke_family(session, row.family_id)
+        return None
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .values(used_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_family(session, row.family_id)
+        return None
+    return row
+
+
+async def persona_of_kind(session: AsyncSession, account_id: uuid.UUID, kind: str) -> Persona | None:
+    return await session.scalar(select(Persona).where(Persona.account_id == account_id, Persona.kind == kind))

@@ -1,0 +1,135 @@
+"""Fixtures: a database per service (SQLite files, or PostgreSQL databases when
+TEST_DATABASE_URL is set), and the in-process suite built on them."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from kit.migrations import upgrade
+from tests.suite import Suite, build_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("identity", "feed", "groups")
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+def pytest_report_header() -> str:
+    return f"database backend: {'postgresql' if TEST_DATABASE_URL else 'sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _sync_url(url: str) -> str:
+    return url.replace("+asyncpg", "+psycopg")
+
+
+class PostgresDatabases:
+    """One database per service for this test run, migrated once, emptied after each test."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = make_url(base_url)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.urls = {
+            name: self.base.set(database=f"gs_test_{self.run_id}_{name}").render_as_string(hide_password=False)
+            for name in SERVICES
+        }
+        self.admin = create_engine(_sync_url(self.base.render_as_string(hide_password=False)), isolation_level="AUTOCOMMIT")
+
+    def create(self) -> None:
+        with self.admin.connect() as conn:
+            for url in self.urls.values():
+                conn.execute(text(f'CREATE DATABASE "{make_url(url).database}"'))
+        for name, url in self.urls.items():
+            upgrade(ROOT / "services" / name, url)
+        self.tables = {}
+        for name, url in self.urls.items():
+            engine = create_engine(_sync_url(url))
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+                )
+                self.tables[name] = [r[0] for r in rows]
+            engine.dispose()
+
+    def truncate(self) -> None:
+        for name, url in self.urls.items():
+            engine = create_engine(_sync_url(url))
+            with engine.begin() as conn:
+                tables = ", ".join(f'"{t}"' for t in self.tables[name])
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            engine.dispose()
+
+    def drop(self) -> None:
+        with self.admin.connect() as conn:
+            for url in self.urls.values():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases | None]:
+    if not TEST_DATABASE_URL:
+        yield None
+        return
+    databases = PostgresDatabases(TEST_DATABASE_URL)
+    databases.create()
+    try:
+        yield databases
+    finally:
+        databases.drop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each service's SQLite schema, migrated once per run and copied for every test."""
+    folder = tmp_path_factory.mktemp("templates")
+    paths = {}
+    for name in SERVICES:
+        path = folder / f"{name}.db"
+        upgrade(ROOT / "services" / name, f"sqlite+aiosqlite:///{path}")
+        paths[name] = path
+    return paths
+
+
+@pytest.fixture
+def database_urls(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    databases: PostgresDatabases | None = request.getfixturevalue("postgres")
+    if databases is not None:
+        try:
+            yield databases.urls
+        finally:
+            databases.truncate()
+        return
+    templates: dict[str, Path] = request.getfixturevalue("sqlite_templates")
+    urls = {}
+    for name, template in templates.items():
+        path = tmp_path / f"{name}.db"
+        shutil.copyfile(template, path)
+        urls[name] = f"sqlite+aiosqlite:///{path}"
+    yield urls
+
+
+@pytest.fixture
+async def suite(database_urls: dict[str, str]) -> AsyncIterator[Suite]:
+    async with build_suite(database_urls) as built:
+        yield built

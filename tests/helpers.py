@@ -1,0 +1,50 @@
+"""Plain helpers that drive the suite the way a client would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+PASSWORD = "correct horse battery staple"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def register(client: httpx.AsyncClient, handle: str, *, email: str | None = None, password: str = PASSWORD) -> str:
+    email = email or f"{handle}@agency.example"
+    resp = await client.post(
+        "/api/v1/accounts",
+        json={"email": email, "password": password, "handle": handle, "display_name": handle.title()},
+    )
+    assert resp.status_code == 202, resp.text
+    return email
+
+
+async def login(
+    client: httpx.AsyncClient, email: str, *, password: str = PASSWORD, persona: str = "professional"
+) -> dict[str, Any]:
+    resp = await client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": password, "persona": persona},
+    )
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+async def person(client: httpx.AsyncClient, handle: str) -> tuple[str, str]:
+    """Registers and signs in; returns (access token, professional persona id)."""
+    email = await register(client, handle)
+    tokens = await login(client, email)
+    return tokens["access_token"], tokens["persona_id"]
+
+
+async def create_group(client: httpx.AsyncClient, token: str, handle: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": handle.title(), "handle": handle, "purpose": "Work together on a shared purpose.", **fields}
+    resp = await client.post("/api/v1/groups", json=body, headers=auth(token))
+    assert resp.status_code == 201, resp.text
+    group: dict[str, Any] = resp.json()
+    return group

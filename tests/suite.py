@@ -1,0 +1,143 @@
+"""The whole suite in one process: the three services and the gateway wired together through
+httpx ASGI transports (no sockets), each service on its own database."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from gateway.app import create_app as create_gateway
+from gateway.settings import GatewaySettings
+from kit.settings import Subscriber
+from services.feed.app import create_app as create_feed
+from services.feed.settings import FeedSettings
+from services.groups.app import create_app as create_groups
+from services.groups.settings import GroupsSettings
+from services.identity.app import create_app as create_identity
+from services.identity.keys import KeyRing, SigningKey
+from services.identity.settings import IdentitySettings
+
+ISSUER = "http://identity"
+AUDIENCE = "govsocial-api"
+_KEY = SigningKey.generate()  # one RSA key per test run: generating one costs ~50 ms
+
+SUBSCRIBERS: dict[str, list[Subscriber]] = {
+    "identity": [
+        Subscriber(name="feed", url="http://feed", event_types=["persona.*"]),
+        Subscriber(name="groups", url="http://groups", event_types=["persona.*"]),
+    ],
+    "groups": [Subscriber(name="feed", url="http://feed", event_types=["group.*", "membership.*"])],
+    "feed": [Subscriber(name="groups", url="http://groups", event_types=["post.*"])],
+}
+
+
+class HostRouter(httpx.AsyncBaseTransport):
+    """Sends each request to the app named by its host, as DNS would to a process."""
+
+    def __init__(self) -> None:
+        self.apps: dict[str, httpx.ASGITransport] = {}
+        self.down: set[str] = set()
+
+    def mount(self, host: str, app: FastAPI) -> None:
+        self.apps[host] = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host in self.down or host not in self.apps:
+            raise httpx.ConnectError(f"connection refused: {host}", request=request)
+        return await self.apps[host].handle_async_request(request)
+
+
+def service_settings(urls: Mapping[str, str], token: str, **overrides: Any) -> dict[str, dict[str, Any]]:
+    common: dict[str, Any] = {
+        "internal_token": token,
+        "token_issuer": ISSUER,
+        "token_audience": AUDIENCE,
+        "jwks_url": f"{ISSUER}/.well-known/jwks.json",
+        "relay_enabled": False,
+        "log_json": True,
+    }
+    return {
+        name: {**common, "database_url": urls[name], "subscribers": SUBSCRIBERS[name], **overrides.get(name, {})}
+        for name in ("identity", "feed", "groups")
+    }
+
+
+@dataclass
+class Suite:
+    identity: FastAPI
+    feed: FastAPI
+    groups: FastAPI
+    gateway: FastAPI
+    router: HostRouter
+    client: httpx.AsyncClient
+    keys: KeyRing
+    services: dict[str, FastAPI] = field(default_factory=dict)
+
+    async def deliver(self, rounds: int = 10) -> int:
+        """Run every relay until nothing is left to deliver; returns how many were sent."""
+        total = 0
+        for _ in range(rounds):
+            sent = 0
+            for app in (self.identity, self.groups, self.feed):
+                sent += await app.state.relay.deliver_once()
+            total += sent
+            if not sent:
+                break
+        return total
+
+
+@contextlib.asynccontextmanager
+async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterator[Suite]:
+    token = secrets.token_urlsafe(24)
+    settings = service_settings(urls, token, **overrides)
+    router = HostRouter()
+    internal = httpx.AsyncClient(transport=router, timeout=5)
+    keys = KeyRing([_KEY])
+    identity = create_identity(
+        IdentitySettings(
+            **settings["identity"],
+            password_time_cost=1,
+            password_memory_cost=1024,
+            password_parallelism=1,
+            password_min_length=12,
+        ),
+        keys=keys,
+        http_client=internal,
+    )
+    feed = create_feed(FeedSettings(**settings["feed"]), http_client=internal)
+    groups = create_groups(GroupsSettings(**settings["groups"]), http_client=internal)
+    gateway = create_gateway(
+        GatewaySettings(
+            identity_url="http://identity",
+            feed_url="http://feed",
+            groups_url="http://groups",
+            token_issuer=ISSUER,
+            token_audience=AUDIENCE,
+            **overrides.get("gateway", {}),
+        ),
+        http_client=internal,
+    )
+    for host, app in (("identity", identity), ("feed", feed), ("groups", groups), ("gateway", gateway)):
+        router.mount(host, app)
+    async with contextlib.AsyncExitStack() as stack:
+        for app in (identity, feed, groups, gateway):
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        client = await stack.enter_async_context(httpx.AsyncClient(transport=router, base_url="http://gateway"))
+        await stack.enter_async_context(internal)
+        yield Suite(
+            identity=identity,
+            feed=feed,
+            groups=groups,
+            gateway=gateway,
+            router=router,
+            client=client,
+            keys=keys,
+            services={"identity": identity, "feed": feed, "groups": groups},
+        )
