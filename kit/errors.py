@@ -164,7 +164,11 @@ def problem_response(
         errors=errors,
         extra=extra,
     )
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+    all_headers = dict(headers or {})
+    if trace_id:
+        # The 500 handler answers outside the request-id middleware, so it is set here too.
+        all_headers.setdefault("X-Request-ID", trace_id)
+    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
 
 
 _STARLETTE_TITLES = {

@@ -63,7 +63,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             principal: Any = scope.get("state", {}).get("principal")
-            access_log.info(
+            level = logging.DEBUG if scope["path"].startswith("/health/") else logging.INFO
+            access_log.log(
+                level,
                 "request",
                 extra={
                     "method": scope["method"],

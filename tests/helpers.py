@@ -13,7 +13,9 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def register(client: httpx.AsyncClient, handle: str, *, email: str | None = None, password: str = PASSWORD) -> str:
+async def register(
+    client: httpx.AsyncClient, handle: str, *, email: str | None = None, password: str = PASSWORD
+) -> str:
     email = email or f"{handle}@agency.example"
     resp = await client.post(
         "/api/v1/accounts",
@@ -43,7 +45,12 @@ async def person(client: httpx.AsyncClient, handle: str) -> tuple[str, str]:
 
 
 async def create_group(client: httpx.AsyncClient, token: str, handle: str, **fields: Any) -> dict[str, Any]:
-    body = {"name": handle.title(), "handle": handle, "purpose": "Work together on a shared purpose.", **fields}
+    body = {
+        "name": handle.title(),
+        "handle": handle,
+        "purpose": "Work together on a shared purpose.",
+        **fields,
+    }
     resp = await client.post("/api/v1/groups", json=body, headers=auth(token))
     assert resp.status_code == 201, resp.text
     group: dict[str, Any] = resp.json()

@@ -64,7 +64,12 @@ def service_settings(urls: Mapping[str, str], token: str, **overrides: Any) -> d
         "log_json": True,
     }
     return {
-        name: {**common, "database_url": urls[name], "subscribers": SUBSCRIBERS[name], **overrides.get(name, {})}
+        name: {
+            **common,
+            "database_url": urls[name],
+            "subscribers": SUBSCRIBERS[name],
+            **overrides.get(name, {}),
+        }
         for name in ("identity", "feed", "groups")
     }
 
@@ -129,7 +134,9 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
     async with contextlib.AsyncExitStack() as stack:
         for app in (identity, feed, groups, gateway):
             await stack.enter_async_context(app.router.lifespan_context(app))
-        client = await stack.enter_async_context(httpx.AsyncClient(transport=router, base_url="http://gateway"))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=router, base_url="http://gateway")
+        )
         await stack.enter_async_context(internal)
         yield Suite(
             identity=identity,

@@ -12,7 +12,9 @@ async def test_slice_register_group_join_post_home_timeline(suite):
     bob, bob_id = await person(client, "bob")
     await suite.deliver()
 
-    group = await create_group(client, ada, "cloud_move", purpose="Move the agency's services to the cloud together.")
+    group = await create_group(
+        client, ada, "cloud_move", purpose="Move the agency's services to the cloud together."
+    )
     assert group["purpose"].startswith("Move the agency")
     assert group["my_role"] == "owner"
 
@@ -21,7 +23,9 @@ async def test_slice_register_group_join_post_home_timeline(suite):
     await suite.deliver()
 
     posted = await client.post(
-        "/api/v1/posts", json={"body": "Kick-off on Monday", "audience": "group", "group_id": group["id"]}, headers=auth(ada)
+        "/api/v1/posts",
+        json={"body": "Kick-off on Monday", "audience": "group", "group_id": group["id"]},
+        headers=auth(ada),
     )
     assert posted.status_code == 201, posted.text
     await suite.deliver()

@@ -19,7 +19,7 @@ HERE = Path(__file__).parent
 def create_app(
     settings: FeedSettings | None = None, *, http_client: httpx.AsyncClient | None = None
 ) -> FastAPI:
-    settings = settings or FeedSettings()  # type: ignore[call-arg]
+    settings = settings or FeedSettings()
     spec = ServiceSpec(
         name="feed",
         title="Feed",

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kit.db import upsert
 from kit.outbox import EventHandler, EventIn
@@ -39,16 +40,18 @@ async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
     now = utcnow()
     await session.execute(
         update(Post)
-        .where(Post.author_id == persona_id, Post.deleted_at.is_(None))
-        .values(deleted_at=now, body="")  # type: ignore[union-attr]
+        .where(col(Post.author_id) == persona_id, col(Post.deleted_at).is_(None))
+        .values(deleted_at=now, body="")
     )
     await session.execute(
-        delete(Follow).where((Follow.follower_id == persona_id) | (Follow.followee_id == persona_id))
-    )  # type: ignore[arg-type]
-    await session.execute(delete(MembershipReplica).where(MembershipReplica.persona_id == persona_id))  # type: ignore[arg-type]
+        delete(Follow).where(
+            (col(Follow.follower_id) == persona_id) | (col(Follow.followee_id) == persona_id)
+        )
+    )
+    await session.execute(delete(MembershipReplica).where(col(MembershipReplica.persona_id) == persona_id))
     await session.execute(
-        update(PersonaReplica).where(PersonaReplica.id == persona_id).values(status="erased")
-    )  # type: ignore[arg-type]
+        update(PersonaReplica).where(col(PersonaReplica.id) == persona_id).values(status="erased")
+    )
 
 
 async def on_group_changed(session: AsyncSession, event: EventIn) -> None:
@@ -79,8 +82,8 @@ async def on_membership_added(session: AsyncSession, event: EventIn) -> None:
 async def on_membership_removed(session: AsyncSession, event: EventIn) -> None:
     await session.execute(
         delete(MembershipReplica).where(
-            MembershipReplica.persona_id == uuid.UUID(event.data["persona_id"]),  # type: ignore[arg-type]
-            MembershipReplica.group_id == uuid.UUID(event.data["group_id"]),  # type: ignore[arg-type]
+            col(MembershipReplica.persona_id) == uuid.UUID(event.data["persona_id"]),
+            col(MembershipReplica.group_id) == uuid.UUID(event.data["group_id"]),
         )
     )
 

@@ -11,29 +11,33 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import and_, exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+from sqlmodel.sql.expression import Select
 
 from kit.tokens import Principal
 from services.feed.models import Follow, GroupReplica, MembershipReplica, PersonaReplica, Post
 
-ACTIVE_AUTHOR = or_(PersonaReplica.status.is_(None), PersonaReplica.status == "active")  # type: ignore[attr-defined]
+ACTIVE_AUTHOR = or_(col(PersonaReplica.status).is_(None), col(PersonaReplica.status) == "active")
 
 
-def posts_with_authors() -> Select[Any]:
+def posts_with_authors() -> Select[Post, str, str]:
     return (
         select(Post, PersonaReplica.handle, PersonaReplica.display_name)
-        .join(PersonaReplica, PersonaReplica.id == Post.author_id, isouter=True)
-        .where(Post.deleted_at.is_(None), ACTIVE_AUTHOR)  # type: ignore[union-attr]
+        .join(PersonaReplica, col(PersonaReplica.id) == Post.author_id, isouter=True)
+        .where(col(Post.deleted_at).is_(None), ACTIVE_AUTHOR)
     )
 
 
 def _follows(reader: uuid.UUID) -> Any:
-    return Post.author_id.in_(select(Follow.followee_id).where(Follow.follower_id == reader))  # type: ignore[attr-defined]
+    return col(Post.author_id).in_(select(Follow.followee_id).where(col(Follow.follower_id) == reader))
 
 
 def _my_groups(reader: uuid.UUID) -> Any:
-    return Post.group_id.in_(select(MembershipReplica.group_id).where(MembershipReplica.persona_id == reader))  # type: ignore[union-attr]
+    return col(Post.group_id).in_(
+        select(MembershipReplica.group_id).where(col(MembershipReplica.persona_id) == reader)
+    )
 
 
 def visible_to(reader: Principal) -> Any:
@@ -41,16 +45,16 @@ def visible_to(reader: Principal) -> Any:
     assert reader.persona_id is not None
     me = reader.persona_id
     open_group = exists().where(
-        GroupReplica.id == Post.group_id,
-        GroupReplica.visibility == "open",
-        GroupReplica.context == reader.context,
+        col(GroupReplica.id) == Post.group_id,
+        col(GroupReplica.visibility) == "open",
+        col(GroupReplica.context) == reader.context,
     )
     return and_(
-        Post.context == reader.context,
+        col(Post.context) == reader.context,
         or_(
-            Post.audience == "organisation",
-            and_(Post.audience == "followers", or_(Post.author_id == me, _follows(me))),
-            and_(Post.audience == "group", or_(_my_groups(me), open_group)),
+            col(Post.audience) == "organisation",
+            and_(col(Post.audience) == "followers", or_(col(Post.author_id) == me, _follows(me))),
+            and_(col(Post.audience) == "group", or_(_my_groups(me), open_group)),
         ),
     )
 
@@ -61,10 +65,13 @@ def home_condition(reader: Principal) -> Any:
     assert reader.persona_id is not None
     me = reader.persona_id
     return and_(
-        Post.context == reader.context,
+        col(Post.context) == reader.context,
         or_(
-            and_(Post.audience.in_(("organisation", "followers")), or_(Post.author_id == me, _follows(me))),  # type: ignore[attr-defined]
-            and_(Post.audience == "group", _my_groups(me)),
+            and_(
+                col(Post.audience).in_(("organisation", "followers")),
+                or_(col(Post.author_id) == me, _follows(me)),
+            ),
+            and_(col(Post.audience) == "group", _my_groups(me)),
         ),
     )
 
@@ -75,6 +82,6 @@ async def page_of_posts(
     """One statement: up to ``limit + 1`` posts newest first, strictly older than ``before``."""
     query = posts_with_authors().where(condition)
     if before is not None:
-        query = query.where(Post.id < before)
-    result = await session.execute(query.order_by(Post.id.desc()).limit(limit + 1))  # type: ignore[attr-defined]
+        query = query.where(col(Post.id) < before)
+    result = await session.execute(query.order_by(col(Post.id).desc()).limit(limit + 1))
     return list(result.all())

@@ -19,7 +19,7 @@ HERE = Path(__file__).parent
 def create_app(
     settings: GroupsSettings | None = None, *, http_client: httpx.AsyncClient | None = None
 ) -> FastAPI:
-    settings = settings or GroupsSettings()  # type: ignore[call-arg]
+    settings = settings or GroupsSettings()
     spec = ServiceSpec(
         name="groups",
         title="Groups",

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kit.db import upsert
 from kit.outbox import EventHandler, EventIn
@@ -34,8 +35,8 @@ async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
 
 async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
     persona_id = uuid.UUID(event.subject)
-    await session.execute(delete(Membership).where(Membership.persona_id == persona_id))  # type: ignore[arg-type]
-    await session.execute(delete(PersonaReplica).where(PersonaReplica.id == persona_id))  # type: ignore[arg-type]
+    await session.execute(delete(Membership).where(col(Membership.persona_id) == persona_id))
+    await session.execute(delete(PersonaReplica).where(col(PersonaReplica.id) == persona_id))
 
 
 handlers: dict[str, EventHandler] = {

@@ -24,7 +24,7 @@ def create_app(
     keys: KeyRing | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> FastAPI:
-    settings = settings or IdentitySettings()  # type: ignore[call-arg]
+    settings = settings or IdentitySettings()
     if keys is None:
         keys = (
             KeyRing.from_dir(settings.signing_key_dir)

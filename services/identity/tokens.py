@@ -9,8 +9,9 @@ import uuid
 from datetime import timedelta
 
 from jose import jwt
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from kit.ids import new_id
 from kit.timeutil import as_utc, utcnow
@@ -79,7 +80,7 @@ async def issue_refresh_token(
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
 
@@ -98,7 +99,7 @@ async def use_refresh_token(session: AsyncSession, token: str) -> RefreshToken |
         return None
     result = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))
         .values(used_at=utcnow())
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from kit.db import SessionDep
 from kit.errors import NotFound, Unprocessable
@@ -72,12 +72,14 @@ async def _list(
     scope = f"{'followers' if followers else 'following'}:{caller.persona_id}"
     after = decode_cursor(scope, cursor, arity=1)
     mine, other = (
-        (Follow.followee_id, Follow.follower_id) if followers else (Follow.follower_id, Follow.followee_id)
+        (col(Follow.followee_id), col(Follow.follower_id))
+        if followers
+        else (col(Follow.follower_id), col(Follow.followee_id))
     )
     query = (
         select(Follow, PersonaReplica.handle, PersonaReplica.display_name)
-        .join(PersonaReplica, PersonaReplica.id == other)
-        .where(mine == caller.persona_id, PersonaReplica.status == "active")
+        .join(PersonaReplica, col(PersonaReplica.id) == other)
+        .where(mine == caller.persona_id, col(PersonaReplica.status) == "active")
     )
     if after:
         query = query.where(other > uuid.UUID(str(after[0])))

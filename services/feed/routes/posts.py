@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from kit.db import SessionDep
 from kit.errors import Forbidden, NotFound
@@ -24,8 +24,8 @@ def public(post: Post, handle: str | None, display_name: str | None) -> PostPubl
     return PostPublic(
         id=post.id,
         author=AuthorPublic(id=post.author_id, handle=handle, display_name=display_name),
-        context=post.context,  # type: ignore[arg-type]
-        audience=post.audience,  # type: ignore[arg-type]
+        context=post.context,
+        audience=post.audience,
         group_id=post.group_id,
         body=post.body,
         created_at=post.created_at,
@@ -94,7 +94,9 @@ async def create_post(
 
 @router.get("/{post_id}", summary="A post")
 async def get_post(post_id: uuid.UUID, session: SessionDep, caller: CurrentPersona) -> PostPublic:
-    row = (await session.execute(posts_with_authors().where(Post.id == post_id, visible_to(caller)))).first()
+    row = (
+        await session.execute(posts_with_authors().where(col(Post.id) == post_id, visible_to(caller)))
+    ).first()
     if row is None:
         raise NotFound("No post with this id.")
     return from_row(row)
@@ -112,8 +114,8 @@ async def delete_post(
     """Deleted at once from every timeline. The author may delete, and so may a
     moderator or administrator."""
     post = await session.scalar(
-        select(Post).where(Post.id == post_id, visible_to(caller), Post.deleted_at.is_(None))
-    )  # type: ignore[union-attr]
+        select(Post).where(col(Post.id) == post_id, visible_to(caller), col(Post.deleted_at).is_(None))
+    )
     if post is None:
         raise NotFound("No post with this id.")
     if post.author_id != caller.persona_id and not (caller.has_role("moderator") or caller.has_role("admin")):

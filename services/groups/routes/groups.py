@@ -6,8 +6,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, cast, func, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from kit.db import SessionDep
 from kit.errors import Conflict, Forbidden, NotFound
@@ -30,13 +31,13 @@ router = APIRouter(prefix="/api/v1/groups", tags=["groups"])
 def public(group: Group, role: str | None = None) -> GroupPublic:
     return GroupPublic(
         id=group.id,
-        context=group.context,  # type: ignore[arg-type]
+        context=group.context,
         name=group.name,
         handle=group.handle,
         purpose=group.purpose,
         description=group.description,
         tags=group.tags,
-        visibility=group.visibility,  # type: ignore[arg-type]
+        visibility=group.visibility,
         charter=CharterPublic(
             objective=group.objective,
             audience=group.audience,
@@ -48,7 +49,7 @@ def public(group: Group, role: str | None = None) -> GroupPublic:
         created_at=group.created_at,
         updated_at=group.updated_at,
         archived_at=group.archived_at,
-        my_role=role,  # type: ignore[arg-type]
+        my_role=role,
     )
 
 
@@ -115,9 +116,9 @@ async def create_group(
             (
                 await session.scalars(
                     select(PersonaReplica.id).where(
-                        PersonaReplica.id.in_(stewards),  # type: ignore[attr-defined]
-                        PersonaReplica.context == caller.context,
-                        PersonaReplica.status == "active",
+                        col(PersonaReplica.id).in_(stewards),
+                        col(PersonaReplica.context) == caller.context,
+                        col(PersonaReplica.status) == "active",
                     )
                 )
             ).all()
@@ -181,7 +182,7 @@ async def list_groups(
     if mine:
         query = query.where(my_role.is_not(None))
     else:
-        query = query.where(or_(Group.visibility != "secret", my_role.is_not(None)))
+        query = query.where(or_(col(Group.visibility) != "secret", my_role.is_not(None)))
     if q:
         pattern = f"%{like_escape(q)}%"
         query = query.where(
@@ -196,7 +197,7 @@ async def list_groups(
         query = query.where(func.lower(cast(Group.tags, String)).like(tag_pattern, escape=LIKE_ESCAPE))
     if after:
         query = query.where(Group.id < uuid.UUID(str(after[0])))
-    rows = (await session.execute(query.order_by(Group.id.desc()).limit(limit + 1))).all()  # type: ignore[attr-defined]
+    rows = (await session.execute(query.order_by(col(Group.id).desc()).limit(limit + 1))).all()
     page = paginate(request, response, rows, limit=limit, scope="groups", key=lambda r: [str(r[0].id)])
     return Page[GroupPublic](items=[public(g, role) for g, role in page.items], next_cursor=page.next_cursor)
 
@@ -247,7 +248,7 @@ async def add_member(
         response.status_code = 200
         return MembershipPublic.model_validate(existing, from_attributes=True)
     await session.execute(
-        update(Group).where(Group.id == group.id).values(member_count=Group.member_count + 1)  # type: ignore[arg-type]
+        update(Group).where(col(Group.id) == group.id).values(member_count=col(Group.member_count) + 1)
     )
     await outbox.publish(session, "membership.added", str(group.id), membership_event(group, membership))
     await session.commit()
@@ -277,7 +278,7 @@ async def remove_member(
             raise Conflict("The last owner cannot leave: hand over ownership first.")
     await session.delete(membership)
     await session.execute(
-        update(Group).where(Group.id == group.id).values(member_count=Group.member_count - 1)  # type: ignore[arg-type]
+        update(Group).where(col(Group.id) == group.id).values(member_count=col(Group.member_count) - 1)
     )
     await outbox.publish(session, "membership.removed", str(group.id), membership_event(group, membership))
     await session.commit()
@@ -296,12 +297,12 @@ async def list_members(
     after = decode_cursor(f"members:{group.id}", cursor, arity=1)
     query = (
         select(Membership, PersonaReplica.handle, PersonaReplica.display_name)
-        .join(PersonaReplica, PersonaReplica.id == Membership.persona_id, isouter=True)
+        .join(PersonaReplica, col(PersonaReplica.id) == Membership.persona_id, isouter=True)
         .where(Membership.group_id == group.id)
     )
     if after:
         query = query.where(Membership.id > uuid.UUID(str(after[0])))
-    rows = (await session.execute(query.order_by(Membership.id).limit(limit + 1))).all()  # type: ignore[arg-type]
+    rows = (await session.execute(query.order_by(col(Membership.id)).limit(limit + 1))).all()
     page = paginate(
         request, response, rows, limit=limit, scope=f"members:{group.id}", key=lambda r: [str(r[0].id)]
     )
@@ -309,7 +310,7 @@ async def list_members(
         items=[
             MemberPublic(
                 persona_id=m.persona_id, handle=h, display_name=d, role=m.role, joined_at=m.joined_at
-            )  # type: ignore[arg-type]
+            )
             for m, h, d in page.items
         ],
         next_cursor=page.next_cursor,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from kit.db import SessionDep
 from kit.errors import Conflict, Forbidden, NotFound, Unprocessable

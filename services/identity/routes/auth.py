@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form
-from sqlalchemy import select
+from sqlmodel import select
 
 from kit.db import SessionDep
 from kit.errors import APIError
@@ -56,7 +56,7 @@ async def _issue(
         expires_in=settings.access_token_seconds,
         refresh_token=refresh,
         persona_id=persona.id,
-        context=persona.kind,  # type: ignore[arg-type]
+        context=persona.kind,
     )
 
 

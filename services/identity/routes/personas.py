@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, func, or_
+from sqlmodel import col, select
 
 from kit.db import SessionDep
 from kit.errors import Forbidden, NotFound, unprocessable_from
@@ -39,9 +40,9 @@ async def list_personas(
     discoverable never appear. Sorted by handle."""
     after = decode_cursor("personas", cursor, arity=1)
     query = select(Persona).where(
-        Persona.kind == caller.persona.kind,
-        Persona.status == "active",
-        Persona.discoverable.is_(True),  # type: ignore[attr-defined]
+        col(Persona.kind) == caller.persona.kind,
+        col(Persona.status) == "active",
+        col(Persona.discoverable).is_(True),
     )
     if q:
         pattern = f"%{like_escape(q.strip())}%"

@@ -1,0 +1,59 @@
+# govsocial: the intranet social API suite. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+RESULTS := var/test-results
+
+.PHONY: help setup run migrate test test-sqlite test-postgres lint format typecheck imports check bench openapi clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
+	@touch $@
+
+setup: $(VENV)/.synced ## Create .venv and install the locked dependencies
+
+run: setup ## Migrate the SQLite databases under var/ and start the gateway and the three services
+	$(BIN)/python -m launcher
+
+migrate: setup ## Apply every service's migrations (IDENTITY_/FEED_/GROUPS_DATABASE_URL, default var/*.db)
+	$(BIN)/python -m kit.migrate upgrade identity feed groups
+
+test: setup ## Run the tests on SQLite, then on PostgreSQL when TEST_DATABASE_URL is set
+	@mkdir -p $(RESULTS)
+	env -u TEST_DATABASE_URL $(BIN)/pytest --junitxml=$(RESULTS)/sqlite.xml $(PYTEST_ARGS)
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== the database-backed tests again, on PostgreSQL"; \
+		$(BIN)/pytest -m "not e2e" --junitxml=$(RESULTS)/postgres.xml $(PYTEST_ARGS); \
+	else echo "== TEST_DATABASE_URL is not set: PostgreSQL run skipped (CI sets it)"; fi
+
+lint: setup ## ruff: formatting and lint rules
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: setup ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: setup ## mypy --strict
+	$(BIN)/mypy kit gateway services launcher
+
+imports: setup ## import-linter: kit is domain-free, services and gateway never import each other
+	$(BIN)/lint-imports
+
+check: lint typecheck imports test ## Everything CI checks
+
+clean: ## Remove the virtual environments, databases and caches
+	rm -rf .venv .tools var .pytest_cache .mypy_cache .ruff_cache

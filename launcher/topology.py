@@ -1,0 +1,64 @@
+"""Which process listens where, and which service receives which events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+SERVICES = ("identity", "feed", "groups")
+COMPONENTS = ("identity", "feed", "groups", "gateway")
+DEFAULT_PORTS = {"gateway": 8000, "identity": 8001, "feed": 8002, "groups": 8003}
+APPS = {
+    "identity": "services.identity.app:create_app",
+    "feed": "services.feed.app:create_app",
+    "groups": "services.groups.app:create_app",
+    "gateway": "gateway.app:create_app",
+}
+
+# publisher -> [(subscriber, event types)]
+SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
+    "identity": [("feed", ["persona.*"]), ("groups", ["persona.*"])],
+    "groups": [("feed", ["group.*", "membership.*"])],
+    "feed": [("groups", ["post.*", "comment.*", "reaction.*"])],
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    host: str
+    ports: dict[str, int]
+
+    def url(self, component: str) -> str:
+        return f"http://{self.host}:{self.ports[component]}"
+
+
+def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[str, str]:
+    """Every variable the four processes need, each under its own prefix."""
+    identity = layout.url("identity")
+    env = {
+        "GATEWAY_HOST": layout.host,
+        "GATEWAY_PORT": str(layout.ports["gateway"]),
+        "GATEWAY_IDENTITY_URL": identity,
+        "GATEWAY_FEED_URL": layout.url("feed"),
+        "GATEWAY_GROUPS_URL": layout.url("groups"),
+        "GATEWAY_TOKEN_ISSUER": identity,
+        "IDENTITY_SIGNING_KEY_DIR": f"{var_dir}/keys",
+    }
+    for service in SERVICES:
+        prefix = service.upper()
+        subscribers = [
+            {"name": name, "url": layout.url(name), "event_types": types}
+            for name, types in SUBSCRIPTIONS[service]
+        ]
+        env.update(
+            {
+                f"{prefix}_HOST": layout.host,
+                f"{prefix}_PORT": str(layout.ports[service]),
+                f"{prefix}_INTERNAL_TOKEN": internal_token,
+                f"{prefix}_TOKEN_ISSUER": identity,
+                f"{prefix}_JWKS_URL": f"{identity}/.well-known/jwks.json",
+                f"{prefix}_SUBSCRIBERS": json.dumps(subscribers),
+                f"{prefix}_DATABASE_URL": f"sqlite+aiosqlite:///{var_dir}/{service}.db",
+            }
+        )
+    return env
