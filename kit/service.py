@@ -88,6 +88,7 @@ def create_service_app(
         task = None
         if settings.relay_enabled and settings.subscribers:
             task = asyncio.create_task(relay.run(), name=f"{spec.name}-relay")
+        app.state.relay_task = task
         try:
             yield
         finally:

@@ -70,7 +70,8 @@ class PostgresDatabases:
             with engine.connect() as conn:
                 rows = conn.execute(
                     text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
+                        "SELECT tablename FROM pg_tables "
+                        "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
                     )
                 )
                 self.tables[name] = [r[0] for r in rows]

@@ -98,6 +98,15 @@ class Suite:
         return total
 
 
+async def _stop_relays(*apps: FastAPI) -> None:
+    """Every relay stops before any database closes, as separate processes would."""
+    for app in apps:
+        app.state.relay.stopping.set()
+    for app in apps:
+        if app.state.relay_task is not None:
+            await app.state.relay_task
+
+
 @contextlib.asynccontextmanager
 async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterator[Suite]:
     token = secrets.token_urlsafe(24)
@@ -138,6 +147,7 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
             httpx.AsyncClient(transport=router, base_url="http://gateway")
         )
         await stack.enter_async_context(internal)
+        stack.push_async_callback(_stop_relays, identity, feed, groups)
         yield Suite(
             identity=identity,
             feed=feed,

@@ -33,7 +33,9 @@ def claims(persona_id: str | None = None, **overrides: Any) -> dict[str, Any]:
 
 
 def sign(key: SigningKey, payload: dict[str, Any], *, kid: str | None = None, typ: str = "at+jwt") -> str:
-    return jwt.encode(payload, key.private_pem.decode(), algorithm="RS256", headers={"kid": kid or key.kid, "typ": typ})
+    return jwt.encode(
+        payload, key.private_pem.decode(), algorithm="RS256", headers={"kid": kid or key.kid, "typ": typ}
+    )
 
 
 def b64(data: bytes) -> str:
@@ -52,9 +54,13 @@ def hs256_with_public_key(key: SigningKey, payload: dict[str, Any], *, der: bool
 
     public = serialization.load_pem_private_key(key.private_pem, password=None).public_key()
     if der:
-        secret = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        secret = public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     else:
-        secret = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        secret = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     header = {"alg": "HS256", "typ": "at+jwt", "kid": key.kid}
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()

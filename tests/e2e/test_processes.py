@@ -1,0 +1,191 @@
+"""The real processes over real HTTP: what catches a wrong port, a missing migration or a
+broken start command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from launcher.topology import Layout, environment
+from tests.e2e.conftest import COMPONENTS, ROOT, free_ports, launch
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "correct horse battery staple"
+
+
+def _eventually(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
+
+
+def _person(client: httpx.Client, handle: str) -> tuple[dict[str, str], str]:
+    email = f"{handle}@agency.example"
+    resp = client.post(
+        "/api/v1/accounts",
+        json={"email": email, "password": PASSWORD, "handle": handle, "display_name": handle},
+    )
+    assert resp.status_code == 202, resp.text
+    tokens = client.post(
+        "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
+    ).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}, tokens["persona_id"]
+
+
+def test_slice_over_real_http(running):
+    with httpx.Client(base_url=running.url(), timeout=10) as client:
+        assert client.get("/health/ready").status_code == 200
+        ada, _ = _person(client, "ada")
+        bob, bob_id = _person(client, "bob")
+        group = client.post(
+            "/api/v1/groups",
+            json={"name": "Cloud", "handle": "cloud", "purpose": "Move our services to the cloud together."},
+            headers=ada,
+        ).json()
+        assert client.put(f"/api/v1/groups/{group['id']}/members/{bob_id}", headers=bob).status_code == 201
+
+        def post_when_membership_arrived():
+            resp = client.post(
+                "/api/v1/posts",
+                json={"body": "Hello", "audience": "group", "group_id": group["id"]},
+                headers=ada,
+            )
+            return resp if resp.status_code == 201 else None
+
+        assert _eventually(post_when_membership_arrived), "the group never reached feed"
+
+        def home_has_post():
+            items = client.get("/api/v1/timelines/home", headers=bob).json()["items"]
+            return [p["body"] for p in items] == ["Hello"]
+
+        assert _eventually(home_has_post)
+        assert client.get("/api/v1/timelines/home").status_code == 401
+
+
+def test_ctrl_c_stops_all_four_processes(running):
+    running.process.send_signal(signal.SIGINT)
+    running.process.wait(timeout=30)
+    assert running.process.returncode == 0, "".join(running.output[-30:])
+    for port in running.ports.values():
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+
+
+def test_port_in_use_is_a_clear_message(tmp_path):
+    ports = dict(zip(COMPONENTS, free_ports(4), strict=True))
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", ports["feed"]))
+        blocker.listen()
+        process = launch(tmp_path / "var", ports)
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"feed port {ports['feed']} already in use" in out
+    assert "Traceback" not in out
+
+
+def _start(component: str, layout: Layout, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    app = {
+        "identity": "services.identity.app:create_app",
+        "feed": "services.feed.app:create_app",
+        "groups": "services.groups.app:create_app",
+    }[component]
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--factory",
+            "--port",
+            str(layout.ports[component]),
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_ready(url: str) -> None:
+    def ready():
+        try:
+            return httpx.get(url + "/health/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert _eventually(ready, 60), f"{url} never became ready"
+
+
+def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
+    """Identity commits an event while feed is down, is killed before it can deliver it, and
+    delivers it after a restart once feed is up."""
+    layout = Layout("127.0.0.1", dict(zip(COMPONENTS, free_ports(4), strict=True)))
+    var = tmp_path / "var"
+    var.mkdir()
+    env = {**os.environ, **environment(layout, internal_token="e2e-internal-token", var_dir=str(var))}
+    for key in [k for k in env if k.endswith("_DATABASE_URL")]:
+        env[key] = f"sqlite+aiosqlite:///{var}/{key.split('_')[0].lower()}.db"
+    subprocess.run(
+        [sys.executable, "-m", "kit.migrate", "upgrade", "identity", "feed", "groups"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    processes = []
+    try:
+        identity = _start("identity", layout, env)
+        processes.append(identity)
+        _wait_ready(layout.url("identity"))
+        with httpx.Client(base_url=layout.url("identity"), timeout=10) as client:
+            _, ada_id = _person(client, "ada")
+            bob, _ = _person(client, "bob")
+        identity.send_signal(signal.SIGKILL)
+        identity.wait()
+
+        # feed was never up while identity ran, so nothing was delivered before the kill
+        feed = _start("feed", layout, env)
+        processes.append(feed)
+        identity = _start("identity", layout, env)
+        processes.append(identity)
+        _wait_ready(layout.url("feed"))
+        _wait_ready(layout.url("identity"))
+        with httpx.Client(base_url=layout.url("feed"), timeout=10) as client:
+
+            def ada_reached_feed():
+                return client.put(f"/api/v1/following/{ada_id}", headers=bob).status_code == 201
+
+            assert _eventually(ada_reached_feed, 60), "the event was lost"
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=15)
+
+
+def test_no_json_in_output_leaks_the_internal_token(running):
+    with httpx.Client(base_url=running.url(), timeout=10) as client:
+        _person(client, "ada")
+    running.process.send_signal(signal.SIGINT)
+    running.process.wait(timeout=30)
+    time.sleep(0.5)
+    out = "".join(running.output)
+    token = (running.var / "internal-token").read_text().strip()
+    assert token not in out
+    json_lines = [line for line in out.splitlines() if line.startswith("{")]
+    assert json_lines
+    assert all(
+        json.loads(line)["service"] in {"gateway", "identity", "feed", "groups"} for line in json_lines
+    )

@@ -1,0 +1,31 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+
+async def test_every_service_is_live_and_ready(suite):
+    for host in ("identity", "feed", "groups", "gateway"):
+        assert (await suite.client.get(f"http://{host}/health/live")).json() == {"status": "ok"}
+        ready = await suite.client.get(f"http://{host}/health/ready")
+        assert ready.status_code == 200, ready.text
+    report = (await suite.client.get("/health/ready")).json()
+    assert report["upstreams"] == {"identity": "ready", "feed": "ready", "groups": "ready"}
+
+
+async def test_ready_fails_with_a_clear_message_when_migrations_are_behind(suite):
+    async with suite.feed.state.database.engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    resp = await suite.client.get("http://feed/health/ready")
+    assert resp.status_code == 503
+    assert "run the migrations" in resp.json()["detail"]
+    assert resp.headers["retry-after"]
+    assert (await suite.client.get("http://feed/health/live")).status_code == 200
+
+
+async def test_gateway_readiness_names_the_upstream_that_is_down(suite):
+    suite.router.down.add("groups")
+    resp = await suite.client.get("/health/ready")
+    assert resp.status_code == 503
+    assert "groups unreachable" in resp.json()["detail"]

@@ -1,0 +1,27 @@
+"""Logs are JSON lines and never carry a password, a token or an email address."""
+
+from __future__ import annotations
+
+import json
+
+from tests.helpers import auth, login, register
+
+SECRET_PASSWORD = "a-very-distinctive-passphrase-4242"
+
+
+async def test_logs_are_json_and_free_of_secrets(capfd, suite):
+    email = await register(suite.client, "ada", email="ada.secret@agency.example", password=SECRET_PASSWORD)
+    tokens = await login(suite.client, email, password=SECRET_PASSWORD)
+    await suite.client.get("/api/v1/me", headers=auth(tokens["access_token"]))
+    await suite.client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": SECRET_PASSWORD + "x"},
+    )
+    await suite.deliver()
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "expected access-log lines"
+    entries = [json.loads(line) for line in lines]
+    assert any(e.get("path") == "/api/v1/me" and e.get("status") == 200 for e in entries)
+    for secret in (SECRET_PASSWORD, tokens["access_token"], tokens["refresh_token"], "ada.secret"):
+        assert secret not in err
