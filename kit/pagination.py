@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -79,3 +80,14 @@ def paginate(
         # A relative reference, so the link stays right behind the gateway.
         response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
     return Page[T](items=shown, next_cursor=next_cursor)
+
+
+def decode_id_cursor(scope: str, cursor: str | None) -> uuid.UUID | None:
+    """For lists keyed by one id: the id after which the next page starts."""
+    key = decode_cursor(scope, cursor, arity=1)
+    if key is None:
+        return None
+    try:
+        return uuid.UUID(str(key[0]))
+    except ValueError as exc:
+        raise BadRequest("The cursor is not valid.", slug="bad-cursor") from exc

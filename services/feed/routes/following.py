@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from kit.db import SessionDep
 from kit.errors import NotFound, Unprocessable
-from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
+from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.tokens import CurrentPersona
 from services.feed.models import Follow, PersonaReplica
 from services.feed.schemas import FollowPublic
@@ -70,7 +70,7 @@ async def _list(
     followers: bool,
 ) -> Page[FollowPublic]:
     scope = f"{'followers' if followers else 'following'}:{caller.persona_id}"
-    after = decode_cursor(scope, cursor, arity=1)
+    after = decode_id_cursor(scope, cursor)
     mine, other = (
         (col(Follow.followee_id), col(Follow.follower_id))
         if followers
@@ -82,7 +82,7 @@ async def _list(
         .where(mine == caller.persona_id, col(PersonaReplica.status) == "active")
     )
     if after:
-        query = query.where(other > uuid.UUID(str(after[0])))
+        query = query.where(other > after)
     rows = (await session.execute(query.order_by(other).limit(limit + 1))).all()
     page = paginate(
         request,

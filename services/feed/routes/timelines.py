@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request, Response
 
 from kit.db import SessionDep
-from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
+from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.tokens import CurrentPersona
 from services.feed.routes.posts import from_row
 from services.feed.schemas import PostPublic
@@ -28,8 +26,7 @@ async def get_home_timeline(
     """Own posts, posts of followed personas and posts in the caller's groups, in the
     token's context only."""
     scope = f"home:{caller.persona_id}"
-    after = decode_cursor(scope, cursor, arity=1)
-    before = uuid.UUID(str(after[0])) if after else None
+    before = decode_id_cursor(scope, cursor)
     rows = await page_of_posts(session, home_condition(caller), before=before, limit=limit)
     page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda r: [str(r[0].id)])
     return Page[PostPublic](items=[from_row(r) for r in page.items], next_cursor=page.next_cursor)

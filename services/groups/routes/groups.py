@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from kit.db import SessionDep
 from kit.errors import Conflict, Forbidden, NotFound
 from kit.outbox import OutboxDep
-from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
+from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.text import LIKE_ESCAPE, like_escape
 from kit.tokens import CurrentPersona
 from services.groups.models import Group, Membership, PersonaReplica
@@ -172,7 +172,7 @@ async def list_groups(
     cursor: Cursor = None,
 ) -> Page[GroupPublic]:
     """Newest first. Secret groups appear only to their members."""
-    after = decode_cursor("groups", cursor, arity=1)
+    after = decode_id_cursor("groups", cursor)
     my_role = (
         select(Membership.role)
         .where(Membership.group_id == Group.id, Membership.persona_id == caller.persona_id)
@@ -196,7 +196,7 @@ async def list_groups(
         tag_pattern = f'%"{like_escape(tag)}"%'
         query = query.where(func.lower(cast(Group.tags, String)).like(tag_pattern, escape=LIKE_ESCAPE))
     if after:
-        query = query.where(Group.id < uuid.UUID(str(after[0])))
+        query = query.where(Group.id < after)
     rows = (await session.execute(query.order_by(col(Group.id).desc()).limit(limit + 1))).all()
     page = paginate(request, response, rows, limit=limit, scope="groups", key=lambda r: [str(r[0].id)])
     return Page[GroupPublic](items=[public(g, role) for g, role in page.items], next_cursor=page.next_cursor)
@@ -294,14 +294,14 @@ async def list_members(
     cursor: Cursor = None,
 ) -> Page[MemberPublic]:
     group, _ = found
-    after = decode_cursor(f"members:{group.id}", cursor, arity=1)
+    after = decode_id_cursor(f"members:{group.id}", cursor)
     query = (
         select(Membership, PersonaReplica.handle, PersonaReplica.display_name)
         .join(PersonaReplica, col(PersonaReplica.id) == Membership.persona_id, isouter=True)
         .where(Membership.group_id == group.id)
     )
     if after:
-        query = query.where(Membership.id > uuid.UUID(str(after[0])))
+        query = query.where(Membership.id > after)
     rows = (await session.execute(query.order_by(col(Membership.id)).limit(limit + 1))).all()
     page = paginate(
         request, response, rows, limit=limit, scope=f"members:{group.id}", key=lambda r: [str(r[0].id)]
