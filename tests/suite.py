@@ -33,7 +33,9 @@ SUBSCRIBERS: dict[str, list[Subscriber]] = {
         Subscriber(name="groups", url="http://groups", event_types=["persona.*"]),
     ],
     "groups": [Subscriber(name="feed", url="http://feed", event_types=["group.*", "membership.*"])],
-    "feed": [Subscriber(name="groups", url="http://groups", event_types=["post.*"])],
+    "feed": [
+        Subscriber(name="groups", url="http://groups", event_types=["post.*", "comment.*", "reaction.*"])
+    ],
 }
 
 
