@@ -4,8 +4,10 @@
 session, so the event commits or rolls back with the change itself. ``Relay`` (one asyncio task
 per process) claims due deliveries, posts them in batches to each subscriber's
 ``/internal/events`` with the shared service token, and marks them delivered or schedules a
-retry with exponential back-off. A subscriber's deliveries go out in the order they were
-written: while its oldest pending delivery waits for a retry, none of its later ones is sent.
+retry with exponential back-off. Deliveries for one resource (the event's
+subject) go out in the order they were written: while the oldest pending delivery of a subject
+waits, none of that subject's later ones is sent. After a failure the relay rests that
+subscriber until its retry is due instead of trying its other deliveries at once.
 On PostgreSQL rows are claimed ``FOR UPDATE SKIP LOCKED``, so replicas never send the same
 delivery at the same time. ``event_receiver`` is the consuming side: idempotent by event id.
 """
@@ -121,11 +123,19 @@ class Outbox:
         )
 
     async def publish(
-        self, session: AsyncSession, event_type: str, subject: str, data: Mapping[str, Any]
+        self,
+        session: AsyncSession,
+        event_type: str,
+        subject: str,
+        data: Mapping[str, Any],
+        *,
+        delay_seconds: float = 0,
     ) -> uuid.UUID:
-        """Add an event to the caller's transaction; the caller commits."""
+        """Add an event to the caller's transaction; the caller commits. A delay holds its
+        delivery back (it still commits with the change)."""
         event_id = new_id()
         now = utcnow()
+        due = now + timedelta(seconds=delay_seconds)
         result = await session.execute(
             insert(self.tables.event)
             .values(
@@ -144,7 +154,7 @@ class Outbox:
                 "subscriber": s.name,
                 "status": PENDING,
                 "attempt_count": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": due,
             }
             for s in self.subscribers
             if self._wants(s, event_type)
@@ -180,6 +190,7 @@ class Relay:
         self.max_backoff = max_backoff
         self.by_name = {s.name: s for s in outbox.subscribers}
         self.stopping = asyncio.Event()
+        self.resting: dict[str, datetime] = {}
 
     def backoff(self, attempt_count: int) -> float:
         base: float = min(self.max_backoff, 0.5 * 2 ** min(attempt_count, 20))
@@ -229,12 +240,18 @@ class Relay:
                 query = query.with_for_update(skip_locked=True, of=t.delivery)
             rows = (await session.execute(query)).all()
             batches: dict[str, list[Any]] = {}
-            blocked: set[str] = set()
+            blocked: set[tuple[str, str]] = set()
             for row in rows:
-                if row.subscriber in blocked:
+                key = (row.subscriber, row.subject)
+                if key in blocked:
                     continue
-                if row.next_attempt_at > now or row.subscriber not in self.by_name:
-                    blocked.add(row.subscriber)
+                resting = self.resting.get(row.subscriber)
+                if (
+                    row.next_attempt_at > now
+                    or row.subscriber not in self.by_name
+                    or (resting and resting > now)
+                ):
+                    blocked.add(key)
                     continue
                 batches.setdefault(row.subscriber, []).append(row)
             for name, batch in batches.items():
@@ -247,9 +264,11 @@ class Relay:
                         .values(status=DELIVERED, delivered_at=utcnow(), last_error=None)
                     )
                     delivered += len(batch)
+                    self.resting.pop(name, None)
                 else:
                     attempts = batch[0].attempt_count + 1
                     retry_at = utcnow() + timedelta(seconds=self.backoff(attempts))
+                    self.resting[name] = retry_at
                     log.warning("delivery to %s failed (attempt %d): %s", name, attempts, error)
                     await session.execute(
                         update(t.delivery)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from kit.db import Database
 from kit.errors import install_error_handlers
@@ -19,7 +19,7 @@ from kit.logging import configure_logging
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from kit.outbox import EventHandler, Outbox, OutboxTables, Relay, event_receiver
 from kit.settings import ServiceSettings
-from kit.tokens import JWKSKeySource, KeySource, TokenVerifier
+from kit.tokens import JWKSKeySource, KeySource, Principal, TokenVerifier
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {
@@ -47,6 +47,7 @@ class ServiceSpec:
     migrations_dir: Path | None
     event_handlers: Mapping[str, EventHandler] = field(default_factory=dict)
     key_source: KeySource | None = None
+    principal_check: Callable[[Request, Principal], Awaitable[None]] | None = None
     on_startup: Sequence[Callable[[FastAPI], object]] = ()
 
 
@@ -112,6 +113,7 @@ def create_service_app(
     app.state.outbox = outbox
     app.state.relay = relay
     app.state.http_client = client
+    app.state.principal_check = spec.principal_check
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
     app.add_middleware(RequestContextMiddleware)

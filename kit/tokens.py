@@ -235,12 +235,43 @@ def bearer_token(request: Request) -> str:
     return token
 
 
+class PersonaStatusCheck:
+    """Refuses tokens of personas that a service's replica says are no longer active
+    (suspended, deactivated, erased), so such tokens stop working once the event arrives
+    rather than when they expire. Lookups are cached for ``ttl`` seconds."""
+
+    def __init__(self, replica: Any, *, ttl: float = 30.0, max_entries: int = 100_000) -> None:
+        self.replica = replica
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._cache: dict[uuid.UUID, tuple[float, bool]] = {}
+
+    async def __call__(self, request: Request, principal: Principal) -> None:
+        if principal.persona_id is None:
+            return
+        now = time.monotonic()
+        cached = self._cache.get(principal.persona_id)
+        if cached is None or cached[0] < now:
+            async with request.app.state.database.sessionmaker() as session:
+                row = await session.get(self.replica, principal.persona_id)
+            active = row is None or row.status == "active"
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            self._cache[principal.persona_id] = (now + self.ttl, active)
+            cached = self._cache[principal.persona_id]
+        if not cached[1]:
+            raise Unauthorized("The token's persona is no longer active.")
+
+
 async def current_principal(
     request: Request, _documented: Annotated[str | None, Depends(oauth2_scheme)] = None
 ) -> Principal:
     verifier: TokenVerifier = request.app.state.verifier
     principal = await verifier.verify(bearer_token(request))
     request.state.principal = principal
+    check = getattr(request.app.state, "principal_check", None)
+    if check is not None:
+        await check(request, principal)
     return principal
 
 

@@ -55,3 +55,36 @@ async def create_group(client: httpx.AsyncClient, token: str, handle: str, **fie
     assert resp.status_code == 201, resp.text
     group: dict[str, Any] = resp.json()
     return group
+
+
+async def make_role(suite: Any, email: str, role: str) -> None:
+    """Grants a role the way an operator does (python -m services.identity.manage)."""
+    from services.identity.manage import grant_role
+
+    assert await grant_role(suite.identity.state.database, email, role)
+
+
+async def admin(suite: Any, handle: str = "root") -> tuple[str, str]:
+    """An administrator's (access token, persona id)."""
+    email = await register(suite.client, handle)
+    await make_role(suite, email, "admin")
+    tokens = await login(suite.client, email)
+    return tokens["access_token"], tokens["persona_id"]
+
+
+async def with_personal(client: httpx.AsyncClient, handle: str, **fields: Any) -> dict[str, Any]:
+    """Registers someone with both personas; returns their tokens and ids."""
+    email = await register(client, handle)
+    pro = await login(client, email)
+    body = {"handle": f"{handle}_home", "display_name": f"{handle.title()} at home", **fields}
+    resp = await client.post("/api/v1/me/personas", json=body, headers=auth(pro["access_token"]))
+    assert resp.status_code == 201, resp.text
+    personal = await login(client, email, persona="personal")
+    return {
+        "email": email,
+        "pro": pro["access_token"],
+        "pro_id": pro["persona_id"],
+        "personal": personal["access_token"],
+        "personal_id": personal["persona_id"],
+        "refresh": personal["refresh_token"],
+    }

@@ -8,9 +8,10 @@ import httpx
 from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app
-from kit.tokens import StaticKeySource
-from services.identity.keys import KeyRing, SigningKey
+from kit.tokens import JWKSKeySource
+from services.identity.keys import KeyRing, RingKeySource, SigningKey
 from services.identity.models import outbox_tables
+from services.identity.oidc import ExternalProvider
 from services.identity.passwords import Passwords
 from services.identity.routes import routers
 from services.identity.settings import IdentitySettings
@@ -31,7 +32,7 @@ def create_app(
             if settings.signing_key_dir
             else KeyRing([SigningKey.generate()])
         )
-    key_source = StaticKeySource(keys.jwks())
+    key_source = RingKeySource(keys)
     spec = ServiceSpec(
         name="identity",
         title="Identity",
@@ -43,7 +44,11 @@ def create_app(
     )
     app = create_service_app(spec, settings, http_client=http_client)
     app.state.keys = keys
-    app.state.key_source = key_source
+    app.state.external_provider = None
+    if settings.oidc_issuer and settings.oidc_jwks_url and settings.oidc_audience:
+        app.state.external_provider = ExternalProvider(
+            settings, JWKSKeySource(settings.oidc_jwks_url, client=app.state.http_client)
+        )
     app.state.passwords = Passwords(
         time_cost=settings.password_time_cost,
         memory_cost=settings.password_memory_cost,

@@ -86,3 +86,13 @@ class KeyRing:
                 fh.write(key.private_pem)
             return cls([key])
         return cls([SigningKey.from_pem(p.read_bytes()) for p in files])
+
+
+class RingKeySource:
+    """Identity verifies its own tokens against its ring as it is now, rotations included."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+
+    async def key_for(self, kid: str) -> dict[str, Any] | None:
+        return next((k.public_jwk for k in self.ring.keys if k.kid == kid), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlalchemy.orm import registry
@@ -28,7 +29,10 @@ class Account(IdentityModel, table=True):
     password_hash: str = Field(max_length=255)
     status: str = Field(default="active", max_length=20)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    provisioned: bool = Field(default=False, description="Managed by HR provisioning (SCIM).")
+    external_id: str | None = Field(default=None, max_length=255, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -69,3 +73,39 @@ class RefreshToken(IdentityModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditEntry(IdentityModel, table=True):
+    """An administrative action: who did what to which account, and why."""
+
+    __tablename__ = "audit_entry"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    actor: str = Field(max_length=100, description="The acting persona id, or client:<id>.")
+    action: str = Field(max_length=50)
+    account_id: uuid.UUID | None = Field(default=None, index=True)
+    reason: str | None = Field(default=None, max_length=1000)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Client(IdentityModel, table=True):
+    """An integrator's client for the client-credentials grant."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100)
+    secret_hash: str = Field(max_length=255)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginThrottle(IdentityModel, table=True):
+    """Recent sign-in failures for one key: a hashed account name or a client address."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=80)
+    failure_count: int = 0
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -101,3 +101,73 @@ class TokenResponse(BaseModel):
     scope: str = ""
     persona_id: uuid.UUID | None = None
     context: PersonaKind | None = None
+
+
+AccountStatus = Literal["active", "suspended", "deactivated"]
+Role = Literal["admin", "moderator", "communications"]
+ClientScope = Literal["scim", "webhooks", "read", "write"]
+Reason = Annotated[
+    str, Field(min_length=10, max_length=1000, description="Why; kept in the audit log."), MultiLineText
+]
+
+
+class PersonaSummary(BaseModel):
+    id: uuid.UUID
+    handle: str
+    display_name: str
+
+
+class AccountAdminPublic(BaseModel):
+    """An account as administrators see it: never its personal persona."""
+
+    id: uuid.UUID
+    email: str
+    status: AccountStatus
+    roles: list[str]
+    provisioned: bool
+    created_at: datetime
+    professional: PersonaSummary | None
+
+
+class AccountAdminUpdate(Strict):
+    status: AccountStatus | None = None
+    roles: list[Role] | None = Field(default=None, max_length=3)
+    reason: Reason | None = None
+
+
+class AuditEntryPublic(BaseModel):
+    id: uuid.UUID
+    actor: str
+    action: str
+    account_id: uuid.UUID | None
+    reason: str | None
+    details: dict[str, object]
+    created_at: datetime
+
+
+class PersonaLinkRequest(Strict):
+    persona_id: uuid.UUID
+    reason: Reason
+
+
+class PersonaLinkPublic(BaseModel):
+    account_id: uuid.UUID
+    professional_persona_id: uuid.UUID
+    personal_persona_id: uuid.UUID | None
+
+
+class ClientCreate(Strict):
+    name: Name
+    scopes: list[ClientScope] = Field(min_length=1, max_length=4)
+
+
+class ClientPublic(BaseModel):
+    client_id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ClientCreated(ClientPublic):
+    client_secret: str = Field(description="Shown once; only its hash is kept.")

@@ -26,6 +26,31 @@ class IdentitySettings(ServiceSettings):
     password_parallelism: int = Field(default=4, ge=1)
     access_token_seconds: int = Field(default=300, ge=30, le=3600)
     refresh_token_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    login_failures_per_account: int = Field(
+        default=5, ge=1, description="Failures before the account name locks."
+    )
+    login_failures_per_address: int = Field(
+        default=30, ge=1, description="Failures before a client address locks."
+    )
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_lock_seconds: int = Field(
+        default=30, ge=1, description="First lock; doubles with each further failure."
+    )
+    login_max_lock_seconds: int = Field(default=900, ge=1)
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Peers whose X-Forwarded-For is believed (the gateway).",
+    )
+    unlink_delay_seconds: tuple[int, int] = Field(
+        default=(3600, 43200),
+        description="A personal persona's deactivation reaches other services after a random delay in "
+        "this range, so that it cannot be matched with its professional twin's.",
+    )
+    oidc_issuer: str | None = Field(default=None, description="Trusted external OpenID Connect issuer.")
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = Field(default=None, description="Our client id at the external provider.")
+    oidc_link_claim: str = Field(default="email", description="The ID-token claim that names the account.")
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
     signing_key_dir: Path | None = Field(
         default=None,
         description="Folder of PEM private keys; the newest is the active one, the others are "

@@ -30,6 +30,7 @@ async def _make_due(app) -> None:
     """Stands in for the passage of time: every retry is due now."""
     async with app.state.database.sessionmaker() as session, session.begin():
         await session.execute(update(outbox_tables.delivery).values(next_attempt_at=utcnow()))
+    app.state.relay.resting.clear()
 
 
 async def test_event_is_written_only_if_the_change_commits(suite):

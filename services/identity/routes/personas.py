@@ -22,6 +22,7 @@ from services.identity.models import Persona
 from services.identity.schemas import PersonalUpdate, PersonaPublic, ProfessionalUpdate
 
 router = APIRouter(prefix="/api/v1/personas", tags=["personas"])
+HR_OWNED_FIELDS = {"display_name", "job_title", "department"}
 
 
 @router.get("", summary="Search the directory of the caller's context")
@@ -109,6 +110,9 @@ async def update_persona(
         changes = model.model_validate(body.model_dump(exclude_unset=True)).model_dump(exclude_unset=True)
     except ValidationError as exc:
         raise unprocessable_from(exc) from None
+    hr_owned = HR_OWNED_FIELDS & changes.keys()
+    if persona.kind == "professional" and caller.account.provisioned and hr_owned:
+        raise Forbidden(f"HR provisioning owns {', '.join(sorted(hr_owned))}; ask HR to change them.")
     for field, value in changes.items():
         setattr(persona, field, value)
     persona.updated_at = utcnow()

@@ -1,0 +1,32 @@
+"""The audit log of administrative actions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.tokens import Principal
+from services.identity.models import AuditEntry
+
+
+def record(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    *,
+    account_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    **details: Any,
+) -> AuditEntry:
+    """Adds an entry to the caller's transaction, so it commits with the action itself."""
+    entry = AuditEntry(
+        actor=str(actor.persona_id) if actor.persona_id else f"client:{actor.client_id}",
+        action=action,
+        account_id=account_id,
+        reason=reason,
+        details=details,
+    )
+    session.add(entry)
+    return entry
