@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import JWKSKeySource
@@ -14,6 +15,7 @@ from services.identity.models import outbox_tables
 from services.identity.oidc import ExternalProvider
 from services.identity.passwords import Passwords
 from services.identity.routes import routers
+from services.identity.scim import ScimError, http_error_handler, scim_error_handler
 from services.identity.settings import IdentitySettings
 
 HERE = Path(__file__).parent
@@ -43,6 +45,8 @@ def create_app(
         key_source=key_source,
     )
     app = create_service_app(spec, settings, http_client=http_client)
+    app.add_exception_handler(ScimError, scim_error_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
     app.state.keys = keys
     app.state.external_provider = None
     if settings.oidc_issuer and settings.oidc_jwks_url and settings.oidc_audience:

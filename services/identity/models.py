@@ -55,6 +55,9 @@ class Persona(IdentityModel, table=True):
     bio: str | None = Field(default=None, max_length=2000)
     avatar_url: str | None = Field(default=None, max_length=500)
     pronouns: str | None = Field(default=None, max_length=40)
+    manager_id: str | None = Field(
+        default=None, max_length=255, description="From HR (SCIM enterprise manager)."
+    )
     discoverable: bool = True
     status: str = Field(default="active", max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -109,3 +112,20 @@ class LoginThrottle(IdentityModel, table=True):
     failure_count: int = 0
     window_started_at: datetime = Field(sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ScimUser(IdentityModel, table=True):
+    """An account provisioned by HR over SCIM, with the SCIM representation HR last sent.
+
+    The HR-owned fields are also applied to the account and its professional persona; SCIM
+    never touches the personal persona."""
+
+    __tablename__ = "scim_user"
+
+    account_id: uuid.UUID = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    user_name: str = Field(max_length=254, unique=True)
+    external_id: str | None = Field(default=None, max_length=255, index=True)
+    resource: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

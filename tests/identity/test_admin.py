@@ -47,7 +47,7 @@ async def test_admin_lists_accounts_without_personal_personas(suite):
 
 async def test_suspension_stops_tokens_at_once_and_is_audited(suite):
     root, _ = await admin(suite)
-    token, ada_id = await person(suite.client, "ada")
+    token, _ = await person(suite.client, "ada")
     account_id = await _account_id(suite, token)
     resp = await suite.client.patch(
         f"/api/v1/admin/accounts/{account_id}",

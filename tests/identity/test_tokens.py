@@ -124,7 +124,7 @@ async def _client(suite, scopes=("scim",)):
 
 
 async def test_client_credentials_grant(suite):
-    admin_token, client = await _client(suite, scopes=("scim", "webhooks"))
+    _, client = await _client(suite, scopes=("scim", "webhooks"))
     resp = await suite.client.post(
         TOKEN,
         data={
