@@ -309,7 +309,8 @@ EventHandler = Callable[[AsyncSession, EventIn], Awaitable[None]]
 
 def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -> APIRouter:
     """``POST /internal/events``: applies each event once, in order, in its own transaction;
-    events of types with no handler are acknowledged and ignored."""
+    events of types with no handler are acknowledged and ignored. A handler under ``"*"``
+    sees every event, after the type's own handler."""
 
     def _service_token(request: Request) -> None:
         expected: str = request.app.state.settings.internal_token.get_secret_value()
@@ -335,6 +336,9 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
                 if handler is not None:
                     await handler(session, event)
                     applied += 1
+                every = handlers.get("*")
+                if every is not None:
+                    await every(session, event)
                 await session.execute(insert(tables.processed).values(id=event.id, processed_at=utcnow()))
         return {"received": len(batch.events), "applied": applied}
 

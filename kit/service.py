@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
@@ -35,6 +36,14 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+class Worker(Protocol):
+    """A background loop that runs for the app's lifetime and ends when ``stopping`` is set."""
+
+    stopping: asyncio.Event
+
+    async def run(self) -> None: ...
+
+
 @dataclass
 class ServiceSpec:
     """What makes one service different from another."""
@@ -48,6 +57,7 @@ class ServiceSpec:
     event_handlers: Mapping[str, EventHandler] = field(default_factory=dict)
     key_source: KeySource | None = None
     principal_check: Callable[[Request, Principal], Awaitable[None]] | None = None
+    workers: Sequence[Callable[[FastAPI], Worker]] = ()
     on_startup: Sequence[Callable[[FastAPI], object]] = ()
 
 
@@ -90,12 +100,19 @@ def create_service_app(
         if settings.relay_enabled and settings.subscribers:
             task = asyncio.create_task(relay.run(), name=f"{spec.name}-relay")
         app.state.relay_task = task
+        workers = [make(app) for make in spec.workers]
+        app.state.workers = workers
+        worker_tasks = [asyncio.create_task(w.run()) for w in workers] if settings.relay_enabled else []
         try:
             yield
         finally:
             relay.stopping.set()
+            for worker in workers:
+                worker.stopping.set()
             if task is not None:
                 await task
+            for worker_task in worker_tasks:
+                await worker_task
             if http_client is None:
                 await client.aclose()
             await database.dispose()

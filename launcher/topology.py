@@ -16,10 +16,11 @@ APPS = {
 }
 
 # publisher -> [(subscriber, event types)]
+# Identity receives every event (its own included) to fan them out to integrators' webhooks.
 SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
-    "identity": [("feed", ["persona.*"]), ("groups", ["persona.*"])],
-    "groups": [("feed", ["group.*", "membership.*"])],
-    "feed": [("groups", ["post.*", "comment.*", "reaction.*"])],
+    "identity": [("feed", ["persona.*"]), ("groups", ["persona.*"]), ("identity", ["*"])],
+    "groups": [("feed", ["group.*", "membership.*"]), ("identity", ["*"])],
+    "feed": [("groups", ["post.*", "comment.*", "reaction.*"]), ("identity", ["*"])],
 }
 
 

@@ -31,10 +31,15 @@ SUBSCRIBERS: dict[str, list[Subscriber]] = {
     "identity": [
         Subscriber(name="feed", url="http://feed", event_types=["persona.*"]),
         Subscriber(name="groups", url="http://groups", event_types=["persona.*"]),
+        Subscriber(name="identity", url="http://identity", event_types=["*"]),
     ],
-    "groups": [Subscriber(name="feed", url="http://feed", event_types=["group.*", "membership.*"])],
+    "groups": [
+        Subscriber(name="feed", url="http://feed", event_types=["group.*", "membership.*"]),
+        Subscriber(name="identity", url="http://identity", event_types=["*"]),
+    ],
     "feed": [
-        Subscriber(name="groups", url="http://groups", event_types=["post.*", "comment.*", "reaction.*"])
+        Subscriber(name="groups", url="http://groups", event_types=["post.*", "comment.*", "reaction.*"]),
+        Subscriber(name="identity", url="http://identity", event_types=["*"]),
     ],
 }
 

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import JWKSKeySource
+from services.identity import webhooks
 from services.identity.keys import KeyRing, RingKeySource, SigningKey
 from services.identity.models import outbox_tables
 from services.identity.oidc import ExternalProvider
@@ -21,11 +22,21 @@ from services.identity.settings import IdentitySettings
 HERE = Path(__file__).parent
 
 
+def _webhook_relay(app: FastAPI) -> webhooks.WebhookRelay:
+    """Webhooks go to integrators' hosts, so they get a client of their own (no internal
+    transport, no service token)."""
+    settings: IdentitySettings = app.state.settings
+    relay = webhooks.WebhookRelay(app.state.database, settings, app.state.webhook_client)
+    app.state.webhook_relay = relay
+    return relay
+
+
 def create_app(
     settings: IdentitySettings | None = None,
     *,
     keys: KeyRing | None = None,
     http_client: httpx.AsyncClient | None = None,
+    webhook_client: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     settings = settings or IdentitySettings()
     if keys is None:
@@ -43,11 +54,14 @@ def create_app(
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
         key_source=key_source,
+        event_handlers={"*": webhooks.enqueue},
+        workers=[_webhook_relay],
     )
     app = create_service_app(spec, settings, http_client=http_client)
     app.add_exception_handler(ScimError, scim_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
     app.state.keys = keys
+    app.state.webhook_client = webhook_client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
     app.state.external_provider = None
     if settings.oidc_issuer and settings.oidc_jwks_url and settings.oidc_audience:
         app.state.external_provider = ExternalProvider(

@@ -129,3 +129,39 @@ class ScimUser(IdentityModel, table=True):
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookEndpoint(IdentityModel, table=True):
+    """An integrator's endpoint and the events it wants (Standard Webhooks)."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner: str = Field(max_length=100, index=True, description="persona id, or client:<id>")
+    url: str = Field(max_length=500)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    contexts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=100)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookDelivery(IdentityModel, table=True):
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_endpoint_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoint.id", index=True, ondelete="CASCADE")
+    event_id: uuid.UUID
+    event_type: str = Field(max_length=100)
+    subject: str = Field(max_length=100)
+    payload: str
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempt_count: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -171,3 +171,60 @@ class ClientPublic(BaseModel):
 
 class ClientCreated(ClientPublic):
     client_secret: str = Field(description="Shown once; only its hash is kept.")
+
+
+EventPattern = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^(\*|[a-z_]+\.(\*|[a-z_]+))$")]
+WebhookContext = Literal["professional", "personal"]
+
+
+class WebhookCreate(Strict):
+    url: Annotated[
+        str, Field(min_length=8, max_length=500, examples=["https://hooks.agency.example/govsocial"])
+    ]
+    event_types: list[EventPattern] = Field(
+        min_length=1, max_length=50, examples=[["post.created", "group.*"]]
+    )
+    contexts: list[WebhookContext] = Field(
+        default_factory=lambda: list[WebhookContext](["professional"]),
+        min_length=1,
+        max_length=2,
+        description="`personal` only when an administrator registers the endpoint.",
+    )
+    description: Annotated[str, Field(max_length=500), SingleLineText] | None = None
+
+
+class WebhookUpdate(Strict):
+    url: Annotated[str, Field(min_length=8, max_length=500)] | None = None
+    event_types: list[EventPattern] | None = Field(default=None, min_length=1, max_length=50)
+    contexts: list[WebhookContext] | None = Field(default=None, min_length=1, max_length=2)
+    description: Annotated[str, Field(max_length=500), SingleLineText] | None = None
+    active: bool | None = None
+
+
+class WebhookPublic(BaseModel):
+    id: uuid.UUID
+    url: str
+    description: str | None
+    event_types: list[str]
+    contexts: list[str]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="The signing secret (Standard Webhooks `whsec_…`); shown once.")
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int
+    event_id: uuid.UUID
+    event_type: str
+    subject: str
+    status: Literal["pending", "delivered", "failed"]
+    attempt_count: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None

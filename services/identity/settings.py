@@ -51,6 +51,17 @@ class IdentitySettings(ServiceSettings):
     oidc_audience: str | None = Field(default=None, description="Our client id at the external provider.")
     oidc_link_claim: str = Field(default="email", description="The ID-token claim that names the account.")
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="When set, webhook URLs must name one of these hosts; when empty, any public host.",
+    )
+    webhook_allow_http: bool = Field(
+        default=False, description="Allow http:// webhook URLs (development only)."
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    webhook_relay_interval_seconds: float = Field(default=1.0, gt=0)
     signing_key_dir: Path | None = Field(
         default=None,
         description="Folder of PEM private keys; the newest is the active one, the others are "

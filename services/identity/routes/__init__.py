@@ -1,5 +1,13 @@
 """Identity's HTTP routes."""
 
-from services.identity.routes import accounts, admin, auth, personas, scim, well_known
+from services.identity.routes import accounts, admin, auth, personas, scim, webhooks, well_known
 
-routers = [well_known.router, auth.router, accounts.router, personas.router, admin.router, scim.router]
+routers = [
+    well_known.router,
+    auth.router,
+    accounts.router,
+    personas.router,
+    admin.router,
+    scim.router,
+    webhooks.router,
+]

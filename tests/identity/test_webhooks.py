@@ -1,0 +1,267 @@
+"""Webhooks: signed per Standard Webhooks, CloudEvents-shaped, never across the context
+boundary, and nothing lost through a receiver outage."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from standardwebhooks import Webhook
+
+from services.identity.models import WebhookDelivery
+from tests.e2e.conftest import free_ports
+from tests.helpers import admin, auth, create_group, person, with_personal
+from tests.suite import build_suite
+
+HERE = Path(__file__).parent
+HOOKS = {"webhook_allowed_hosts": ["127.0.0.1"], "webhook_allow_http": True}
+
+
+class Receiver:
+    def __init__(self, folder: Path) -> None:
+        [self.port] = free_ports(1)
+        self.file = folder / "received.jsonl"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "webhook_receiver.py"), str(self.port), str(self.file)]
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the receiver did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def received(self) -> list[dict]:
+        if not self.file.exists():
+            return []
+        return [json.loads(line) for line in self.file.read_text().splitlines()]
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    r = Receiver(tmp_path)
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+async def hooks_suite(database_urls):
+    async with build_suite(database_urls, identity=HOOKS) as suite:
+        yield suite
+
+
+async def _register(suite, url: str, **fields) -> dict:
+    token, _ = await admin(suite)
+    body = {"url": url, "event_types": ["post.*", "group.*", "membership.*"], **fields}
+    resp = await suite.client.post("/api/v1/webhooks", json=body, headers=auth(token))
+    assert resp.status_code == 201, resp.text
+    return resp.json() | {"admin": token}
+
+
+async def _flush(suite) -> None:
+    await suite.deliver()
+    while await suite.identity.state.webhook_relay.deliver_once():
+        pass
+
+
+async def test_events_arrive_signed_and_shaped_as_cloud_events(hooks_suite, receiver):
+    suite = hooks_suite
+    hook = await _register(suite, receiver.url)
+    assert hook["secret"].startswith("whsec_")
+    got = (await suite.client.get(f"/api/v1/webhooks/{hook['id']}", headers=auth(hook["admin"]))).json()
+    assert "secret" not in got
+    token, ada_id = await person(suite.client, "ada")
+    await suite.deliver()
+    post = (await suite.client.post("/api/v1/posts", json={"body": "Hello"}, headers=auth(token))).json()
+    await _flush(suite)
+    [message] = [m for m in receiver.received() if json.loads(m["body"])["type"] == "post.created"]
+    event = Webhook(hook["secret"]).verify(message["body"], message["headers"])
+    assert event["specversion"] == "1.0"
+    assert event["subject"] == post["id"]
+    assert event["data"]["author_id"] == ada_id
+    assert message["headers"]["webhook-id"].startswith("msg_")
+    with pytest.raises(Exception):  # noqa: B017,PT011 - any verification failure will do
+        Webhook(hook["secret"]).verify(message["body"].replace("Hello", "Bye") + " ", message["headers"])
+    assert "agency.example" not in message["body"]
+
+
+async def test_personal_context_events_stay_out_unless_an_admin_allows_them(hooks_suite, receiver):
+    suite = hooks_suite
+    pro_only = await _register(suite, receiver.url)
+    ada = await with_personal(suite.client, "ada")
+    await suite.deliver()
+    await suite.client.post("/api/v1/posts", json={"body": "work"}, headers=auth(ada["pro"]))
+    await suite.client.post("/api/v1/posts", json={"body": "home"}, headers=auth(ada["personal"]))
+    await _flush(suite)
+    contexts = {json.loads(m["body"])["data"].get("context") for m in receiver.received()}
+    assert contexts == {"professional"}
+    both = await suite.client.patch(
+        f"/api/v1/webhooks/{pro_only['id']}",
+        json={"contexts": ["professional", "personal"]},
+        headers=auth(pro_only["admin"]),
+    )
+    assert both.status_code == 200
+    await suite.client.post("/api/v1/posts", json={"body": "home again"}, headers=auth(ada["personal"]))
+    await _flush(suite)
+    contexts = {json.loads(m["body"])["data"].get("context") for m in receiver.received()}
+    assert contexts == {"professional", "personal"}
+
+
+async def test_nothing_is_lost_and_order_per_resource_holds_through_an_outage(hooks_suite, receiver):
+    suite = hooks_suite
+    hook = await _register(suite, receiver.url)
+    owner, _ = await person(suite.client, "ada")
+    group = await create_group(suite.client, owner, "cloud")
+    receiver.stop()
+    joiners = []
+    for i in range(5):
+        token, persona_id = await person(suite.client, f"member_{i}")
+        joiners.append(persona_id)
+        assert (
+            await suite.client.put(f"/api/v1/groups/{group['id']}/members/{persona_id}", headers=auth(token))
+        ).status_code == 201
+    await _flush(suite)  # every attempt fails: the receiver is down
+    log = (
+        await suite.client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=auth(hook["admin"]))
+    ).json()["items"]
+    assert log and all(d["status"] == "pending" for d in log)
+    assert any(d["attempt_count"] >= 1 for d in log)
+    receiver.start()
+    async with suite.identity.state.database.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(WebhookDelivery).values(next_attempt_at=WebhookDelivery.created_at)
+        )  # time passes
+    await _flush(suite)
+    events = [json.loads(m["body"]) for m in receiver.received()]
+    about_group = [e for e in events if e["subject"] == group["id"]]
+    assert [e["type"] for e in about_group] == ["group.created", "membership.added"] + [
+        "membership.added"
+    ] * 5
+    assert [e["data"]["persona_id"] for e in about_group[2:]] == joiners
+    assert len({e["id"] for e in events}) == len(events)  # each delivered once
+
+
+async def test_failed_delivery_can_be_redelivered(database_urls, tmp_path):
+    overrides = {**HOOKS, "webhook_max_attempts": 1}
+    async with build_suite(database_urls, identity=overrides) as suite:
+        receiver = Receiver(tmp_path)
+        hook = await _register(suite, receiver.url)
+        assert (
+            await suite.client.post(f"/api/v1/webhooks/{hook['id']}/test", headers=auth(hook["admin"]))
+        ).status_code == 202
+        await _flush(suite)
+        [failed] = (
+            await suite.client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=auth(hook["admin"]))
+        ).json()["items"]
+        assert failed["status"] == "failed" and failed["event_type"] == "webhook.test"
+        receiver.start()
+        try:
+            resp = await suite.client.post(
+                f"/api/v1/webhooks/{hook['id']}/deliveries/{failed['id']}/redeliver",
+                headers=auth(hook["admin"]),
+            )
+            assert resp.status_code == 202
+            await _flush(suite)
+            [done] = (
+                await suite.client.get(
+                    f"/api/v1/webhooks/{hook['id']}/deliveries", headers=auth(hook["admin"])
+                )
+            ).json()["items"]
+            assert done["status"] == "delivered"
+            assert [json.loads(m["body"])["type"] for m in receiver.received()] == ["webhook.test"]
+        finally:
+            receiver.stop()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.org/x",
+        "https://user:pass@hooks.example.org/x",
+        "https://169.254.169.254/latest/meta-data",
+        "https://127.0.0.1:8443/x",
+        "https://localhost/x",
+        "https://10.1.2.3/x",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+    ],
+)
+async def test_webhook_urls_cannot_reach_internal_addresses(suite, url):
+    token, _ = await admin(suite)
+    resp = await suite.client.post(
+        "/api/v1/webhooks", json={"url": url, "event_types": ["*"]}, headers=auth(token)
+    )
+    assert resp.status_code == 422, resp.text
+
+
+async def test_allow_list_restricts_hosts(hooks_suite):
+    token, _ = await admin(hooks_suite)
+    resp = await hooks_suite.client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.org/x", "event_types": ["*"]},
+        headers=auth(token),
+    )
+    assert resp.status_code == 422
+
+
+async def test_who_may_manage_webhooks(suite):
+    root, _ = await admin(suite)
+    plain, _ = await person(suite.client, "ada")
+    body = {"url": "https://hooks.example.org/x", "event_types": ["post.created"]}
+    assert (await suite.client.post("/api/v1/webhooks", json=body, headers=auth(plain))).status_code == 403
+
+    async def client_token(scopes):
+        created = (
+            await suite.client.post(
+                "/api/v1/admin/clients", json={"name": "int", "scopes": scopes}, headers=auth(root)
+            )
+        ).json()
+        return (
+            await suite.client.post(
+                "/api/v1/auth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": created["client_id"],
+                    "client_secret": created["client_secret"],
+                },
+            )
+        ).json()["access_token"]
+
+    hooks = await client_token(["webhooks"])
+    scim = await client_token(["scim"])
+    assert (await suite.client.post("/api/v1/webhooks", json=body, headers=auth(scim))).status_code == 403
+    mine = await suite.client.post("/api/v1/webhooks", json=body, headers=auth(hooks))
+    assert mine.status_code == 201
+    personal = await suite.client.post(
+        "/api/v1/webhooks", json=body | {"contexts": ["personal"]}, headers=auth(hooks)
+    )
+    assert personal.status_code == 403
+    # a client sees only its own endpoints; an administrator sees all
+    admins = await suite.client.post("/api/v1/webhooks", json=body, headers=auth(root))
+    listed = (await suite.client.get("/api/v1/webhooks", headers=auth(hooks))).json()["items"]
+    assert [w["id"] for w in listed] == [mine.json()["id"]]
+    assert (
+        await suite.client.get(f"/api/v1/webhooks/{admins.json()['id']}", headers=auth(hooks))
+    ).status_code == 404
+    assert len((await suite.client.get("/api/v1/webhooks", headers=auth(root))).json()["items"]) == 2
