@@ -8,9 +8,11 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+OPENAPI_APPS := identity=services.identity.app:create_app feed=services.feed.app:create_app groups=services.groups.app:create_app
+CONTRACT_EXAMPLES ?= 20
 RESULTS := var/test-results
 
-.PHONY: help setup run migrate test test-sqlite test-postgres lint format typecheck imports check bench openapi clean
+.PHONY: help setup run migrate test test-sqlite test-postgres lint format typecheck imports check bench openapi openapi-check openapi-ts contract browser clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -31,7 +33,7 @@ run: setup ## Migrate the SQLite databases under var/ and start the gateway and 
 migrate: setup ## Apply every service's migrations (IDENTITY_/FEED_/GROUPS_DATABASE_URL, default var/*.db)
 	$(BIN)/python -m kit.migrate upgrade identity feed groups
 
-test: setup ## Run the tests on SQLite, then on PostgreSQL when TEST_DATABASE_URL is set
+test: setup browser ## Run the tests on SQLite, then on PostgreSQL when TEST_DATABASE_URL is set
 	@mkdir -p $(RESULTS)
 	env -u TEST_DATABASE_URL $(BIN)/pytest --junitxml=$(RESULTS)/sqlite.xml $(PYTEST_ARGS)
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
@@ -55,5 +57,25 @@ imports: setup ## import-linter: kit is domain-free, services and gateway never 
 
 check: lint typecheck imports test ## Everything CI checks
 
+openapi: setup ## Write openapi.json, the gateway's merged OpenAPI document, from the code (no process runs)
+	$(BIN)/python -m gateway.export $(OPENAPI_APPS) --output openapi.json
+
+openapi-check: setup ## Fail if the committed openapi.json differs from what the code publishes
+	$(BIN)/python -m gateway.export $(OPENAPI_APPS) --output openapi.json --check
+
+openapi-ts: ## Check that openapi-typescript (npm) turns openapi.json into TypeScript that compiles
+	@mkdir -p var/openapi-ts
+	npm exec --yes --package=openapi-typescript@7.13.0 -- openapi-typescript openapi.json -o var/openapi-ts/govsocial.d.ts
+	npm exec --yes --package=typescript@5 -- tsc --noEmit --strict var/openapi-ts/govsocial.d.ts
+
+contract: setup ## schemathesis (all checks) against a live suite on free ports; reports in var/contract/
+	$(BIN)/python -m tests.gateway.contract --max-examples $(CONTRACT_EXAMPLES)
+
+browser: ## Install Debian's chromium for the browser tests (idempotent; needs root and apt)
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version)"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		&& /usr/bin/chromium --version; fi
+
 clean: ## Remove the virtual environments, databases and caches
 	rm -rf .venv .tools var .pytest_cache .mypy_cache .ruff_cache
+

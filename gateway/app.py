@@ -4,24 +4,58 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from gateway.openapi import merged_openapi
-from gateway.proxy import forward
-from gateway.routing import is_public, resolve, upstreams
+from gateway import ratelimit
+from gateway.cors import CORSMiddleware
+from gateway.docs import install_docs
+from gateway.openapi import OpenAPISource
+from gateway.proxy import Limits, forward
+from gateway.ratelimit import Backend, ClientAddress, Decision, MemoryBackend, RateLimiter, RedisBackend
+from gateway.routing import is_public, resolve, route_for, upstreams
 from gateway.settings import GatewaySettings
-from kit.errors import NotFound, ServiceUnavailable, install_error_handlers
+from kit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
 from kit.logging import configure_logging
+from kit.metrics import install_metrics, set_route_label
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from kit.tokens import JWKSKeySource, TokenVerifier, bearer_token
 
+log = logging.getLogger("gateway")
+
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+OTHER_METHODS = ["HEAD", "OPTIONS", "TRACE"]
+TITLE = "govsocial API"
+DESCRIPTION = (
+    "The intranet social API suite: identity, feed and groups behind one gateway. Sign in with "
+    "`POST /api/v1/auth/token` (OAuth2 password grant) and send the access token as "
+    "`Authorization: Bearer …`. Errors are RFC 9457 problem+json."
+)
+
+
+def _upstream_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_connections,
+        ),
+    )
+
+
+def _rate_backend(settings: GatewaySettings) -> Backend:
+    if settings.redis_url:
+        return RedisBackend(
+            settings.redis_url, prefix=settings.redis_key_prefix, timeout=settings.redis_timeout_seconds
+        )
+    return MemoryBackend()
 
 
 def create_app(
@@ -29,33 +63,58 @@ def create_app(
 ) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging("gateway", settings.log_level, as_json=settings.log_json)
-    timeout = httpx.Timeout(
-        settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
-    )
-    client = http_client or httpx.AsyncClient(
-        timeout=timeout,
-        limits=httpx.Limits(
-            max_connections=settings.upstream_max_connections,
-            max_keepalive_connections=settings.upstream_max_connections,
-        ),
-    )
     services = upstreams(settings)
+    # One connection pool per service, so a service that hangs cannot starve the others.
+    clients = {name: http_client or _upstream_client(settings) for name in services}
     verifier = TokenVerifier(
         JWKSKeySource(
             services["identity"] + "/.well-known/jwks.json",
-            client=client,
+            client=clients["identity"],
             cache_seconds=settings.jwks_cache_seconds,
         ),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         leeway=settings.token_leeway_seconds,
     )
+    limiter = (
+        RateLimiter(_rate_backend(settings), settings.rate_limits) if settings.rate_limit_enabled else None
+    )
+    client_address = ClientAddress(settings.trusted_proxies)
+    limits = Limits(
+        timeout=settings.upstream_timeout_seconds,
+        max_response_bytes=settings.upstream_max_response_bytes,
+        stream_idle_timeout=settings.stream_idle_timeout_seconds,
+    )
+    source = OpenAPISource(
+        clients,
+        services,
+        owner=resolve,
+        is_public=is_public,
+        cache_seconds=settings.openapi_cache_seconds,
+        description=DESCRIPTION,
+    )
+
+    async def warm_up() -> None:
+        """Learns the route templates (for metrics labels) once the services are up."""
+        for delay in (2, 10, 30, 60, 120, 300):
+            await asyncio.sleep(delay)
+            if "x-unavailable-services" not in await source.document():
+                return
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if http_client is None:
-            await client.aclose()
+        warming = asyncio.create_task(warm_up(), name="gateway-openapi-warm-up")
+        try:
+            yield
+        finally:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await warming
+            if limiter is not None:
+                await limiter.aclose()
+            if http_client is None:
+                for client in clients.values():
+                    await client.aclose()
 
     app = FastAPI(
         title="govsocial gateway",
@@ -67,34 +126,18 @@ def create_app(
     )
     app.state.settings = settings
     app.state.verifier = verifier
-    app.state.http_client = client
+    app.state.http_client = clients["identity"]
+    app.state.upstream_clients = clients
+    app.state.limiter = limiter
+    app.state.openapi = source
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=False,
-            allow_methods=METHODS,
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "Idempotency-Key",
-                "If-Match",
-                "If-None-Match",
-                "X-Request-ID",
-            ],
-            expose_headers=[
-                "ETag",
-                "Link",
-                "Location",
-                "Retry-After",
-                "RateLimit",
-                "RateLimit-Policy",
-                "X-Request-ID",
-            ],
-            max_age=600,
+            CORSMiddleware, origins=settings.cors_origins, max_age=settings.cors_max_age_seconds
         )
+    if settings.metrics_enabled:
+        install_metrics(app)
     app.add_middleware(RequestContextMiddleware)
 
     @app.get("/health/live", tags=["health"], summary="Liveness probe")
@@ -103,36 +146,73 @@ def create_app(
 
     @app.get("/health/ready", tags=["health"], summary="Readiness: every upstream is ready")
     async def ready() -> dict[str, Any]:
-        async def check(url: str) -> str:
+        async def check(name: str) -> str:
             try:
-                resp = await client.get(url + "/health/ready", timeout=2)
+                resp = await clients[name].get(services[name] + "/health/ready", timeout=2)
             except httpx.HTTPError:
                 return "unreachable"
             return "ready" if resp.status_code == 200 else "not ready"
 
-        results = await asyncio.gather(*(check(url) for url in services.values()))
-        report = dict(zip(services, results, strict=True))
+        names = list(services)
+        results = await asyncio.gather(*(check(name) for name in names))
+        report = dict(zip(names, results, strict=True))
         if any(v != "ready" for v in report.values()):
-            raise ServiceUnavailable(
+            error = ServiceUnavailable(
                 "Not every service is ready: " + ", ".join(f"{k} {v}" for k, v in report.items()),
                 retry_after=5,
             )
+            error.extra["upstreams"] = report
+            raise error
         return {"status": "ready", "upstreams": report}
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> dict[str, Any]:
-        return await merged_openapi(client, services)
+        return await source.document()
+
+    if settings.docs_enabled:
+        install_docs(app, title=TITLE)
 
     async def proxy(request: Request) -> Response:
         path = request.url.path
-        service = resolve(path)
-        if service is None:
+        route = route_for(path)
+        if route is None or any(segment in {".", ".."} for segment in path.split("/")):
             raise NotFound("No resource at this path.")
-        if not is_public(request.method, path):
+        templates = source.templates
+        template = templates.match(path)
+        set_route_label(request.scope, template or route.prefix)
+        decisions: list[Decision] = []
+        group = settings.rate_limit_group(path)
+        peer = request.client.host if request.client else "unknown"
+        address = client_address(peer, request.headers.get("x-forwarded-for"))
+        if limiter is not None and (decision := await limiter.hit(group, "address", address)):
+            decisions.append(decision)
+        # A method no route has is the service's to refuse (405 with its Allow), token or not.
+        needs_token = request.method in METHODS and not is_public(request.method, path)
+        if not any(not d.allowed for d in decisions) and needs_token:
             principal = await verifier.verify(bearer_token(request))
             request.state.principal = principal
-        return await forward(request, client, services[service], service)
+            if limiter is not None and (decision := await limiter.hit(group, "token", principal.subject)):
+                decisions.append(decision)
+        extra = ratelimit.headers(decisions)
+        if any(not d.allowed for d in decisions):
+            return problem_response(
+                request,
+                429,
+                "Too Many Requests",
+                "Too many requests; try again after the time in Retry-After.",
+                slug="rate-limited",
+                headers=extra,
+            )
+        response = await forward(
+            request, clients[route.service], services[route.service], route.service, limits
+        )
+        for key, value in extra.items():
+            response.headers.setdefault(key, value)
+        if response.status_code == 405 and template and templates.methods(template):
+            # A FastAPI service names only the first matching route's methods in Allow.
+            response.headers["Allow"] = ", ".join(templates.methods(template))
+        return response
 
     for prefix in ("/api/v1/{path:path}", "/.well-known/{path:path}", "/scim/v2/{path:path}"):
-        app.add_api_route(prefix, proxy, methods=METHODS, include_in_schema=False)
+        app.add_api_route(prefix, proxy, methods=[*METHODS, *OTHER_METHODS], include_in_schema=False)
     return app

@@ -1,19 +1,36 @@
-"""Forwarding one request to the service that owns it, streaming both ways.
+"""Forwarding one request to the service that owns it.
 
-An upstream that refuses the connection gives 503 with Retry-After, one that does not answer in
-time 504, one that breaks the protocol 502: always a problem+json, never a hang or a trace.
+Every upstream fault becomes a problem+json, never a hang or a trace:
+
+    refused connection, pool exhausted         503 + Retry-After
+    no answer within upstream_timeout          504
+    broken protocol, truncated or invalid      502
+    body, an HTML (non-problem) 5xx page,
+    an answer over upstream_max_response_bytes
+
+The request body is read whole first (the body limit bounds it), so a body over the limit is a
+413 before any service sees a byte. Answers with a Content-Length are read whole too: JSON
+pages are small, and only a complete answer can still be turned into a 502. Server-sent event
+streams and answers of unknown length are streamed through unbuffered, with the size cap and an
+idle timeout enforced as they flow (a stream that breaks is cut, never silently completed).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
 
+import anyio
 import httpx
 from fastapi import Request
-from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from kit.errors import problem_response
+from kit.errors import PROBLEM_JSON, problem_response
 
 log = logging.getLogger("gateway.proxy")
 
@@ -29,6 +46,23 @@ HOP_BY_HOP = {
     "host",
     "content-length",
 }
+ERROR_PAGE_LIMIT = 64 * 1024
+URL_SAFE = "/%!$&'()*+,;=:@-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    timeout: float
+    max_response_bytes: int
+    stream_idle_timeout: float | None
+
+
+class UpstreamFault(Exception):
+    def __init__(self, status: int, detail: str, slug: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
 
 
 def _request_headers(request: Request) -> list[tuple[str, str]]:
@@ -45,45 +79,172 @@ def _request_headers(request: Request) -> list[tuple[str, str]]:
     return headers
 
 
-async def forward(request: Request, client: httpx.AsyncClient, base_url: str, service: str) -> Response:
-    url = httpx.URL(base_url + request.url.path, query=request.url.query.encode())
-    has_body = request.method in {"POST", "PUT", "PATCH", "DELETE"}
+def _target(scope: Scope) -> str:
+    """The path and query exactly as the client sent them (percent-encoded, never decoded and
+    re-encoded), with any byte that is not URL-safe escaped."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    path = quote(raw.split(b"?", 1)[0], safe=URL_SAFE)
+    query = quote(scope.get("query_string", b""), safe=URL_SAFE + "?")
+    return f"{path}?{query}" if query else path
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def forward(
+    request: Request, client: httpx.AsyncClient, base_url: str, service: str, limits: Limits
+) -> Response:
+    url = httpx.URL(base_url + _target(request.scope))
+    body = await request.body() if request.method in {"POST", "PUT", "PATCH", "DELETE"} else None
+    # The overall deadline is ours (asyncio), so the read timeout stays off for long streams.
+    timeout = httpx.Timeout(limits.timeout, read=None)
     upstream_request = client.build_request(
-        request.method,
-        url,
-        headers=_request_headers(request),
-        content=request.stream() if has_body else None,
+        request.method, url, headers=_request_headers(request), content=body, timeout=timeout
     )
     try:
-        upstream = await client.send(upstream_request, stream=True)
-    except httpx.TimeoutException:
-        log.warning("upstream %s timed out", service)
+        try:
+            async with asyncio.timeout(limits.timeout):
+                upstream = await client.send(upstream_request, stream=True)
+        except (httpx.ConnectError, httpx.PoolTimeout) as exc:
+            raise UpstreamFault(
+                503, f"The {service} service is unavailable; try again shortly.", "upstream-unavailable"
+            ) from exc
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise UpstreamFault(
+                504, f"The {service} service did not answer in time.", "upstream-timeout"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamFault(
+                502, f"The {service} service gave no valid answer.", "upstream-error"
+            ) from exc
+        return await _respond(upstream, service, limits)
+    except UpstreamFault as fault:
+        log.warning("upstream %s: %s (%s)", service, fault.slug, type(fault.__cause__).__name__)
+        headers = {"Retry-After": "5"} if fault.status == 503 else None
         return problem_response(
-            request,
-            504,
-            "Gateway Timeout",
-            f"The {service} service did not answer in time.",
-            slug="upstream-timeout",
+            request, fault.status, _TITLES[fault.status], fault.detail, slug=fault.slug, headers=headers
         )
-    except httpx.ConnectError:
-        log.warning("upstream %s refused the connection", service)
-        return problem_response(
-            request,
-            503,
-            "Service Unavailable",
-            f"The {service} service is unavailable; try again shortly.",
-            slug="upstream-unavailable",
-            headers={"Retry-After": "5"},
-        )
+
+
+_TITLES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+async def _read_all(upstream: httpx.Response, service: str, limits: Limits, cap: int) -> bytes:
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(limits.timeout):
+            async for chunk in upstream.aiter_raw():
+                size += len(chunk)
+                if size > cap:
+                    raise UpstreamFault(
+                        502, f"The {service} service's answer is too large.", "upstream-too-large"
+                    )
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise UpstreamFault(
+            504, f"The {service} service did not finish its answer.", "upstream-timeout"
+        ) from exc
     except httpx.HTTPError as exc:
-        log.warning("upstream %s failed: %s", service, type(exc).__name__)
-        return problem_response(
-            request, 502, "Bad Gateway", f"The {service} service gave no valid answer.", slug="upstream-error"
-        )
+        raise UpstreamFault(502, f"The {service} service's answer broke off.", "upstream-error") from exc
+    finally:
+        await upstream.aclose()
+    return b"".join(chunks)
+
+
+async def _respond(upstream: httpx.Response, service: str, limits: Limits) -> Response:
     headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-    return StreamingResponse(
-        upstream.aiter_raw(),
-        status_code=upstream.status_code,
-        headers=headers,
-        background=BackgroundTask(upstream.aclose),
-    )
+    content_type = upstream.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if upstream.status_code >= 500 and media != PROBLEM_JSON:
+        await _read_all(upstream, service, limits, ERROR_PAGE_LIMIT * 16)
+        raise UpstreamFault(502, f"The {service} service failed ({upstream.status_code}).", "upstream-error")
+    if media == "text/event-stream":
+        return UpstreamStream(
+            upstream, headers, service, limits.max_response_bytes, limits.stream_idle_timeout
+        )
+    declared = upstream.headers.get("content-length")
+    if declared is None:
+        return UpstreamStream(upstream, headers, service, limits.max_response_bytes, limits.timeout)
+    try:
+        length = int(declared)
+    except ValueError:
+        length = -1
+    if length < 0 or length > limits.max_response_bytes:
+        await upstream.aclose()
+        raise UpstreamFault(502, f"The {service} service's answer is too large.", "upstream-too-large")
+    content = await _read_all(upstream, service, limits, limits.max_response_bytes)
+    encoded = upstream.headers.get("content-encoding", "identity").lower() != "identity"
+    if content and _is_json(content_type) and not encoded:
+        try:
+            json.loads(content)
+        except ValueError as exc:
+            raise UpstreamFault(502, f"The {service} service sent invalid JSON.", "upstream-error") from exc
+    return Response(content, status_code=upstream.status_code, headers=headers)
+
+
+class UpstreamStream(Response):
+    """Passes an upstream body through as it arrives. If the upstream breaks off, stalls past
+    ``idle_timeout`` or passes ``max_bytes``, the response is cut without its final chunk, so the
+    client sees a broken answer rather than a complete-looking short one."""
+
+    def __init__(
+        self,
+        upstream: httpx.Response,
+        headers: dict[str, str],
+        service: str,
+        max_bytes: int,
+        idle_timeout: float | None,
+    ) -> None:
+        super().__init__(status_code=upstream.status_code, headers=headers)
+        self.upstream = upstream
+        self.service = service
+        self.max_bytes = max_bytes
+        self.idle_timeout = idle_timeout
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        iterator = self.upstream.aiter_raw().__aiter__()
+        size = 0
+        while True:
+            async with asyncio.timeout(self.idle_timeout):
+                try:
+                    chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    return
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise UpstreamFault(502, "too large", "upstream-too-large")
+            yield chunk
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+
+        async def stream() -> None:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+            try:
+                async for chunk in self._chunks():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (UpstreamFault, TimeoutError, httpx.HTTPError) as exc:
+                log.warning("stream from %s cut: %s", self.service, type(exc).__name__)
+                return  # the server closes the connection: the response stays incomplete
+            except OSError:
+                return  # the client left
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def until_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def run_then_stop(job: Callable[[], Awaitable[None]]) -> None:
+                    await job()
+                    group.cancel_scope.cancel()
+
+                group.start_soon(run_then_stop, stream)
+                await run_then_stop(until_disconnect)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.upstream.aclose()

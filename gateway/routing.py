@@ -19,6 +19,7 @@ ROUTES = (
     Route("/api/v1/me", "identity"),
     Route("/api/v1/personas", "identity"),
     Route("/api/v1/admin/", "identity"),
+    Route("/api/v1/webhooks", "identity"),
     Route("/.well-known/", "identity"),
     Route("/scim/v2/", "identity"),
     Route("/api/v1/posts", "feed"),
@@ -50,16 +51,22 @@ def upstreams(settings: GatewaySettings) -> dict[str, str]:
     }
 
 
-def resolve(path: str) -> str | None:
-    """The service that owns ``path``, matching whole path segments."""
+def route_for(path: str) -> Route | None:
+    """The route that owns ``path``, matching whole path segments."""
     for route in ROUTES:
         prefix = route.prefix
         if prefix.endswith("/"):
             if path.startswith(prefix):
-                return route.service
+                return route
         elif path == prefix or path.startswith(prefix + "/"):
-            return route.service
+            return route
     return None
+
+
+def resolve(path: str) -> str | None:
+    """The service that owns ``path``."""
+    route = route_for(path)
+    return route.service if route is not None else None
 
 
 def is_public(method: str, path: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -40,17 +40,29 @@ async def _scim_client(request: Request) -> Principal:
     return principal
 
 
-router = APIRouter(prefix="/scim/v2", tags=["provisioning"], dependencies=[Depends(_scim_client)])
-ScimClient = Annotated[Principal, Depends(_scim_client)]
+SCIM_OBJECT = {"schema": {"type": "object", "description": "A SCIM message (RFC 7643/7644)."}}
 SCIM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {scim.SCIM_JSON: {}}}
+    code: {"description": text, "content": {scim.SCIM_JSON: SCIM_OBJECT}}
     for code, text in {
+        200: "A SCIM resource or list",
         400: "SCIM error",
         401: "No valid token",
         403: "Not a SCIM client",
         404: "No such user",
     }.items()
 }
+
+
+class ScimJSONResponse(JSONResponse):
+    media_type = scim.SCIM_JSON
+
+
+router = APIRouter(
+    prefix="/scim/v2",
+    tags=["provisioning"],
+    dependencies=[Depends(_scim_client)],
+    default_response_class=ScimJSONResponse,
+)
 
 
 def _base(request: Request) -> str:
@@ -189,7 +201,12 @@ async def _apply(
         await outbox.publish(session, "persona.updated", str(persona.id), personas.event_data(persona))
 
 
-@router.post("/Users", status_code=201, summary="Provision a user", responses=SCIM_RESPONSES)
+@router.post(
+    "/Users",
+    status_code=201,
+    summary="Provision a user",
+    responses={**SCIM_RESPONSES, 201: {"description": "Created", "content": {scim.SCIM_JSON: SCIM_OBJECT}}},
+)
 async def create_user(
     request: Request, session: SessionDep, outbox: OutboxDep, settings: SettingsDep, passwords: PasswordsDep
 ) -> JSONResponse:

@@ -1,0 +1,117 @@
+"""CORS for browser frontends on other origins, answered entirely at the gateway.
+
+Only listed origins get CORS headers, credentials are never allowed (clients send bearer
+tokens, not cookies), and preflights never reach a service: an allowed one is a 204, a refused
+one a 403 problem+json without CORS headers, so the browser blocks the request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kit.errors import PROBLEM_JSON, problem_body
+
+ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+ALLOWED_HEADERS = (
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "if-match",
+    "if-none-match",
+    "last-event-id",
+    "x-request-id",
+)
+EXPOSED_HEADERS = (
+    "ETag",
+    "Link",
+    "Location",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "X-Request-ID",
+)
+
+
+class CORSMiddleware:
+    def __init__(self, app: ASGIApp, *, origins: Sequence[str], max_age: int = 600) -> None:
+        self.app = app
+        self.any_origin = "*" in origins
+        self.origins = frozenset(origins)
+        self.max_age = max_age
+
+    def _allowed(self, origin: str) -> bool:
+        return origin != "null" and (self.any_origin or origin in self.origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            await self._preflight(scope, headers, origin, send)
+            return
+        allowed = self._allowed(origin)
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                out.add_vary_header("Origin")
+                if allowed:
+                    out["Access-Control-Allow-Origin"] = "*" if self.any_origin else origin
+                    out["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+    async def _preflight(self, scope: Scope, headers: Headers, origin: str, send: Send) -> None:
+        method = headers["access-control-request-method"].strip().upper()
+        requested = [
+            h.strip().lower()
+            for h in headers.get("access-control-request-headers", "").split(",")
+            if h.strip()
+        ]
+        refused = []
+        if not self._allowed(origin):
+            refused.append("origin")
+        if method not in ALLOWED_METHODS:
+            refused.append("method")
+        if any(h not in ALLOWED_HEADERS for h in requested):
+            refused.append("headers")
+        if refused:
+            body = problem_body(
+                403,
+                "Forbidden",
+                f"This cross-origin request is not allowed ({', '.join(refused)}).",
+                slug="cors-refused",
+                instance=scope["path"],
+                trace_id=scope.get("state", {}).get("request_id"),
+            )
+            await _send(send, 403, json.dumps(body).encode(), [("content-type", PROBLEM_JSON)])
+            return
+        await _send(
+            send,
+            204,
+            b"",
+            [
+                ("access-control-allow-origin", "*" if self.any_origin else origin),
+                ("access-control-allow-methods", ", ".join(ALLOWED_METHODS)),
+                ("access-control-allow-headers", ", ".join(ALLOWED_HEADERS)),
+                ("access-control-max-age", str(self.max_age)),
+            ],
+        )
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in [*headers, ("vary", "Origin")]]
+    if body:
+        raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,107 @@
+"""Prometheus metrics for any process: requests counted and timed per route template, exposed at
+``GET /metrics``.
+
+Labels use the matched route's template (``/api/v1/posts/{post_id}``), never the raw path, so
+their number stays bounded; a request that matches no route is counted as ``<unmatched>``. A
+process whose routes are catch-alls (the gateway) names the template itself with
+``set_route_label``. Each app gets its own registry, so several apps live in one test process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ROUTE_LABEL = "metrics_route"
+UNMATCHED = "<unmatched>"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class HTTPMetrics:
+    """The three series every process exposes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from request to the end of the response body, by method and route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_progress = Gauge(
+            "http_requests_in_progress", "Requests being answered.", ["method"], registry=registry
+        )
+
+
+def set_route_label(scope: Scope, template: str) -> None:
+    """Names the route template of this request for the metrics (catch-all routes use it)."""
+    scope.setdefault("state", {})[ROUTE_LABEL] = template
+
+
+def route_label(scope: Scope) -> str:
+    explicit = scope.get("state", {}).get(ROUTE_LABEL)
+    if isinstance(explicit, str):
+        return explicit
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED
+
+
+class MetricsMiddleware:
+    """Pure-ASGI: counts and times every HTTP request except those to ``exclude``."""
+
+    def __init__(self, app: ASGIApp, metrics: HTTPMetrics, exclude: Collection[str] = ("/metrics",)) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.exclude = frozenset(exclude)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exclude:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        status = 500
+        started = time.perf_counter()
+        in_progress = self.metrics.in_progress.labels(method)
+        in_progress.inc()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            in_progress.dec()
+            route = route_label(scope)
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def install_metrics(app: FastAPI, *, path: str = "/metrics") -> HTTPMetrics:
+    """Adds the middleware and the ``GET path`` route to ``app``; call it before the app starts."""
+    metrics = HTTPMetrics(CollectorRegistry(auto_describe=True))
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics, exclude=(path,))
+
+    async def expose_metrics(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_route(path, expose_metrics, methods=["GET"], include_in_schema=False)
+    return metrics

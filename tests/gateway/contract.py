@@ -1,0 +1,139 @@
+"""``make contract``: schemathesis against the gateway's live document, on a real suite.
+
+Starts the four processes with the launcher on free ports and fresh databases, registers a
+person, signs in, and runs ``schemathesis run`` with every check and that person's token; then
+stops the suite. The gateway's rate limits are off for the run (they are tested on their own),
+so that the generated requests reach the services. Reports go to ``var/contract/``; the exit
+code is schemathesis's.
+
+    python -m tests.gateway.contract [--max-examples N] [--seed N] [-- extra schemathesis args]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import COMPONENTS, ROOT, drain, free_ports, launch, wait_for_line
+
+PASSWORD = "correct horse battery staple"
+REPORTS = ROOT / "var" / "contract"
+
+
+def _sign_in(base: str) -> str:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        email = "contract@agency.example"
+        resp = client.post(
+            "/api/v1/accounts",
+            json={"email": email, "password": PASSWORD, "handle": "contract", "display_name": "Contract"},
+        )
+        if resp.status_code != 202:
+            raise SystemExit(f"could not register: {resp.status_code} {resp.text}")
+        form = {"grant_type": "password", "username": email, "password": PASSWORD}
+        token = client.post("/api/v1/auth/token", data=form)
+        if token.status_code != 200:
+            raise SystemExit(f"could not sign in: {token.status_code} {token.text}")
+        access: str = token.json()["access_token"]
+        return access
+
+
+def summarize(ndjson: Path) -> dict[str, object]:
+    """Operations exercised, requests sent and failed checks, read from schemathesis's events."""
+    operations: set[str] = set()
+    requests = 0
+    failed: dict[str, set[str]] = {}
+    for line in ndjson.read_text().splitlines():
+        event = json.loads(line).get("ScenarioFinished")
+        if event is None:
+            continue
+        recorder = event["recorder"]
+        label = recorder.get("label", "")
+        if label.split(" ", 1)[0].isupper():
+            operations.add(label)
+        requests += len(recorder.get("interactions", {}))
+        for checks in recorder.get("checks", {}).values():
+            for check in checks:
+                if str(check.get("status", "")).lower() == "failure":
+                    failed.setdefault(check.get("name", "?"), set()).add(label)
+    return {
+        "operations": len(operations),
+        "requests": requests,
+        "failed_checks": {name: sorted(labels) for name, labels in sorted(failed.items())},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.gateway.contract", description=__doc__)
+    parser.add_argument("--max-examples", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("extra", nargs="*", help="more schemathesis arguments (after --)")
+    args = parser.parse_args(argv)
+
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    ports = dict(zip(COMPONENTS, free_ports(4), strict=True))
+    os.environ["GATEWAY_RATE_LIMIT_ENABLED"] = "false"
+    output: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="contract-") as var:
+        process = launch(Path(var), ports)
+        reader = drain(process, output)
+        try:
+            if not wait_for_line(process, "The suite is running", output):
+                sys.stderr.write("".join(output[-50:]))
+                return 1
+            base = f"http://127.0.0.1:{ports['gateway']}"
+            token = _sign_in(base)
+            command = [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{base}/openapi.json",
+                "--header",
+                f"Authorization: Bearer {token}",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(args.max_examples),
+                "--seed",
+                str(args.seed),
+                "--workers",
+                "1",  # hypothesis's lambda introspection is not thread-safe on Python 3.11
+                "--request-timeout",
+                "10",
+                "--report",
+                "junit,ndjson",
+                "--report-dir",
+                str(REPORTS),
+                *args.extra,
+            ]
+            started = time.monotonic()
+            result = subprocess.run(command, cwd=ROOT, check=False)
+            elapsed = time.monotonic() - started
+            print(f"schemathesis finished in {elapsed:.0f} s with exit code {result.returncode}")
+            reports = sorted(REPORTS.glob("ndjson-*.ndjson"), key=lambda p: p.stat().st_mtime)
+            if reports:
+                summary = summarize(reports[-1])
+                (REPORTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+                print(f"{summary['operations']} operations, {summary['requests']} requests")
+                for name, labels in summary["failed_checks"].items():  # type: ignore[union-attr]
+                    print(f"  {name}: {len(labels)} operations: {', '.join(labels)}")
+            return result.returncode
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            reader.join(timeout=5)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""One API, one contract: the gateway's merged OpenAPI document. The checks walk whatever the
+services publish, and name every operation that breaks a rule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from gateway.export import merged_document, render
+from gateway.openapi import METHODS, MergeReport, RouteTemplates, merge_documents
+from gateway.routing import is_public, resolve
+
+
+async def _document(suite) -> dict[str, Any]:
+    resp = await suite.client.get("/openapi.json")
+    assert resp.status_code == 200, resp.text
+    document: dict[str, Any] = resp.json()
+    return document
+
+
+def _operations(document: dict[str, Any]):
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+async def test_the_gateway_serves_one_valid_openapi_3_1_document_of_all_three_services(suite):
+    document = await _document(suite)
+    validate(document)
+    assert document["openapi"].startswith("3.1")
+    owners = {resolve(path) for path in document["paths"]}
+    assert owners == {"identity", "feed", "groups"}
+    assert "x-unavailable-services" not in document
+
+
+async def test_every_published_path_is_routed_to_its_service_and_published_once(suite):
+    report = MergeReport()
+    document = merged_document(suite.services, report)
+    assert report.unrouted == [], "published by a service but not routed by the gateway"
+    assert report.duplicate_paths == []
+    assert not [p for p in document["paths"] if p.startswith(("/health/", "/internal/"))]
+    for service, app in suite.services.items():
+        published = {p for p in app.openapi()["paths"] if not p.startswith(("/health/", "/internal/"))}
+        assert published <= set(document["paths"]), service
+
+
+async def test_the_live_document_is_the_one_make_openapi_writes(suite):
+    live = await _document(suite)
+    assert live == merged_document(suite.services)
+    assert render(live) == render(merged_document(suite.services))
+    assert list(live["paths"]) == sorted(live["paths"])
+    assert list(live["components"]["schemas"]) == sorted(live["components"]["schemas"])
+
+
+async def test_operation_ids_are_unique_and_every_operation_has_a_summary(suite):
+    document = await _document(suite)
+    ids: dict[str, list[str]] = {}
+    no_summary = []
+    for path, method, operation in _operations(document):
+        ids.setdefault(operation.get("operationId", ""), []).append(f"{method.upper()} {path}")
+        if not str(operation.get("summary", "")).strip():
+            no_summary.append(f"{method.upper()} {path}")
+    assert {k: v for k, v in ids.items() if len(v) > 1 or not k} == {}
+    assert not no_summary, "operations without a summary:\n" + "\n".join(no_summary)
+
+
+GATEWAY_STATUSES = {"413", "429", "502", "503", "504"}
+
+
+async def test_every_error_answer_is_problem_json_except_scims_own(suite):
+    """SCIM (RFC 7644 §3.12) answers its errors as application/scim+json; what the gateway
+    itself answers on those paths is still problem+json."""
+    document = await _document(suite)
+    offenders = []
+    for path, method, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            if status[0] in "45":
+                media = sorted(response.get("content", {}))
+                allowed = [["application/problem+json"]]
+                if path.startswith("/scim/v2/") and status not in GATEWAY_STATUSES:
+                    allowed.append(["application/scim+json"])
+                if media not in allowed:
+                    offenders.append(f"{method.upper()} {path} {status}: {media}")
+    assert not offenders, "error bodies that are not problem+json:\n" + "\n".join(offenders)
+
+
+async def test_gateway_answers_are_documented_on_every_operation(suite):
+    document = await _document(suite)
+    missing = []
+    for path, method, operation in _operations(document):
+        wanted = {"429", "502", "503", "504"} | ({"413"} if "requestBody" in operation else set())
+        absent = wanted - set(operation["responses"])
+        if absent:
+            missing.append(f"{method.upper()} {path}: {sorted(absent)}")
+    assert not missing, "gateway answers not documented:\n" + "\n".join(missing)
+    headers = document["paths"]["/api/v1/auth/token"]["post"]["responses"]["429"]["headers"]
+    assert {"Retry-After", "RateLimit", "RateLimit-Policy"} <= set(headers)
+
+
+async def test_protected_operations_declare_the_bearer_scheme_and_public_ones_do_not(suite):
+    document = await _document(suite)
+    scheme = document["components"]["securitySchemes"]["bearer"]
+    assert scheme["type"] == "oauth2"
+    assert scheme["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    wrong = []
+    for path, method, operation in _operations(document):
+        declared = {name for requirement in operation.get("security", []) for name in requirement}
+        public = is_public(method.upper(), path)
+        if public == ("bearer" in declared) or (not public and "401" not in operation["responses"]):
+            wrong.append(f"{method.upper()} {path} (public: {public}, security: {sorted(declared)})")
+    assert not wrong, "security declared wrongly:\n" + "\n".join(wrong)
+
+
+def _untyped(schema: Any) -> bool:
+    return not isinstance(schema, dict) or schema in ({}, {"type": "object"})
+
+
+async def test_request_and_response_bodies_are_typed(suite):
+    document = await _document(suite)
+    untyped = []
+    for path, method, operation in _operations(document):
+        for media, content in operation.get("requestBody", {}).get("content", {}).items():
+            if _untyped(content.get("schema")):
+                untyped.append(f"{method.upper()} {path} request {media}")
+        for status, response in operation["responses"].items():
+            for media, content in response.get("content", {}).items():
+                if media != "text/event-stream" and _untyped(content.get("schema")):
+                    untyped.append(f"{method.upper()} {path} {status} {media}")
+    assert not untyped, "untyped bodies:\n" + "\n".join(untyped)
+
+
+async def test_a_service_that_is_down_is_named_and_the_others_are_still_documented(suite):
+    suite.router.down.add("groups")
+    document = await _document(suite)
+    assert document["x-unavailable-services"] == ["groups"]
+    assert "/api/v1/posts" in document["paths"]
+    assert not [p for p in document["paths"] if p.startswith("/api/v1/groups")]
+
+
+def _doc(title: str, paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    return {"openapi": "3.1.0", "info": {"title": title}, "paths": paths, "components": {"schemas": schemas}}
+
+
+def _get(operation_id: str, ref: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+    return {"get": {"operationId": operation_id, "summary": "s", "responses": {"200": {"content": content}}}}
+
+
+def test_merge_prefixes_differing_schemas_and_clashing_operation_ids_per_service():
+    item = {"type": "object", "properties": {"id": {"type": "string"}}}
+    documents = {
+        "alpha": _doc(
+            "Alpha",
+            {"/a/items": _get("list_items_a_items_get", "Page_Item_")},
+            {"Item": item, "Page_Item_": {"items": {"$ref": "#/components/schemas/Item"}}, "Same": {}},
+        ),
+        "beta": _doc(
+            "Beta",
+            {"/b/items": _get("list_items_b_items_get", "Page_Item_")},
+            {
+                "Item": {**item, "required": ["id"]},
+                "Page_Item_": {"items": {"$ref": "#/components/schemas/Item"}},
+                "Same": {},
+            },
+        ),
+    }
+    report = MergeReport()
+    merged = merge_documents(
+        documents,
+        owner=lambda p: {"a": "alpha", "b": "beta"}[p.split("/")[1]],
+        is_public=lambda m, p: True,
+        report=report,
+    )
+    schemas = merged["components"]["schemas"]
+    # Item differs, so does the page that refers to it, although its own text is the same
+    assert {"AlphaItem", "BetaItem", "AlphaPage_Item_", "BetaPage_Item_", "Same"} <= set(schemas)
+    assert "Item" not in schemas and "Page_Item_" not in schemas
+    assert schemas["BetaPage_Item_"]["items"] == {"$ref": "#/components/schemas/BetaItem"}
+    beta = merged["paths"]["/b/items"]["get"]
+    assert beta["operationId"] == "beta_list_items"
+    assert merged["paths"]["/a/items"]["get"]["operationId"] == "alpha_list_items"
+    assert beta["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "BetaPage_Item_"
+    )
+    assert len(report.renamed_schemas) == 4
+
+
+def test_merge_leaves_out_and_reports_paths_the_gateway_does_not_route():
+    documents = {"alpha": _doc("Alpha", {"/a/x": _get("x", "S"), "/elsewhere": _get("y", "S")}, {"S": {}})}
+    report = MergeReport()
+    merged = merge_documents(
+        documents,
+        owner=lambda p: "alpha" if p.startswith("/a/") else None,
+        is_public=lambda m, p: False,
+        report=report,
+    )
+    assert list(merged["paths"]) == ["/a/x"]
+    assert report.unrouted == ["alpha /elsewhere"]
+    assert merged["paths"]["/a/x"]["get"]["security"] == [{"bearer": []}]
+
+
+def test_the_document_renders_the_same_every_time():
+    documents = {"alpha": _doc("Alpha", {"/a/y": _get("y", "S"), "/a/x": _get("x", "S")}, {"T": {}, "S": {}})}
+    runs = [
+        render(merge_documents(documents, owner=lambda p: "alpha", is_public=lambda m, p: False))
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    assert list(json.loads(runs[0])["paths"]) == ["/a/x", "/a/y"]
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/api/v1/groups/memberships", "/api/v1/groups/memberships"),
+        ("/api/v1/groups/3f2a", "/api/v1/groups/{group_id}"),
+        ("/api/v1/groups/3f2a/members/9", "/api/v1/groups/{group_id}/members/{persona_id}"),
+        ("/api/v1/nothing", None),
+    ],
+)
+def test_route_templates_prefer_literal_segments(path, template):
+    templates = RouteTemplates(
+        {
+            "/api/v1/groups/{group_id}": {"get": {}, "patch": {}},
+            "/api/v1/groups/memberships": {"get": {}},
+            "/api/v1/groups/{group_id}/members/{persona_id}": {"put": {}, "delete": {}},
+        }
+    )
+    assert templates.match(path) == template
+    if template == "/api/v1/groups/{group_id}":
+        assert templates.methods(template) == ["GET", "PATCH"]

@@ -1,0 +1,67 @@
+"""What the gateway forwards, and what it answers itself, in process (HOSTILE I1, I11, I17)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import auth, person
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/posts/l%C3%84%15%C2%94%C3%B0-/pin",  # control characters, once decoded
+        "/api/v1/posts/%3F%5Cabc",  # an encoded '?' stays part of the path
+        "/api/v1/personas/%E0%A5%A7%E0%A5%A8",  # digits of another script
+    ],
+)
+async def test_a_path_reaches_the_service_as_the_client_encoded_it(suite, path):
+    token, _ = await person(suite.client, "ada")
+    through_gateway = await suite.client.get(path, headers=auth(token))
+    service = "feed" if path.startswith("/api/v1/posts") else "identity"
+    direct = await suite.client.get(f"http://{service}{path}", headers=auth(token))
+    assert through_gateway.status_code == direct.status_code
+    assert through_gateway.status_code in {404, 405, 422}
+    assert through_gateway.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "path",
+    # httpx removes literal dot segments before sending; encoded ones arrive and are decoded
+    ["/scim/v2/%2e%2e/%2e%2e/api/v1/me", "/api/v1/posts/%2E/x", "/api/v1/auth/%2e%2e/me"],
+)
+async def test_dot_segments_are_not_followed(suite, path):
+    resp = await suite.client.get(path)
+    assert resp.status_code == 404
+    assert resp.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("method", "path"), [("OPTIONS", "/api/v1/me"), ("PUT", "/api/v1/timelines/home")])
+async def test_an_undeclared_method_gets_405_with_the_methods_the_service_allows(suite, method, path):
+    token, _ = await person(suite.client, "ada")
+    resp = await suite.client.request(method, path, headers=auth(token))
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "GET"
+    assert resp.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_body_over_the_limit_is_413_problem_json(suite):
+    token, _ = await person(suite.client, "ada")
+    resp = await suite.client.post("/api/v1/posts", content=b"x" * 1_100_000, headers=auth(token))
+    assert resp.status_code == 413
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["status"] == 413
+
+
+async def test_an_unknown_prefix_is_404_without_asking_any_service(suite):
+    resp = await suite.client.get("/api/v1/nothing-here")
+    assert resp.status_code == 404
+    assert resp.json()["detail"] == "No resource at this path."
+
+
+async def test_405_names_every_documented_method_of_the_path(suite):
+    token, persona_id = await person(suite.client, "ada")
+    await suite.client.get("/openapi.json")  # the gateway learns the document
+    resp = await suite.client.request("PUT", f"/api/v1/personas/{persona_id}", headers=auth(token))
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "GET, PATCH"
