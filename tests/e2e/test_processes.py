@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 
 
-def _eventually(check, timeout: float = 30.0):
+def _eventually(check, timeout: float = 90.0):
     deadline = time.monotonic() + timeout
     while True:
         result = check()

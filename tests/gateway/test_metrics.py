@@ -66,10 +66,10 @@ async def test_the_gateway_labels_proxied_requests_with_the_upstream_route_templ
     token, persona_id = await person(suite.client, "ada")
     await suite.client.get("/openapi.json")  # the gateway learns the templates from the document
     await suite.client.get(f"/api/v1/personas/{persona_id}", headers=auth(token))
-    await suite.client.get(f"/api/v1/timelines/personas/{persona_id}")
+    await suite.client.get(f"/api/v1/posts/{persona_id}")
     text = (await suite.client.get("/metrics")).text
     assert _count(text, "GET", "/api/v1/personas/{persona_id}", "200") == 1
-    assert _count(text, "GET", "/api/v1/timelines/personas/{persona_id}", "401") == 1
+    assert _count(text, "GET", "/api/v1/posts/{post_id}", "401") == 1
     assert _count(text, "POST", "/api/v1/auth/", "200") == 1  # signed in before: the route prefix
     assert persona_id not in text
 
