@@ -214,68 +214,83 @@ class Relay:
 
     async def deliver_once(self) -> int:
         """One pass: claim due deliveries, send them, record the outcome. Returns how many
-        were delivered."""
+        were delivered.
+
+        On PostgreSQL the claimed rows stay locked (FOR UPDATE SKIP LOCKED) until their outcome
+        is recorded, so replicas never send the same row at once. SQLite has a single writer,
+        and a subscriber may be this very process (identity receives its own events): there no
+        transaction stays open while sending, and each outcome is recorded in its own."""
+        if self.database.is_postgres:
+            async with self.database.sessionmaker() as session, session.begin():
+                rows = await self._claim(session, lock=True)
+                return await self._deliver(rows, session)
+        async with self.database.sessionmaker() as session:
+            rows = await self._claim(session, lock=False)
+        return await self._deliver(rows, None)
+
+    async def _claim(self, session: AsyncSession, *, lock: bool) -> list[Any]:
         t = self.outbox.tables
+        query = (
+            select(
+                t.delivery.c.id,
+                t.delivery.c.subscriber,
+                t.delivery.c.attempt_count,
+                t.delivery.c.next_attempt_at,
+                t.event.c.id.label("event_id"),
+                t.event.c.type,
+                t.event.c.subject,
+                t.event.c.data,
+                t.event.c.occurred_at,
+            )
+            .join(t.event, t.event.c.seq == t.delivery.c.event_seq)
+            .where(t.delivery.c.status == PENDING)
+            .order_by(t.delivery.c.id)
+            .limit(self.batch_size)
+        )
+        if lock:
+            query = query.with_for_update(skip_locked=True, of=t.delivery)
+        return list((await session.execute(query)).all())
+
+    async def _deliver(self, rows: list[Any], session: AsyncSession | None) -> int:
         now = utcnow()
         delivered = 0
-        async with self.database.sessionmaker() as session, session.begin():
-            query = (
-                select(
-                    t.delivery.c.id,
-                    t.delivery.c.subscriber,
-                    t.delivery.c.attempt_count,
-                    t.delivery.c.next_attempt_at,
-                    t.event.c.id.label("event_id"),
-                    t.event.c.type,
-                    t.event.c.subject,
-                    t.event.c.data,
-                    t.event.c.occurred_at,
-                )
-                .join(t.event, t.event.c.seq == t.delivery.c.event_seq)
-                .where(t.delivery.c.status == PENDING)
-                .order_by(t.delivery.c.id)
-                .limit(self.batch_size)
-            )
-            if self.database.is_postgres:
-                query = query.with_for_update(skip_locked=True, of=t.delivery)
-            rows = (await session.execute(query)).all()
-            batches: dict[str, list[Any]] = {}
-            blocked: set[tuple[str, str]] = set()
-            for row in rows:
-                key = (row.subscriber, row.subject)
-                if key in blocked:
-                    continue
-                resting = self.resting.get(row.subscriber)
-                if (
-                    row.next_attempt_at > now
-                    or row.subscriber not in self.by_name
-                    or (resting and resting > now)
-                ):
-                    blocked.add(key)
-                    continue
-                batches.setdefault(row.subscriber, []).append(row)
-            for name, batch in batches.items():
-                error = await self._send(self.by_name[name], batch)
-                ids = [r.id for r in batch]
-                if error is None:
-                    await session.execute(
-                        update(t.delivery)
-                        .where(t.delivery.c.id.in_(ids))
-                        .values(status=DELIVERED, delivered_at=utcnow(), last_error=None)
-                    )
-                    delivered += len(batch)
-                    self.resting.pop(name, None)
-                else:
-                    attempts = batch[0].attempt_count + 1
-                    retry_at = utcnow() + timedelta(seconds=self.backoff(attempts))
-                    self.resting[name] = retry_at
-                    log.warning("delivery to %s failed (attempt %d): %s", name, attempts, error)
-                    await session.execute(
-                        update(t.delivery)
-                        .where(t.delivery.c.id.in_(ids))
-                        .values(attempt_count=attempts, next_attempt_at=retry_at, last_error=error[:300])
-                    )
+        batches: dict[str, list[Any]] = {}
+        blocked: set[tuple[str, str]] = set()
+        for row in rows:
+            key = (row.subscriber, row.subject)
+            if key in blocked:
+                continue
+            resting = self.resting.get(row.subscriber)
+            if row.next_attempt_at > now or row.subscriber not in self.by_name or (resting and resting > now):
+                blocked.add(key)
+                continue
+            batches.setdefault(row.subscriber, []).append(row)
+        for name, batch in batches.items():
+            error = await self._send(self.by_name[name], batch)
+            if error is None:
+                values: dict[str, Any] = {"status": DELIVERED, "delivered_at": utcnow(), "last_error": None}
+                delivered += len(batch)
+                self.resting.pop(name, None)
+            else:
+                attempts = batch[0].attempt_count + 1
+                retry_at = utcnow() + timedelta(seconds=self.backoff(attempts))
+                self.resting[name] = retry_at
+                log.warning("delivery to %s failed (attempt %d): %s", name, attempts, error)
+                values = {"attempt_count": attempts, "next_attempt_at": retry_at, "last_error": error[:300]}
+            await self._record(session, [r.id for r in batch], values)
         return delivered
+
+    async def _record(self, session: AsyncSession | None, ids: list[int], values: dict[str, Any]) -> None:
+        statement = (
+            update(self.outbox.tables.delivery)
+            .where(self.outbox.tables.delivery.c.id.in_(ids))
+            .values(**values)
+        )
+        if session is not None:
+            await session.execute(statement)
+            return
+        async with self.database.sessionmaker() as own, own.begin():
+            await own.execute(statement)
 
     async def _send(self, subscriber: Subscriber, batch: list[Any]) -> str | None:
         events = [
