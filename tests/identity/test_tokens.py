@@ -181,7 +181,7 @@ async def test_signing_key_rotation_keeps_old_tokens_valid_and_rejects_unknown_k
     for app in (suite.gateway, suite.feed, suite.groups):
         app.state.verifier.keys.min_refresh_seconds = 0
     suite.keys.rotate()
-    jwks = (await suite.client.get("/.well-known/jwks.json")).json()
+    jwks = (await suite.client.get("http://identity/.well-known/jwks.json")).json()
     assert {k["kid"] for k in jwks["keys"]} == {old_kid, suite.keys.active.kid}
     new_token, _ = await person(suite.client, "bob")
     assert jwt.get_unverified_header(new_token)["kid"] == suite.keys.active.kid
