@@ -9,12 +9,16 @@ subject) go out in the order they were written: while the oldest pending deliver
 waits, none of that subject's later ones is sent. After a failure the relay rests that
 subscriber until its retry is due instead of trying its other deliveries at once.
 On PostgreSQL rows are claimed ``FOR UPDATE SKIP LOCKED``, so replicas never send the same
-delivery at the same time. ``event_receiver`` is the consuming side: idempotent by event id.
+delivery at the same time, and a pass first takes a transaction-scoped advisory lock named after
+the source: with several replicas one delivers at a time, so a replica can never send a later
+event of a subject while another still holds an earlier one. ``event_receiver`` is the consuming
+side: idempotent by event id, also when the same event arrives twice at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -38,10 +42,12 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    func,
     insert,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database, UTCDateTime
@@ -191,6 +197,8 @@ class Relay:
         self.by_name = {s.name: s for s in outbox.subscribers}
         self.stopping = asyncio.Event()
         self.resting: dict[str, datetime] = {}
+        digest = hashlib.blake2b(f"outbox:{outbox.source}".encode(), digest_size=8).digest()
+        self.lock_key = int.from_bytes(digest, "big", signed=True)
 
     def backoff(self, attempt_count: int) -> float:
         base: float = min(self.max_backoff, 0.5 * 2 ** min(attempt_count, 20))
@@ -222,6 +230,9 @@ class Relay:
         transaction stays open while sending, and each outcome is recorded in its own."""
         if self.database.is_postgres:
             async with self.database.sessionmaker() as session, session.begin():
+                turn = await session.scalar(select(func.pg_try_advisory_xact_lock(self.lock_key)))
+                if not turn:
+                    return 0  # another replica is delivering this source's events
                 rows = await self._claim(session, lock=True)
                 return await self._deliver(rows, session)
         async with self.database.sessionmaker() as session:
@@ -341,23 +352,36 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
         database: Database = request.app.state.database
         applied = 0
         for event in batch.events:
-            async with database.sessionmaker() as session, session.begin():
-                seen = await session.scalar(
-                    select(tables.processed.c.id).where(tables.processed.c.id == event.id)
-                )
-                if seen is not None:
-                    continue
-                handler = handlers.get(event.type)
-                if handler is not None:
-                    await handler(session, event)
-                    applied += 1
-                every = handlers.get("*")
-                if every is not None:
-                    await every(session, event)
-                await session.execute(insert(tables.processed).values(id=event.id, processed_at=utcnow()))
+            try:
+                async with database.sessionmaker() as session, session.begin():
+                    # Recording the event first claims it: a concurrent delivery of the same
+                    # event waits on this row, then fails on its key instead of applying twice.
+                    seen = await session.scalar(
+                        select(tables.processed.c.id).where(tables.processed.c.id == event.id)
+                    )
+                    if seen is not None:
+                        continue
+                    await session.execute(insert(tables.processed).values(id=event.id, processed_at=utcnow()))
+                    handler = handlers.get(event.type)
+                    if handler is not None:
+                        await handler(session, event)
+                    every = handlers.get("*")
+                    if every is not None:
+                        await every(session, event)
+                applied += handler is not None
+            except IntegrityError:
+                if not await _processed(database, tables, event.id):
+                    raise
+                # applied meanwhile by a concurrent delivery of the same event
         return {"received": len(batch.events), "applied": applied}
 
     return router
+
+
+async def _processed(database: Database, tables: OutboxTables, event_id: uuid.UUID) -> bool:
+    async with database.sessionmaker() as session:
+        found = await session.scalar(select(tables.processed.c.id).where(tables.processed.c.id == event_id))
+    return found is not None
 
 
 def _outbox(request: Request) -> Outbox:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import func, select, update
 
 from kit.timeutil import utcnow
@@ -156,3 +157,51 @@ async def test_background_relay_delivers_without_being_asked(database_urls):
                 break
             await asyncio.sleep(0.02)
         assert (await _replica(suite.feed, PersonaReplica, persona_id)).handle == "ada"
+
+
+def _persona_event(**overrides):
+    event = {
+        "id": str(uuid.uuid4()),
+        "type": "persona.created",
+        "source": "identity",
+        "subject": str(uuid.uuid4()),
+        "time": utcnow().isoformat(),
+        "data": {
+            "context": "professional",
+            "handle": "ada",
+            "display_name": "Ada",
+            "status": "active",
+            "updated_at": utcnow().isoformat(),
+        },
+    }
+    return {**event, **overrides}
+
+
+async def test_the_same_event_delivered_twice_at_once_applies_once(suite):
+    """Two relays (or a retry racing a slow first attempt) post the same event concurrently:
+    both succeed, and it is applied once."""
+    events = [_persona_event() for _ in range(5)]
+    token = suite.feed.state.settings.internal_token.get_secret_value()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def post():
+        return await suite.client.post(
+            "http://feed/internal/events", json={"events": events}, headers=headers
+        )
+
+    answers = await asyncio.gather(*(post() for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert sum(a.json()["applied"] for a in answers) == 5
+    assert await _count(suite.feed, PersonaReplica.__table__) == 5
+
+
+@pytest.mark.postgres
+async def test_only_one_replica_relays_a_source_at_a_time(suite):
+    """While another replica holds the source's relay lock, a pass sends nothing, so a later
+    event of a subject can never overtake an earlier one held by the other replica."""
+    await register(suite.client, "ada")
+    relay = suite.identity.state.relay
+    async with suite.identity.state.database.sessionmaker() as other, other.begin():
+        assert await other.scalar(select(func.pg_try_advisory_xact_lock(relay.lock_key)))
+        assert await relay.deliver_once() == 0
+    assert await relay.deliver_once() == 3  # feed, groups and identity's own webhooks
