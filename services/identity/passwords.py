@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
+
 import anyio.to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+
+UNUSABLE_PREFIX = "!"
+
+
+def unusable() -> str:
+    """A stored value no password matches, for accounts that sign in only through single
+    sign-on (SCIM-provisioned): cheap to make, unlike a hash of a random password."""
+    return UNUSABLE_PREFIX + secrets.token_urlsafe(16)
 
 
 class Passwords:
@@ -19,6 +29,7 @@ class Passwords:
         return await anyio.to_thread.run_sync(self._hash.hash, password)
 
     async def verify(self, password: str, hashed: str | None) -> bool:
-        target = hashed or self._dummy
+        usable = hashed is not None and not hashed.startswith(UNUSABLE_PREFIX)
+        target = hashed if hashed is not None and usable else self._dummy
         ok = await anyio.to_thread.run_sync(self._hash.verify, password, target)
-        return bool(ok) and hashed is not None
+        return bool(ok) and usable

@@ -4,7 +4,7 @@ touch a personal one."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from services.identity.models import Account
@@ -68,6 +68,22 @@ async def test_provisioned_user_gets_an_account_and_a_professional_persona(suite
     assert account["professional"]["display_name"] == "Barbara Jensen"
 
 
+async def test_provisioned_accounts_have_no_password_that_signs_in(suite):
+    token = await scim_token(suite)
+    assert (await suite.client.post(f"{SCIM}/Users", json=user(), headers=auth(token))).status_code == 201
+    async with suite.identity.state.database.sessionmaker() as session:
+        stored = await session.scalar(
+            select(Account.password_hash).where(col(Account.email) == "bjensen@agency.example")
+        )
+    for guess in (stored, stored[1:], "", PASSWORD):
+        resp = await suite.client.post(
+            "/api/v1/auth/token",
+            data={"grant_type": "password", "username": "bjensen@agency.example", "password": guess},
+        )
+        assert resp.status_code in (400, 401), resp.text
+        assert "access_token" not in resp.json()
+
+
 async def test_hr_owned_fields_are_read_only_for_the_person(suite):
     token = await scim_token(suite)
     assert (await suite.client.post(f"{SCIM}/Users", json=user(), headers=auth(token))).status_code == 201
@@ -105,6 +121,14 @@ async def test_filters_paging_sorting_and_attribute_selection(suite):
     assert (await search(filter='userName sw "c" or userName sw "d"'))["totalResults"] == 2
     assert (await search(filter='emails co "bob@"'))["totalResults"] == 1
     assert (await search(filter='externalId eq "hr-alice" and active eq true'))["totalResults"] == 1
+    # the lookups clients send before each create run in SQL, with SCIM's case rules
+    assert [r["userName"] for r in (await search(filter='userName eq "CAROL"'))["Resources"]] == ["carol"]
+    assert (await search(filter=f'{CORE}:userName eq "dave"'))["totalResults"] == 1
+    assert [r["externalId"] for r in (await search(filter='externalId eq "hr-bob"'))["Resources"]] == [
+        "hr-bob"
+    ]
+    assert (await search(filter='externalId eq "HR-BOB"'))["totalResults"] == 0
+    assert (await search(filter='userName eq "nobody"'))["totalResults"] == 0
     assert (await search(filter="title pr"))["totalResults"] == 4
     page = await search(sortBy="userName", sortOrder="descending", startIndex=2, count=2)
     assert [r["userName"] for r in page["Resources"]] == ["carol", "bob"]
