@@ -53,7 +53,14 @@ Handle = Annotated[
     str, Field(min_length=3, max_length=30, examples=["ada_lovelace"]), AfterValidator(_handle)
 ]
 HttpsUrl = Annotated[
-    str, Field(max_length=500, examples=["https://intranet.example/avatar.png"]), AfterValidator(_https_url)
+    str,
+    Field(
+        max_length=500,
+        # printable ASCII only: an internationalised host is sent in its punycode form
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$",
+        examples=["https://intranet.example/avatar.png"],
+    ),
+    AfterValidator(_https_url),
 ]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[\w-]+$")]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from kit.text import Handle, HttpsUrl, MultiLineText, SingleLineText
 
@@ -14,17 +15,45 @@ Name = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
 ShortLine = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
 Bio = Annotated[str, Field(min_length=1, max_length=2000), MultiLineText]
 Keyword = Annotated[str, Field(min_length=1, max_length=40), SingleLineText]
+Keywords = Annotated[list[Keyword], Field(max_length=50)]
 Pronouns = Annotated[str, Field(min_length=1, max_length=40), SingleLineText]
 PersonaKind = Literal["professional", "personal"]
+
+
+PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH = 12, 256
+"""The bounds the contract publishes; the configured policy lies within them."""
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Update(Strict):
+    """A partial update: an omitted field is left alone. The fields named in ``not_null``
+    cannot be emptied: their published type has no ``null``, and an explicit one is a 422."""
+
+    not_null: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Update:
+        for name in sorted(self.not_null & self.model_fields_set):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null; omit it to leave it unchanged")
+        return self
+
+
 class AccountCreate(Strict):
     email: EmailStr = Field(max_length=254)
-    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"format": "password"})
+    # Published bounds; the policy check in the route gives the person a clear message.
+    password: str = Field(
+        max_length=1024,
+        json_schema_extra={
+            "format": "password",
+            "minLength": PASSWORD_MIN_LENGTH,
+            "maxLength": PASSWORD_MAX_LENGTH,
+            "pattern": r"\S",
+        },
+    )
     handle: Handle
     display_name: Name
 
@@ -53,12 +82,14 @@ class PersonaPublic(BaseModel):
     updated_at: datetime
 
 
-class ProfessionalUpdate(Strict):
-    display_name: Name | None = None
+class ProfessionalUpdate(Update):
+    not_null = frozenset({"display_name", "skills"})
+
+    display_name: Name | SkipJsonSchema[None] = None
     job_title: ShortLine | None = None
     department: ShortLine | None = None
     location: ShortLine | None = None
-    skills: list[Keyword] | None = Field(default=None, max_length=50)
+    skills: Keywords | SkipJsonSchema[None] = None
     bio: Bio | None = None
     avatar_url: HttpsUrl | None = None
     pronouns: Pronouns | None = None
@@ -73,12 +104,14 @@ class PersonalCreate(Strict):
     discoverable: bool = True
 
 
-class PersonalUpdate(Strict):
-    display_name: Name | None = None
+class PersonalUpdate(Update):
+    not_null = frozenset({"display_name", "interests", "discoverable"})
+
+    display_name: Name | SkipJsonSchema[None] = None
     bio: Bio | None = None
-    interests: list[Keyword] | None = Field(default=None, max_length=50)
+    interests: Keywords | SkipJsonSchema[None] = None
     avatar_url: HttpsUrl | None = None
-    discoverable: bool | None = None
+    discoverable: bool | SkipJsonSchema[None] = None
 
 
 class MePublic(BaseModel):

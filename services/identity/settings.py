@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
+from services.identity.schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 
 
 class IdentitySettings(ServiceSettings):
@@ -19,8 +20,8 @@ class IdentitySettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/identity.db"
     registration: Literal["open", "domains", "closed"] = "open"
     allowed_email_domains: list[str] = Field(default_factory=list)
-    password_min_length: int = Field(default=12, ge=8)
-    password_max_length: int = Field(default=256, le=1024)
+    password_min_length: int = Field(default=PASSWORD_MIN_LENGTH, ge=PASSWORD_MIN_LENGTH, le=64)
+    password_max_length: int = Field(default=PASSWORD_MAX_LENGTH, ge=64, le=PASSWORD_MAX_LENGTH)
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_cost: int = Field(default=65536, ge=8)
     password_parallelism: int = Field(default=4, ge=1)

@@ -133,6 +133,49 @@ async def test_owner_edits_each_persona_with_that_personas_token_only(suite):
     assert bad_url.status_code == 422
 
 
+async def test_fields_that_cannot_be_empty_refuse_null_and_optional_ones_clear(suite):
+    ada = await with_personal(suite.client, "ada")
+    pro = f"/api/v1/personas/{ada['pro_id']}"
+    for field in ("display_name", "skills"):
+        resp = await suite.client.patch(pro, json={field: None}, headers=auth(ada["pro"]))
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert field in resp.text
+    personal = f"/api/v1/personas/{ada['personal_id']}"
+    for field in ("display_name", "interests", "discoverable"):
+        resp = await suite.client.patch(personal, json={field: None}, headers=auth(ada["personal"]))
+        assert resp.status_code == 422, resp.text
+    set_ = await suite.client.patch(
+        pro,
+        json={"job_title": "Architect", "avatar_url": "https://cdn.example/a.png"},
+        headers=auth(ada["pro"]),
+    )
+    assert set_.status_code == 200
+    cleared = await suite.client.patch(
+        pro, json={"job_title": None, "avatar_url": None, "bio": None}, headers=auth(ada["pro"])
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["job_title"] is None and cleared.json()["avatar_url"] is None
+    assert cleared.json()["display_name"] == "Ada"
+
+
+async def test_the_contract_publishes_what_the_server_enforces(suite):
+    """Schema-valid requests must not be refused: the published bounds match the checks."""
+    spec = (await suite.client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    password = schemas["AccountCreate"]["properties"]["password"]
+    assert (password["minLength"], password["maxLength"]) == (12, 256)
+    update = schemas["ProfessionalUpdate"]["properties"]
+    assert "anyOf" not in update["display_name"]  # no null
+    avatar = next(s for s in update["avatar_url"]["anyOf"] if s.get("type") == "string")
+    assert avatar["pattern"].startswith("^[Hh][Tt][Tt][Pp][Ss]://")
+    spaces = await suite.client.post(
+        "/api/v1/accounts",
+        json={"email": "s@agency.example", "password": " " * 12, "handle": "spaces", "display_name": "S"},
+    )
+    assert spaces.status_code == 422
+
+
 async def test_deleting_the_personal_persona_erases_it(suite):
     ada = await with_personal(suite.client, "ada")
     bob = await with_personal(suite.client, "bob")

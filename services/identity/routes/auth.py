@@ -231,7 +231,7 @@ async def _exchange_grant(
 @router.post("/revoke", summary="Revoke a refresh token and its family (RFC 7009)", status_code=200)
 async def revoke_token(
     session: SessionDep,
-    token: Annotated[str, Form(max_length=8192)],
+    token: Annotated[str, Form(min_length=1, max_length=8192)],
     token_type_hint: Annotated[str | None, Form(max_length=40)] = None,
 ) -> dict[str, str]:
     """Always 200, whether or not the token was known (RFC 7009 §2.2)."""
