@@ -4,10 +4,13 @@ pass FastAPI and then break PostgreSQL), and https-only URLs."""
 from __future__ import annotations
 
 import re
-import unicodedata
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_SINGLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -31,7 +34,7 @@ def _multi_line(value: str) -> str:
 
 
 def _handle(value: str) -> str:
-    value = unicodedata.normalize("NFKC", value).lower()
+    value = value.lower()
     if not _HANDLE.match(value):
         raise ValueError("3 to 30 characters: lowercase letters, digits and underscores")
     return value
@@ -45,12 +48,38 @@ def _https_url(value: str) -> str:
     return value
 
 
-SingleLineText = AfterValidator(_single_line)
-MultiLineText = AfterValidator(_multi_line)
-"""Use as ``Annotated[str, Field(max_length=100), SingleLineText]``."""
+@dataclass(frozen=True)
+class _Checked:
+    """A check run after the string's own constraints, published as a JSON Schema pattern
+    so that clients (and contract tests) know what the check accepts."""
+
+    check: Callable[[str], str]
+    pattern: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.pattern
+        return json_schema
+
+
+_SINGLE = r"[^\x00-\x1f\x7f-\x9f]"
+_MULTI = r"[^\x00-\x08\x0b-\x1f\x7f-\x9f]"
+SingleLineText = _Checked(_single_line, rf"^{_SINGLE}*[^\x00-\x1f\x7f-\x9f\s]{_SINGLE}*$")
+MultiLineText = _Checked(_multi_line, rf"^{_MULTI}*[^\x00-\x08\x0b-\x1f\x7f-\x9f\s]{_MULTI}*$")
+"""Use as ``Annotated[str, Field(max_length=100), SingleLineText]``: no control characters
+(``MultiLineText`` allows tab and line feed), not blank."""
 
 Handle = Annotated[
-    str, Field(min_length=3, max_length=30, examples=["ada_lovelace"]), AfterValidator(_handle)
+    str,
+    Field(min_length=3, max_length=30, examples=["ada_lovelace"]),
+    _Checked(_handle, r"^[A-Za-z0-9_]{3,30}$"),
 ]
 HttpsUrl = Annotated[
     str,

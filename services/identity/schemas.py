@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+import email_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from kit.text import Handle, HttpsUrl, MultiLineText, SingleLineText
@@ -17,6 +18,20 @@ Bio = Annotated[str, Field(min_length=1, max_length=2000), MultiLineText]
 Keyword = Annotated[str, Field(min_length=1, max_length=40), SingleLineText]
 Keywords = Annotated[list[Keyword], Field(max_length=50)]
 Pronouns = Annotated[str, Field(min_length=1, max_length=40), SingleLineText]
+
+
+def _email(value: str) -> str:
+    """An address of any domain the organisation's mail reaches, internal names included
+    (``agency.internal``, a single-label ``intranet``): deliverability is not checked."""
+    try:
+        return email_validator.validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        ).normalized
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_email)]
 PersonaKind = Literal["professional", "personal"]
 
 
@@ -43,7 +58,7 @@ class Update(Strict):
 
 
 class AccountCreate(Strict):
-    email: EmailStr = Field(max_length=254)
+    email: Email
     # Published bounds; the policy check in the route gives the person a clear message.
     password: str = Field(
         max_length=1024,

@@ -124,7 +124,11 @@ async def test_owner_edits_each_persona_with_that_personas_token_only(suite):
     wrong_field = await suite.client.patch(
         f"/api/v1/personas/{ada['personal_id']}", json={"job_title": "Chef"}, headers=auth(ada["personal"])
     )
-    assert wrong_field.status_code == 422
+    assert wrong_field.status_code == 409 and "job_title" in wrong_field.json()["detail"]
+    unknown = await suite.client.patch(
+        f"/api/v1/personas/{ada['personal_id']}", json={"role": "admin"}, headers=auth(ada["personal"])
+    )
+    assert unknown.status_code == 422
     bad_url = await suite.client.patch(
         f"/api/v1/personas/{ada['pro_id']}",
         json={"avatar_url": "javascript:alert(1)"},

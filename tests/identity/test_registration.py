@@ -106,3 +106,19 @@ async def test_domain_allow_list(database_urls):
         assert (await suite.client.post("/api/v1/accounts", json=_account())).status_code == 202
         other = _account(email="ada@gmail.example", handle="ada_g")
         assert (await suite.client.post("/api/v1/accounts", json=other)).status_code == 403
+
+
+@pytest.mark.parametrize("email", ["ada@agency.internal", "bob@intranet", "carol@hr.test"])
+async def test_internal_mail_domains_are_accepted(suite, email):
+    resp = await suite.client.post("/api/v1/accounts", json=_account(email=email))
+    assert resp.status_code == 202, resp.text
+    await login(suite.client, email)
+
+
+@pytest.mark.parametrize(
+    "email", ["no-at-sign", "a@", "@agency.example", "a b@agency.example", "a@-bad-.example"]
+)
+async def test_malformed_addresses_are_422(suite, email):
+    resp = await suite.client.post("/api/v1/accounts", json=_account(email=email))
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["location"] == "body.email"

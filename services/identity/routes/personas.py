@@ -11,7 +11,7 @@ from sqlalchemy import String, cast, func, or_
 from sqlmodel import col, select
 
 from kit.db import SessionDep
-from kit.errors import Forbidden, NotFound, unprocessable_from
+from kit.errors import Conflict, Forbidden, NotFound, unprocessable_from
 from kit.outbox import OutboxDep
 from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
 from kit.text import LIKE_ESCAPE, like_escape
@@ -78,13 +78,16 @@ async def get_persona(persona_id: uuid.UUID, session: SessionDep, caller: Caller
 @router.patch(
     "/{persona_id}",
     summary="Edit the caller's own persona",
-    responses={403: {"description": "Not the caller's persona"}},
+    responses={
+        403: {"description": "Not the caller's persona"},
+        409: {"description": "Fields of the other persona kind"},
+    },
     openapi_extra={
         "requestBody": {
             "content": {
                 "application/json": {
                     "schema": {
-                        "oneOf": [
+                        "anyOf": [
                             {"$ref": "#/components/schemas/ProfessionalUpdate"},
                             {"$ref": "#/components/schemas/PersonalUpdate"},
                         ]
@@ -106,8 +109,13 @@ async def update_persona(
     if persona.id != caller.persona.id:
         raise Forbidden("Only the persona's owner, with that persona's token, can edit it.")
     model = ProfessionalUpdate if persona.kind == "professional" else PersonalUpdate
+    sent = body.model_dump(exclude_unset=True)
+    foreign = sorted(sent.keys() - model.model_fields.keys())
+    if foreign:
+        # a valid body of the other kind: it conflicts with this persona, it is not malformed
+        raise Conflict(f"A {persona.kind} persona has no {', '.join(foreign)}.")
     try:
-        changes = model.model_validate(body.model_dump(exclude_unset=True)).model_dump(exclude_unset=True)
+        changes = model.model_validate(sent).model_dump(exclude_unset=True)
     except ValidationError as exc:
         raise unprocessable_from(exc) from None
     hr_owned = HR_OWNED_FIELDS & changes.keys()
