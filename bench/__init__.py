@@ -1,0 +1,1 @@
+"""``make bench``: the feed's timeline and posting measured with a real load generator."""

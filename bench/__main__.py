@@ -1,0 +1,278 @@
+"""``python -m bench`` (``make bench``): builds the dataset straight into the databases, starts
+the suite as real processes, and measures with wrk on loopback. See bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from jose import jwt
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench import dataset, report
+from kit.migrations import upgrade
+from kit.tokens import ACCESS_TOKEN_TYPE
+from services.identity.keys import KeyRing
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SERVICES = ("identity", "feed", "groups")
+HOME = "/api/v1/timelines/home"
+AUDIENCE = "govsocial-api"
+
+WRK_SCRIPT = """
+wrk.method = "{method}"
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+{body}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"status_errors":%d,"socket_errors":%d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def database_urls(backend: str, folder: Path) -> dict[str, str]:
+    if backend == "sqlite":
+        return {name: f"sqlite+aiosqlite:///{folder}/{name}.db" for name in SERVICES}
+    base = make_url(os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
+    admin = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    urls = {}
+    with admin.connect() as conn:
+        for name in SERVICES:
+            database = f"gs_bench_{name}"
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+            urls[name] = base.set(database=database).render_as_string(hide_password=False)
+    admin.dispose()
+    return urls
+
+
+class Suite:
+    """The four processes, started by the launcher on free ports over the given databases."""
+
+    def __init__(self, urls: dict[str, str], var: Path) -> None:
+        ports = dict(zip(("gateway", "identity", "feed", "groups"), free_ports(4), strict=True))
+        self.ports = ports
+        self.var = var
+        env = {**os.environ, "GATEWAY_RATE_LIMIT_ENABLED": "false"}
+        for name in (*SERVICES, "gateway"):
+            env[f"{name.upper()}_LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
+        for name, url in urls.items():
+            env[f"{name.upper()}_DATABASE_URL"] = url
+        command = [sys.executable, "-m", "launcher", "--var", str(var)]
+        command += [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
+        self.log = (var / "suite.log").open("wb")
+        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{ports['gateway']}"
+        self.feed = f"http://127.0.0.1:{ports['feed']}"
+        self.identity = f"http://127.0.0.1:{ports['identity']}"
+        wait_ready(self.url + "/health/ready", self.process, 120)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+    def token(self, persona_id: uuid.UUID) -> str:
+        key = KeyRing.from_dir(self.var / "keys").active
+        now = int(time.time())
+        claims = {
+            "iss": self.identity,
+            "aud": AUDIENCE,
+            "sub": str(persona_id),
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "jti": uuid.uuid4().hex,
+            "scope": "",
+            "roles": [],
+            "ctx": "professional",
+        }
+        return str(
+            jwt.encode(
+                claims, key.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+            )
+        )
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"a process exited before {url} was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} not ready after {timeout} s")
+
+
+def start_floor(var: Path) -> tuple[subprocess.Popen[bytes], str]:
+    (port,) = free_ports(1)
+    command = [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--no-access-log"]
+    command += ["--log-level", "warning", "--timeout-keep-alive", "5"]
+    log = (var / "floor.log").open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/floor"
+    wait_ready(url, process, 60)
+    return process, url
+
+
+def wrk(url: str, token: str, connections: int, seconds: int, *, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    script = WRK_SCRIPT.format(
+        method="POST" if body else "GET",
+        token=token,
+        body=f"wrk.body = [[{json.dumps(body)}]]" if body else "",
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    threads = "2"
+    command = ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", "-s", fh.name, url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    os.unlink(fh.name)
+    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    raw = json.loads(line[len("BENCH ") :])
+    return {
+        "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "requests": raw["requests"],
+        "errors": raw["status_errors"] + raw["socket_errors"],
+    }
+
+
+def deep_cursor(base: str, token: str, pages: int) -> tuple[str | None, int]:
+    """Walks the home timeline ``pages`` pages down; returns the cursor of the deepest page
+    reached and its depth."""
+    cursor, depth = None, 0
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for _ in range(pages):
+            resp = client.get(HOME, params={"cursor": cursor} if cursor else None)
+            resp.raise_for_status()
+            following = resp.json().get("next_cursor")
+            if not following:
+                break
+            cursor, depth = following, depth + 1
+    return cursor, depth
+
+
+def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-", dir=ROOT / "var"))
+    urls = database_urls(backend, work)
+    for name in SERVICES:
+        upgrade(ROOT / "services" / name, urls[name])
+    started = time.monotonic()
+    world = dataset.populate(urls["feed"])
+    print(f"[{backend}] base dataset in {time.monotonic() - started:.0f} s", flush=True)
+    floor_process, floor_url = start_floor(work)
+    suite = Suite(urls, work)
+    results: dict[str, Any] = {"backend": backend, "sizes": {}, "seconds_per_run": args.seconds}
+    try:
+        for size in args.sizes:
+            started = time.monotonic()
+            dataset.add_posts(urls["feed"], world, size)
+            print(f"[{backend}] {size:,} posts ({time.monotonic() - started:.0f} s to add)", flush=True)
+            dense, sparse = suite.token(world.dense), suite.token(world.sparse)
+            cursor, depth = deep_cursor(suite.feed, dense, args.deep_pages)
+            deep = f"{HOME}?cursor={cursor}" if cursor else HOME
+            scenarios = {
+                "floor": (floor_url, dense),
+                "home_gateway_dense_first": (suite.url + HOME, dense),
+                "home_feed_dense_first": (suite.feed + HOME, dense),
+                "home_gateway_sparse_first": (suite.url + HOME, sparse),
+                "home_feed_sparse_first": (suite.feed + HOME, sparse),
+                "home_gateway_dense_deep": (suite.url + deep, dense),
+            }
+            runs: dict[str, Any] = {"deep_page_depth": depth}
+            for connections in args.connections:
+                for name, (url, token) in scenarios.items():
+                    if connections != args.connections[0] and name not in ("floor", "home_gateway_dense_first"):
+                        continue
+                    wrk(url, token, connections, 2)  # warm-up, discarded
+                    runs[f"{name}@{connections}"] = figure = wrk(url, token, connections, args.seconds)
+                    print(f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}", flush=True)
+            results["sizes"][str(size)] = runs
+        small_author = world.members[world.small_group][1]
+        large_author = world.members[world.large_group][1]
+        posting: dict[str, Any] = {}
+        for label, group, author in (("group_20", world.small_group, small_author), ("group_2000", world.large_group, large_author)):
+            body = {"body": "Bench post to the group, with a #bench tag.", "audience": "group", "group_id": str(group)}
+            token = suite.token(author)
+            wrk(suite.url + "/api/v1/posts", token, args.connections[0], 2, body=body)
+            posting[label] = figure = wrk(suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body)
+            print(f"[{backend}] POST /posts {label:<20} {report.line(figure)}", flush=True)
+        results["posting"] = posting
+    finally:
+        suite.stop()
+        floor_process.send_signal(signal.SIGINT)
+        floor_process.wait(30)
+    results["dataset"] = dataset.describe(world)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--backends", default="postgres,sqlite")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--connections", default="32,256")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--deep-pages", type=int, default=25)
+    parser.add_argument("--keep", action="store_true", help="keep the databases and logs under var/")
+    args = parser.parse_args(argv)
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.connections = [int(c) for c in args.connections.split(",")]
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk (make bench does it)", file=sys.stderr)
+        return 2
+    (ROOT / "var").mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    for backend in args.backends.split(","):
+        results = measure(args, backend)
+        results["machine"] = machine
+        results["ratios"], results["targets"] = report.judge(results)
+        (RESULTS / f"{backend}.json").write_text(json.dumps(results, indent=2) + "\n")
+        report.chart(results, RESULTS / f"latency-{backend}.png")
+        print(report.table(results), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""The benchmark's figures: ratios against the targets, a table, and a chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def line(figure: dict[str, Any]) -> str:
+    errors = f"  ERRORS {figure['errors']}" if figure["errors"] else ""
+    return f"{figure['rps']:>9.1f} req/s  p50 {figure['p50_ms']:>7.2f} ms  p99 {figure['p99_ms']:>7.2f} ms{errors}"
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("inf")
+
+
+def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """The issue's targets, each as a ratio measured in this run at the largest size."""
+    sizes = sorted(results["sizes"], key=int)
+    small, large = results["sizes"][sizes[0]], results["sizes"][sizes[-1]]
+    conns = sorted({int(k.split("@")[1]) for k in large if "@" in k})
+    low, high = conns[0], conns[-1]
+
+    def get(runs: dict[str, Any], name: str, c: int = low) -> dict[str, Any]:
+        figure: dict[str, Any] = runs[f"{name}@{c}"]
+        return figure
+
+    floor, gateway = get(large, "floor"), get(large, "home_gateway_dense_first")
+    ratios = {
+        "home_via_gateway_vs_floor": _ratio(gateway["rps"], floor["rps"]),
+        "home_via_gateway_p99_vs_floor": _ratio(gateway["p99_ms"], floor["p99_ms"]),
+        "home_direct_vs_floor": _ratio(get(large, "home_feed_dense_first")["rps"], floor["rps"]),
+        "p99_largest_vs_smallest": _ratio(gateway["p99_ms"], get(small, "home_gateway_dense_first")["p99_ms"]),
+        "sparse_vs_dense_p99": _ratio(get(large, "home_gateway_sparse_first")["p99_ms"], gateway["p99_ms"]),
+        "deep_vs_first_p99": _ratio(get(large, "home_gateway_dense_deep")["p99_ms"], gateway["p99_ms"]),
+    }
+    if high != low:
+        ratios["home_via_gateway_high_vs_low_connections"] = _ratio(
+            get(large, "home_gateway_dense_first", high)["rps"], gateway["rps"]
+        )
+    posting = results.get("posting")
+    if posting:
+        ratios["post_large_vs_small_group_p99"] = _ratio(
+            posting["group_2000"]["p99_ms"], posting["group_20"]["p99_ms"]
+        )
+        ratios["post_small_vs_large_group_rps"] = _ratio(posting["group_20"]["rps"], posting["group_2000"]["rps"])
+    limits = {
+        "home_via_gateway_vs_floor": (">=", 0.30),
+        "home_via_gateway_p99_vs_floor": ("<=", 3.0),
+        "home_direct_vs_floor": (">=", 0.50),
+        "p99_largest_vs_smallest": ("<=", 1.25),
+        "sparse_vs_dense_p99": ("<=", 2.0),
+        "deep_vs_first_p99": ("<=", 2.5),
+        "home_via_gateway_high_vs_low_connections": (">=", 0.85),
+        "post_large_vs_small_group_p99": ("<=", 1.5),
+        "post_small_vs_large_group_rps": ("<=", 1.5),
+    }
+    targets = {}
+    for name, (op, limit) in limits.items():
+        if name in ratios:
+            value = ratios[name]
+            met = value >= limit if op == ">=" else value <= limit
+            targets[name] = {"value": value, "target": f"{op} {limit}", "met": met}
+    errors = sum(f["errors"] for runs in results["sizes"].values() for k, f in runs.items() if "@" in k)
+    targets["no_failed_requests"] = {"value": errors, "target": "== 0", "met": errors == 0}
+    return ratios, targets
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [f"\n== {results['backend']}: requests/s and latency (wrk, {results['seconds_per_run']} s per run)"]
+    for size, runs in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
+        rows.append(f"-- {int(size):,} posts (deep page = page {runs['deep_page_depth'] + 1})")
+        rows += [f"   {name:<34} {line(figure)}" for name, figure in runs.items() if "@" in name]
+    for name, figure in results.get("posting", {}).items():
+        rows.append(f"   POST /posts {name:<22} {line(figure)}")
+    rows.append("-- targets at the largest size")
+    for name, target in results["targets"].items():
+        mark = "met" if target["met"] else "NOT MET"
+        rows.append(f"   {name:<42} {target['value']!s:>8}  (target {target['target']})  {mark}")
+    return "\n".join(rows)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(results["sizes"], key=int)
+    names = sorted({k for runs in results["sizes"].values() for k in runs if "@" in k})
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for name in names:
+        points = [(int(s), results["sizes"][s][name]["p99_ms"]) for s in sizes if name in results["sizes"][s]]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("posts in the dataset")
+    ax.set_ylabel("p99 latency (ms)")
+    ax.set_title(f"Home timeline p99 against dataset size ({results['backend']})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
