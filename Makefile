@@ -57,6 +57,12 @@ imports: setup ## import-linter: kit is domain-free, services and gateway never 
 
 check: lint typecheck imports test ## Everything CI checks
 
+BENCH_ARGS ?=
+bench: setup ## Benchmark the home timeline and posting with wrk on PostgreSQL and SQLite; results in bench/results/
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet --group bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 openapi: setup ## Write openapi.json, the gateway's merged OpenAPI document, from the code (no process runs)
 	$(BIN)/python -m gateway.export $(OPENAPI_APPS) --output openapi.json
 

@@ -43,7 +43,8 @@ wrk.headers["Content-Type"] = "application/json"
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'BENCH {{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"status_errors":%d,"socket_errors":%d}}\\n',
+    'BENCH {{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,' ..
+    '"status_errors":%d,"socket_errors":%d}}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     e.status, e.connect + e.read + e.write + e.timeout))
 end
@@ -63,7 +64,9 @@ def free_ports(count: int) -> list[int]:
 def database_urls(backend: str, folder: Path) -> dict[str, str]:
     if backend == "sqlite":
         return {name: f"sqlite+aiosqlite:///{folder}/{name}.db" for name in SERVICES}
-    base = make_url(os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
+    base = make_url(
+        os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    )
     admin = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
     urls = {}
     with admin.connect() as conn:
@@ -122,7 +125,10 @@ class Suite:
         }
         return str(
             jwt.encode(
-                claims, key.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+                claims,
+                key.private_pem.decode(),
+                algorithm="RS256",
+                headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE},
             )
         )
 
@@ -153,7 +159,9 @@ def start_floor(var: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
-def wrk(url: str, token: str, connections: int, seconds: int, *, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def wrk(
+    url: str, token: str, connections: int, seconds: int, *, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     script = WRK_SCRIPT.format(
         method="POST" if body else "GET",
         token=token,
@@ -162,7 +170,20 @@ def wrk(url: str, token: str, connections: int, seconds: int, *, body: dict[str,
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
     threads = "2"
-    command = ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", "-s", fh.name, url]
+    command = [
+        "wrk",
+        "-t",
+        threads,
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        fh.name,
+        url,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     os.unlink(fh.name)
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
@@ -221,20 +242,35 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
             runs: dict[str, Any] = {"deep_page_depth": depth}
             for connections in args.connections:
                 for name, (url, token) in scenarios.items():
-                    if connections != args.connections[0] and name not in ("floor", "home_gateway_dense_first"):
+                    if connections != args.connections[0] and name not in (
+                        "floor",
+                        "home_gateway_dense_first",
+                    ):
                         continue
                     wrk(url, token, connections, 2)  # warm-up, discarded
                     runs[f"{name}@{connections}"] = figure = wrk(url, token, connections, args.seconds)
-                    print(f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}", flush=True)
+                    print(
+                        f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}",
+                        flush=True,
+                    )
             results["sizes"][str(size)] = runs
         small_author = world.members[world.small_group][1]
         large_author = world.members[world.large_group][1]
         posting: dict[str, Any] = {}
-        for label, group, author in (("group_20", world.small_group, small_author), ("group_2000", world.large_group, large_author)):
-            body = {"body": "Bench post to the group, with a #bench tag.", "audience": "group", "group_id": str(group)}
+        for label, group, author in (
+            ("group_20", world.small_group, small_author),
+            ("group_2000", world.large_group, large_author),
+        ):
+            body = {
+                "body": "Bench post to the group, with a #bench tag.",
+                "audience": "group",
+                "group_id": str(group),
+            }
             token = suite.token(author)
             wrk(suite.url + "/api/v1/posts", token, args.connections[0], 2, body=body)
-            posting[label] = figure = wrk(suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body)
+            posting[label] = figure = wrk(
+                suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body
+            )
             print(f"[{backend}] POST /posts {label:<20} {report.line(figure)}", flush=True)
         results["posting"] = posting
     finally:

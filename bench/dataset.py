@@ -29,10 +29,30 @@ GROUPS = 200
 EPOCH = datetime.now(UTC) - timedelta(days=400)
 SPACING = timedelta(days=399) / 1_000_000  # a million posts fill the 399 days before today
 
-WORDS = (
-    "team project update meeting policy review draft budget service citizens report data "
-    "delivery plan risk change digital training workshop guidance release feedback"
-).split()
+WORDS = [
+    "team",
+    "project",
+    "update",
+    "meeting",
+    "policy",
+    "review",
+    "draft",
+    "budget",
+    "service",
+    "citizens",
+    "report",
+    "data",
+    "delivery",
+    "plan",
+    "risk",
+    "change",
+    "digital",
+    "training",
+    "workshop",
+    "guidance",
+    "release",
+    "feedback",
+]
 
 
 def uuid7(at: datetime, rng: random.Random) -> uuid.UUID:
@@ -163,7 +183,13 @@ def populate(url: str, seed: int = 7) -> World:
         for gid, people in members.items():
             for position, pid in enumerate(people):
                 role = "owner" if position == 0 else "member"
-                yield {"persona_id": pid, "group_id": gid, "role": role, "joined_at": joined, "updated_at": now}
+                yield {
+                    "persona_id": pid,
+                    "group_id": gid,
+                    "role": role,
+                    "joined_at": joined,
+                    "updated_at": now,
+                }
 
     _insert(engine, "membership_replica", memberships())
     world = World(personas, groups, members, dense, sparse, groups[0], groups[1])

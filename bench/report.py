@@ -8,7 +8,8 @@ from typing import Any
 
 def line(figure: dict[str, Any]) -> str:
     errors = f"  ERRORS {figure['errors']}" if figure["errors"] else ""
-    return f"{figure['rps']:>9.1f} req/s  p50 {figure['p50_ms']:>7.2f} ms  p99 {figure['p99_ms']:>7.2f} ms{errors}"
+    rate = f"{figure['rps']:>9.1f} req/s"
+    return f"{rate}  p50 {figure['p50_ms']:>7.2f} ms  p99 {figure['p99_ms']:>7.2f} ms{errors}"
 
 
 def _ratio(a: float, b: float) -> float:
@@ -31,7 +32,9 @@ def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str
         "home_via_gateway_vs_floor": _ratio(gateway["rps"], floor["rps"]),
         "home_via_gateway_p99_vs_floor": _ratio(gateway["p99_ms"], floor["p99_ms"]),
         "home_direct_vs_floor": _ratio(get(large, "home_feed_dense_first")["rps"], floor["rps"]),
-        "p99_largest_vs_smallest": _ratio(gateway["p99_ms"], get(small, "home_gateway_dense_first")["p99_ms"]),
+        "p99_largest_vs_smallest": _ratio(
+            gateway["p99_ms"], get(small, "home_gateway_dense_first")["p99_ms"]
+        ),
         "sparse_vs_dense_p99": _ratio(get(large, "home_gateway_sparse_first")["p99_ms"], gateway["p99_ms"]),
         "deep_vs_first_p99": _ratio(get(large, "home_gateway_dense_deep")["p99_ms"], gateway["p99_ms"]),
     }
@@ -44,7 +47,9 @@ def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str
         ratios["post_large_vs_small_group_p99"] = _ratio(
             posting["group_2000"]["p99_ms"], posting["group_20"]["p99_ms"]
         )
-        ratios["post_small_vs_large_group_rps"] = _ratio(posting["group_20"]["rps"], posting["group_2000"]["rps"])
+        ratios["post_small_vs_large_group_rps"] = _ratio(
+            posting["group_20"]["rps"], posting["group_2000"]["rps"]
+        )
     limits = {
         "home_via_gateway_vs_floor": (">=", 0.30),
         "home_via_gateway_p99_vs_floor": ("<=", 3.0),
@@ -68,7 +73,9 @@ def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = [f"\n== {results['backend']}: requests/s and latency (wrk, {results['seconds_per_run']} s per run)"]
+    rows = [
+        f"\n== {results['backend']}: requests/s and latency (wrk, {results['seconds_per_run']} s per run)"
+    ]
     for size, runs in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
         rows.append(f"-- {int(size):,} posts (deep page = page {runs['deep_page_depth'] + 1})")
         rows += [f"   {name:<34} {line(figure)}" for name, figure in runs.items() if "@" in name]
