@@ -20,6 +20,7 @@ from gateway.proxy import Limits, forward
 from gateway.ratelimit import Backend, ClientAddress, Decision, MemoryBackend, RateLimiter, RedisBackend
 from gateway.routing import is_public, resolve, route_for, upstreams
 from gateway.settings import GatewaySettings
+from gateway.upstream import AiohttpUpstream, HttpxUpstream, Upstream
 from kit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
 from kit.logging import configure_logging
 from kit.metrics import install_metrics, set_route_label
@@ -65,7 +66,21 @@ def create_app(
     configure_logging("gateway", settings.log_level, as_json=settings.log_json)
     services = upstreams(settings)
     # One connection pool per service, so a service that hangs cannot starve the others.
+    # The httpx clients serve the gateway's own calls (keys, documents, readiness); requests
+    # are forwarded through ``upstreams`` (aiohttp, unless a client is injected).
     clients = {name: http_client or _upstream_client(settings) for name in services}
+    upstream_pools: dict[str, Upstream] = {
+        name: (
+            HttpxUpstream(http_client, timeout=settings.upstream_timeout_seconds)
+            if http_client is not None
+            else AiohttpUpstream(
+                max_connections=settings.upstream_max_connections,
+                connect_timeout=settings.upstream_connect_timeout_seconds,
+                keepalive_timeout=settings.upstream_keepalive_seconds,
+            )
+        )
+        for name in services
+    }
     verifier = TokenVerifier(
         JWKSKeySource(
             services["identity"] + "/.well-known/jwks.json",
@@ -112,6 +127,8 @@ def create_app(
                 await warming
             if limiter is not None:
                 await limiter.aclose()
+            for pool in upstream_pools.values():
+                await pool.aclose()
             if http_client is None:
                 for client in clients.values():
                     await client.aclose()
@@ -204,7 +221,7 @@ def create_app(
                 headers=extra,
             )
         response = await forward(
-            request, clients[route.service], services[route.service], route.service, limits
+            request, upstream_pools[route.service], services[route.service], route.service, limits
         )
         for key, value in extra.items():
             response.headers.setdefault(key, value)

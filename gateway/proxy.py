@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import anyio
-import httpx
 from fastapi import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gateway.upstream import Broken, Unreachable, Upstream, UpstreamResponse
 from kit.errors import PROBLEM_JSON, problem_response
 
 log = logging.getLogger("gateway.proxy")
@@ -94,34 +94,29 @@ def _is_json(content_type: str) -> bool:
 
 
 async def forward(
-    request: Request, client: httpx.AsyncClient, base_url: str, service: str, limits: Limits
+    request: Request, upstream: Upstream, base_url: str, service: str, limits: Limits
 ) -> Response:
-    url = httpx.URL(base_url + _target(request.scope))
+    url = base_url + _target(request.scope)
     body = await request.body() if request.method in {"POST", "PUT", "PATCH", "DELETE"} else None
-    # The overall deadline is ours (asyncio), so the read timeout stays off for long streams.
-    timeout = httpx.Timeout(limits.timeout, read=None)
-    upstream_request = client.build_request(
-        request.method, url, headers=_request_headers(request), content=body, timeout=timeout
-    )
     try:
         try:
             async with asyncio.timeout(limits.timeout):
-                upstream = await client.send(upstream_request, stream=True)
-        except (httpx.ConnectError, httpx.PoolTimeout) as exc:
+                answer = await upstream.send(request.method, url, _request_headers(request), body)
+        except Unreachable as exc:
             raise UpstreamFault(
                 503, f"The {service} service is unavailable; try again shortly.", "upstream-unavailable"
             ) from exc
-        except (TimeoutError, httpx.TimeoutException) as exc:
+        except TimeoutError as exc:
             raise UpstreamFault(
                 504, f"The {service} service did not answer in time.", "upstream-timeout"
             ) from exc
-        except httpx.HTTPError as exc:
+        except Broken as exc:
             raise UpstreamFault(
                 502, f"The {service} service gave no valid answer.", "upstream-error"
             ) from exc
-        return await _respond(upstream, service, limits)
+        return await _respond(answer, service, limits)
     except UpstreamFault as fault:
-        log.warning("upstream %s: %s (%s)", service, fault.slug, type(fault.__cause__).__name__)
+        log.warning("upstream %s: %s (%s)", service, fault.slug, fault.__cause__)
         headers = {"Retry-After": "5"} if fault.status == 503 else None
         return problem_response(
             request, fault.status, _TITLES[fault.status], fault.detail, slug=fault.slug, headers=headers
@@ -131,11 +126,11 @@ async def forward(
 _TITLES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
-async def _read_all(upstream: httpx.Response, service: str, limits: Limits, cap: int) -> bytes:
+async def _read_all(upstream: UpstreamResponse, service: str, limits: Limits, cap: int) -> bytes:
     chunks, size = [], 0
     try:
         async with asyncio.timeout(limits.timeout):
-            async for chunk in upstream.aiter_raw():
+            async for chunk in upstream.chunks():
                 size += len(chunk)
                 if size > cap:
                     raise UpstreamFault(
@@ -146,20 +141,20 @@ async def _read_all(upstream: httpx.Response, service: str, limits: Limits, cap:
         raise UpstreamFault(
             504, f"The {service} service did not finish its answer.", "upstream-timeout"
         ) from exc
-    except httpx.HTTPError as exc:
+    except Broken as exc:
         raise UpstreamFault(502, f"The {service} service's answer broke off.", "upstream-error") from exc
     finally:
         await upstream.aclose()
     return b"".join(chunks)
 
 
-async def _respond(upstream: httpx.Response, service: str, limits: Limits) -> Response:
+async def _respond(upstream: UpstreamResponse, service: str, limits: Limits) -> Response:
     headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
     content_type = upstream.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
-    if upstream.status_code >= 500 and media != PROBLEM_JSON:
+    if upstream.status >= 500 and media != PROBLEM_JSON:
         await _read_all(upstream, service, limits, ERROR_PAGE_LIMIT * 16)
-        raise UpstreamFault(502, f"The {service} service failed ({upstream.status_code}).", "upstream-error")
+        raise UpstreamFault(502, f"The {service} service failed ({upstream.status}).", "upstream-error")
     if media == "text/event-stream":
         return UpstreamStream(
             upstream, headers, service, limits.max_response_bytes, limits.stream_idle_timeout
@@ -181,7 +176,7 @@ async def _respond(upstream: httpx.Response, service: str, limits: Limits) -> Re
             json.loads(content)
         except ValueError as exc:
             raise UpstreamFault(502, f"The {service} service sent invalid JSON.", "upstream-error") from exc
-    return Response(content, status_code=upstream.status_code, headers=headers)
+    return Response(content, status_code=upstream.status, headers=headers)
 
 
 class UpstreamStream(Response):
@@ -191,20 +186,20 @@ class UpstreamStream(Response):
 
     def __init__(
         self,
-        upstream: httpx.Response,
+        upstream: UpstreamResponse,
         headers: dict[str, str],
         service: str,
         max_bytes: int,
         idle_timeout: float | None,
     ) -> None:
-        super().__init__(status_code=upstream.status_code, headers=headers)
+        super().__init__(status_code=upstream.status, headers=headers)
         self.upstream = upstream
         self.service = service
         self.max_bytes = max_bytes
         self.idle_timeout = idle_timeout
 
     async def _chunks(self) -> AsyncIterator[bytes]:
-        iterator = self.upstream.aiter_raw().__aiter__()
+        iterator = self.upstream.chunks().__aiter__()
         size = 0
         while True:
             async with asyncio.timeout(self.idle_timeout):
@@ -225,7 +220,7 @@ class UpstreamStream(Response):
             try:
                 async for chunk in self._chunks():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (UpstreamFault, TimeoutError, httpx.HTTPError) as exc:
+            except (UpstreamFault, TimeoutError, Broken) as exc:
                 log.warning("stream from %s cut: %s", self.service, type(exc).__name__)
                 return  # the server closes the connection: the response stays incomplete
             except OSError:

@@ -21,8 +21,9 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
-STATE = {"seen": 0, "paths": []}
+STATE: dict[str, Any] = {"seen": 0, "paths": [], "targets": [], "cookies": []}
 
 
 def _response(status: str, body: bytes, content_type: str = "application/json", extra: str = "") -> bytes:
@@ -42,7 +43,11 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
         key, _, value = line.partition(":")
         if key.strip().lower() == "content-length":
             length = int(value.strip())
+        if key.strip().lower() == "cookie":
+            STATE["cookies"].append(value.strip())
     body = await reader.readexactly(length) if length else b""
+    if not target.startswith("/_seen"):
+        STATE["targets"].append(f"{method} {target}")
     return method, target.split("?", 1)[0], body
 
 
@@ -64,6 +69,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
             writer.write(_response("200 OK", jwks))
         elif last == "ok":
             writer.write(_response("200 OK", json.dumps({"ok": True, "service": name}).encode()))
+        elif last == "set-cookie":
+            extra = "set-cookie: session=someone-elses; Path=/\r\n"
+            writer.write(_response("200 OK", b'{"ok": true}', extra=extra))
         elif last == "echo":
             writer.write(_response("200 OK", json.dumps({"received": len(body)}).encode()))
         elif last == "html500":

@@ -219,3 +219,29 @@ def test_readiness_names_each_upstream(world):
             }
         finally:
             world.stubs["groups"].start()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/posts/l%C3%84%15%C2%94%C3%B0-/pin",
+        "/api/v1/posts/%3F%5Cabc?q=a%26b&x=%2F",
+        "/api/v1/posts/a%2Fb/ok?cursor=eyJzIjoiaCJ9&q=%E2%9C%93",
+    ],
+)
+def test_the_path_and_query_reach_the_service_byte_for_byte(world, path):
+    with world.client() as client:
+        client.get(path)
+        seen = httpx.get(world.stubs["feed"].url + "/_seen", timeout=5).json()["targets"]
+    assert f"GET {path}" in seen
+
+
+def test_cookies_an_upstream_sets_are_not_replayed_to_other_clients(world):
+    """The forwarding client keeps no cookie jar: a Set-Cookie answer for one person must
+    never ride along on another person's request."""
+    with world.client() as client:
+        assert client.get("/api/v1/posts/set-cookie").headers["set-cookie"].startswith("session=")
+    with world.client() as other:
+        assert other.get("/api/v1/posts/ok").status_code == 200
+    seen = httpx.get(world.stubs["feed"].url + "/_seen", timeout=5).json()
+    assert seen["cookies"] == []
