@@ -148,14 +148,36 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> No
     raise SystemExit(f"{url} not ready after {timeout} s")
 
 
-def start_floor(var: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_floor(var: Path, jwks: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
     (port,) = free_ports(1)
     command = [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--no-access-log"]
     command += ["--log-level", "warning", "--timeout-keep-alive", "5"]
     log = (var / "floor.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/floor"
-    wait_ready(url, process, 60)
+    env = {**os.environ, "BENCH_JWKS": json.dumps(jwks)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base + "/floor", process, 60)
+    return process, base
+
+
+def start_gateway_over(base: str, issuer: str, var: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A second gateway whose every upstream is the floor: what the gateway itself costs."""
+    (port,) = free_ports(1)
+    env = {
+        **os.environ,
+        "GATEWAY_IDENTITY_URL": base,
+        "GATEWAY_FEED_URL": base,
+        "GATEWAY_GROUPS_URL": base,
+        "GATEWAY_TOKEN_ISSUER": issuer,
+        "GATEWAY_RATE_LIMIT_ENABLED": "false",
+        "GATEWAY_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+    }
+    command = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "5"]
+    log = (var / "gateway-over-floor.log").open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/health/ready", process, 60)
     return process, url
 
 
@@ -220,8 +242,11 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     started = time.monotonic()
     world = dataset.populate(urls["feed"])
     print(f"[{backend}] base dataset in {time.monotonic() - started:.0f} s", flush=True)
-    floor_process, floor_url = start_floor(work)
     suite = Suite(urls, work)
+    jwks = {"keys": [key.public_jwk for key in KeyRing.from_dir(work / "keys").keys]}
+    floor_process, floor_base = start_floor(work, jwks)
+    floor_url = floor_base + "/floor"
+    over_process, over_url = start_gateway_over(floor_base, suite.identity, work)
     results: dict[str, Any] = {"backend": backend, "sizes": {}, "seconds_per_run": args.seconds}
     try:
         for size in args.sizes:
@@ -233,6 +258,7 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
             deep = f"{HOME}?cursor={cursor}" if cursor else HOME
             scenarios = {
                 "floor": (floor_url, dense),
+                "gateway_over_floor": (over_url + HOME, dense),
                 "home_gateway_dense_first": (suite.url + HOME, dense),
                 "home_feed_dense_first": (suite.feed + HOME, dense),
                 "home_gateway_sparse_first": (suite.url + HOME, sparse),
@@ -244,6 +270,7 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
                 for name, (url, token) in scenarios.items():
                     if connections != args.connections[0] and name not in (
                         "floor",
+                        "gateway_over_floor",
                         "home_gateway_dense_first",
                     ):
                         continue
@@ -275,8 +302,9 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
         results["posting"] = posting
     finally:
         suite.stop()
-        floor_process.send_signal(signal.SIGINT)
-        floor_process.wait(30)
+        for process in (over_process, floor_process):
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
     results["dataset"] = dataset.describe(world)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,9 +1,15 @@
 """The floor: a FastAPI endpoint that returns 20 post-shaped objects from memory, no database
 and no token. Whatever the suite serves is measured against what this serves on the same
-stack (uvicorn, one worker, same machine, same run)."""
+stack (uvicorn, one worker, same machine, same run).
+
+The same page is also served at feed's home timeline path, and identity's published keys
+(read from ``BENCH_JWKS``) at its JWKS path, so that a gateway pointed at this process measures
+the gateway's own cost: token check, rate limit, proxying."""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -64,5 +70,17 @@ app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
 
 @app.get("/floor")
+@app.get("/api/v1/timelines/home")
 async def floor() -> PageShape:
     return PAGE
+
+
+@app.get("/.well-known/jwks.json")
+async def jwks() -> dict[str, object]:
+    keys: dict[str, object] = json.loads(os.environ.get("BENCH_JWKS", '{"keys": []}'))
+    return keys
+
+
+@app.get("/health/ready")
+async def ready() -> dict[str, str]:
+    return {"status": "ready"}

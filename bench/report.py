@@ -31,6 +31,7 @@ def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str
     ratios = {
         "home_via_gateway_vs_floor": _ratio(gateway["rps"], floor["rps"]),
         "home_via_gateway_p99_vs_floor": _ratio(gateway["p99_ms"], floor["p99_ms"]),
+        "gateway_over_floor_vs_floor": _ratio(get(large, "gateway_over_floor")["rps"], floor["rps"]),
         "home_direct_vs_floor": _ratio(get(large, "home_feed_dense_first")["rps"], floor["rps"]),
         "p99_largest_vs_smallest": _ratio(
             gateway["p99_ms"], get(small, "home_gateway_dense_first")["p99_ms"]
