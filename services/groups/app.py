@@ -7,9 +7,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from kit.outbox import Outbox
 from kit.service import ServiceSpec, create_service_app
+from kit.tokens import PersonaStatusCheck
 from services.groups.events import handlers
-from services.groups.models import outbox_tables
+from services.groups.models import PersonaReplica, outbox_tables
 from services.groups.routes import routers
 from services.groups.settings import GroupsSettings
 
@@ -20,6 +22,11 @@ def create_app(
     settings: GroupsSettings | None = None, *, http_client: httpx.AsyncClient | None = None
 ) -> FastAPI:
     settings = settings or GroupsSettings()
+
+    def outbox() -> Outbox:
+        built: Outbox = app.state.outbox
+        return built
+
     spec = ServiceSpec(
         name="groups",
         title="Groups",
@@ -27,6 +34,8 @@ def create_app(
         routers=routers,
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
-        event_handlers=handlers,
+        event_handlers=handlers(outbox),
+        principal_check=PersonaStatusCheck(PersonaReplica),
     )
-    return create_service_app(spec, settings, http_client=http_client)
+    app = create_service_app(spec, settings, http_client=http_client)
+    return app

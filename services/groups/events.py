@@ -1,46 +1,233 @@
-"""What groups does with other services' events: keep its persona replica, and drop the
-memberships of personas that are gone."""
+"""What groups does with other services' events: keep its persona replica, drop the
+memberships of personas that are gone (with ownership succession), and record the feed's
+activity in groups, which group health is computed from."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import Literal, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.db import upsert
-from kit.outbox import EventHandler, EventIn
-from services.groups.models import Membership, PersonaReplica
+from kit.ids import new_id
+from kit.outbox import EventHandler, EventIn, Outbox
+from services.groups import membership
+from services.groups.models import Activity, Group, PersonaReplica
+
+log = logging.getLogger("services.groups.events")
+
+GONE = ("deactivated", "erased")
 
 
-async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
-    data = event.data
-    persona_id = uuid.UUID(event.subject)
-    updated_at = datetime.fromisoformat(data["updated_at"])
-    current = await session.get(PersonaReplica, persona_id)
-    if current is not None and current.updated_at >= updated_at:
-        return  # an older event delivered late
-    values = {
-        "id": persona_id,
-        "context": data["context"],
-        "handle": data["handle"],
-        "display_name": data["display_name"],
-        "status": data["status"],
-        "updated_at": updated_at,
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class PostCreated(_Event):
+    id: uuid.UUID
+    author_id: uuid.UUID
+    context: Literal["professional", "personal"]
+    group_id: uuid.UUID | None = None
+    created_at: datetime
+
+
+class PostDeleted(_Event):
+    id: uuid.UUID
+    group_id: uuid.UUID | None = None
+
+
+class CommentCreated(_Event):
+    id: uuid.UUID
+    post_id: uuid.UUID
+    author_id: uuid.UUID
+    context: Literal["professional", "personal"]
+    group_id: uuid.UUID | None = None
+    post_author_id: uuid.UUID | None = None
+    post_created_at: datetime | None = None
+    created_at: datetime
+
+
+class CommentDeleted(_Event):
+    id: uuid.UUID
+    group_id: uuid.UUID | None = None
+
+
+class ReactionAdded(_Event):
+    post_id: uuid.UUID
+    persona_id: uuid.UUID
+    kind: str
+    context: Literal["professional", "personal"]
+    group_id: uuid.UUID | None = None
+    created_at: datetime
+
+
+class ReactionRemoved(_Event):
+    post_id: uuid.UUID
+    persona_id: uuid.UUID
+    kind: str
+    group_id: uuid.UUID | None = None
+
+
+E = TypeVar("E", bound=_Event)
+
+
+def _parse(model: type[E], event: EventIn) -> E | None:
+    """A malformed event is logged and acknowledged: retrying it could never succeed."""
+    try:
+        return model.model_validate(event.data)
+    except ValidationError:
+        log.warning("ignoring malformed %s event %s", event.type, event.id)
+        return None
+
+
+async def _in_group(session: AsyncSession, group_id: uuid.UUID | None, context: str) -> bool:
+    if group_id is None:
+        return False
+    group = await session.get(Group, group_id)
+    return group is not None and group.context == context
+
+
+async def _record(session: AsyncSession, values: dict[str, object]) -> None:
+    await upsert(session, Activity, {"id": new_id(), **values}, ["kind", "ref"], update=False)
+
+
+async def on_post_created(session: AsyncSession, event: EventIn) -> None:
+    data = _parse(PostCreated, event)
+    if data is None or not await _in_group(session, data.group_id, data.context):
+        return
+    await _record(
+        session,
+        {
+            "group_id": data.group_id,
+            "kind": "post",
+            "ref": str(data.id),
+            "post_id": data.id,
+            "actor_id": data.author_id,
+            "post_author_id": data.author_id,
+            "post_created_at": data.created_at,
+            "occurred_at": data.created_at,
+        },
+    )
+
+
+async def on_post_deleted(session: AsyncSession, event: EventIn) -> None:
+    """A deleted post takes its comments and reactions out of the history with it."""
+    data = _parse(PostDeleted, event)
+    if data is None or data.group_id is None:
+        return
+    await session.execute(delete(Activity).where(col(Activity.post_id) == data.id))
+
+
+async def on_comment_created(session: AsyncSession, event: EventIn) -> None:
+    data = _parse(CommentCreated, event)
+    if data is None or not await _in_group(session, data.group_id, data.context):
+        return
+    await _record(
+        session,
+        {
+            "group_id": data.group_id,
+            "kind": "comment",
+            "ref": str(data.id),
+            "post_id": data.post_id,
+            "actor_id": data.author_id,
+            "post_author_id": data.post_author_id,
+            "post_created_at": data.post_created_at,
+            "occurred_at": data.created_at,
+        },
+    )
+
+
+async def on_comment_deleted(session: AsyncSession, event: EventIn) -> None:
+    data = _parse(CommentDeleted, event)
+    if data is None or data.group_id is None:
+        return
+    await session.execute(
+        delete(Activity).where(col(Activity.kind) == "comment", col(Activity.ref) == str(data.id))
+    )
+
+
+def _reaction_ref(post_id: uuid.UUID, persona_id: uuid.UUID, kind: str) -> str:
+    return f"{post_id}:{persona_id}:{kind[:40]}"
+
+
+async def on_reaction_added(session: AsyncSession, event: EventIn) -> None:
+    data = _parse(ReactionAdded, event)
+    if data is None or not await _in_group(session, data.group_id, data.context):
+        return
+    await _record(
+        session,
+        {
+            "group_id": data.group_id,
+            "kind": "reaction",
+            "ref": _reaction_ref(data.post_id, data.persona_id, data.kind),
+            "post_id": data.post_id,
+            "actor_id": data.persona_id,
+            "occurred_at": data.created_at,
+        },
+    )
+
+
+async def on_reaction_removed(session: AsyncSession, event: EventIn) -> None:
+    data = _parse(ReactionRemoved, event)
+    if data is None or data.group_id is None:
+        return
+    ref = _reaction_ref(data.post_id, data.persona_id, data.kind)
+    await session.execute(delete(Activity).where(col(Activity.kind) == "reaction", col(Activity.ref) == ref))
+
+
+def handlers(outbox: Callable[[], Outbox]) -> dict[str, EventHandler]:
+    """The handlers, given how to reach the app's outbox (membership changes made here are
+    published like those made by a route)."""
+
+    async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
+        data = event.data
+        persona_id = uuid.UUID(event.subject)
+        updated_at = datetime.fromisoformat(data["updated_at"])
+        current = await session.get(PersonaReplica, persona_id)
+        if current is not None and (current.updated_at >= updated_at or current.status == "erased"):
+            return  # an older event delivered late, or a persona already erased
+        values = {
+            "id": persona_id,
+            "context": data["context"],
+            "handle": data["handle"],
+            "display_name": data["display_name"],
+            "status": data["status"],
+            "updated_at": updated_at,
+        }
+        await upsert(session, PersonaReplica, values, ["id"])
+        if data["status"] in GONE:
+            await membership.drop_persona(session, outbox(), persona_id)
+
+    async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
+        """Keeps a tombstone without the name, so a late update cannot bring it back."""
+        persona_id = uuid.UUID(event.subject)
+        await membership.drop_persona(session, outbox(), persona_id)
+        values = {
+            "id": persona_id,
+            "context": str(event.data.get("context", ""))[:20],
+            "handle": "",
+            "display_name": "",
+            "status": "erased",
+            "updated_at": event.time,
+        }
+        await upsert(session, PersonaReplica, values, ["id"])
+
+    return {
+        "persona.created": on_persona_changed,
+        "persona.updated": on_persona_changed,
+        "persona.deactivated": on_persona_changed,
+        "persona.erased": on_persona_erased,
+        "post.created": on_post_created,
+        "post.deleted": on_post_deleted,
+        "comment.created": on_comment_created,
+        "comment.deleted": on_comment_deleted,
+        "reaction.added": on_reaction_added,
+        "reaction.removed": on_reaction_removed,
     }
-    await upsert(session, PersonaReplica, values, ["id"])
-
-
-async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
-    persona_id = uuid.UUID(event.subject)
-    await session.execute(delete(Membership).where(col(Membership.persona_id) == persona_id))
-    await session.execute(delete(PersonaReplica).where(col(PersonaReplica.id) == persona_id))
-
-
-handlers: dict[str, EventHandler] = {
-    "persona.created": on_persona_changed,
-    "persona.updated": on_persona_changed,
-    "persona.erased": on_persona_erased,
-}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -53,6 +53,60 @@ class Membership(GroupsModel, table=True):
     persona_id: uuid.UUID = Field(index=True)
     role: str = Field(max_length=20)
     joined_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class JoinRequest(GroupsModel, table=True):
+    """One request per persona and closed group; a decided request can be renewed."""
+
+    __tablename__ = "join_request"
+    __table_args__ = (UniqueConstraint("group_id", "persona_id", name="uq_join_request_group_persona"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    group_id: uuid.UUID = Field(foreign_key="group.id", ondelete="CASCADE")
+    persona_id: uuid.UUID = Field(index=True)
+    status: str = Field(max_length=20)
+    message: str | None = Field(default=None, max_length=500)
+    response: str | None = Field(default=None, max_length=500)
+    decided_by: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Invitation(GroupsModel, table=True):
+    """One invitation per persona and group; a declined or revoked one can be renewed."""
+
+    __table_args__ = (UniqueConstraint("group_id", "persona_id", name="uq_invitation_group_persona"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    group_id: uuid.UUID = Field(foreign_key="group.id", ondelete="CASCADE")
+    persona_id: uuid.UUID = Field(index=True)
+    invited_by: uuid.UUID
+    status: str = Field(max_length=20)
+    message: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Activity(GroupsModel, table=True):
+    """A post, comment or reaction in a group, from the feed's events; the history that group
+    health is computed from. ``ref`` names the item so a redelivered event changes nothing."""
+
+    __table_args__ = (
+        UniqueConstraint("kind", "ref", name="uq_activity_kind_ref"),
+        Index("ix_activity_group_occurred", "group_id", "occurred_at"),
+        Index("ix_activity_post", "post_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    group_id: uuid.UUID = Field(foreign_key="group.id", ondelete="CASCADE")
+    kind: str = Field(max_length=10)
+    ref: str = Field(max_length=120)
+    post_id: uuid.UUID
+    actor_id: uuid.UUID
+    post_author_id: uuid.UUID | None = None
+    post_created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class PersonaReplica(GroupsModel, table=True):
@@ -66,3 +120,16 @@ class PersonaReplica(GroupsModel, table=True):
     display_name: str = Field(max_length=100)
     status: str = Field(max_length=20)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IdempotencyKey(GroupsModel, table=True):
+    """The first answer to a create sent with an ``Idempotency-Key``, per persona."""
+
+    __tablename__ = "idempotency_key"
+
+    persona_id: uuid.UUID = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    status_code: int
+    response: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -6,25 +6,49 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from kit.text import Handle, MultiLineText, SingleLineText, Tag
 
 Visibility = Literal["open", "closed", "secret"]
 Role = Literal["owner", "moderator", "member"]
+HealthStatus = Literal["thriving", "quiet", "dormant"]
+RequestStatus = Literal["pending", "approved", "rejected", "cancelled"]
+InvitationStatus = Literal["pending", "accepted", "declined", "revoked"]
+
+
+def _sentence(value: str) -> str:
+    if len(value.split()) < 3 or not any(c.isalpha() for c in value):
+        raise ValueError("must be a sentence of at least three words")
+    return value
+
+
 Name = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
 Purpose = Annotated[
     str,
     Field(
         min_length=10,
         max_length=500,
-        description="Why the group exists, as a sentence (10 to 500 characters).",
+        description="Why the group exists, as a sentence (10 to 500 characters, three words at least).",
         examples=["Share what we learn while moving the agency's services to the cloud."],
     ),
     MultiLineText,
+    AfterValidator(_sentence),
 ]
 LongText = Annotated[str, Field(min_length=1, max_length=5000), MultiLineText]
 Indicator = Annotated[str, Field(min_length=1, max_length=200), SingleLineText]
+Message = Annotated[str, Field(min_length=1, max_length=500), MultiLineText]
+Objective = Annotated[str, Field(min_length=1, max_length=1000), MultiLineText]
+Audience = Annotated[str, Field(min_length=1, max_length=500), MultiLineText]
+
+
+def _review_in_range(value: date | None) -> date | None:
+    if value is not None and not (2000 <= value.year <= 2200):
+        raise ValueError("must be a date between the years 2000 and 2200")
+    return value
+
+
+ReviewDate = Annotated[date | None, AfterValidator(_review_in_range)]
 
 
 class Strict(BaseModel):
@@ -32,19 +56,29 @@ class Strict(BaseModel):
 
 
 class Charter(Strict):
-    objective: Annotated[str, Field(min_length=1, max_length=1000), MultiLineText] | None = None
-    audience: Annotated[str, Field(min_length=1, max_length=500), MultiLineText] | None = None
+    objective: Objective | None = None
+    audience: Audience | None = None
     success_indicators: list[Indicator] = Field(default_factory=list, max_length=20)
-    review_at: date | None = None
+    review_at: ReviewDate = None
     stewards: list[uuid.UUID] = Field(
         default_factory=list, max_length=20, description="Persona ids; the creator when empty."
     )
 
-    @field_validator("review_at")
+
+class CharterUpdate(Strict):
+    """Fields left out stay as they are; ``null`` clears an optional one."""
+
+    objective: Objective | None = None
+    audience: Audience | None = None
+    success_indicators: list[Indicator] | None = Field(default=None, max_length=20)
+    review_at: ReviewDate = None
+    stewards: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=20)
+
+    @field_validator("success_indicators", "stewards")
     @classmethod
-    def _review_in_range(cls, value: date | None) -> date | None:
-        if value is not None and not (2000 <= value.year <= 2200):
-            raise ValueError("must be a date between the years 2000 and 2200")
+    def _not_null(cls, value: list[object] | None) -> list[object]:
+        if value is None:
+            raise ValueError("must be a list, not null")
         return value
 
 
@@ -59,12 +93,21 @@ class GroupCreate(Strict):
 
 
 class GroupUpdate(Strict):
+    """Fields left out stay as they are."""
+
     name: Name | None = None
     purpose: Purpose | None = None
     description: LongText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
     visibility: Visibility | None = None
-    charter: Charter | None = None
+    charter: CharterUpdate | None = None
+
+    @field_validator("name", "purpose", "tags", "visibility", "charter")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be cleared")
+        return value
 
 
 class CharterPublic(BaseModel):
@@ -92,6 +135,14 @@ class GroupPublic(BaseModel):
     my_role: Role | None = Field(default=None, description="The caller's role, if a member.")
 
 
+class GroupSummary(BaseModel):
+    id: uuid.UUID
+    handle: str
+    name: str
+    visibility: Visibility
+    archived: bool
+
+
 class MemberPublic(BaseModel):
     persona_id: uuid.UUID
     handle: str | None
@@ -105,3 +156,77 @@ class MembershipPublic(BaseModel):
     persona_id: uuid.UUID
     role: Role
     joined_at: datetime
+
+
+class MyMembershipPublic(BaseModel):
+    group: GroupSummary
+    role: Role
+    joined_at: datetime
+
+
+class MemberUpdate(Strict):
+    role: Role
+
+
+class JoinRequestCreate(Strict):
+    message: Message | None = None
+
+
+class Decision(Strict):
+    message: Message | None = Field(default=None, description="Shown to the requester.")
+
+
+class JoinRequestPublic(BaseModel):
+    group_id: uuid.UUID
+    persona_id: uuid.UUID
+    handle: str | None = None
+    display_name: str | None = None
+    status: RequestStatus
+    message: str | None
+    response: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class InvitationCreate(Strict):
+    persona_id: uuid.UUID
+    message: Message | None = None
+
+
+class InvitationPublic(BaseModel):
+    group: GroupSummary
+    persona_id: uuid.UUID
+    invited_by: uuid.UUID
+    status: InvitationStatus
+    message: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class WeekActivity(BaseModel):
+    start: datetime = Field(description="Exclusive.")
+    end: datetime = Field(description="Inclusive.")
+    posts: int
+    comments: int
+
+
+class GroupHealth(BaseModel):
+    """How each figure is computed: docs/groups-health.md."""
+
+    group_id: uuid.UUID
+    computed_at: datetime
+    status: HealthStatus
+    member_count: int
+    active_members: int = Field(description="Members with a post, comment or reaction in the last 30 days.")
+    active_share: float = Field(description="active_members / member_count, 0 to 1.")
+    weekly: list[WeekActivity] = Field(description="The last 8 weeks, oldest first.")
+    median_first_reply_seconds: float | None
+    unanswered_posts: int
+    contributor_concentration: float | None
+    newcomers: int
+    newcomers_retained: int
+    newcomer_retention: float | None
+    last_activity_at: datetime | None
+    days_since_last_activity: int | None
+    review_at: date | None
+    review_due: bool

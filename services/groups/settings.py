@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
@@ -13,3 +17,14 @@ class GroupsSettings(ServiceSettings):
     service_name: str = "groups"
     port: int = 8003
     database_url: str = "sqlite+aiosqlite:///var/groups.db"
+    joins_per_hour: int = Field(
+        default=100, ge=1, description="Joins and join requests one persona may make in an hour."
+    )
+
+
+def _settings(request: Request) -> GroupsSettings:
+    settings: GroupsSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[GroupsSettings, Depends(_settings)]

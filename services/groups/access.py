@@ -1,0 +1,144 @@
+"""Who may see and do what in a group. A group of the other context, or a secret group the
+caller neither belongs to nor is invited to, answers exactly as one that does not exist."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Path
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from kit.db import SessionDep
+from kit.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from kit.timeutil import utcnow
+from kit.tokens import CurrentPersona, Principal
+from services.groups.models import Group, Invitation, JoinRequest, Membership
+
+NO_GROUP = "No group with this id."
+
+
+def group_not_found() -> NotFound:
+    return NotFound(NO_GROUP)
+
+
+def archived_error() -> Conflict:
+    return Conflict("The group is archived and read-only; restore it first.", slug="group-archived")
+
+
+@dataclass
+class Access:
+    group: Group
+    membership: Membership | None
+    caller: Principal
+
+    @property
+    def persona_id(self) -> uuid.UUID:
+        assert self.caller.persona_id is not None
+        return self.caller.persona_id
+
+    @property
+    def role(self) -> str | None:
+        return self.membership.role if self.membership else None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.caller.has_role("admin")
+
+    def require(self, *roles: str, admin: bool = False, action: str = "do this") -> None:
+        """Raises 403 unless the caller has one of ``roles`` (or is an administrator, when
+        ``admin``). The group is visible already, so 403 here leaks nothing."""
+        if self.role in roles or (admin and self.is_admin):
+            return
+        raise Forbidden(f"Only a group's {' or '.join(roles)} may {action}.")
+
+    async def relock(self, session: AsyncSession) -> None:
+        """Takes the group's lock, then reads the group and the caller's role again: a check
+        made before the lock may be stale by the time it is granted."""
+        await lock_group(session, self.group)
+        self.membership = await membership_of(session, self.group.id, self.persona_id)
+        if self.membership is not None:
+            await session.refresh(self.membership)
+
+    def require_writable(self) -> None:
+        if self.group.archived_at is not None:
+            raise archived_error()
+
+    def require_member_view(self) -> None:
+        """Members lists, requests and health of closed and secret groups are for members."""
+        if self.group.visibility != "open" and self.membership is None and not self.is_admin:
+            raise Forbidden("Only members see this.")
+
+
+async def membership_of(
+    session: AsyncSession, group_id: uuid.UUID, persona_id: uuid.UUID
+) -> Membership | None:
+    return await session.scalar(
+        select(Membership).where(
+            col(Membership.group_id) == group_id, col(Membership.persona_id) == persona_id
+        )
+    )
+
+
+async def _access(
+    group_id: Annotated[uuid.UUID, Path(description="The group's id.")],
+    session: SessionDep,
+    caller: CurrentPersona,
+) -> Access:
+    group = await session.get(Group, group_id)
+    if group is None or group.context != caller.context:
+        raise group_not_found()
+    assert caller.persona_id is not None
+    membership = await membership_of(session, group.id, caller.persona_id)
+    if group.visibility == "secret" and membership is None and not caller.has_role("admin"):
+        invited = await session.scalar(
+            select(Invitation.id).where(
+                col(Invitation.group_id) == group.id,
+                col(Invitation.persona_id) == caller.persona_id,
+                col(Invitation.status) == "pending",
+            )
+        )
+        if invited is None:
+            raise group_not_found()
+    return Access(group, membership, caller)
+
+
+GroupAccess = Annotated[Access, Depends(_access)]
+
+
+async def check_join_budget(session: AsyncSession, persona_id: uuid.UUID, per_hour: int) -> None:
+    """A business-flow limit: joins and join requests of one persona in the last hour."""
+    since = utcnow() - timedelta(hours=1)
+    times = [
+        *(
+            await session.scalars(
+                select(Membership.joined_at).where(
+                    col(Membership.persona_id) == persona_id, col(Membership.joined_at) > since
+                )
+            )
+        ).all(),
+        *(
+            await session.scalars(
+                select(JoinRequest.created_at).where(
+                    col(JoinRequest.persona_id) == persona_id, col(JoinRequest.created_at) > since
+                )
+            )
+        ).all(),
+    ]
+    if len(times) >= per_hour:
+        wait = (min(times) + timedelta(hours=1) - utcnow()).total_seconds()
+        raise TooManyRequests("Too many joins in the last hour; try again later.", retry_after=int(wait) + 1)
+
+
+async def lock_group(session: AsyncSession, group: Group) -> None:
+    """Serialises membership changes of one group: a row lock on PostgreSQL, the write lock
+    on SQLite. Taken before counting owners, so two concurrent changes cannot both see
+    "another owner is left" and leave none."""
+    await session.execute(
+        update(Group).where(col(Group.id) == group.id).values(member_count=col(Group.member_count))
+    )
+    await session.refresh(group)
