@@ -166,8 +166,9 @@ def import_accounts(
 
     The header names the columns: user_name (required), email, given_name, family_name,
     display_name, title, department, external_id, employee_number, active. A new user_name is
-    created; a known one is replaced with the row. Bad rows are reported with their line number
-    and never stop the others; the exit status is 1 if any row failed."""
+    created; a known one is replaced with the row unless it holds its values already. Bad
+    rows are reported with their line number and never stop the others; the exit status is 1
+    if any row failed."""
     try:
         rows = people.read_rows(people.decode(path.read_bytes()))
     except people.CsvError as exc:
@@ -212,7 +213,8 @@ def import_accounts(
             people.write_failures(summary, stream)
     out.print(
         f"{len(summary.outcomes)} rows in {elapsed:.1f} s: "
-        f"{summary.count('created')} created, {summary.count('updated')} updated, {len(failures)} failed."
+        f"{summary.count('created')} created, {summary.count('updated')} updated, "
+        f"{summary.count('unchanged')} unchanged, {len(failures)} failed."
     )
     if failures:
         raise typer.Exit(1)

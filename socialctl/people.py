@@ -1,6 +1,6 @@
 """Bulk provisioning from a CSV file through SCIM: each row becomes a User, created or, when
-its userName is provisioned already, replaced. A bad row is reported with its line number and
-never stops the others."""
+its userName is provisioned already, replaced (left alone when it holds the row's values). A
+bad row is reported with its line number and never stops the others."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 SPELLINGS = {spelling: column for column, names in COLUMNS.items() for spelling in names}
 
-Status = Literal["created", "updated", "failed"]
+Status = Literal["created", "updated", "unchanged", "failed"]
 
 
 class CsvError(Exception):
@@ -179,18 +179,42 @@ def decode(data: bytes) -> str:
         raise CsvError(f"The file is not UTF-8 (byte {exc.start}).") from None
 
 
+def comparable(user: dict[str, Any]) -> dict[str, Any]:
+    """The attributes a row sets, as SCIM would compare them: a user whose stored values are
+    these needs no replacing."""
+    name = user.get("name") or {}
+    emails = user.get("emails") or []
+    primary = next((e for e in emails if e.get("primary")), emails[0] if emails else {})
+    enterprise = user.get(ENTERPRISE) or {}
+    return {
+        "userName": str(user.get("userName", "")).lower(),
+        "email": str(primary.get("value") or "").lower(),
+        "givenName": name.get("givenName"),
+        "familyName": name.get("familyName"),
+        "displayName": user.get("displayName"),
+        "title": user.get("title"),
+        "externalId": user.get("externalId"),
+        "active": user.get("active") is not False,
+        "department": enterprise.get("department"),
+        "employeeNumber": enterprise.get("employeeNumber"),
+    }
+
+
 async def upsert(api: Api, user: dict[str, Any]) -> Status:
-    """Create the user; when SCIM says its userName exists, replace that user instead."""
+    """Create the user; when SCIM says its userName exists, replace that user instead, unless
+    it holds the row's values already."""
     created = await api.request("POST", USERS, json=user)
     if created.status_code == 201:
         return "created"
     conflict = ApiError.from_response(created)
     if created.status_code != 409:
         raise conflict
-    query = {"filter": f"userName eq {json.dumps(user['userName'])}", "attributes": "id"}
+    query = {"filter": f"userName eq {json.dumps(user['userName'])}"}
     found = (await api.call("GET", USERS, params=query)).get("Resources") or []
     if not found:
         raise conflict  # the email belongs to another userName
+    if comparable(found[0]) == comparable(user):
+        return "unchanged"
     await api.call("PUT", f"{USERS}/{found[0]['id']}", json=user)
     return "updated"
 

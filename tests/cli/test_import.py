@@ -47,7 +47,7 @@ async def test_import_creates_good_rows_and_reports_bad_ones_by_line(suite, invo
     result = await invoke("accounts", "import", str(people_csv), "--errors-csv", str(errors))
     assert result.exit_code == 1, result.output
     assert "8 rows" in result.stdout
-    assert "3 created, 0 updated, 5 failed." in result.stdout
+    assert "3 created, 0 updated, 0 unchanged, 5 failed." in result.stdout
     with errors.open() as stream:
         failed = {int(r["line"]): r["error"] for r in csv.DictReader(stream)}
     assert sorted(failed) == [3, 6, 7, 8, 9]
@@ -72,7 +72,10 @@ async def test_reimport_updates_known_users(suite, invoke, tmp_path):
     first.write_text(HEADER + GOOD[0] + GOOD[1])
     result = await invoke("accounts", "import", str(first))
     assert result.exit_code == 0, result.output
-    assert "2 created, 0 updated, 0 failed." in result.stdout
+    assert "2 created, 0 updated, 0 unchanged, 0 failed." in result.stdout
+    result = await invoke("accounts", "import", str(first))
+    assert result.exit_code == 0, result.output
+    assert "0 created, 0 updated, 2 unchanged, 0 failed." in result.stdout
 
     second = tmp_path / "second.csv"
     second.write_text(
@@ -84,7 +87,7 @@ async def test_reimport_updates_known_users(suite, invoke, tmp_path):
     )
     result = await invoke("accounts", "import", str(second))
     assert result.exit_code == 1, result.output
-    assert "1 created, 2 updated, 1 failed." in result.stdout
+    assert "1 created, 2 updated, 0 unchanged, 1 failed." in result.stdout
     assert "Conflict (409)" in result.stdout or "uniqueness" in result.stdout
     users = await scim_users(suite)
     assert users["alice"]["title"] == "Director"
