@@ -20,7 +20,6 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from socialctl import api, cli
-from tests.e2e.conftest import running as running
 from tests.helpers import admin, auth
 from tests.suite import Suite
 
