@@ -154,11 +154,13 @@ def read_rows(text: str) -> list[Row]:
         end = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
+        if len(record) > len(header) and not any(cell.strip() for cell in record[len(header) :]):
+            record = record[: len(header)]  # spreadsheets pad rows with empty cells
         values = {columns[i]: cell.strip() for i, cell in enumerate(record) if i in columns}
         user_name = values.get("user_name", "")
         row = Row(start, user_name)
         if len(record) != len(header):
-            row.problem = f"{len(record)} fields where the header has {len(header)}"
+            row.problem = f"{len(record)} field{'s' * (len(record) != 1)} where the header has {len(header)}"
         elif (first := seen.get(user_name.lower())) is not None:
             row.problem = f"user_name {user_name!r} repeats line {first}"
         else:

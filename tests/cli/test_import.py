@@ -106,6 +106,12 @@ async def test_header_aliases_and_a_byte_order_mark_are_accepted(suite, invoke, 
     assert "1 created" in result.stdout
 
 
+def test_rows_padded_with_empty_cells_are_read_and_short_rows_are_not():
+    rows = people.read_rows("user_name,email\nann,ann@agency.example,,\nben\n")
+    assert rows[0].user is not None and rows[0].user["userName"] == "ann"
+    assert (rows[1].line, rows[1].problem) == (3, "1 field where the header has 2")
+
+
 async def test_a_file_without_user_names_is_refused_before_any_request(invoke, bridge, tmp_path):
     people_csv = tmp_path / "people.csv"
     people_csv.write_text("mail,first\nx@agency.example,X\n")
