@@ -10,6 +10,7 @@ route requests to an in-process suite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import time
@@ -102,9 +103,8 @@ def retry_after(response: httpx.Response, attempt: int) -> float:
         try:
             seconds = float(value)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                seconds = parsed.timestamp() - time.time()
+            with contextlib.suppress(TypeError, ValueError):
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
     if seconds is None:
         seconds = min(2.0**attempt, 30.0) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
     return max(0.0, min(seconds, MAX_RETRY_AFTER))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import email.utils
+import time
 from typing import Any
 
 import httpx
 
 from socialctl import people
-from socialctl.api import Api
+from socialctl.api import Api, retry_after
 from socialctl.config import Config
 from tests.cli.conftest import client_login, client_token
 from tests.helpers import auth
@@ -183,3 +185,15 @@ async def test_rows_are_provisioned_with_bounded_concurrency(monkeypatch):
         summary = await people.provision(api, rows, concurrency=4)
     assert summary.count("created") == 40
     assert peak == 4
+
+
+def test_retry_after_reads_seconds_and_http_dates_and_stays_bounded():
+    def answer(value: str | None) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": value} if value else {})
+
+    assert retry_after(answer("7"), 0) == 7
+    later = email.utils.formatdate(time.time() + 20, usegmt=True)
+    assert 18 <= retry_after(answer(later), 0) <= 20
+    assert retry_after(answer("86400"), 0) == 120
+    assert 0 < retry_after(answer("soon"), 2) <= 4  # unreadable: back-off with jitter
+    assert 0 < retry_after(answer(None), 1) <= 2
