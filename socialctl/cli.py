@@ -47,8 +47,8 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(groups_app, name="groups")
 app.add_typer(webhooks_app, name="webhooks", no_args_is_help=True)
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # lines stay whole in pipes and logs
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a summary.")]
 

@@ -84,8 +84,8 @@ async def bridge(suite: Suite, monkeypatch: pytest.MonkeyPatch) -> LoopBridge:
 @pytest.fixture
 def invoke(bridge: LoopBridge, config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     """``await invoke("groups", "create", …)``: the command's Result (stdout and stderr apart)."""
-    monkeypatch.setattr(cli, "out", Console(width=200, highlight=False))
-    monkeypatch.setattr(cli, "err", Console(width=200, highlight=False, stderr=True))
+    monkeypatch.setattr(cli, "out", Console(width=200, highlight=False, soft_wrap=True))
+    monkeypatch.setattr(cli, "err", Console(width=200, highlight=False, soft_wrap=True, stderr=True))
     runner = CliRunner()
     env = {"SOCIALCTL_CONFIG": str(config_path), "SOCIALCTL_URL": "http://gateway"}
 
