@@ -50,7 +50,7 @@ format: setup ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 
 typecheck: setup ## mypy --strict
-	$(BIN)/mypy kit gateway services launcher
+	$(BIN)/mypy kit gateway services launcher socialctl
 
 imports: setup ## import-linter: kit is domain-free, services and gateway never import each other
 	$(BIN)/lint-imports

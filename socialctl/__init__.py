@@ -1,0 +1,1 @@
+"""socialctl: the command line for integrators' scripts, a pure HTTP client of the gateway."""

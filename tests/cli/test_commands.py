@@ -1,0 +1,205 @@
+"""groups create, post, webhooks add|list|test, export, and how API errors are shown."""
+
+from __future__ import annotations
+
+import json
+import stat
+from typing import Any
+
+import httpx
+from typer.testing import CliRunner
+
+from socialctl import config
+from socialctl.api import Api
+from socialctl.cli import app
+from socialctl.config import Config
+from tests.cli.conftest import client_login, client_token
+from tests.helpers import PASSWORD, auth, create_group, login, person, register
+
+HOOK = "https://hooks.agency.example/govsocial"
+
+
+async def user_login(suite, invoke, handle: str) -> str:
+    email = await register(suite.client, handle)
+    result = await invoke("login", "--user", email, "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    return email
+
+
+async def test_groups_create_makes_the_signed_in_persona_its_owner(suite, invoke):
+    email = await user_login(suite, invoke, "ada")
+    result = await invoke(
+        "groups", "create", "cloud_move", "--name", "Cloud move",
+        "--purpose", "Move the agency services to the cloud together.", "--tag", "cloud", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    group = json.loads(result.stdout)
+    assert group["handle"] == "cloud_move" and group["my_role"] == "owner" and group["tags"] == ["cloud"]
+    token = (await login(suite.client, email))["access_token"]
+    resp = await suite.client.get(f"/api/v1/groups/{group['id']}", headers=auth(token))
+    assert resp.json()["name"] == "Cloud move"
+
+
+async def test_api_problems_show_title_detail_and_fields_then_exit_1(suite, invoke):
+    await user_login(suite, invoke, "ada")
+    purpose = "A purpose long enough to pass."
+    assert (await invoke("groups", "create", "dup", "--name", "D", "--purpose", purpose)).exit_code == 0
+    again = await invoke("groups", "create", "dup", "--name", "D", "--purpose", purpose)
+    assert again.exit_code == 1
+    assert again.stderr.strip() == "Error: Conflict (409): A group with this handle exists in this context."
+    short = await invoke("groups", "create", "short", "--name", "S", "--purpose", "too short")
+    assert short.exit_code == 1
+    assert short.stderr.startswith("Error: Unprocessable Content (422)")
+    assert "body.purpose:" in short.stderr
+    assert "Traceback" not in short.output and short.stdout == ""
+
+
+async def test_an_unreachable_api_is_a_clean_error(suite, invoke):
+    await user_login(suite, invoke, "ada")
+    suite.router.down.add("gateway")
+    result = await invoke("whoami")
+    assert result.exit_code == 0
+    result = await invoke("export")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Cannot reach the API: http://gateway")
+
+
+async def test_post_publishes_as_the_signed_in_persona(suite, invoke):
+    await user_login(suite, invoke, "ada")
+    await suite.deliver()  # the feed learns the persona from identity's events
+    result = await invoke("post", "Kick-off on Monday", "--json")
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["body"] == "Kick-off on Monday" and created["audience"] == "organisation"
+    assert created["author"]["handle"] == "ada"
+
+
+def test_an_announcement_is_an_organisation_post_with_pinned_until(monkeypatch, tmp_path):
+    """The feed's announcements are being built: this pins down what the command sends."""
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json={"id": "p1", "audience": "organisation", **sent[-1]})
+
+    monkeypatch.setattr(
+        "socialctl.api.client_factory",
+        lambda url: httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=url),
+    )
+    path = tmp_path / "config.json"
+    config.save(Config(url="http://api", access_token="t"), path)
+    env = {"SOCIALCTL_CONFIG": str(path)}
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["post", "Offices closed Friday", "--announcement", "--pinned-until", "2026-12-24T18:00"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert sent[-1] == {
+        "body": "Offices closed Friday",
+        "audience": "organisation",
+        "pinned_until": "2026-12-24T18:00:00+00:00",
+    }
+    result = runner.invoke(app, ["post", "Soon", "--announcement"], env=env)
+    assert result.exit_code == 0 and sent[-1]["pinned_until"] > "2026"
+    result = runner.invoke(app, ["post", "x", "--announcement", "--group", "g"], env=env)
+    assert result.exit_code == 2
+
+
+async def test_webhooks_add_list_and_test(suite, invoke, tmp_path):
+    await client_login(suite, invoke, ("webhooks",))
+    refused = await invoke("webhooks", "add", HOOK, "--event", "post.created")
+    assert refused.exit_code == 2 and "--secret-file" in refused.stderr
+    secret_file = tmp_path / "hook.secret"
+    added = await invoke(
+        "webhooks", "add", HOOK, "--event", "post.created", "--event", "group.*",
+        "--secret-file", str(secret_file), "--json",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    endpoint = json.loads(added.stdout)
+    secret = secret_file.read_text().strip()
+    assert secret.startswith("whsec_") and secret not in added.output and "secret" not in endpoint
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+
+    internal = await invoke("webhooks", "add", "https://127.0.0.1/hook", "--event", "*", "--show-secret")
+    assert internal.exit_code == 1
+    assert "Error: Unprocessable Content (422): The URL must not name an internal address." in internal.stderr
+    assert "body.url: must not name an internal address" in internal.stderr
+
+    listed = await invoke("webhooks", "list")
+    assert listed.exit_code == 0, listed.output
+    assert (
+        endpoint["id"] in listed.stdout and HOOK in listed.stdout and "group.*, post.created" in listed.stdout
+    )
+
+    tested = await invoke("webhooks", "test", endpoint["id"], "--wait", "0.2")
+    assert tested.exit_code == 0, tested.output
+    assert "Queued webhook.test event" in tested.stdout and ": pending" in tested.stdout
+    token = await client_token(suite, ("webhooks",))
+    # another client's endpoints are not listed, and its id is a 404 for this one
+    other = await suite.client.get(f"/api/v1/webhooks/{endpoint['id']}", headers=auth(token))
+    assert other.status_code == 404
+    missing = await invoke("webhooks", "test", "00000000-0000-0000-0000-000000000000")
+    assert missing.exit_code == 1 and "Not Found (404)" in missing.stderr
+
+
+async def test_webhooks_list_follows_every_page(suite, invoke):
+    await client_login(suite, invoke, ("webhooks",))
+    for n in range(3):
+        assert (
+            await invoke("webhooks", "add", f"{HOOK}/{n}", "--event", "*", "--show-secret")
+        ).exit_code == 0
+    listed = await invoke("webhooks", "list", "--json")
+    assert [e["url"] for e in json.loads(listed.stdout)] == [f"{HOOK}/{n}" for n in range(3)]
+
+
+async def test_pages_follow_next_cursor_to_the_end(suite, monkeypatch):
+    token, _ = await person(suite.client, "ada")
+    for n in range(5):
+        await create_group(suite.client, token, f"group_{n}")
+    monkeypatch.setattr(
+        "socialctl.api.client_factory", lambda url: httpx.AsyncClient(transport=suite.router, base_url=url)
+    )
+    seen: list[str | None] = []
+    async with Api(Config(url="http://gateway", access_token=token)) as api:
+        original = api.call
+
+        async def spy(method, path, **kwargs):
+            seen.append(kwargs.get("params", {}).get("cursor"))
+            return await original(method, path, **kwargs)
+
+        api.call = spy  # type: ignore[method-assign]
+        handles = [g["handle"] async for g in api.pages("/api/v1/groups", {"mine": "true"}, limit=2)]
+    assert sorted(handles) == [f"group_{n}" for n in range(5)]
+    assert len(seen) == 3 and seen[0] is None and all(seen[1:])
+
+
+async def test_export_holds_the_persona_own_data(suite, invoke, tmp_path):
+    email = await user_login(suite, invoke, "ada")
+    ada = (await login(suite.client, email))["access_token"]
+    bob, bob_id = await person(suite.client, "bob")
+    group = await create_group(suite.client, ada, "cloud_move")
+    await suite.deliver()
+    assert (await suite.client.put(f"/api/v1/following/{bob_id}", headers=auth(ada))).status_code in (
+        200,
+        201,
+    )
+    for text in ("First", "Second"):
+        resp = await suite.client.post("/api/v1/posts", json={"body": text}, headers=auth(ada))
+        assert resp.status_code == 201, resp.text
+    resp = await suite.client.post("/api/v1/posts", json={"body": "Bob's"}, headers=auth(bob))
+    assert resp.status_code == 201
+    output = tmp_path / "ada.json"
+    result = await invoke("export", "--output", str(output))
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    document = json.loads(output.read_text())
+    assert document["account"]["email"] == email
+    assert document["personas"]["professional"]["handle"] == "ada" and document["context"] == "professional"
+    assert document["memberships"] == [
+        {"group_id": group["id"], "handle": "cloud_move", "name": "Cloud_Move", "role": "owner"}
+    ]
+    assert [f["persona_id"] for f in document["following"]] == [bob_id]
+    assert sorted(p["body"] for p in document["posts"]) == ["First", "Second"]  # not Bob's
+    assert "1 memberships, 1 following, 0 followers, 2 posts" in result.stderr
