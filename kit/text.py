@@ -49,7 +49,7 @@ def _https_url(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Checked:
+class Checked:
     """A check run after the string's own constraints, published as a JSON Schema pattern
     so that clients (and contract tests) know what the check accepts."""
 
@@ -71,15 +71,15 @@ class _Checked:
 
 _SINGLE = r"[^\x00-\x1f\x7f-\x9f]"
 _MULTI = r"[^\x00-\x08\x0b-\x1f\x7f-\x9f]"
-SingleLineText = _Checked(_single_line, rf"^{_SINGLE}*[^\x00-\x1f\x7f-\x9f\s]{_SINGLE}*$")
-MultiLineText = _Checked(_multi_line, rf"^{_MULTI}*[^\x00-\x08\x0b-\x1f\x7f-\x9f\s]{_MULTI}*$")
+SingleLineText = Checked(_single_line, rf"^{_SINGLE}*[^\x00-\x1f\x7f-\x9f\s]{_SINGLE}*$")
+MultiLineText = Checked(_multi_line, rf"^{_MULTI}*[^\x00-\x08\x0b-\x1f\x7f-\x9f\s]{_MULTI}*$")
 """Use as ``Annotated[str, Field(max_length=100), SingleLineText]``: no control characters
 (``MultiLineText`` allows tab and line feed), not blank."""
 
 Handle = Annotated[
     str,
     Field(min_length=3, max_length=30, examples=["ada_lovelace"]),
-    _Checked(_handle, r"^[A-Za-z0-9_]{3,30}$"),
+    Checked(_handle, r"^[A-Za-z0-9_]{3,30}$"),
 ]
 HttpsUrl = Annotated[
     str,

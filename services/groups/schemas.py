@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from kit.text import Handle, MultiLineText, SingleLineText, Tag
+from kit.text import Checked, Handle, MultiLineText, SingleLineText, Tag
 
 Visibility = Literal["open", "closed", "secret"]
 Role = Literal["owner", "moderator", "member"]
@@ -17,9 +19,18 @@ RequestStatus = Literal["pending", "approved", "rejected", "cancelled"]
 InvitationStatus = Literal["pending", "accepted", "declined", "revoked"]
 
 
+_TEXT = r"[^\x00-\x08\x0b-\x1f\x7f-\x9f]"
+_WORD = r"[^\s\x00-\x1f\x7f-\x9f]+"
+_LETTER = r"[^\s0-9\x00-\x40\x5b-\x60\x7b-\x9f]"
+SENTENCE = rf"^(?={_TEXT}*{_LETTER}){_TEXT}*?{_WORD}[ \t\n]+{_WORD}[ \t\n]+{_WORD}{_TEXT}*$"
+"""At least three words (separated by spaces, tabs or line breaks) and one letter, no control
+characters. The contract publishes this very pattern, so clients can check before sending."""
+_SENTENCE = re.compile(SENTENCE)
+
+
 def _sentence(value: str) -> str:
-    if len(value.split()) < 3 or not any(c.isalpha() for c in value):
-        raise ValueError("must be a sentence of at least three words")
+    if not _SENTENCE.match(value):
+        raise ValueError("must be a sentence: three words at least, with letters")
     return value
 
 
@@ -33,7 +44,7 @@ Purpose = Annotated[
         examples=["Share what we learn while moving the agency's services to the cloud."],
     ),
     MultiLineText,
-    AfterValidator(_sentence),
+    Checked(_sentence, SENTENCE),
 ]
 LongText = Annotated[str, Field(min_length=1, max_length=5000), MultiLineText]
 Indicator = Annotated[str, Field(min_length=1, max_length=200), SingleLineText]
@@ -49,6 +60,9 @@ def _review_in_range(value: date | None) -> date | None:
 
 
 ReviewDate = Annotated[date | None, AfterValidator(_review_in_range)]
+Indicators = Annotated[list[Indicator], Field(max_length=20)]
+Stewards = Annotated[list[uuid.UUID], Field(min_length=1, max_length=20)]
+Tags = Annotated[list[Tag], Field(max_length=20)]
 
 
 class Strict(BaseModel):
@@ -70,9 +84,9 @@ class CharterUpdate(Strict):
 
     objective: Objective | None = None
     audience: Audience | None = None
-    success_indicators: list[Indicator] | None = Field(default=None, max_length=20)
+    success_indicators: Indicators | SkipJsonSchema[None] = None
     review_at: ReviewDate = None
-    stewards: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=20)
+    stewards: Stewards | SkipJsonSchema[None] = None
 
     @field_validator("success_indicators", "stewards")
     @classmethod
@@ -95,12 +109,12 @@ class GroupCreate(Strict):
 class GroupUpdate(Strict):
     """Fields left out stay as they are."""
 
-    name: Name | None = None
-    purpose: Purpose | None = None
+    name: Name | SkipJsonSchema[None] = None
+    purpose: Purpose | SkipJsonSchema[None] = None
     description: LongText | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=20)
-    visibility: Visibility | None = None
-    charter: CharterUpdate | None = None
+    tags: Tags | SkipJsonSchema[None] = None
+    visibility: Visibility | SkipJsonSchema[None] = None
+    charter: CharterUpdate | SkipJsonSchema[None] = None
 
     @field_validator("name", "purpose", "tags", "visibility", "charter")
     @classmethod

@@ -231,7 +231,7 @@ def _matches(tag: str, header: str) -> bool:
 
 
 @router.get(
-    "/{group_id}",
+    "/{group_id:uuid}",
     summary="A group",
     response_model=GroupPublic,
     responses={304: {"description": "Unchanged since the ETag in If-None-Match"}},
@@ -249,7 +249,7 @@ async def get_group(
 
 
 @router.patch(
-    "/{group_id}",
+    "/{group_id:uuid}",
     summary="Change a group's name, purpose, settings or charter",
     responses={
         403: {"description": "Not an owner"},
@@ -297,7 +297,7 @@ async def update_group(
 
 
 @router.delete(
-    "/{group_id}",
+    "/{group_id:uuid}",
     status_code=204,
     summary="Archive a group, or delete it for good (administrators, with hard=true)",
     responses={403: {"description": "Not an owner, or a hard delete by a non-administrator"}},
@@ -329,7 +329,7 @@ async def delete_group(
 
 
 @router.post(
-    "/{group_id}/restore",
+    "/{group_id:uuid}/restore",
     summary="Restore an archived group",
     responses={403: {"description": "Not an owner or administrator"}},
 )
@@ -347,7 +347,7 @@ async def restore_group(access: GroupAccess, session: SessionDep, outbox: Outbox
 
 
 @router.get(
-    "/{group_id}/health",
+    "/{group_id:uuid}/health",
     summary="Whether the group is alive: activity, replies, concentration, retention, status",
     responses={403: {"description": "Not a member or administrator"}},
 )

@@ -29,7 +29,7 @@ def membership_public(m: Membership) -> MembershipPublic:
 
 
 @router.get(
-    "/{group_id}/members",
+    "/{group_id:uuid}/members",
     summary="A group's members, in the order they joined",
     responses={403: {"description": "A closed or secret group's members are for members"}},
 )
@@ -69,7 +69,7 @@ async def list_members(
 
 
 @router.put(
-    "/{group_id}/members/{persona_id}",
+    "/{group_id:uuid}/members/{persona_id}",
     summary="Join an open group",
     responses={
         200: {"description": "Already a member"},
@@ -105,7 +105,7 @@ async def add_member(
 
 
 @router.patch(
-    "/{group_id}/members/{persona_id}",
+    "/{group_id:uuid}/members/{persona_id}",
     summary="Change a member's role",
     responses={
         403: {"description": "Not an owner"},
@@ -138,7 +138,7 @@ async def update_member(
 
 
 @router.delete(
-    "/{group_id}/members/{persona_id}",
+    "/{group_id:uuid}/members/{persona_id}",
     status_code=204,
     summary="Leave a group, or remove a member",
     responses={

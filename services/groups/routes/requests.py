@@ -159,7 +159,7 @@ def _moderator(access: Access, action: str) -> None:
 
 
 @router.post(
-    "/{group_id}/join-requests",
+    "/{group_id:uuid}/join-requests",
     status_code=201,
     summary="Ask to join a closed group",
     responses={
@@ -194,7 +194,7 @@ async def create_join_request(
     return request_public(row)
 
 
-@router.get("/{group_id}/join-requests", summary="A group's join requests, oldest first")
+@router.get("/{group_id:uuid}/join-requests", summary="A group's join requests, oldest first")
 async def list_join_requests(
     request: Request,
     response: Response,
@@ -221,7 +221,7 @@ async def list_join_requests(
     )
 
 
-@router.get("/{group_id}/join-requests/{persona_id}", summary="One join request")
+@router.get("/{group_id:uuid}/join-requests/{persona_id}", summary="One join request")
 async def get_join_request(
     persona_id: uuid.UUID, access: GroupAccess, session: SessionDep
 ) -> JoinRequestPublic:
@@ -239,7 +239,7 @@ async def get_join_request(
 
 
 @router.post(
-    "/{group_id}/join-requests/{persona_id}/approve",
+    "/{group_id:uuid}/join-requests/{persona_id}/approve",
     status_code=201,
     summary="Approve a join request: the persona becomes a member",
     responses={409: {"description": "Decided already, or the group is archived"}},
@@ -266,7 +266,7 @@ async def approve_join_request(
 
 
 @router.post(
-    "/{group_id}/join-requests/{persona_id}/reject",
+    "/{group_id:uuid}/join-requests/{persona_id}/reject",
     summary="Reject a join request",
     responses={409: {"description": "Decided already, or the group is archived"}},
 )
@@ -287,7 +287,7 @@ async def reject_join_request(
 
 
 @router.delete(
-    "/{group_id}/join-requests/{persona_id}",
+    "/{group_id:uuid}/join-requests/{persona_id}",
     status_code=204,
     summary="Withdraw one's own join request",
     responses={409: {"description": "Decided already"}},
@@ -300,7 +300,7 @@ async def cancel_join_request(persona_id: uuid.UUID, access: GroupAccess, sessio
 
 
 @router.post(
-    "/{group_id}/invitations",
+    "/{group_id:uuid}/invitations",
     status_code=201,
     summary="Invite a persona of the group's context",
     responses={
@@ -332,7 +332,7 @@ async def create_invitation(
     return invitation_public(row, access.group)
 
 
-@router.get("/{group_id}/invitations", summary="A group's invitations, oldest first")
+@router.get("/{group_id:uuid}/invitations", summary="A group's invitations, oldest first")
 async def list_invitations(
     request: Request,
     response: Response,
@@ -358,7 +358,7 @@ async def list_invitations(
 
 
 @router.post(
-    "/{group_id}/invitations/{persona_id}/accept",
+    "/{group_id:uuid}/invitations/{persona_id}/accept",
     status_code=201,
     summary="Accept an invitation: the invitee becomes a member",
     responses={403: {"description": "Not the invitee"}, 409: {"description": "Decided already, or archived"}},
@@ -376,7 +376,7 @@ async def accept_invitation(
 
 
 @router.post(
-    "/{group_id}/invitations/{persona_id}/decline",
+    "/{group_id:uuid}/invitations/{persona_id}/decline",
     summary="Decline an invitation",
     responses={403: {"description": "Not the invitee"}, 409: {"description": "Decided already"}},
 )
@@ -391,7 +391,7 @@ async def decline_invitation(
 
 
 @router.delete(
-    "/{group_id}/invitations/{persona_id}",
+    "/{group_id:uuid}/invitations/{persona_id}",
     status_code=204,
     summary="Revoke a pending invitation",
     responses={409: {"description": "Decided already"}},
