@@ -82,6 +82,19 @@ browser: ## Install Debian's chromium for the browser tests (idempotent; needs r
 	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 		&& /usr/bin/chromium --version; fi
 
+.PHONY: deploy-check
+deploy-check: setup ## Validate docker-compose.yml (compose spec) and the rendered Kubernetes manifests (strict), offline
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	sh -n deploy/entrypoint.sh
+	sh -n deploy/postgres/init.sh
+	@mkdir -p var/deploy
+	@set -e; for dir in deploy/k8s/base deploy/k8s/overlays/*/; do \
+		out="var/deploy/$$(basename $$dir).yaml"; \
+		echo "== kustomize $$dir -> $$out"; \
+		$(BIN)/kubectl kustomize "$$dir" > "$$out"; \
+		$(BIN)/kubernetes-validate --strict --quiet "$$out"; \
+	done
+
 clean: ## Remove the virtual environments, databases and caches
 	rm -rf .venv .tools var .pytest_cache .mypy_cache .ruff_cache
 

@@ -1,20 +1,33 @@
 #!/bin/sh
-# govsocial COMPONENT: starts one component, or runs one service's migrations.
+# govsocial COMPONENT: starts one component, or runs one or more services' migrations.
+#   govsocial identity|feed|groups|gateway      listens on $PORT, else on its own default port
+#   govsocial migrate identity [feed groups]    applies the migrations, then exits
 set -eu
+# IDENTITY_X_FILE=/path (likewise FEED_, GROUPS_, GATEWAY_) sets IDENTITY_X to the file's
+# content: secrets mounted as files (Docker, Kubernetes). Other *_FILE variables (SSL_CERT_FILE)
+# keep their meaning.
+for name in $(env | sed -En 's/^((IDENTITY|FEED|GROUPS|GATEWAY)_[A-Z0-9_]*)_FILE=.*/\1/p'); do
+  eval "path=\${${name}_FILE}"
+  value="$(cat "$path")"
+  export "$name=$value"
+  unset "${name}_FILE"
+done
 component="${1:-gateway}"
+serve() {
+  # SIGTERM: stop accepting, finish in-flight requests (at most 20 s), stop the relay, exit.
+  exec uvicorn "$1" --factory --host 0.0.0.0 --port "$2" --no-access-log \
+    --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" --timeout-keep-alive 5 --proxy-headers
+}
 case "$component" in
-  identity|feed|groups)
-    port_var="$(echo "$component" | tr '[:lower:]' '[:upper:]')_PORT"
-    eval "port=\${$port_var:-8000}"
-    exec uvicorn "services.$component.app:create_app" --factory --host 0.0.0.0 --port "$port" \
-      --no-access-log --timeout-graceful-shutdown 20 --timeout-keep-alive 5 --proxy-headers ;;
-  gateway)
-    exec uvicorn gateway.app:create_app --factory --host 0.0.0.0 --port "${GATEWAY_PORT:-8000}" \
-      --no-access-log --timeout-graceful-shutdown 20 --timeout-keep-alive 5 --proxy-headers ;;
+  identity) serve services.identity.app:create_app "${PORT:-${IDENTITY_PORT:-8001}}" ;;
+  feed) serve services.feed.app:create_app "${PORT:-${FEED_PORT:-8002}}" ;;
+  groups) serve services.groups.app:create_app "${PORT:-${GROUPS_PORT:-8003}}" ;;
+  gateway) serve gateway.app:create_app "${PORT:-${GATEWAY_PORT:-8000}}" ;;
   migrate)
     shift
+    [ "$#" -gt 0 ] || set -- identity feed groups
     exec python -m kit.migrate upgrade "$@" ;;
   *)
-    echo "usage: govsocial identity|feed|groups|gateway|migrate SERVICE..." >&2
+    echo "usage: govsocial identity|feed|groups|gateway | govsocial migrate [SERVICE...]" >&2
     exit 2 ;;
 esac

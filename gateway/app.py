@@ -21,6 +21,7 @@ from gateway.ratelimit import Backend, ClientAddress, Decision, MemoryBackend, R
 from gateway.routing import is_public, resolve, route_for, upstreams
 from gateway.settings import GatewaySettings
 from gateway.upstream import AiohttpUpstream, HttpxUpstream, Upstream
+from kit import tracing
 from kit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
 from kit.logging import configure_logging
 from kit.metrics import install_metrics, set_route_label
@@ -132,6 +133,7 @@ def create_app(
             if http_client is None:
                 for client in clients.values():
                     await client.aclose()
+            tracing.shutdown_tracing(app)
 
     app = FastAPI(
         title="govsocial gateway",
@@ -156,6 +158,8 @@ def create_app(
     if settings.metrics_enabled:
         install_metrics(app)
     app.add_middleware(RequestContextMiddleware)
+    distinct = {id(client): client for client in clients.values()}.values()
+    tracing.install_tracing(app, tracing.provider_from_env("gateway"), distinct)
 
     @app.get("/health/live", tags=["health"], summary="Liveness probe")
     async def live() -> dict[str, str]:

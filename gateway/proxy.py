@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import anyio
 from fastapi import Request
+from opentelemetry import propagate, trace
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -76,7 +77,19 @@ def _request_headers(request: Request) -> list[tuple[str, str]]:
     forwarded_for = request.headers.get("x-forwarded-for")
     headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
     headers.append(("x-forwarded-proto", request.url.scheme))
-    return headers
+    return _with_trace_context(headers)
+
+
+def _with_trace_context(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """When this request is traced, the service's span joins the gateway's trace (W3C
+    ``traceparent``); a client's own trace headers are replaced by the gateway's, which is
+    their child."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return headers
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    names = {name.lower() for name in carrier}
+    return [(k, v) for k, v in headers if k.lower() not in names] + list(carrier.items())
 
 
 def _target(scope: Scope) -> str:

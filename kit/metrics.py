@@ -95,7 +95,11 @@ class MetricsMiddleware:
 
 
 def install_metrics(app: FastAPI, *, path: str = "/metrics") -> HTTPMetrics:
-    """Adds the middleware and the ``GET path`` route to ``app``; call it before the app starts."""
+    """Adds the middleware and the ``GET path`` route to ``app``; call it before the app starts.
+    An app that has them already (every service app does) keeps the ones it has."""
+    existing: HTTPMetrics | None = getattr(app.state, "metrics", None)
+    if existing is not None:
+        return existing
     metrics = HTTPMetrics(CollectorRegistry(auto_describe=True))
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics, exclude=(path,))

@@ -1,5 +1,6 @@
 """The skeleton every service app is built on: middleware, errors, database, token
-verification, health probes, and the outbox relay running for the app's lifetime."""
+verification, health probes, Prometheus metrics, tracing when configured, and the outbox relay
+running for the app's lifetime."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from typing import Protocol
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 
+from kit import tracing
 from kit.db import Database
 from kit.errors import install_error_handlers
 from kit.health import health_router
 from kit.logging import configure_logging
+from kit.metrics import install_metrics
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from kit.outbox import EventHandler, Outbox, OutboxTables, Relay, event_receiver
 from kit.settings import ServiceSettings
@@ -116,6 +119,7 @@ def create_service_app(
             if http_client is None:
                 await client.aclose()
             await database.dispose()
+            tracing.shutdown_tracing(app)
 
     app = FastAPI(
         title=spec.title,
@@ -133,7 +137,9 @@ def create_service_app(
     app.state.principal_check = spec.principal_check
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
+    install_metrics(app)
     app.add_middleware(RequestContextMiddleware)
+    tracing.install_tracing(app, tracing.provider_from_env(spec.name), [client])
     app.include_router(health_router(spec.migrations_dir))
     app.include_router(event_receiver(spec.outbox_tables, spec.event_handlers))
     for router in spec.routers:

@@ -8,8 +8,9 @@ import httpx
 from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app
+from kit.tokens import PersonaStatusCheck
 from services.feed.events import handlers
-from services.feed.models import outbox_tables
+from services.feed.models import PersonaReplica, outbox_tables
 from services.feed.routes import routers
 from services.feed.settings import FeedSettings
 
@@ -28,5 +29,6 @@ def create_app(
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
         event_handlers=handlers,
+        principal_check=PersonaStatusCheck(PersonaReplica, ttl=5.0),
     )
     return create_service_app(spec, settings, http_client=http_client)

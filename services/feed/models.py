@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import JSON, Index, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -14,6 +15,8 @@ from kit.db import UTCDateTime, new_metadata
 from kit.ids import new_id
 from kit.outbox import OutboxTables
 from kit.timeutil import utcnow
+
+REACTION_KINDS = ("like", "celebrate", "support", "insightful", "curious")
 
 
 class FeedModel(SQLModel, registry=registry(metadata=new_metadata())):
@@ -24,10 +27,15 @@ outbox_tables = OutboxTables(FeedModel.metadata)
 
 
 class Post(FeedModel, table=True):
+    """Ids are UUIDv7, so ``id`` order is creation order and the timelines' keyset is one
+    column. Reaction and comment counts are kept on the row (atomic increments) so that a
+    timeline page needs no aggregate."""
+
     __table_args__ = (
         Index("ix_post_author_id_id", "author_id", "id"),
         Index("ix_post_group_id_id", "group_id", "id"),
         Index("ix_post_context_audience_id", "context", "audience", "id"),
+        Index("ix_post_context_pinned_until", "context", "pinned_until"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -36,14 +44,103 @@ class Post(FeedModel, table=True):
     audience: str = Field(max_length=20)
     group_id: uuid.UUID | None = None
     body: str = Field(max_length=5000)
+    mentions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    links: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    pinned_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    group_pinned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    like_count: int = 0
+    celebrate_count: int = 0
+    support_count: int = 0
+    insightful_count: int = 0
+    curious_count: int = 0
+    comment_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class PostTag(FeedModel, table=True):
+    __tablename__ = "post_tag"
+    __table_args__ = (Index("ix_post_tag_context_tag_post_id", "context", "tag", "post_id"),)
+
+    post_id: uuid.UUID = Field(primary_key=True)
+    tag: str = Field(primary_key=True, max_length=40)
+    context: str = Field(max_length=20)
+
+
+class PostRevision(FeedModel, table=True):
+    """The text a post had before one edit."""
+
+    __tablename__ = "post_revision"
+    __table_args__ = (Index("ix_post_revision_post_id_id", "post_id", "id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    post_id: uuid.UUID
+    body: str = Field(max_length=5000)
+    links: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Comment(FeedModel, table=True):
+    __table_args__ = (Index("ix_comment_post_id_parent_id_id", "post_id", "parent_id", "id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    post_id: uuid.UUID
+    parent_id: uuid.UUID | None = None
+    author_id: uuid.UUID = Field(index=True)
+    body: str = Field(max_length=2000)
+    mentions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    reply_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Reaction(FeedModel, table=True):
+    post_id: uuid.UUID = Field(primary_key=True)
+    persona_id: uuid.UUID = Field(primary_key=True, index=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Notification(FeedModel, table=True):
+    """Something that happened to a persona: a mention, a comment on their post, a reply to
+    their comment. Ids are UUIDv7, so the id also orders them for the stream."""
+
+    __table_args__ = (Index("ix_notification_persona_id_id", "persona_id", "id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    persona_id: uuid.UUID
+    kind: str = Field(max_length=20)
+    actor_id: uuid.UUID
+    post_id: uuid.UUID
+    comment_id: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class IdempotencyKey(FeedModel, table=True):
+    """The first answer to a create with an ``Idempotency-Key``, per persona."""
+
+    __tablename__ = "idempotency_key"
+
+    persona_id: uuid.UUID = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    resource_id: uuid.UUID | None = Field(default=None, index=True)
+    status_code: int
+    response: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
 class Follow(FeedModel, table=True):
+    __table_args__ = (Index("ix_follow_followee_id_follower_id", "followee_id", "follower_id"),)
+
     follower_id: uuid.UUID = Field(primary_key=True)
-    followee_id: uuid.UUID = Field(primary_key=True, index=True)
+    followee_id: uuid.UUID = Field(primary_key=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -52,7 +149,7 @@ class PersonaReplica(FeedModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     context: str = Field(max_length=20)
-    handle: str = Field(max_length=30)
+    handle: str = Field(max_length=30, index=True)
     display_name: str = Field(max_length=100)
     status: str = Field(max_length=20)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -73,3 +170,6 @@ class MembershipReplica(FeedModel, table=True):
 
     persona_id: uuid.UUID = Field(primary_key=True)
     group_id: uuid.UUID = Field(primary_key=True, index=True)
+    role: str = Field(default="member", max_length=20)
+    joined_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -8,12 +8,33 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kit.text import MultiLineText
+from kit.text import HttpsUrl, MultiLineText, SingleLineText
 
 Audience = Literal["organisation", "followers", "group"]
+ReactionKind = Literal["like", "celebrate", "support", "insightful", "curious"]
 Body = Annotated[
     str, Field(min_length=1, max_length=5000, description="Up to 5,000 characters."), MultiLineText
 ]
+CommentBody = Annotated[
+    str, Field(min_length=1, max_length=2000, description="Up to 2,000 characters."), MultiLineText
+]
+TagName = Annotated[
+    str,
+    Field(min_length=1, max_length=40, pattern=r"^[^\W][\w-]*$", description="A tag without its `#`."),
+]
+MAX_LINKS = 5
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpsUrl
+    title: Annotated[str, Field(min_length=1, max_length=200), SingleLineText] | None = None
+
+
+class LinkPublic(BaseModel):
+    url: str
+    title: str | None = None
 
 
 class PostCreate(BaseModel):
@@ -22,11 +43,38 @@ class PostCreate(BaseModel):
     body: Body
     audience: Audience = "organisation"
     group_id: uuid.UUID | None = Field(default=None, description="Required when audience is `group`.")
+    links: list[LinkIn] = Field(default_factory=list, max_length=MAX_LINKS)
+    pinned_until: datetime | None = Field(
+        default=None,
+        description="Makes the post an announcement that leads every home timeline of the context "
+        "until then. Administrators and the `communications` role only; audience `organisation`.",
+    )
 
     @model_validator(mode="after")
     def _group_matches_audience(self) -> PostCreate:
         if (self.audience == "group") != (self.group_id is not None):
             raise ValueError("group_id is required with audience 'group' and only then")
+        if self.pinned_until is not None:
+            if self.pinned_until.tzinfo is None:
+                raise ValueError("pinned_until needs a time zone")
+            if self.audience != "organisation":
+                raise ValueError("only posts to the organisation are announcements")
+        return self
+
+
+class PostUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: Body | None = None
+    links: list[LinkIn] | None = Field(default=None, max_length=MAX_LINKS)
+    pinned_until: datetime | None = Field(
+        default=None, description="Administrators and the `communications` role only."
+    )
+
+    @model_validator(mode="after")
+    def _timezone(self) -> PostUpdate:
+        if self.pinned_until is not None and self.pinned_until.tzinfo is None:
+            raise ValueError("pinned_until needs a time zone")
         return self
 
 
@@ -36,6 +84,16 @@ class AuthorPublic(BaseModel):
     display_name: str | None
 
 
+class MentionPublic(BaseModel):
+    id: uuid.UUID
+    handle: str
+
+
+class ReactionsPublic(BaseModel):
+    counts: dict[ReactionKind, int] = Field(description="How many personas reacted, per kind.")
+    mine: list[ReactionKind] = Field(description="The caller's own reactions.")
+
+
 class PostPublic(BaseModel):
     id: uuid.UUID
     author: AuthorPublic
@@ -43,8 +101,78 @@ class PostPublic(BaseModel):
     audience: Audience
     group_id: uuid.UUID | None
     body: str
+    mentions: list[MentionPublic]
+    tags: list[str]
+    links: list[LinkPublic]
+    pinned: bool = Field(description="An announcement still pinned, or a post its group's owner pinned.")
+    pinned_until: datetime | None
+    reactions: ReactionsPublic
+    comment_count: int
     created_at: datetime
     updated_at: datetime
+    edited_at: datetime | None
+
+
+class RevisionPublic(BaseModel):
+    id: uuid.UUID
+    body: str
+    links: list[LinkPublic]
+    replaced_at: datetime = Field(description="When an edit replaced this text.")
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: CommentBody
+    parent_id: uuid.UUID | None = Field(
+        default=None, description="A top-level comment of the same post: replies go one level deep."
+    )
+
+
+class CommentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: CommentBody
+
+
+class CommentPublic(BaseModel):
+    id: uuid.UUID
+    post_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    author: AuthorPublic
+    body: str
+    mentions: list[MentionPublic]
+    reply_count: int
+    created_at: datetime
+    updated_at: datetime
+    edited_at: datetime | None
+
+
+class NotificationPublic(BaseModel):
+    id: uuid.UUID
+    kind: Literal["mention", "comment", "reply"]
+    actor: AuthorPublic
+    post_id: uuid.UUID
+    comment_id: uuid.UUID | None
+    created_at: datetime
+    read: bool
+
+
+class NotificationsRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    all: bool = Field(default=False, description="Mark every notification read.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> NotificationsRead:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("give either ids or all=true")
+        return self
+
+
+class ReadResult(BaseModel):
+    marked: int
 
 
 class FollowPublic(BaseModel):

@@ -1,5 +1,12 @@
 """Feed's HTTP routes."""
 
-from services.feed.routes import following, posts, timelines
+from services.feed.routes import comments, following, notifications, posts, reactions, timelines
 
-routers = [posts.router, timelines.router, following.router]
+routers = [
+    posts.router,
+    comments.router,
+    reactions.router,
+    timelines.router,
+    following.router,
+    notifications.router,
+]

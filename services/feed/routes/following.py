@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -14,6 +15,7 @@ from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.tokens import CurrentPersona
 from services.feed.models import Follow, PersonaReplica
 from services.feed.schemas import FollowPublic
+from services.feed.settings import FeedSettings
 
 router = APIRouter(prefix="/api/v1", tags=["following"])
 
@@ -24,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["following"])
     responses={200: {"description": "Already followed"}, 201: {"description": "Followed"}},
 )
 async def follow_persona(
-    persona_id: uuid.UUID, session: SessionDep, caller: CurrentPersona, response: Response
+    persona_id: uuid.UUID, request: Request, session: SessionDep, caller: CurrentPersona, response: Response
 ) -> FollowPublic:
     """A persona of the other context answers 404, exactly as one that does not exist."""
     target = await session.get(PersonaReplica, persona_id)
@@ -36,6 +38,12 @@ async def follow_persona(
     follow = await session.get(Follow, (caller.persona_id, persona_id))
     response.status_code = 200
     if follow is None:
+        settings: FeedSettings = request.app.state.settings
+        following = await session.scalar(
+            select(func.count()).select_from(Follow).where(col(Follow.follower_id) == caller.persona_id)
+        )
+        if (following or 0) >= settings.max_following:
+            raise Unprocessable(f"A persona follows at most {settings.max_following} personas.")
         follow = Follow(follower_id=caller.persona_id, followee_id=persona_id)
         session.add(follow)
         try:

@@ -2,16 +2,59 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy import and_
+from sqlmodel import col
 
 from kit.db import SessionDep
+from kit.errors import NotFound
 from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
+from kit.timeutil import utcnow
 from kit.tokens import CurrentPersona
-from services.feed.routes.posts import from_row
-from services.feed.schemas import PostPublic
-from services.feed.timelines import home_condition, page_of_posts
+from services.feed.content import tag_name
+from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post, PostTag
+from services.feed.schemas import PostPublic, TagName
+from services.feed.timelines import (
+    announcements_condition,
+    home_condition,
+    home_sources,
+    page_of_posts,
+    post_public,
+    posts_for,
+    visible_to,
+)
 
 router = APIRouter(prefix="/api/v1/timelines", tags=["timelines"])
+
+
+async def _page(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    caller: CurrentPersona,
+    *,
+    scope: str,
+    condition: Any,
+    limit: int,
+    cursor: str | None,
+    pinned: tuple[Any, Any] | None = None,
+    source: Any = None,
+) -> Page[PostPublic]:
+    """A page of ``condition``; on a first page the ``pinned`` (condition, order) posts lead,
+    fetched in the same statement."""
+    before = decode_id_cursor(scope, cursor)
+    rows, lead = await page_of_posts(
+        session, caller, condition, before=before, limit=limit, source=source, lead=pinned
+    )
+    page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda r: [str(r[0].id)])
+    now = utcnow()
+    return Page[PostPublic](
+        items=[post_public(r, now) for r in [*lead, *page.items]], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/home", summary="The caller's home timeline")
@@ -24,9 +67,128 @@ async def get_home_timeline(
     cursor: Cursor = None,
 ) -> Page[PostPublic]:
     """Own posts, posts of followed personas and posts in the caller's groups, in the
-    token's context only."""
+    token's context only. Announcements pinned for the context lead the first page."""
+    now = utcnow()
     scope = f"home:{caller.persona_id}"
-    before = decode_id_cursor(scope, cursor)
-    rows = await page_of_posts(session, home_condition(caller), before=before, limit=limit)
-    page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda r: [str(r[0].id)])
-    return Page[PostPublic](items=[from_row(r) for r in page.items], next_cursor=page.next_cursor)
+    decode_id_cursor(scope, cursor)  # a bad cursor fails before any query
+    sources = await home_sources(session, caller)
+    return await _page(
+        request,
+        response,
+        session,
+        caller,
+        scope=scope,
+        condition=home_condition(caller, now, sources),
+        limit=limit,
+        cursor=cursor,
+        pinned=(announcements_condition(caller, now), col(Post.pinned_until).desc()),
+    )
+
+
+@router.get("/organisation", summary="Everything posted to the caller's whole context")
+async def get_organisation_timeline(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    caller: CurrentPersona,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[PostPublic]:
+    return await _page(
+        request,
+        response,
+        session,
+        caller,
+        scope=f"organisation:{caller.context}",
+        condition=and_(col(Post.context) == caller.context, col(Post.audience) == "organisation"),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/personas/{persona_id}", summary="A persona's posts that the caller can see")
+async def get_persona_timeline(
+    persona_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    caller: CurrentPersona,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[PostPublic]:
+    """A persona of the other context, or one no longer active, is a 404."""
+    persona = await session.get(PersonaReplica, persona_id)
+    if persona is None or persona.context != caller.context or persona.status != "active":
+        raise NotFound("No persona with this id.")
+    return await _page(
+        request,
+        response,
+        session,
+        caller,
+        scope=f"persona:{persona_id}:{caller.persona_id}",
+        condition=and_(col(Post.author_id) == persona_id, visible_to(caller)),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/groups/{group_id}", summary="A group's posts")
+async def get_group_timeline(
+    group_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    caller: CurrentPersona,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[PostPublic]:
+    """Members read their group; anyone of the context reads an open group. Any other group
+    answers 404, as one that does not exist. Posts the group's owners pinned lead the first
+    page."""
+    group = await session.get(GroupReplica, group_id)
+    member = await session.get(MembershipReplica, (caller.persona_id, group_id))
+    if group is None or group.context != caller.context or (group.visibility != "open" and member is None):
+        raise NotFound("No group with this id.")
+    return await _page(
+        request,
+        response,
+        session,
+        caller,
+        scope=f"group:{group_id}",
+        condition=and_(
+            col(Post.group_id) == group_id,
+            col(Post.context) == caller.context,
+            col(Post.group_pinned_at).is_(None),
+        ),
+        limit=limit,
+        cursor=cursor,
+        pinned=(
+            and_(col(Post.group_id) == group_id, col(Post.group_pinned_at).is_not(None)),
+            col(Post.group_pinned_at).desc(),
+        ),
+    )
+
+
+@router.get("/tags/{tag}", summary="Posts with a tag that the caller can see")
+async def get_tag_timeline(
+    tag: Annotated[TagName, Path(description="The tag without its `#`; case does not matter.")],
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    caller: CurrentPersona,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[PostPublic]:
+    name = tag_name(tag)
+    source = posts_for(caller).join(PostTag, col(PostTag.post_id) == col(Post.id))
+    return await _page(
+        request,
+        response,
+        session,
+        caller,
+        scope=f"tag:{caller.persona_id}:{hashlib.sha256(name.encode()).hexdigest()[:16]}",
+        condition=and_(col(PostTag.context) == caller.context, col(PostTag.tag) == name, visible_to(caller)),
+        limit=limit,
+        cursor=cursor,
+        source=source,
+    )

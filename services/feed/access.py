@@ -1,0 +1,60 @@
+"""Who may read, write, moderate and pin: the checks the routes share."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from kit.errors import Forbidden, NotFound
+from kit.tokens import Principal
+from services.feed.models import GroupReplica, MembershipReplica, Post
+from services.feed.timelines import posts_for, visible_to
+
+STAFF_ROLES = ("admin", "moderator")
+ANNOUNCER_ROLES = ("admin", "communications")
+
+
+def is_staff(caller: Principal) -> bool:
+    return any(caller.has_role(role) for role in STAFF_ROLES)
+
+
+def can_announce(caller: Principal) -> bool:
+    return any(caller.has_role(role) for role in ANNOUNCER_ROLES)
+
+
+async def visible_post(session: AsyncSession, caller: Principal, post_id: uuid.UUID) -> Any:
+    """The post as a ``posts_for`` row, or 404 for a post the caller may not see (of the other
+    context, in a group they cannot read, deleted, or by an inactive author)."""
+    row = (
+        await session.execute(posts_for(caller).where(col(Post.id) == post_id, visible_to(caller)))
+    ).first()
+    if row is None:
+        raise NotFound("No post with this id.")
+    return row
+
+
+async def group_role(session: AsyncSession, persona_id: uuid.UUID, group_id: uuid.UUID | None) -> str | None:
+    if group_id is None:
+        return None
+    membership = await session.get(MembershipReplica, (persona_id, group_id))
+    return membership.role if membership is not None else None
+
+
+async def ensure_writable(session: AsyncSession, post: Post) -> None:
+    """An archived group is read-only: no edits, comments or reactions on its posts."""
+    if post.group_id is None:
+        return
+    group = await session.get(GroupReplica, post.group_id)
+    if group is not None and group.archived:
+        raise Forbidden("The group is archived and read-only.", slug="group-archived")
+
+
+async def may_moderate(session: AsyncSession, caller: Principal, post: Post) -> bool:
+    """Staff anywhere, and a group's owners and moderators for that group's posts."""
+    if is_staff(caller):
+        return True
+    assert caller.persona_id is not None
+    return await group_role(session, caller.persona_id, post.group_id) in ("owner", "moderator")

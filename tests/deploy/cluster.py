@@ -1,0 +1,211 @@
+"""Two replicas of every service and of the gateway, as real processes on free ports, against one
+PostgreSQL server (databases made for the run and dropped after it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from launcher.topology import APPS, SUBSCRIPTIONS
+from services.identity.keys import KeyRing
+from tests.conftest import PostgresDatabases
+from tests.e2e.conftest import ROOT, free_ports
+
+SERVICES = ("identity", "feed", "groups")
+REPLICAS = 2
+TOKEN = "replica-test-internal-token"
+
+
+@dataclass
+class Replica:
+    name: str
+    component: str
+    port: int
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._log_file = self.log.open("ab")
+        args = [sys.executable, "-m", "uvicorn", APPS[self.component], "--factory"]
+        args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+        args += ["--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5"]
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited: {self.tail()}")
+            try:
+                if httpx.get(self.url + "/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} never became ready: {self.tail()}")
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return self.process.returncode
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Cluster:
+    databases: PostgresDatabases
+    replicas: dict[str, list[Replica]]
+    engines: dict[str, Engine]
+
+    def gateways(self) -> list[str]:
+        return [r.url for r in self.replicas["gateway"]]
+
+    def query(self, service: str, sql: str, **params: Any) -> list[Any]:
+        with self.engines[service].connect() as conn:
+            return list(conn.execute(text(sql), params).all())
+
+    def pending_deliveries(self) -> dict[str, int]:
+        return {
+            name: self.query(name, "SELECT count(*) FROM outbox_delivery WHERE status <> 'delivered'")[0][0]
+            for name in SERVICES
+        }
+
+    def wait_quiet(self, timeout: float = 120) -> dict[str, int]:
+        """Waits until every outbox has delivered everything; returns what is still pending."""
+        deadline = time.monotonic() + timeout
+        pending = self.pending_deliveries()
+        while any(pending.values()) and time.monotonic() < deadline:
+            time.sleep(0.3)
+            pending = self.pending_deliveries()
+        return pending
+
+    def logs(self) -> str:
+        return "\n".join(f"== {r.name}\n{r.tail(15)}" for group in self.replicas.values() for r in group)
+
+
+def _service_env(
+    service: str, index: int, ports: dict[str, list[int]], urls: dict[str, str], key_dir: Path
+) -> dict[str, str]:
+    prefix = service.upper()
+    other = (index + 1) % REPLICAS
+    # Each replica sends its events to the other replica of each subscriber, so both replicas of
+    # every consumer receive events, and identity's replicas verify each other's tokens.
+    subscribers = [
+        {"name": name, "url": f"http://127.0.0.1:{ports[name][other]}", "event_types": types}
+        for name, types in SUBSCRIPTIONS[service]
+    ]
+    env = {
+        f"{prefix}_DATABASE_URL": urls[service],
+        f"{prefix}_INTERNAL_TOKEN": TOKEN,
+        f"{prefix}_TOKEN_ISSUER": f"http://127.0.0.1:{ports['identity'][0]}",
+        f"{prefix}_JWKS_URL": f"http://127.0.0.1:{ports['identity'][index]}/.well-known/jwks.json",
+        f"{prefix}_SUBSCRIBERS": json.dumps(subscribers),
+        f"{prefix}_RELAY_INTERVAL_SECONDS": "0.5",
+        f"{prefix}_RELAY_MAX_BACKOFF_SECONDS": "2",
+        f"{prefix}_DATABASE_POOL_SIZE": "5",
+    }
+    if service == "identity":
+        env |= {
+            "IDENTITY_SIGNING_KEY_DIR": str(key_dir),
+            "IDENTITY_PASSWORD_TIME_COST": "1",
+            "IDENTITY_PASSWORD_MEMORY_COST": "1024",
+            "IDENTITY_PASSWORD_PARALLELISM": "1",
+        }
+    return env
+
+
+def _gateway_env(index: int, ports: dict[str, list[int]]) -> dict[str, str]:
+    other = (index + 1) % REPLICAS
+    # Gateway 0 reaches identity 0, feed 1 and groups 0; gateway 1 the others: a write through
+    # one gateway and its read through the other land on different replicas.
+    return {
+        "GATEWAY_IDENTITY_URL": f"http://127.0.0.1:{ports['identity'][index]}",
+        "GATEWAY_FEED_URL": f"http://127.0.0.1:{ports['feed'][other]}",
+        "GATEWAY_GROUPS_URL": f"http://127.0.0.1:{ports['groups'][index]}",
+        "GATEWAY_TOKEN_ISSUER": f"http://127.0.0.1:{ports['identity'][0]}",
+        "GATEWAY_RATE_LIMIT_ENABLED": "false",
+        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
+    }
+
+
+def start_cluster(base_url: str, folder: Path) -> Iterator[Cluster]:
+    databases = PostgresDatabases(base_url)
+    databases.create()
+    engines: dict[str, Engine] = {}
+    replicas: dict[str, list[Replica]] = {}
+    try:
+        for name, url in databases.urls.items():
+            engines[name] = create_engine(url.replace("+asyncpg", "+psycopg"), pool_size=2)
+        key_dir = folder / "keys"
+        KeyRing.from_dir(key_dir)  # one signing key, shared by both identity replicas
+        free = iter(free_ports(REPLICAS * 4))
+        ports = {name: [next(free) for _ in range(REPLICAS)] for name in (*SERVICES, "gateway")}
+        base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("IDENTITY_", "FEED_", "GROUPS_", "GATEWAY_", "OTEL_"))
+        }
+        for component in (*SERVICES, "gateway"):
+            replicas[component] = []
+            for index in range(REPLICAS):
+                extra = (
+                    _gateway_env(index, ports)
+                    if component == "gateway"
+                    else _service_env(component, index, ports, databases.urls, key_dir)
+                )
+                replica = Replica(
+                    f"{component}-{index}",
+                    component,
+                    ports[component][index],
+                    {**base_env, **extra},
+                    folder / f"{component}-{index}.log",
+                )
+                replica.start()
+                replicas[component].append(replica)
+        for group in replicas.values():
+            for replica in group:
+                replica.wait_ready()
+        yield Cluster(databases, replicas, engines)
+    finally:
+        for group in replicas.values():
+            for replica in group:
+                replica.stop()
+        for engine in engines.values():
+            engine.dispose()
+        databases.drop()

@@ -1,0 +1,130 @@
+"""The deployment files agree with the code: every component is locked down and probed, every
+service has its migration step, and the event subscriptions are those ``make run`` uses.
+(``make deploy-check`` validates the same files against the compose and Kubernetes schemas.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from launcher.topology import SUBSCRIPTIONS
+from tests.e2e.conftest import ROOT
+
+COMPONENTS = ("identity", "feed", "groups", "gateway")
+SERVICES = ("identity", "feed", "groups")
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+
+def _render(overlay: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [str(KUBECTL), "kustomize", str(ROOT / "deploy/k8s" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def _subscriptions(raw: str) -> list[tuple[str, list[str]]]:
+    return [(s["name"], s["event_types"]) for s in json.loads(raw)]
+
+
+@pytest.fixture(scope="module", params=["base", "overlays/production"])
+def manifests(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return _render(request.param)
+
+
+def _of(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def test_every_component_is_probed_limited_and_locked_down(manifests):
+    deployments = _of(manifests, "Deployment")
+    assert set(deployments) == set(COMPONENTS)
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        (container,) = pod["containers"]
+        assert container["args"] == [name]
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert {"requests", "limits"} <= set(container["resources"])
+        ready = "/health/live" if name == "gateway" else "/health/ready"
+        assert container["readinessProbe"]["httpGet"]["path"] == ready
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert pod["terminationGracePeriodSeconds"] > 20 + 5  # graceful shutdown + preStop
+
+
+def test_every_service_has_a_migration_job_and_every_component_an_hpa_and_a_pdb(manifests):
+    jobs = _of(manifests, "Job")
+    assert {j["spec"]["template"]["spec"]["containers"][0]["args"][1] for j in jobs.values()} == set(SERVICES)
+    for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+        assert set(_of(manifests, kind)) == set(COMPONENTS), kind
+    for hpa in _of(manifests, "HorizontalPodAutoscaler").values():
+        assert hpa["spec"]["minReplicas"] >= 2
+
+
+def test_no_secret_value_is_in_the_manifests(manifests):
+    assert not _of(manifests, "Secret")
+    config = _of(manifests, "ConfigMap")["govsocial-config"]["data"]
+    assert not [key for key in config if "TOKEN" in key and "ISSUER" not in key]
+    assert not [key for key in config if "DATABASE_URL" in key or "PASSWORD" in key]
+
+
+def test_kubernetes_and_compose_subscriptions_are_the_launchers(manifests):
+    config = _of(manifests, "ConfigMap")["govsocial-config"]["data"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    compose_env = compose["services"]["feed"]["environment"]
+    for service in SERVICES:
+        key = f"{service.upper()}_SUBSCRIBERS"
+        assert _subscriptions(config[key]) == SUBSCRIPTIONS[service]
+        assert _subscriptions(compose_env[key]) == SUBSCRIPTIONS[service]
+    urls = {s["name"]: s["url"] for s in json.loads(config["IDENTITY_SUBSCRIBERS"])}
+    assert urls == {name: f"http://{name}" for name in urls}  # the Services' names
+
+
+def test_the_compose_file_starts_each_service_after_its_migration():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in SERVICES:
+        assert services[f"migrate-{name}"]["command"] == ["migrate", name]
+        condition = services[name]["depends_on"][f"migrate-{name}"]["condition"]
+        assert condition == "service_completed_successfully"
+        assert services[name]["healthcheck"]["test"]
+        assert services[name]["restart"] == "unless-stopped"
+    assert services["redis"]["profiles"] == ["redis"]
+    assert services["gateway"]["ports"] == ["${GATEWAY_PUBLISH:-8000}:8000"]
+
+
+def test_the_entrypoint_reads_secrets_from_files_and_migrates(tmp_path: Path):
+    database = tmp_path / "identity.db"
+    url_file = tmp_path / "identity-url"
+    url_file.write_text(f"sqlite+aiosqlite:///{database}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
+    env |= {"IDENTITY_DATABASE_URL_FILE": str(url_file), "PATH": f"{KUBECTL.parent}:{env['PATH']}"}
+    result = subprocess.run(
+        ["sh", str(ROOT / "deploy/entrypoint.sh"), "migrate", "identity"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "identity: migrated to head" in result.stdout
+    assert database.exists()
+    usage = subprocess.run(
+        ["sh", str(ROOT / "deploy/entrypoint.sh"), "nonsense"], capture_output=True, text=True, timeout=10
+    )
+    assert usage.returncode == 2
+    assert "usage" in usage.stderr

@@ -1,0 +1,87 @@
+"""Feed's replicas follow the other services' events, in order or late, and the visibility
+rules follow the replicas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.feed.support import bodies, group_data, make_group, membership, people, post, send_events
+from tests.helpers import auth
+
+
+async def test_membership_role_changes_decide_who_moderates_and_pins(suite):
+    (ada, ada_id), (bob, bob_id) = await people(suite, "ada", "bob")
+    group = await make_group(suite, {ada_id: "member", bob_id: "member"})
+    created = await post(suite.client, ada, "text", audience="group", group_id=group)
+    assert (
+        await suite.client.put(f"/api/v1/posts/{created['id']}/pin", headers=auth(bob))
+    ).status_code == 403
+    await send_events(suite, ("membership.updated", group, membership(group, bob_id, "owner")))
+    assert (
+        await suite.client.put(f"/api/v1/posts/{created['id']}/pin", headers=auth(bob))
+    ).status_code == 200
+    await send_events(suite, ("membership.updated", group, membership(group, bob_id, "moderator")))
+    assert (
+        await suite.client.put(f"/api/v1/posts/{created['id']}/pin", headers=auth(bob))
+    ).status_code == 403
+    assert (await suite.client.delete(f"/api/v1/posts/{created['id']}", headers=auth(bob))).status_code == 204
+
+
+async def test_late_removal_does_not_undo_a_newer_join(suite):
+    ((ada, ada_id),) = await people(suite, "ada")
+    group = await make_group(suite, {})
+    old = membership(group, ada_id)
+    old["updated_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    await send_events(suite, ("membership.added", group, membership(group, ada_id)))
+    await send_events(suite, ("membership.removed", group, old))
+    await post(suite.client, ada, "still a member", audience="group", group_id=group)
+
+
+async def test_skeleton_membership_payload_without_times_is_accepted(suite):
+    ((ada, ada_id),) = await people(suite, "ada")
+    group = await make_group(suite, {})
+    data = {"group_id": group, "persona_id": ada_id, "context": "professional", "role": "owner"}
+    await send_events(suite, ("membership.added", group, data))
+    await post(suite.client, ada, "ok", audience="group", group_id=group)
+    await send_events(suite, ("membership.removed", group, data))
+    resp = await suite.client.post(
+        "/api/v1/posts", json={"body": "no", "audience": "group", "group_id": group}, headers=auth(ada)
+    )
+    assert resp.status_code == 404
+
+
+async def test_visibility_change_and_group_deletion_apply_at_once(suite):
+    (ada, ada_id), (bob, _) = await people(suite, "ada", "bob")
+    group = await make_group(suite, {ada_id: "owner"}, visibility="open")
+    await post(suite.client, ada, "open talk", audience="group", group_id=group)
+    assert await bodies(suite.client, bob, f"/api/v1/timelines/groups/{group}") == ["open talk"]
+    await send_events(suite, ("group.updated", group, group_data(group, visibility="secret")))
+    assert (await suite.client.get(f"/api/v1/timelines/groups/{group}", headers=auth(bob))).status_code == 404
+    assert await bodies(suite.client, bob, "/api/v1/posts", q="talk") == []
+    await send_events(
+        suite,
+        (
+            "group.deleted",
+            group,
+            {"id": group, "context": "professional", "updated_at": datetime.now(UTC).isoformat()},
+        ),
+    )
+    assert await bodies(suite.client, ada, "/api/v1/timelines/home") == []
+    assert (await suite.client.get(f"/api/v1/timelines/groups/{group}", headers=auth(ada))).status_code == 404
+
+
+async def test_stale_persona_event_is_ignored(suite):
+    (ada, ada_id), (bob, _) = await people(suite, "ada", "bob")
+    await post(suite.client, ada, "hello")
+    stale = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    data = {
+        "id": ada_id,
+        "context": "professional",
+        "handle": "ada",
+        "display_name": "Old",
+        "status": "deactivated",
+        "updated_at": stale,
+    }
+    await send_events(suite, ("persona.updated", ada_id, data))
+    items = (await suite.client.get("/api/v1/timelines/organisation", headers=auth(bob))).json()["items"]
+    assert [p["author"]["display_name"] for p in items] == ["Ada"]
