@@ -77,19 +77,31 @@ def _request_headers(request: Request) -> list[tuple[str, str]]:
     forwarded_for = request.headers.get("x-forwarded-for")
     headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
     headers.append(("x-forwarded-proto", request.url.scheme))
-    return _with_trace_context(headers)
+    return headers
 
 
-def _with_trace_context(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """When this request is traced, the service's span joins the gateway's trace (W3C
-    ``traceparent``); a client's own trace headers are replaced by the gateway's, which is
-    their child."""
-    if not trace.get_current_span().get_span_context().is_valid:
-        return headers
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    names = {name.lower() for name in carrier}
-    return [(k, v) for k, v in headers if k.lower() not in names] + list(carrier.items())
+async def _send(
+    request: Request, upstream: Upstream, url: str, body: bytes | None, service: str
+) -> UpstreamResponse:
+    """Sends the request upstream; when the gateway traces, inside a client span whose W3C
+    ``traceparent`` goes along (a client's own trace headers are replaced by it: their child),
+    so the service's span joins the gateway's trace."""
+    headers = _request_headers(request)
+    provider = getattr(request.app.state, "tracer_provider", None)
+    if provider is None:
+        return await upstream.send(request.method, url, headers, body)
+    tracer = provider.get_tracer("gateway.proxy")
+    attributes = {"http.request.method": request.method, "server.address": service}
+    with tracer.start_as_current_span(
+        request.method, kind=trace.SpanKind.CLIENT, attributes=attributes
+    ) as span:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        names = {name.lower() for name in carrier}
+        headers = [(k, v) for k, v in headers if k.lower() not in names] + list(carrier.items())
+        answer = await upstream.send(request.method, url, headers, body)
+        span.set_attribute("http.response.status_code", answer.status)
+        return answer
 
 
 def _target(scope: Scope) -> str:
@@ -114,7 +126,7 @@ async def forward(
     try:
         try:
             async with asyncio.timeout(limits.timeout):
-                answer = await upstream.send(request.method, url, _request_headers(request), body)
+                answer = await _send(request, upstream, url, body, service)
         except Unreachable as exc:
             raise UpstreamFault(
                 503, f"The {service} service is unavailable; try again shortly.", "upstream-unavailable"
