@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from kit.text import HttpsUrl, MultiLineText, SingleLineText
 
@@ -159,15 +160,24 @@ class NotificationPublic(BaseModel):
 
 
 class NotificationsRead(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Either ``ids`` or ``all``; ``all: false`` with no ids marks nothing."""
 
-    ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
-    all: bool = Field(default=False, description="Mark every notification read.")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["ids"]}, {"required": ["all"]}]},
+    )
+
+    ids: Annotated[list[uuid.UUID], Field(max_length=100)] | SkipJsonSchema[None] = None
+    all: StrictBool = Field(default=False, description="Mark every notification read.")
 
     @model_validator(mode="after")
     def _one_of(self) -> NotificationsRead:
-        if (self.ids is None) == (not self.all):
-            raise ValueError("give either ids or all=true")
+        if "ids" not in self.model_fields_set and "all" not in self.model_fields_set:
+            raise ValueError("give ids, or all=true")
+        if self.ids is not None and self.all:
+            raise ValueError("give ids or all=true, not both")
+        if "ids" in self.model_fields_set and self.ids is None:
+            raise ValueError("ids cannot be null")
         return self
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from kit.text import Checked, Handle, MultiLineText, SingleLineText, Tag
@@ -53,13 +53,7 @@ Objective = Annotated[str, Field(min_length=1, max_length=1000), MultiLineText]
 Audience = Annotated[str, Field(min_length=1, max_length=500), MultiLineText]
 
 
-def _review_in_range(value: date | None) -> date | None:
-    if value is not None and not (2000 <= value.year <= 2200):
-        raise ValueError("must be a date between the years 2000 and 2200")
-    return value
-
-
-ReviewDate = Annotated[date | None, AfterValidator(_review_in_range)]
+ReviewDate = date | None
 Indicators = Annotated[list[Indicator], Field(max_length=20)]
 Stewards = Annotated[list[uuid.UUID], Field(min_length=1, max_length=20)]
 Tags = Annotated[list[Tag], Field(max_length=20)]

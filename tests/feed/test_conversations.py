@@ -134,9 +134,18 @@ async def test_mentions_and_replies_notify_and_mark_read(suite):
     assert marked.json() == {"marked": 1}
     unread = await suite.client.get("/api/v1/notifications", params={"unread": "true"}, headers=auth(bob))
     assert [n["kind"] for n in unread.json()["items"]] == ["mention"]
+    nothing = await suite.client.post("/api/v1/notifications/read", json={"all": False}, headers=auth(bob))
+    assert nothing.json() == {"marked": 0}
     all_read = await suite.client.post("/api/v1/notifications/read", json={"all": True}, headers=auth(bob))
     assert all_read.json() == {"marked": 1}
-    for bad in ({}, {"all": True, "ids": []}, {"ids": ["x"]}, {"ids": [bob_id] * 101}):
+    for bad in (
+        {},
+        {"all": True, "ids": []},
+        {"ids": ["x"]},
+        {"ids": [bob_id] * 101},
+        {"all": 1},
+        {"ids": None},
+    ):
         resp = await suite.client.post("/api/v1/notifications/read", json=bad, headers=auth(bob))
         assert resp.status_code == 422, bad
     assert ada_id

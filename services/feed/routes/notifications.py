@@ -95,6 +95,8 @@ async def mark_notifications_read(
     )
     if body.ids is not None:
         statement = statement.where(col(Notification.id).in_(body.ids))
+    elif not body.all:
+        return ReadResult(marked=0)  # all: false and no ids
     result = await session.execute(statement.values(read_at=utcnow()))
     await session.commit()
     return ReadResult(marked=int(getattr(result, "rowcount", 0) or 0))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from kit.db import SessionDep
-from kit.errors import Forbidden, NotFound, Unprocessable
+from kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kit.outbox import Outbox, OutboxDep
 from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.text import LIKE_ESCAPE, SingleLineText, like_escape
@@ -212,14 +212,14 @@ async def update_post(
     post: Post = row[0]
     fields = body.model_fields_set
     if not fields:
-        raise Unprocessable("Nothing to change.")
+        return post_public((post, row[1], row[2], row[3]))  # nothing to change: as it is
     await ensure_writable(session, post)
     now = utcnow()
     if "pinned_until" in fields:
         if not can_announce(caller):
             raise Forbidden("Only administrators and communications pin announcements.")
         if post.audience != "organisation":
-            raise Unprocessable("Only posts to the organisation are announcements.")
+            raise Conflict("Only posts to the organisation are announcements.")
         if body.pinned_until is not None:
             _check_pin_time(body.pinned_until)
         post.pinned_until = body.pinned_until
@@ -330,7 +330,7 @@ async def delete_post(
 async def _group_owner_post(session: AsyncSession, caller: CurrentPersona, post_id: uuid.UUID) -> Post:
     post: Post = (await visible_post(session, caller, post_id))[0]
     if post.group_id is None:
-        raise Unprocessable("Only group posts are pinned in a group; announcements use pinned_until.")
+        raise Conflict("Only group posts are pinned in a group; announcements use pinned_until.")
     assert caller.persona_id is not None
     membership = await session.get(MembershipReplica, (caller.persona_id, post.group_id))
     if membership is None or membership.role != "owner":
