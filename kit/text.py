@@ -6,9 +6,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -91,6 +99,18 @@ HttpsUrl = Annotated[
     ),
     AfterValidator(_https_url),
 ]
+
+
+def _iso_text(value: Any) -> Any:
+    """Dates and times arrive as ISO 8601 strings; a number is not silently read as a Unix
+    time (pydantic's lax mode would)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 string")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[\w-]+$")]
 
 LIKE_ESCAPE = "\\"

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from kit.text import HttpsUrl, MultiLineText, SingleLineText
+from kit.text import HttpsUrl, IsoDateTime, MultiLineText, SingleLineText
 
 Audience = Literal["organisation", "followers", "group"]
 ReactionKind = Literal["like", "celebrate", "support", "insightful", "curious"]
@@ -45,7 +45,7 @@ class PostCreate(BaseModel):
     audience: Audience = "organisation"
     group_id: uuid.UUID | None = Field(default=None, description="Required when audience is `group`.")
     links: list[LinkIn] = Field(default_factory=list, max_length=MAX_LINKS)
-    pinned_until: datetime | None = Field(
+    pinned_until: IsoDateTime | None = Field(
         default=None,
         description="Makes the post an announcement that leads every home timeline of the context "
         "until then. Administrators and the `communications` role only; audience `organisation`.",
@@ -68,7 +68,7 @@ class PostUpdate(BaseModel):
 
     body: Body | None = None
     links: list[LinkIn] | None = Field(default=None, max_length=MAX_LINKS)
-    pinned_until: datetime | None = Field(
+    pinned_until: IsoDateTime | None = Field(
         default=None, description="Administrators and the `communications` role only."
     )
 
@@ -160,11 +160,11 @@ class NotificationPublic(BaseModel):
 
 
 class NotificationsRead(BaseModel):
-    """Either ``ids`` or ``all``; ``all: false`` with no ids marks nothing."""
+    """Either ``ids`` or ``all`` (not both); ``all: false`` marks nothing."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"anyOf": [{"required": ["ids"]}, {"required": ["all"]}]},
+        json_schema_extra={"oneOf": [{"required": ["ids"]}, {"required": ["all"]}]},
     )
 
     ids: Annotated[list[uuid.UUID], Field(max_length=100)] | SkipJsonSchema[None] = None
@@ -174,8 +174,8 @@ class NotificationsRead(BaseModel):
     def _one_of(self) -> NotificationsRead:
         if "ids" not in self.model_fields_set and "all" not in self.model_fields_set:
             raise ValueError("give ids, or all=true")
-        if self.ids is not None and self.all:
-            raise ValueError("give ids or all=true, not both")
+        if "ids" in self.model_fields_set and "all" in self.model_fields_set:
+            raise ValueError("give ids or all, not both")
         if "ids" in self.model_fields_set and self.ids is None:
             raise ValueError("ids cannot be null")
         return self

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from kit.text import Checked, Handle, MultiLineText, SingleLineText, Tag
+from kit.text import Checked, Handle, IsoDate, MultiLineText, SingleLineText, Tag
 
 Visibility = Literal["open", "closed", "secret"]
 Role = Literal["owner", "moderator", "member"]
@@ -53,7 +53,7 @@ Objective = Annotated[str, Field(min_length=1, max_length=1000), MultiLineText]
 Audience = Annotated[str, Field(min_length=1, max_length=500), MultiLineText]
 
 
-ReviewDate = date | None
+ReviewDate = IsoDate | None
 Indicators = Annotated[list[Indicator], Field(max_length=20)]
 Stewards = Annotated[list[uuid.UUID], Field(min_length=1, max_length=20)]
 Tags = Annotated[list[Tag], Field(max_length=20)]

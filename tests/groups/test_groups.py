@@ -75,6 +75,7 @@ async def test_create_group_with_charter_makes_the_creator_owner_and_steward(sui
         ({"tags": [f"t{i}" for i in range(21)]}, "body.tags"),
         ({"tags": ["has space"]}, "body.tags.0"),
         ({"charter": {"review_at": "2027-13-45"}}, "body.charter.review_at"),
+        ({"charter": {"review_at": 1893456000}}, "body.charter.review_at"),  # not read as Unix time
         ({"charter": {"success_indicators": ["x"] * 21}}, "body.charter.success_indicators"),
         ({"charter": {"stewards": ["not-a-uuid"]}}, "body.charter.stewards.0"),
         ({"charter": {"unknown": 1}}, "body.charter.unknown"),

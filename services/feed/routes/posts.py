@@ -200,7 +200,10 @@ async def get_post(post_id: uuid.UUID, session: SessionDep, caller: CurrentPerso
 @router.patch(
     "/{post_id}",
     summary="Edit a post",
-    responses={403: {"description": "Not the author (or, for pinned_until, not allowed to announce)"}},
+    responses={
+        403: {"description": "Not the author (or, for pinned_until, not allowed to announce)"},
+        409: {"description": "pinned_until on a post that is not to the organisation"},
+    },
 )
 async def update_post(
     post_id: uuid.UUID, body: PostUpdate, session: SessionDep, caller: CurrentPersona, outbox: OutboxDep
@@ -339,7 +342,13 @@ async def _group_owner_post(session: AsyncSession, caller: CurrentPersona, post_
     return post
 
 
-@router.put("/{post_id}/pin", summary="Pin a post in its group (group owners)")
+PIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Not an owner of the post's group"},
+    409: {"description": "Not a group post"},
+}
+
+
+@router.put("/{post_id}/pin", summary="Pin a post in its group (group owners)", responses=PIN_RESPONSES)
 async def pin_post(post_id: uuid.UUID, session: SessionDep, caller: CurrentPersona) -> PostPublic:
     """Pinned posts lead the group's timeline, most recently pinned first."""
     post = await _group_owner_post(session, caller, post_id)
@@ -349,7 +358,7 @@ async def pin_post(post_id: uuid.UUID, session: SessionDep, caller: CurrentPerso
     return post_public(await visible_post(session, caller, post_id))
 
 
-@router.delete("/{post_id}/pin", summary="Unpin a post in its group (group owners)")
+@router.delete("/{post_id}/pin", summary="Unpin a post in its group (group owners)", responses=PIN_RESPONSES)
 async def unpin_post(post_id: uuid.UUID, session: SessionDep, caller: CurrentPersona) -> PostPublic:
     post = await _group_owner_post(session, caller, post_id)
     if post.group_pinned_at is not None:
