@@ -119,27 +119,6 @@ class Sources:
     groups: list[uuid.UUID]
 
 
-async def home_sources(session: AsyncSession, reader: Principal) -> Sources | None:
-    """One statement: the reader's followees and groups, or None when there are more than
-    ``MAX_INLINE_SOURCES`` (the timeline then uses subqueries instead of literal lists)."""
-    persona = me(reader)
-    query: Any = union_all(
-        select(literal("f").label("kind"), col(Follow.followee_id).label("source")).where(
-            col(Follow.follower_id) == persona
-        ),
-        select(literal("g").label("kind"), col(MembershipReplica.group_id).label("source")).where(
-            col(MembershipReplica.persona_id) == persona
-        ),
-    ).limit(MAX_INLINE_SOURCES + 1)
-    rows = (await session.execute(query)).all()
-    if len(rows) > MAX_INLINE_SOURCES:
-        return None
-    return Sources(
-        followees=[uuid.UUID(str(r[1])) for r in rows if r[0] == "f"],
-        groups=[uuid.UUID(str(r[1])) for r in rows if r[0] == "g"],
-    )
-
-
 def home_condition(reader: Principal, now: datetime, sources: Sources | None = None) -> Any:
     """Own posts, posts by followed personas (organisation or followers), and posts in the
     reader's groups. Announcements still pinned lead the first page instead.

@@ -311,3 +311,25 @@ async def test_home_for_a_reader_with_many_sources_uses_subqueries_alike(suite, 
     inline = await bodies(suite.client, ada, HOME)
     monkeypatch.setattr(timelines, "MAX_INLINE_SOURCES", 1)
     assert await bodies(suite.client, ada, HOME) == inline == ["in the group", "from bob"]
+
+
+async def test_home_items_have_exactly_the_shape_of_a_post(suite):
+    """The home timeline serialises its rows itself (the busiest read skips building models):
+    each item must be what GET /posts/{id} answers for the same post."""
+    (ada, ada_id), (bob, bob_id) = await people(suite, "ada", "bob")
+    group = await make_group(suite, {ada_id: "member", bob_id: "owner"})
+    await follow(suite.client, ada, bob_id)
+    first = await post(
+        suite.client, bob, "Hello @ada #news", links=[{"url": "https://x.example/a", "title": "A"}]
+    )
+    await post(suite.client, bob, "In the group", audience="group", group_id=group)
+    await suite.client.put(f"/api/v1/posts/{first['id']}/reactions/celebrate", headers=auth(ada))
+    await suite.client.patch(
+        f"/api/v1/posts/{first['id']}", json={"body": "Hello again @ada #news"}, headers=auth(bob)
+    )
+    items = (await suite.client.get(HOME, headers=auth(ada))).json()["items"]
+    assert len(items) == 2
+    for item in items:
+        single = await suite.client.get(f"/api/v1/posts/{item['id']}", headers=auth(ada))
+        assert item == single.json()
+    assert items[1]["reactions"]["mine"] == ["celebrate"] and items[1]["edited_at"]

@@ -7,21 +7,20 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from pydantic_core import to_json
 from sqlalchemy import and_
 from sqlmodel import col
 
-from kit.db import SessionDep
+from kit.db import ReadSessionDep, SessionDep
 from kit.errors import NotFound
 from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.timeutil import utcnow
 from kit.tokens import CurrentPersona
+from services.feed import home
 from services.feed.content import tag_name
 from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post, PostTag
 from services.feed.schemas import PostPublic, TagName
 from services.feed.timelines import (
-    announcements_condition,
-    home_condition,
-    home_sources,
     page_of_posts,
     post_public,
     posts_for,
@@ -57,32 +56,30 @@ async def _page(
     )
 
 
-@router.get("/home", summary="The caller's home timeline")
+@router.get("/home", summary="The caller's home timeline", response_model=Page[PostPublic])
 async def get_home_timeline(
     request: Request,
     response: Response,
-    session: SessionDep,
+    session: ReadSessionDep,
     caller: CurrentPersona,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> Page[PostPublic]:
+) -> Response:
     """Own posts, posts of followed personas and posts in the caller's groups, in the
     token's context only. Announcements pinned for the context lead the first page."""
+    assert caller.persona_id is not None and caller.context is not None
     now = utcnow()
     scope = f"home:{caller.persona_id}"
-    decode_id_cursor(scope, cursor)  # a bad cursor fails before any query
-    sources = await home_sources(session, caller)
-    return await _page(
-        request,
-        response,
-        session,
-        caller,
-        scope=scope,
-        condition=home_condition(caller, now, sources),
-        limit=limit,
-        cursor=cursor,
-        pinned=(announcements_condition(caller, now), col(Post.pinned_until).desc()),
+    before = decode_id_cursor(scope, cursor)  # a bad cursor fails before any query
+    sources = await home.home_sources(session, caller.persona_id)
+    rows, lead = await home.home_page(
+        session, caller.persona_id, caller.context, sources, before=before, limit=limit, now=now
     )
+    page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda r: [str(r.id)])
+    body = {"items": [home.post_json(r, now) for r in [*lead, *page.items]], "next_cursor": page.next_cursor}
+    # Serialised here, once: the rows are already in the published shape (see home.post_json).
+    link = {"Link": response.headers["link"]} if "link" in response.headers else None
+    return Response(to_json(body), media_type="application/json", headers=link)
 
 
 @router.get("/organisation", summary="Everything posted to the caller's whole context")
