@@ -25,6 +25,7 @@ from services.feed.models import REACTION_KINDS, Follow, MembershipReplica, Pers
 from services.feed.timelines import ACTIVE_AUTHOR, MAX_PINNED, Sources
 
 PERSONA: BindParameter[Any] = bindparam("persona")
+COUNT_COLUMNS = [(kind, f"{kind}_count") for kind in REACTION_KINDS]
 POST = Post.__table__  # type: ignore[attr-defined]
 
 
@@ -98,9 +99,13 @@ async def home_sources(session: AsyncSession, persona: uuid.UUID) -> Sources | N
     if len(rows) > cap:
         return None
     return Sources(
-        followees=[uuid.UUID(str(r[1])) for r in rows if r[0] == "f"],
-        groups=[uuid.UUID(str(r[1])) for r in rows if r[0] == "g"],
+        followees=[_uuid(r[1]) for r in rows if r[0] == "f"],
+        groups=[_uuid(r[1]) for r in rows if r[0] == "g"],
     )
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def post_json(row: Any, now: datetime) -> dict[str, Any]:
@@ -121,7 +126,7 @@ def post_json(row: Any, now: datetime) -> dict[str, Any]:
         "pinned": bool(row.pinned_until and row.pinned_until > now) or row.group_pinned_at is not None,
         "pinned_until": row.pinned_until,
         "reactions": {
-            "counts": {kind: getattr(row, f"{kind}_count") for kind in REACTION_KINDS},
+            "counts": {kind: row._mapping[column] for kind, column in COUNT_COLUMNS},
             "mine": [kind for i, kind in enumerate(REACTION_KINDS) if mine & (1 << i)],
         },
         "comment_count": row.comment_count,
