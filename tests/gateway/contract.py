@@ -1,10 +1,12 @@
 """``make contract``: schemathesis against the gateway's live document, on a real suite.
 
 Starts the four processes with the launcher on free ports and fresh databases, registers a
-person, signs in, and runs ``schemathesis run`` with every check and that person's token; then
-stops the suite. The gateway's rate limits are off for the run (they are tested on their own),
-so that the generated requests reach the services. Reports go to ``var/contract/``; the exit
-code is schemathesis's.
+person, makes them an administrator (the operator's command), and runs ``schemathesis run``
+with every check: once over every operation but SCIM's with that administrator's token, once
+over SCIM's with an integrator client's token (scope ``scim``); then stops the suite. The
+gateway's rate limits are off for the run (they are tested on their own), so that the generated
+requests reach the services. Reports go to ``var/contract/``; the exit code is the worse of the
+two runs'.
 
     python -m tests.gateway.contract [--max-examples N] [--seed N] [-- extra schemathesis args]
 """
@@ -29,15 +31,19 @@ PASSWORD = "correct horse battery staple"
 REPORTS = ROOT / "var" / "contract"
 
 
-def _sign_in(base: str) -> str:
+EMAIL = "contract@agency.example"
+
+
+def _sign_in(base: str, *, register: bool = True) -> str:
     with httpx.Client(base_url=base, timeout=30) as client:
-        email = "contract@agency.example"
-        resp = client.post(
-            "/api/v1/accounts",
-            json={"email": email, "password": PASSWORD, "handle": "contract", "display_name": "Contract"},
-        )
-        if resp.status_code != 202:
-            raise SystemExit(f"could not register: {resp.status_code} {resp.text}")
+        email = EMAIL
+        if register:
+            resp = client.post(
+                "/api/v1/accounts",
+                json={"email": email, "password": PASSWORD, "handle": "contract", "display_name": "Contract"},
+            )
+            if resp.status_code != 202:
+                raise SystemExit(f"could not register: {resp.status_code} {resp.text}")
         form = {"grant_type": "password", "username": email, "password": PASSWORD}
         token = client.post("/api/v1/auth/token", data=form)
         if token.status_code != 200:
@@ -71,6 +77,69 @@ def summarize(ndjson: Path) -> dict[str, object]:
     }
 
 
+def _make_admin(var: Path, email: str) -> None:
+    """The first administrator is made the operator's way (services.identity.manage)."""
+    env = {**os.environ, "IDENTITY_DATABASE_URL": f"sqlite+aiosqlite:///{var}/identity.db"}
+    command = [sys.executable, "-m", "services.identity.manage", "grant-role", email, "admin"]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def _scim_client_token(base: str, admin_token: str) -> str:
+    """An integrator client with the scim scope, as an HR system would have."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        created = client.post(
+            "/api/v1/admin/clients",
+            json={"name": "HR (contract test)", "scopes": ["scim"]},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        if created.status_code != 201:
+            raise SystemExit(f"could not create a client: {created.status_code} {created.text}")
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": created.json()["client_id"],
+            "client_secret": created.json()["client_secret"],
+        }
+        token: str = client.post("/api/v1/auth/token", data=form).json()["access_token"]
+        return token
+
+
+def _schemathesis(base: str, token: str, args: argparse.Namespace, scope: list[str]) -> int:
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{base}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(args.max_examples),
+        "--seed",
+        str(args.seed),
+        "--workers",
+        "1",  # hypothesis's lambda introspection is not thread-safe on Python 3.11
+        "--request-timeout",
+        "10",
+        "--report",
+        "junit,ndjson",
+        "--report-dir",
+        str(REPORTS),
+        *scope,
+        *args.extra,
+    ]
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=ROOT, check=False)
+    elapsed = time.monotonic() - started
+    print(f"schemathesis finished in {elapsed:.0f} s with exit code {result.returncode}")
+    reports = sorted(REPORTS.glob("ndjson-*.ndjson"), key=lambda p: p.stat().st_mtime)
+    if reports:
+        summary = summarize(reports[-1])
+        print(f"{summary['operations']} operations, {summary['requests']} requests")
+        for name, labels in summary["failed_checks"].items():  # type: ignore[union-attr]
+            print(f"  {name}: {len(labels)} operations: {', '.join(labels)}")
+    return result.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.gateway.contract", description=__doc__)
     parser.add_argument("--max-examples", type=int, default=20)
@@ -90,41 +159,17 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write("".join(output[-50:]))
                 return 1
             base = f"http://127.0.0.1:{ports['gateway']}"
-            token = _sign_in(base)
-            command = [
-                str(Path(sys.executable).parent / "schemathesis"),
-                "run",
-                f"{base}/openapi.json",
-                "--header",
-                f"Authorization: Bearer {token}",
-                "--checks",
-                "all",
-                "--max-examples",
-                str(args.max_examples),
-                "--seed",
-                str(args.seed),
-                "--workers",
-                "1",  # hypothesis's lambda introspection is not thread-safe on Python 3.11
-                "--request-timeout",
-                "10",
-                "--report",
-                "junit,ndjson",
-                "--report-dir",
-                str(REPORTS),
-                *args.extra,
+            _sign_in(base)
+            _make_admin(Path(var), EMAIL)
+            token = _sign_in(base, register=False)  # now with the admin role
+            scim = _scim_client_token(base, token)
+            # An administrator's token reaches every operation but SCIM's, which take an
+            # integrator client's token; each part runs with the token it needs.
+            codes = [
+                _schemathesis(base, token, args, ["--exclude-path-regex", "^/scim/"]),
+                _schemathesis(base, scim, args, ["--include-path-regex", "^/scim/"]),
             ]
-            started = time.monotonic()
-            result = subprocess.run(command, cwd=ROOT, check=False)
-            elapsed = time.monotonic() - started
-            print(f"schemathesis finished in {elapsed:.0f} s with exit code {result.returncode}")
-            reports = sorted(REPORTS.glob("ndjson-*.ndjson"), key=lambda p: p.stat().st_mtime)
-            if reports:
-                summary = summarize(reports[-1])
-                (REPORTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-                print(f"{summary['operations']} operations, {summary['requests']} requests")
-                for name, labels in summary["failed_checks"].items():  # type: ignore[union-attr]
-                    print(f"  {name}: {len(labels)} operations: {', '.join(labels)}")
-            return result.returncode
+            return max(codes)
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
