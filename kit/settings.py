@@ -33,7 +33,12 @@ class ServiceSettings(BaseProcessSettings):
     service_name: str = "service"
     database_url: str = "sqlite+aiosqlite:///var/service.db"
     database_echo: bool = False
-    database_pool_size: int = Field(default=10, ge=1)
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="Connections kept per process (and as many more under load). A request that waits for a "
+        "connection can be overtaken by later ones, so size it for the requests a process serves at once.",
+    )
     internal_token: SecretStr = Field(
         description="Shared secret that authenticates event deliveries between services."
     )
