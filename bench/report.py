@@ -102,8 +102,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
         points = [(int(s), results["sizes"][s][name]["p99_ms"]) for s in sizes if name in results["sizes"][s]]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
     ax.set_xscale("log")
+    ax.set_yscale("log")  # 32- and 256-connection runs differ by two orders of magnitude
     ax.set_xlabel("posts in the dataset")
-    ax.set_ylabel("p99 latency (ms)")
+    ax.set_ylabel("p99 latency (ms, log scale)")
     ax.set_title(f"Home timeline p99 against dataset size ({results['backend']})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
