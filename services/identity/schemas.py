@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 import email_validator
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from kit.text import Handle, HttpsUrl, MultiLineText, SingleLineText
@@ -92,7 +92,7 @@ class PersonaPublic(BaseModel):
     bio: str | None = None
     avatar_url: str | None = None
     pronouns: str | None = None
-    discoverable: bool = True
+    discoverable: StrictBool = True
     created_at: datetime
     updated_at: datetime
 
@@ -116,7 +116,7 @@ class PersonalCreate(Strict):
     bio: Bio | None = None
     interests: list[Keyword] = Field(default_factory=list, max_length=50)
     avatar_url: HttpsUrl | None = None
-    discoverable: bool = True
+    discoverable: StrictBool = True
 
 
 class PersonalUpdate(Update):
@@ -126,7 +126,7 @@ class PersonalUpdate(Update):
     bio: Bio | None = None
     interests: Keywords | SkipJsonSchema[None] = None
     avatar_url: HttpsUrl | None = None
-    discoverable: bool | SkipJsonSchema[None] = None
+    discoverable: StrictBool | SkipJsonSchema[None] = None
 
 
 class MePublic(BaseModel):
@@ -225,10 +225,20 @@ EventPattern = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^(\*
 WebhookContext = Literal["professional", "personal"]
 
 
+WebhookUrl = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=500,
+        examples=["https://hooks.agency.example/govsocial"],
+        description="https, no credentials, not an internal address; `IDENTITY_WEBHOOK_ALLOWED_HOSTS` "
+        "lists the hosts allowed instead (plain http only for those).",
+    ),
+]
+
+
 class WebhookCreate(Strict):
-    url: Annotated[
-        str, Field(min_length=8, max_length=500, examples=["https://hooks.agency.example/govsocial"])
-    ]
+    url: WebhookUrl
     event_types: list[EventPattern] = Field(
         min_length=1, max_length=50, examples=[["post.created", "group.*"]]
     )
@@ -241,12 +251,16 @@ class WebhookCreate(Strict):
     description: Annotated[str, Field(max_length=500), SingleLineText] | None = None
 
 
-class WebhookUpdate(Strict):
-    url: Annotated[str, Field(min_length=8, max_length=500)] | None = None
-    event_types: list[EventPattern] | None = Field(default=None, min_length=1, max_length=50)
-    contexts: list[WebhookContext] | None = Field(default=None, min_length=1, max_length=2)
+class WebhookUpdate(Update):
+    not_null = frozenset({"url", "event_types", "contexts", "active"})
+
+    url: WebhookUrl | SkipJsonSchema[None] = None
+    event_types: Annotated[list[EventPattern], Field(min_length=1, max_length=50)] | SkipJsonSchema[None] = (
+        None
+    )
+    contexts: Annotated[list[WebhookContext], Field(min_length=1, max_length=2)] | SkipJsonSchema[None] = None
     description: Annotated[str, Field(max_length=500), SingleLineText] | None = None
-    active: bool | None = None
+    active: StrictBool | SkipJsonSchema[None] = None
 
 
 class WebhookPublic(BaseModel):

@@ -265,3 +265,23 @@ async def test_who_may_manage_webhooks(suite):
         await suite.client.get(f"/api/v1/webhooks/{admins.json()['id']}", headers=auth(hooks))
     ).status_code == 404
     assert len((await suite.client.get("/api/v1/webhooks", headers=auth(root))).json()["items"]) == 2
+
+
+@pytest.mark.parametrize("field", ["url", "event_types", "contexts", "active"])
+async def test_a_webhook_field_that_cannot_be_empty_refuses_null(suite, field):
+    token = (await admin(suite))[0]
+    created = await suite.client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.org/x", "event_types": ["*"]},
+        headers=auth(token),
+    )
+    assert created.status_code == 201, created.text
+    resp = await suite.client.patch(
+        f"/api/v1/webhooks/{created.json()['id']}", json={field: None}, headers=auth(token)
+    )
+    assert resp.status_code == 422, resp.text
+    assert field in resp.text
+    cleared = await suite.client.patch(
+        f"/api/v1/webhooks/{created.json()['id']}", json={"description": None}, headers=auth(token)
+    )
+    assert cleared.status_code == 200, cleared.text
