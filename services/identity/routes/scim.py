@@ -42,12 +42,6 @@ async def _scim_client(request: Request) -> Principal:
 
 
 SCIM_OBJECT = {"schema": {"type": "object", "description": "A SCIM message (RFC 7643/7644)."}}
-SCIM_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {scim.SCIM_JSON: SCIM_OBJECT, "application/json": SCIM_OBJECT},
-    }
-}
 SCIM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {scim.SCIM_JSON: SCIM_OBJECT}}
     for code, text in {
@@ -213,7 +207,6 @@ async def _apply(
     status_code=201,
     summary="Provision a user",
     responses={**SCIM_RESPONSES, 201: {"description": "Created", "content": {scim.SCIM_JSON: SCIM_OBJECT}}},
-    openapi_extra=SCIM_BODY,
 )
 async def create_user(
     request: Request, session: SessionDep, outbox: OutboxDep, settings: SettingsDep
@@ -263,12 +256,7 @@ async def get_user(user_id: str, request: Request, session: SessionDep) -> JSONR
     return _response(request, _render(request, row, account), params=params)
 
 
-@router.put(
-    "/Users/{user_id}",
-    summary="Replace a provisioned user",
-    responses=SCIM_RESPONSES,
-    openapi_extra=SCIM_BODY,
-)
+@router.put("/Users/{user_id}", summary="Replace a provisioned user", responses=SCIM_RESPONSES)
 async def replace_user(
     user_id: str, request: Request, session: SessionDep, outbox: OutboxDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -280,12 +268,7 @@ async def replace_user(
     return _response(request, _render(request, row, account))
 
 
-@router.patch(
-    "/Users/{user_id}",
-    summary="Change attributes of a provisioned user",
-    responses=SCIM_RESPONSES,
-    openapi_extra=SCIM_BODY,
-)
+@router.patch("/Users/{user_id}", summary="Change attributes of a provisioned user", responses=SCIM_RESPONSES)
 async def patch_user(
     user_id: str, request: Request, session: SessionDep, outbox: OutboxDep, settings: SettingsDep
 ) -> Response:
@@ -390,18 +373,8 @@ async def list_users(request: Request, session: SessionDep) -> JSONResponse:
     return await _search(request, session, _params(dict(request.query_params)))
 
 
-@router.post(
-    "/Users/.search",
-    summary="Search provisioned users (POST)",
-    responses=SCIM_RESPONSES,
-    openapi_extra=SCIM_BODY,
-)
-@router.post(
-    "/.search",
-    summary="Search every resource type (POST); here, users",
-    responses=SCIM_RESPONSES,
-    openapi_extra=SCIM_BODY,
-)
+@router.post("/Users/.search", summary="Search provisioned users (POST)", responses=SCIM_RESPONSES)
+@router.post("/.search", summary="Search every resource type (POST); here, users", responses=SCIM_RESPONSES)
 async def search_users(request: Request, session: SessionDep) -> JSONResponse:
     body = await _json(request)
     if not isinstance(body, dict):
