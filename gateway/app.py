@@ -17,11 +17,12 @@ from gateway.cors import CORSMiddleware
 from gateway.docs import install_docs
 from gateway.openapi import OpenAPISource
 from gateway.proxy import Limits, forward
-from gateway.ratelimit import Backend, ClientAddress, Decision, MemoryBackend, RateLimiter, RedisBackend
+from gateway.ratelimit import Backend, Decision, MemoryBackend, RateLimiter, RedisBackend
 from gateway.routing import is_public, resolve, route_for, upstreams
 from gateway.settings import GatewaySettings
 from gateway.upstream import AiohttpUpstream, HttpxUpstream, Upstream
 from kit import tracing
+from kit.addresses import ClientAddress
 from kit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
 from kit.logging import configure_logging
 from kit.metrics import install_metrics, set_route_label

@@ -17,7 +17,6 @@ and a 429 adds ``Retry-After``.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import math
 import time
@@ -174,26 +173,3 @@ def headers(decisions: Sequence[Decision]) -> dict[str, str]:
     if exceeded:
         out["Retry-After"] = str(max(d.reset for d in exceeded))
     return out
-
-
-class ClientAddress:
-    """The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
-    untrusted address in ``X-Forwarded-For``."""
-
-    def __init__(self, trusted: Iterable[str]) -> None:
-        self.trusted = [ipaddress.ip_network(t, strict=False) for t in trusted]
-
-    def _is_trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted)
-
-    def __call__(self, peer: str, forwarded_for: str | None) -> str:
-        if not self.trusted or not forwarded_for or not self._is_trusted(peer):
-            return peer
-        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-            if not self._is_trusted(hop):
-                return hop
-        return peer

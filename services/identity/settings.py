@@ -40,7 +40,8 @@ class IdentitySettings(ServiceSettings):
     login_max_lock_seconds: int = Field(default=900, ge=1)
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
-        description="Peers whose X-Forwarded-For is believed (the gateway).",
+        description="Peers whose X-Forwarded-For is believed (the gateway): addresses or networks, "
+        "such as the pod network the gateway runs in.",
     )
     unlink_delay_seconds: tuple[int, int] = Field(
         default=(3600, 43200),

@@ -9,30 +9,23 @@ existing and unknown accounts.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 from datetime import datetime, timedelta
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.addresses import ClientAddress
 from kit.timeutil import as_utc, utcnow
 from services.identity.models import LoginThrottle
 from services.identity.settings import IdentitySettings
 
 
 def client_address(request: Request, settings: IdentitySettings) -> str:
-    """The caller's address: the last hop of X-Forwarded-For when the direct peer is a
-    trusted proxy (the gateway appends the address it saw), else the peer itself."""
+    """The caller's address: when the direct peer is a trusted proxy (the gateway, which
+    appends the address it saw), the nearest untrusted hop of X-Forwarded-For, else the peer."""
     peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in settings.trusted_proxies:
-        candidate = forwarded.split(",")[-1].strip()
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            return peer
-    return peer
+    return ClientAddress(settings.trusted_proxies)(peer, request.headers.get("x-forwarded-for"))
 
 
 def keys_for(username: str, address: str) -> list[str]:

@@ -12,8 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.app import create_app as create_gateway
-from gateway.ratelimit import ClientAddress, MemoryBackend
+from gateway.ratelimit import MemoryBackend
 from gateway.settings import GatewaySettings
+from kit.addresses import ClientAddress
 from tests.helpers import PASSWORD, auth, person, register
 from tests.suite import AUDIENCE, ISSUER, build_suite
 

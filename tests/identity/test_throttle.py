@@ -78,3 +78,28 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(database_urls):
             "http://identity/api/v1/auth/token", data=_attempt("x@agency.example", "nope")
         )
         assert resp.status_code == 429
+
+
+async def test_a_trusted_proxy_network_is_believed_for_the_client_address(database_urls):
+    """Behind a Kubernetes Service the gateway's address changes with its pods: a network can be
+    trusted. Failures then count per client address the gateway reports, not per gateway."""
+    overrides = {"login_failures_per_address": 3, "trusted_proxies": ["127.0.0.0/8"]}
+    async with build_suite(database_urls, identity=overrides) as suite:
+        for i in range(3):
+            await suite.client.post(
+                "http://identity/api/v1/auth/token",
+                data=_attempt(f"user{i}@agency.example", "wrong password!"),
+                headers={"X-Forwarded-For": "203.0.113.9"},
+            )
+        blocked = await suite.client.post(
+            "http://identity/api/v1/auth/token",
+            data=_attempt("x@agency.example", "nope"),
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        assert blocked.status_code == 429
+        other = await suite.client.post(
+            "http://identity/api/v1/auth/token",
+            data=_attempt("x@agency.example", "nope"),
+            headers={"X-Forwarded-For": "198.51.100.7"},
+        )
+        assert other.status_code == 400, other.text
