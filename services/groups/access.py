@@ -103,7 +103,11 @@ async def _access(
             )
         )
         if invited is None:
-            raise group_not_found()
+            # The invitation may have been accepted (by a concurrent request) since the
+            # membership was read: then the caller is a member by now.
+            membership = await membership_of(session, group.id, caller.persona_id)
+            if membership is None:
+                raise group_not_found()
     return Access(group, membership, caller)
 
 
