@@ -76,10 +76,15 @@ def paginate(
     next_cursor = None
     if len(items) > limit and shown:
         next_cursor = encode_cursor(scope, key(shown[-1]))
-        next_url = request.url.include_query_params(cursor=next_cursor, limit=limit)
-        # A relative reference, so the link stays right behind the gateway.
-        response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+        response.headers["Link"] = next_link(request, next_cursor, limit)
     return Page[T](items=shown, next_cursor=next_cursor)
+
+
+def next_link(request: Request, next_cursor: str, limit: int) -> str:
+    """The ``Link`` header's value for the next page: a relative reference, so the link stays
+    right behind the gateway."""
+    next_url = request.url.include_query_params(cursor=next_cursor, limit=limit)
+    return f'<{next_url.path}?{next_url.query}>; rel="next"'
 
 
 def decode_id_cursor(scope: str, cursor: str | None) -> uuid.UUID | None:

@@ -1,13 +1,13 @@
 """The home timeline's statements, built once.
 
-The home timeline is the busiest read of the suite, and building its SQLAlchemy statement on
-every request (a union, subqueries, a hundred bound ids) cost several times what the database
-spends answering it. So its four shapes (first page or a later one; the reader's followees and
-groups as literal lists, or as subqueries for readers with very many) are built once, with bound
-parameters, as Core selects of the post's columns: the compiled form is cached, and rows are
-read without ORM objects. What they select is exactly ``timelines.home_condition`` and
-``timelines.announcements_condition`` over ``timelines.posts_for`` (decision 0006); the feed's
-tests run against this path on SQLite and PostgreSQL.
+The home timeline is the busiest read of the suite. On PostgreSQL it runs on asyncpg directly
+and the database writes each post's JSON (the second half of this module; decision 0011).
+Elsewhere (SQLite) its four SQLAlchemy shapes (first page or a later one; the reader's
+followees and groups as literal lists, or as subqueries for readers with very many) are built
+once, with bound parameters, as Core selects of the post's columns: the compiled form is
+cached, and rows are read without ORM objects. Both select exactly what
+``timelines.home_condition`` and ``timelines.announcements_condition`` select over
+``timelines.posts_for`` (decision 0006); the feed's tests run against both paths.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import BindParameter, and_, bindparam, case, func, literal_colum
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from kit.db import Database
 from services.feed import timelines
 from services.feed.models import REACTION_KINDS, Follow, MembershipReplica, PersonaReplica, Post, Reaction
 from services.feed.timelines import ACTIVE_AUTHOR, MAX_PINNED, Sources
@@ -171,3 +172,94 @@ async def home_page(
         reverse=True,
     )
     return regular, leading
+
+
+# PostgreSQL: the page as JSON, built by the database --------------------------------------------
+#
+# On PostgreSQL the home timeline skips SQLAlchemy and Python's shaping altogether: two
+# statements on asyncpg (the reader's sources as two arrays, then the page), and the page's rows
+# come back as the JSON text of ``schemas.PostPublic``, which the route joins into the body.
+# ``test_home_items_have_exactly_the_shape_of_a_post`` holds the two shapes together.
+
+
+def sql_timestamp(column: str) -> str:
+    """A timestamptz as pydantic writes it: ``2026-01-02T03:04:05Z``, with ``.ffffff`` before the
+    ``Z`` only when there are microseconds; NULL stays NULL."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_trunc('second', {column}) = {column}"
+        f" THEN '' ELSE to_char({utc}, '.US') END || 'Z'"
+    )
+
+
+_KINDS = ", ".join(f"'{kind}'" for kind in REACTION_KINDS)
+_COUNTS = ", ".join(f"'{kind}', p.{column}" for kind, column in COUNT_COLUMNS)
+# The statements are put together from this module's constants only (no input: every value
+# is a bound parameter), hence the S608 exemption in pyproject.toml.
+# $1 reader, $2 context, $3 now, $4 followees (with the reader), $5 groups, $6 limit, [$7 before]
+_DOCUMENT = f"""json_build_object(
+    'id', p.id,
+    'author', json_build_object('id', p.author_id, 'handle', a.handle, 'display_name', a.display_name),
+    'context', p.context, 'audience', p.audience, 'group_id', p.group_id, 'body', p.body,
+    'mentions', p.mentions, 'tags', p.tags, 'links', p.links,
+    'pinned', coalesce(p.pinned_until > $3, false) OR p.group_pinned_at IS NOT NULL,
+    'pinned_until', {sql_timestamp("p.pinned_until")},
+    'reactions', json_build_object(
+        'counts', json_build_object({_COUNTS}),
+        'mine', coalesce(
+            (SELECT json_agg(r.kind ORDER BY array_position(ARRAY[{_KINDS}]::varchar[], r.kind))
+             FROM reaction r WHERE r.post_id = p.id AND r.persona_id = $1),
+            '[]'::json)),
+    'comment_count', p.comment_count,
+    'created_at', {sql_timestamp("p.created_at")},
+    'updated_at', {sql_timestamp("p.updated_at")},
+    'edited_at', {sql_timestamp("p.edited_at")}
+)::text"""
+# An author's status is looked up per candidate row (a subplan): joined instead, a reader with
+# few sources got a hash join over every persona.
+_VISIBLE = """p.deleted_at IS NULL AND p.context = $2
+      AND coalesce((SELECT a.status = 'active' FROM persona_replica a WHERE a.id = p.author_id), true)"""
+_REGULAR = f"""SELECT p.*, 0 AS lead FROM post p
+    WHERE {_VISIBLE}
+      AND ((p.audience IN ('organisation', 'followers') AND p.author_id = ANY($4::uuid[]))
+           OR (p.audience = 'group' AND p.group_id = ANY($5::uuid[])))
+      AND (p.pinned_until IS NULL OR p.pinned_until <= $3){{before}}
+    ORDER BY p.id DESC LIMIT $6"""
+_PINNED = f"""SELECT p.*, 1 AS lead FROM post p
+    WHERE {_VISIBLE} AND p.audience = 'organisation' AND p.pinned_until > $3
+    ORDER BY p.pinned_until DESC LIMIT {MAX_PINNED}"""
+_OUTER = f"""SELECT p.lead, p.id, {_DOCUMENT} AS doc
+FROM ({{rows}}) p LEFT JOIN persona_replica a ON a.id = p.author_id
+ORDER BY p.lead DESC,
+    CASE WHEN p.lead = 1 THEN coalesce(p.group_pinned_at, p.pinned_until, p.created_at) END DESC,
+    p.id DESC"""
+PG_FIRST_PAGE = _OUTER.format(rows=f"({_REGULAR.format(before='')}) UNION ALL ({_PINNED})")
+PG_LATER_PAGE = _OUTER.format(rows=_REGULAR.format(before=" AND p.id < $7"))
+PG_SOURCES = """SELECT
+    ARRAY(SELECT followee_id FROM follow WHERE follower_id = $1),
+    ARRAY(SELECT group_id FROM membership_replica WHERE persona_id = $1)"""
+
+
+async def home_page_json(
+    database: Database,
+    persona: uuid.UUID,
+    context: str,
+    *,
+    before: uuid.UUID | None,
+    limit: int,
+    now: datetime,
+) -> tuple[list[str], uuid.UUID | None]:
+    """PostgreSQL: the page's items as JSON texts (pinned announcements first on a first page)
+    and the id to continue after, or None on the last page."""
+    ((followees, groups),) = await database.raw_fetch(PG_SOURCES, persona)
+    authors = [persona, *followees]
+    if before is None:
+        rows = await database.raw_fetch(PG_FIRST_PAGE, persona, context, now, authors, groups, limit + 1)
+    else:
+        rows = await database.raw_fetch(
+            PG_LATER_PAGE, persona, context, now, authors, groups, limit + 1, before
+        )
+    leading = [r[2] for r in rows if r[0]]
+    regular = [r for r in rows if not r[0]]
+    after = regular[limit - 1][1] if len(regular) > limit else None
+    return [*leading, *(r[2] for r in regular[:limit])], after

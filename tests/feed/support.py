@@ -137,15 +137,23 @@ async def set_persona_status(suite: Any, persona_id: str, handle: str, status: s
 @contextlib.contextmanager
 def statements(suite: Any) -> Iterator[list[tuple[str, Any]]]:
     """Collects the SQL statements (with their parameters) the feed service runs inside the
-    block."""
+    block: through SQLAlchemy, and on asyncpg directly (``Database.raw_fetch``)."""
     seen: list[tuple[str, Any]] = []
-    engine = suite.feed.state.database.engine.sync_engine
+    database = suite.feed.state.database
+    engine = database.engine.sync_engine
+    raw_fetch = database.raw_fetch
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         seen.append((statement, parameters))
 
+    async def record_raw(sql: str, *args: Any) -> Any:
+        seen.append((sql, args))
+        return await raw_fetch(sql, *args)
+
     event.listen(engine, "before_cursor_execute", record)
+    database.raw_fetch = record_raw
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        del database.raw_fetch

@@ -11,9 +11,9 @@ from pydantic_core import to_json
 from sqlalchemy import and_
 from sqlmodel import col
 
-from kit.db import ReadSessionDep, SessionDep
+from kit.db import Database, SessionDep
 from kit.errors import NotFound
-from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
+from kit.pagination import Cursor, Limit, Page, decode_id_cursor, encode_cursor, next_link, paginate
 from kit.timeutil import utcnow
 from kit.tokens import CurrentPersona
 from services.feed import home
@@ -58,28 +58,33 @@ async def _page(
 
 @router.get("/home", summary="The caller's home timeline", response_model=Page[PostPublic])
 async def get_home_timeline(
-    request: Request,
-    response: Response,
-    session: ReadSessionDep,
-    caller: CurrentPersona,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    request: Request, caller: CurrentPersona, limit: Limit = 20, cursor: Cursor = None
 ) -> Response:
     """Own posts, posts of followed personas and posts in the caller's groups, in the
     token's context only. Announcements pinned for the context lead the first page."""
     assert caller.persona_id is not None and caller.context is not None
+    database: Database = request.app.state.database
     now = utcnow()
     scope = f"home:{caller.persona_id}"
     before = decode_id_cursor(scope, cursor)  # a bad cursor fails before any query
-    sources = await home.home_sources(session, caller.persona_id)
-    rows, lead = await home.home_page(
-        session, caller.persona_id, caller.context, sources, before=before, limit=limit, now=now
-    )
-    page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda r: [str(r.id)])
-    body = {"items": [home.post_json(r, now) for r in [*lead, *page.items]], "next_cursor": page.next_cursor}
-    # Serialised here, once: the rows are already in the published shape (see home.post_json).
-    link = {"Link": response.headers["link"]} if "link" in response.headers else None
-    return Response(to_json(body), media_type="application/json", headers=link)
+    if database.is_postgres:
+        items, after = await home.home_page_json(
+            database, caller.persona_id, caller.context, before=before, limit=limit, now=now
+        )
+    else:
+        async with database.read_sessionmaker() as session:
+            sources = await home.home_sources(session, caller.persona_id)
+            rows, lead = await home.home_page(
+                session, caller.persona_id, caller.context, sources, before=before, limit=limit, now=now
+            )
+        after = rows[limit - 1].id if len(rows) > limit else None
+        items = [to_json(home.post_json(r, now)).decode() for r in [*lead, *rows[:limit]]]
+    # The items are already JSON in the published shape (see the home module): the body is
+    # put together here rather than validated and serialised again.
+    next_cursor = encode_cursor(scope, [str(after)]) if after is not None else None
+    body = f'{{"items":[{",".join(items)}],"next_cursor":{to_json(next_cursor).decode()}}}'
+    headers = {"Link": next_link(request, next_cursor, limit)} if next_cursor else None
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/organisation", summary="Everything posted to the caller's whole context")
