@@ -27,6 +27,7 @@ from kit.errors import NotFound, ServiceUnavailable, install_error_handlers, pro
 from kit.logging import configure_logging
 from kit.metrics import install_metrics, set_route_label
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from kit.runtime import freeze_startup_objects
 from kit.tokens import JWKSKeySource, TokenVerifier, bearer_token
 
 log = logging.getLogger("gateway")
@@ -120,6 +121,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_objects()
         warming = asyncio.create_task(warm_up(), name="gateway-openapi-warm-up")
         try:
             yield

@@ -116,7 +116,10 @@ class Database:
                     self._raw = await asyncpg.create_pool(
                         url.render_as_string(hide_password=False),
                         min_size=1,
-                        max_size=self._pool_size,
+                        # Each statement here takes a millisecond or two, so half of the
+                        # main pool serves the same concurrency; it adds to the database's
+                        # connection count (max_connections), beside SQLAlchemy's pool.
+                        max_size=max(2, self._pool_size // 2),
                         max_inactive_connection_lifetime=300,
                         # Only single read statements run here and nothing changes a
                         # connection's state, so it goes back to the pool without the

@@ -257,9 +257,20 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A statement that failed because its connection died (a database restart, a failover)
     is the database being unavailable, not a bug; anything else is unexpected."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _server_unavailable(exc)):
         return await _database_unavailable(request, exc)
     return await _unexpected(request, exc)
+
+
+# SQLSTATEs of a server that cannot take the statement now: connection exceptions (08…),
+# insufficient resources (53…, such as too many connections), operator intervention (57P…,
+# such as starting up or shutting down).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def _server_unavailable(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

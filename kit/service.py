@@ -22,6 +22,7 @@ from kit.logging import configure_logging
 from kit.metrics import install_metrics
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from kit.outbox import EventHandler, Outbox, OutboxTables, Relay, event_receiver
+from kit.runtime import freeze_startup_objects
 from kit.settings import ServiceSettings
 from kit.tokens import JWKSKeySource, KeySource, Principal, TokenVerifier
 
@@ -99,6 +100,7 @@ def create_service_app(
             result = hook(app)
             if asyncio.iscoroutine(result):
                 await result
+        freeze_startup_objects()
         task = None
         if settings.relay_enabled and settings.subscribers:
             task = asyncio.create_task(relay.run(), name=f"{spec.name}-relay")

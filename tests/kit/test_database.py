@@ -3,11 +3,16 @@ connections (a restart, a failover) costs at most a 503, never a 500."""
 
 from __future__ import annotations
 
+import os
+
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from kit.db import Database
-from kit.errors import ServiceUnavailable
+from kit.errors import ServiceUnavailable, install_error_handlers
 from tests.helpers import auth, person
 
 
@@ -88,3 +93,43 @@ async def test_raw_reads_on_an_unreachable_database_are_503():
             await database.raw_fetch("SELECT 1")
     finally:
         await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_database_with_no_connection_left_is_a_503_not_a_500():
+    """A "too many connections" (SQLSTATE 53300) is the database being unavailable, on the
+    SQLAlchemy path and the raw one alike. A role limited to no connection at all stands in
+    for a server at max_connections (superusers are exempt from limits)."""
+    base = make_url(os.environ["TEST_DATABASE_URL"])
+    admin = Database(base.render_as_string(hide_password=False))
+    async with admin.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("DROP ROLE IF EXISTS gs_no_connections"))
+        await conn.execute(text("CREATE ROLE gs_no_connections LOGIN CONNECTION LIMIT 0"))
+    limited = Database(base.set(username="gs_no_connections").render_as_string(hide_password=False))
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/orm")
+    async def orm() -> None:
+        async with limited.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+
+    @app.get("/raw")
+    async def raw() -> None:
+        await limited.raw_fetch("SELECT 1")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for path in ("/orm", "/raw"):
+                answer = await client.get(path)
+                assert answer.status_code == 503, (path, answer.text)
+                assert answer.headers["retry-after"]
+                assert answer.headers["content-type"] == "application/problem+json"
+    finally:
+        await limited.dispose()
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("DROP ROLE IF EXISTS gs_no_connections"))
+        await admin.dispose()
