@@ -362,6 +362,9 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
                     if seen is not None:
                         continue
                     await session.execute(insert(tables.processed).values(id=event.id, processed_at=utcnow()))
+                    # A handler that has events of its own to tell publishes them in the same
+                    # transaction (``handler_outbox``).
+                    session.info["outbox"] = request.app.state.outbox
                     handler = handlers.get(event.type)
                     if handler is not None:
                         await handler(session, event)
@@ -382,6 +385,12 @@ async def _processed(database: Database, tables: OutboxTables, event_id: uuid.UU
     async with database.sessionmaker() as session:
         found = await session.scalar(select(tables.processed.c.id).where(tables.processed.c.id == event_id))
     return found is not None
+
+
+def handler_outbox(session: AsyncSession) -> Outbox:
+    """The receiving service's outbox, for an event handler running in ``session``."""
+    outbox: Outbox = session.info["outbox"]
+    return outbox
 
 
 def _outbox(request: Request) -> Outbox:

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from kit.db import upsert
-from kit.outbox import EventHandler, EventIn
+from kit.outbox import EventHandler, EventIn, handler_outbox
 from kit.timeutil import as_utc, utcnow
+from services.feed.deletion import DELETED_COLUMNS, publish_deleted
 from services.feed.models import (
     REACTION_KINDS,
     Comment,
@@ -70,11 +71,13 @@ async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
     own_posts = select(Post.id).where(col(Post.author_id) == persona_id)
     await session.execute(delete(PostTag).where(col(PostTag.post_id).in_(own_posts)))
     await session.execute(delete(PostRevision).where(col(PostRevision.post_id).in_(own_posts)))
-    await session.execute(
+    erased = await session.execute(
         update(Post)
         .where(col(Post.author_id) == persona_id, col(Post.deleted_at).is_(None))
         .values(deleted_at=now, body="", mentions=[], links=[], tags=[], pinned_until=None)
+        .returning(*DELETED_COLUMNS)
     )
+    await publish_deleted(session, handler_outbox(session), erased.all(), now)
     live_comments = (
         select(func.count())
         .select_from(Comment)
@@ -160,11 +163,14 @@ async def on_group_deleted(session: AsyncSession, event: EventIn) -> None:
     await session.execute(delete(PostTag).where(col(PostTag.post_id).in_(group_posts)))
     await session.execute(delete(PostRevision).where(col(PostRevision.post_id).in_(group_posts)))
     await session.execute(delete(Notification).where(col(Notification.post_id).in_(group_posts)))
-    await session.execute(
+    now = utcnow()
+    removed = await session.execute(
         update(Post)
         .where(col(Post.group_id) == group_id, col(Post.deleted_at).is_(None))
-        .values(deleted_at=utcnow(), body="", mentions=[], links=[], tags=[], group_pinned_at=None)
+        .values(deleted_at=now, body="", mentions=[], links=[], tags=[], group_pinned_at=None)
+        .returning(*DELETED_COLUMNS)
     )
+    await publish_deleted(session, handler_outbox(session), removed.all(), now)
     await session.execute(delete(MembershipReplica).where(col(MembershipReplica.group_id) == group_id))
     await session.execute(delete(GroupReplica).where(col(GroupReplica.id) == group_id))
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func, select
+
+from services.feed.models import IdempotencyKey, outbox_tables
 from tests.feed.support import bodies, group_data, make_group, membership, people, post, send_events
-from tests.helpers import auth
+from tests.helpers import auth, with_personal
 
 
 async def test_membership_role_changes_decide_who_moderates_and_pins(suite):
@@ -85,3 +88,58 @@ async def test_stale_persona_event_is_ignored(suite):
     await send_events(suite, ("persona.updated", ada_id, data))
     items = (await suite.client.get("/api/v1/timelines/organisation", headers=auth(bob))).json()["items"]
     assert [p["author"]["display_name"] for p in items] == ["Ada"]
+
+
+async def _deleted_events(suite) -> list[str]:
+    async with suite.feed.state.database.sessionmaker() as session:
+        rows = await session.execute(
+            select(outbox_tables.event.c.subject)
+            .where(outbox_tables.event.c.type == "post.deleted")
+            .order_by(outbox_tables.event.c.seq)
+        )
+        return [row[0] for row in rows]
+
+
+async def test_posts_removed_by_erasure_or_group_deletion_are_announced_as_deleted(suite):
+    """Whoever removes a post, the other services and webhook subscribers hear
+    ``post.deleted`` once per post, and no stored answer keeps its text."""
+    ada = await with_personal(suite.client, "ada")
+    await suite.deliver()
+    personal = ada["personal"]
+    gone = await post(suite.client, personal, "deleted by its author")
+    assert (
+        await suite.client.delete(f"/api/v1/posts/{gone['id']}", headers=auth(personal))
+    ).status_code == 204
+    resp = await suite.client.post(
+        "/api/v1/posts",
+        json={"body": "holiday photos", "audience": "organisation"},
+        headers={**auth(personal), "Idempotency-Key": "holiday-1"},
+    )
+    assert resp.status_code == 201
+    first = resp.json()
+    second = await post(suite.client, personal, "more photos")
+    assert await _deleted_events(suite) == [gone["id"]]
+    assert (
+        await suite.client.delete("/api/v1/me/personas/personal", headers=auth(ada["pro"]))
+    ).status_code == 204
+    await suite.deliver()
+    assert sorted(await _deleted_events(suite)) == sorted([gone["id"], first["id"], second["id"]])
+    async with suite.feed.state.database.sessionmaker() as session:
+        stored = await session.scalar(select(func.count()).select_from(IdempotencyKey))
+    assert stored == 0
+
+    (bob, bob_id), (cyd, _) = await people(suite, "bob", "cyd")
+    group = await make_group(suite, {bob_id: "owner"}, visibility="open")
+    in_group = await post(suite.client, bob, "group talk", audience="group", group_id=group)
+    outside = await post(suite.client, bob, "organisation talk")
+    await send_events(
+        suite,
+        (
+            "group.deleted",
+            group,
+            {"id": group, "context": "professional", "updated_at": datetime.now(UTC).isoformat()},
+        ),
+    )
+    deleted = await _deleted_events(suite)
+    assert deleted.count(in_group["id"]) == 1 and outside["id"] not in deleted
+    assert await bodies(suite.client, cyd, "/api/v1/timelines/organisation") == ["organisation talk"]

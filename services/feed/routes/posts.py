@@ -23,6 +23,7 @@ from kit.tokens import CurrentPersona
 from services.feed import idempotency
 from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
 from services.feed.content import parse_tags, resolve_mentions
+from services.feed.deletion import publish_deleted
 from services.feed.models import (
     GroupReplica,
     MembershipReplica,
@@ -297,19 +298,7 @@ async def erase_post(session: AsyncSession, outbox: Outbox, post: Post) -> None:
     await session.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
     await session.execute(delete(PostRevision).where(col(PostRevision.post_id) == post.id))
     await session.execute(delete(Notification).where(col(Notification.post_id) == post.id))
-    await idempotency.forget(session, [post.id])
-    await outbox.publish(
-        session,
-        "post.deleted",
-        str(post.id),
-        {
-            "id": str(post.id),
-            "author_id": str(post.author_id),
-            "context": post.context,
-            "group_id": str(post.group_id) if post.group_id else None,
-            "deleted_at": now.isoformat(),
-        },
-    )
+    await publish_deleted(session, outbox, [post], now)
 
 
 @router.delete(

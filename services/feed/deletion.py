@@ -1,0 +1,39 @@
+"""What every removal of a post does besides tombstoning it, whoever removes it (its author, a
+moderator, the author's erasure, the group's deletion): stored answers forget its text, and a
+``post.deleted`` event tells the other services and webhook subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from kit.outbox import Outbox
+from services.feed import idempotency
+from services.feed.models import Post
+
+# What ``publish_deleted`` reads of each post (``UPDATE … RETURNING`` these).
+DELETED_COLUMNS = (col(Post.id), col(Post.author_id), col(Post.context), col(Post.group_id))
+
+
+async def publish_deleted(session: AsyncSession, outbox: Outbox, posts: Sequence[Any], now: datetime) -> None:
+    """``posts`` are rows or models with the ``DELETED_COLUMNS``; all in the caller's transaction."""
+    if not posts:
+        return
+    await idempotency.forget(session, [post.id for post in posts])
+    for post in posts:
+        await outbox.publish(
+            session,
+            "post.deleted",
+            str(post.id),
+            {
+                "id": str(post.id),
+                "author_id": str(post.author_id),
+                "context": post.context,
+                "group_id": str(post.group_id) if post.group_id else None,
+                "deleted_at": now.isoformat(),
+            },
+        )
