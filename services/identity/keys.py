@@ -1,7 +1,11 @@
-"""Signing keys: one active RSA key signs, every key still in the ring is published.
+"""Signing keys: one active RSA key signs, every key still in the ring is published, and so
+are the *upcoming* keys, which sign nothing yet.
 
-Rotation without downtime: add a new key (it becomes active), keep the old one in the ring
-for at least one access-token lifetime so its tokens keep verifying, then remove it.
+Rotation without downtime: publish the new key as upcoming (``<name>.next.pem`` in the key
+folder) everywhere first, then make it active (rename it to ``<name>.pem``), keep the old one
+in the ring for at least one access-token lifetime so its tokens keep verifying, then remove
+it. Because every replica publishes the new key before any replica signs with it, a verifier
+that meets a token of the new key always finds it in the JWKS (deploy/README.md).
 """
 
 from __future__ import annotations
@@ -50,18 +54,28 @@ class SigningKey:
         return cls.from_pem(pem)
 
 
+UPCOMING_SUFFIX = ".next.pem"
+
+
 class KeyRing:
-    def __init__(self, keys: list[SigningKey]) -> None:
+    def __init__(self, keys: list[SigningKey], upcoming: list[SigningKey] | None = None) -> None:
         if not keys:
             raise ValueError("a key ring needs at least one key")
         self.keys = keys
+        self.upcoming = list(upcoming or [])
 
     @property
     def active(self) -> SigningKey:
         return self.keys[0]
 
+    @property
+    def published(self) -> list[SigningKey]:
+        """Every key a token may carry: the ring's, then the upcoming ones."""
+        kids = {k.kid for k in self.keys}
+        return [*self.keys, *(k for k in self.upcoming if k.kid not in kids)]
+
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [k.public_jwk for k in self.keys]}
+        return {"keys": [k.public_jwk for k in self.published]}
 
     def rotate(self, new: SigningKey | None = None) -> SigningKey:
         key = new or SigningKey.generate()
@@ -75,17 +89,20 @@ class KeyRing:
 
     @classmethod
     def from_dir(cls, folder: Path) -> KeyRing:
-        """Every ``*.pem`` in ``folder``, newest first; generates one when there is none."""
+        """Every ``*.pem`` in ``folder``, newest first, with the ``*.next.pem`` ones as upcoming;
+        generates a key when there is none."""
         folder.mkdir(parents=True, exist_ok=True)
-        files = sorted(folder.glob("*.pem"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        every = sorted(folder.glob("*.pem"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        files = [p for p in every if not p.name.endswith(UPCOMING_SUFFIX)]
+        upcoming = [SigningKey.from_pem(p.read_bytes()) for p in every if p.name.endswith(UPCOMING_SUFFIX)]
         if not files:
             key = SigningKey.generate()
             path = folder / f"{key.kid}.pem"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(key.private_pem)
-            return cls([key])
-        return cls([SigningKey.from_pem(p.read_bytes()) for p in files])
+            return cls([key], upcoming)
+        return cls([SigningKey.from_pem(p.read_bytes()) for p in files], upcoming)
 
 
 class RingKeySource:
@@ -95,4 +112,4 @@ class RingKeySource:
         self.ring = ring
 
     async def key_for(self, kid: str) -> dict[str, Any] | None:
-        return next((k.public_jwk for k in self.ring.keys if k.kid == kid), None)
+        return next((k.public_jwk for k in self.ring.published if k.kid == kid), None)

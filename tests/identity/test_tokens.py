@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import time
 import uuid
 
 from fastapi import FastAPI
 from jose import jwt
 
-from services.identity.keys import SigningKey
+from services.identity.keys import KeyRing, SigningKey
 from tests.helpers import PASSWORD, admin, auth, login, person, register, with_personal
 from tests.suite import build_suite
 from tests.tokens import sign
@@ -275,3 +276,37 @@ async def test_token_exchange_is_refused_without_a_configured_provider(suite):
         },
     )
     assert resp.json()["error"] == "unsupported_grant_type"
+
+
+def test_a_key_folder_names_its_upcoming_keys(tmp_path):
+    """``*.next.pem`` keys are published but sign nothing; the newest other key signs."""
+    old, new = SigningKey.generate(), SigningKey.generate()
+    (tmp_path / "2026-11-01.pem").write_bytes(old.private_pem)
+    (tmp_path / "2027-02-01.next.pem").write_bytes(new.private_pem)
+    ring = KeyRing.from_dir(tmp_path)
+    assert ring.active.kid == old.kid and [k.kid for k in ring.keys] == [old.kid]
+    assert [k["kid"] for k in ring.jwks()["keys"]] == [old.kid, new.kid]
+    (tmp_path / "2027-02-01.next.pem").rename(tmp_path / "2027-02-01.pem")
+    os.utime(tmp_path / "2027-02-01.pem")  # the newer file
+    promoted = KeyRing.from_dir(tmp_path)
+    assert promoted.active.kid == new.kid and promoted.upcoming == []
+
+
+async def test_tokens_of_an_upcoming_key_verify_everywhere_before_it_signs(suite):
+    """The rotation's first step: once every identity replica publishes the upcoming key, a
+    replica that already signs with it is understood by all verifiers (no 401 window)."""
+    token, _ = await person(suite.client, "ada")
+    for app in (suite.gateway, suite.feed, suite.groups):
+        app.state.verifier.keys.min_refresh_seconds = 0
+    upcoming = SigningKey.generate()
+    suite.keys.upcoming.append(upcoming)
+    try:
+        jwks = (await suite.client.get("http://identity/.well-known/jwks.json")).json()
+        assert upcoming.kid in {k["kid"] for k in jwks["keys"]}
+        fresh, _ = await person(suite.client, "bob")
+        assert jwt.get_unverified_header(fresh)["kid"] == suite.keys.active.kid != upcoming.kid
+        from_next_replica = sign(upcoming, _claims(token))
+        for url in ("/api/v1/timelines/home", "http://identity/api/v1/me", "http://groups/api/v1/groups"):
+            assert (await suite.client.get(url, headers=auth(from_next_replica))).status_code == 200, url
+    finally:
+        suite.keys.upcoming.remove(upcoming)
