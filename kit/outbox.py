@@ -74,6 +74,7 @@ class OutboxTables:
             Column("subject", String(100), nullable=False),
             Column("data", Text, nullable=False),
             Column("occurred_at", UTCDateTime, nullable=False),
+            Index("ix_outbox_event_occurred_at", "occurred_at"),
         )
         self.delivery = Table(
             "outbox_delivery",
@@ -89,12 +90,15 @@ class OutboxTables:
             Column("last_error", String(300)),
             Column("delivered_at", UTCDateTime),
             Index("ix_outbox_delivery_due", "status", "id"),
+            # Deleting an event (retention) deletes its deliveries by this column.
+            Index("ix_outbox_delivery_event_seq", "event_seq"),
         )
         self.processed = Table(
             "processed_event",
             metadata,
             Column("id", Uuid, primary_key=True),
             Column("processed_at", UTCDateTime, nullable=False),
+            Index("ix_processed_event_processed_at", "processed_at"),
         )
 
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +19,7 @@ from kit import tracing
 from kit.db import Database
 from kit.errors import install_error_handlers
 from kit.health import health_router
+from kit.housekeeping import Housekeeper, Retention, outbox_retention
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -63,6 +65,7 @@ class ServiceSpec:
     principal_check: Callable[[Request, Principal], Awaitable[None]] | None = None
     workers: Sequence[Callable[[FastAPI], Worker]] = ()
     on_startup: Sequence[Callable[[FastAPI], object]] = ()
+    retention: Sequence[Retention] = ()
 
 
 def create_service_app(
@@ -94,6 +97,20 @@ def create_service_app(
         max_backoff=settings.relay_max_backoff_seconds,
     )
 
+    days = timedelta(days=1)
+    housekeeper = Housekeeper(
+        database,
+        [
+            *outbox_retention(
+                spec.outbox_tables,
+                events=settings.outbox_retention_days * days,
+                processed=settings.processed_event_retention_days * days,
+            ),
+            *spec.retention,
+        ],
+        interval=settings.housekeeping_interval_seconds,
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in spec.on_startup:
@@ -105,7 +122,7 @@ def create_service_app(
         if settings.relay_enabled and settings.subscribers:
             task = asyncio.create_task(relay.run(), name=f"{spec.name}-relay")
         app.state.relay_task = task
-        workers = [make(app) for make in spec.workers]
+        workers = [*(make(app) for make in spec.workers), housekeeper]
         app.state.workers = workers
         worker_tasks = [asyncio.create_task(w.run()) for w in workers] if settings.relay_enabled else []
         try:
@@ -135,6 +152,7 @@ def create_service_app(
     app.state.verifier = verifier
     app.state.outbox = outbox
     app.state.relay = relay
+    app.state.housekeeper = housekeeper
     app.state.http_client = client
     app.state.principal_check = spec.principal_check
     install_error_handlers(app)

@@ -48,4 +48,18 @@ class ServiceSettings(BaseProcessSettings):
     relay_batch_size: int = Field(default=100, ge=1, le=1000)
     relay_timeout_seconds: float = Field(default=5.0, gt=0)
     relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    housekeeping_interval_seconds: float = Field(
+        default=600.0, gt=0, description="How often rows past their retention are deleted (kit.housekeeping)."
+    )
+    outbox_retention_days: float = Field(
+        default=7.0, gt=0, description="How long events every subscriber has received are kept."
+    )
+    idempotency_key_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long a create's first answer is replayed for its Idempotency-Key.",
+    )
+    processed_event_retention_days: float = Field(
+        default=30.0, gt=0, description="How long the ids of applied events are kept against redelivery."
+    )
     cursor_secret: SecretStr | None = None

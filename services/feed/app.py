@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from kit.housekeeping import Retention
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import PersonaStatusCheck
 from services.feed.events import handlers
-from services.feed.models import PersonaReplica, outbox_tables
+from services.feed.models import IdempotencyKey, PersonaReplica, outbox_tables
 from services.feed.routes import routers
 from services.feed.settings import FeedSettings
 
@@ -30,5 +32,13 @@ def create_app(
         migrations_dir=HERE,
         event_handlers=handlers,
         principal_check=PersonaStatusCheck(PersonaReplica, ttl=5.0),
+        retention=[
+            Retention(
+                "idempotency keys",
+                IdempotencyKey.__table__,  # type: ignore[attr-defined]
+                "created_at",
+                timedelta(hours=settings.idempotency_key_retention_hours),
+            )
+        ],
     )
     return create_service_app(spec, settings, http_client=http_client)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from kit.housekeeping import Retention
 from kit.outbox import Outbox
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import PersonaStatusCheck
+from services.groups import health
 from services.groups.events import handlers
-from services.groups.models import PersonaReplica, outbox_tables
+from services.groups.models import IdempotencyKey, PersonaReplica, outbox_tables
 from services.groups.routes import routers
 from services.groups.settings import GroupsSettings
 
@@ -36,6 +39,15 @@ def create_app(
         migrations_dir=HERE,
         event_handlers=handlers(outbox),
         principal_check=PersonaStatusCheck(PersonaReplica),
+        retention=[
+            Retention(
+                "idempotency keys",
+                IdempotencyKey.__table__,  # type: ignore[attr-defined]
+                "created_at",
+                timedelta(hours=settings.idempotency_key_retention_hours),
+            ),
+            health.history_retention(),
+        ],
     )
     app = create_service_app(spec, settings, http_client=http_client)
     return app

@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, func
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from kit.housekeeping import Retention
 from kit.timeutil import utcnow
 from services.groups.models import Activity, Group, Membership
 from services.groups.schemas import GroupHealth, WeekActivity
@@ -29,6 +31,26 @@ THRIVING_MIN_SHARE_PERCENT = 10
 THRIVING_MIN_CONTRIBUTIONS = 4
 TOP_SHARE = 0.10
 CONTRIBUTIONS = ("post", "comment")
+
+
+# The longest look back of any figure is the newcomers' (60 days); history is kept for 90,
+# and each group's latest item however old (days since the last activity needs it).
+HISTORY_KEPT = 90 * DAY
+
+
+def history_retention() -> Retention:
+    """Activity older than ``HISTORY_KEPT``, except each group's latest item."""
+    newer = aliased(Activity)
+    has_newer = exists().where(
+        col(newer.group_id) == col(Activity.group_id), col(newer.occurred_at) > col(Activity.occurred_at)
+    )
+    return Retention(
+        "group activity history",
+        Activity.__table__,  # type: ignore[attr-defined]
+        "occurred_at",
+        HISTORY_KEPT,
+        condition=has_newer,
+    )
 
 
 def now() -> datetime:

@@ -56,6 +56,7 @@ def create_app(
         key_source=key_source,
         event_handlers={"*": webhooks.enqueue},
         workers=[_webhook_relay],
+        retention=[webhooks.delivery_log_retention()],
     )
     app = create_service_app(spec, settings, http_client=http_client)
     app.add_exception_handler(ScimError, scim_error_handler)

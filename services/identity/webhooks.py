@@ -26,6 +26,7 @@ from sqlmodel import col
 from standardwebhooks import Webhook
 
 from kit.db import Database, upsert
+from kit.housekeeping import Retention
 from kit.outbox import EventIn
 from kit.timeutil import utcnow
 from services.identity.models import WebhookDelivery, WebhookEndpoint
@@ -33,6 +34,18 @@ from services.identity.settings import IdentitySettings
 
 log = logging.getLogger("identity.webhooks")
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# Deliveries that are done (delivered or given up) stay in an endpoint's log this long.
+DELIVERY_LOG_KEPT = timedelta(days=30)
+
+
+def delivery_log_retention() -> Retention:
+    return Retention(
+        "webhook delivery log",
+        WebhookDelivery.__table__,  # type: ignore[attr-defined]
+        "created_at",
+        DELIVERY_LOG_KEPT,
+        condition=col(WebhookDelivery.status) != PENDING,
+    )
 
 
 def new_secret() -> str:
