@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from kit.errors import ServiceUnavailable
+from kit.errors import ServiceUnavailable, unavailable_sqlstate
 from kit.timeutil import as_utc
 
 NAMING_CONVENTION = {
@@ -95,18 +96,23 @@ class Database:
         a dead connection is a 503 (the pool reconnects on the next request)."""
         pool = self._raw or await self._raw_pool()
         try:
-            connection = await pool.acquire()
-        except (OSError, asyncpg.PostgresError) as exc:
+            connection = await pool.acquire(timeout=RAW_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
         try:
             return await connection.fetch(sql, *args)  # type: ignore[no-any-return]
-        except _BROKEN as exc:
-            # Connections go back without a reset, so one that broke is closed here, never
-            # handed to the next request.
-            connection.terminate()
+        except Exception as exc:
+            if not (isinstance(exc, _BROKEN) or unavailable_sqlstate(getattr(exc, "sqlstate", None))):
+                raise
+            # Connections go back without a reset, so one that broke (or whose server is
+            # going away: a restart, a failover) is closed here, never handed to the next
+            # request. One the server closed has already left the pool.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                connection.terminate()
             raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
         finally:
-            await pool.release(connection)
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await pool.release(connection)
 
     async def _raw_pool(self) -> asyncpg.Pool:
         async with self._raw_lock:
@@ -121,6 +127,8 @@ class Database:
                         # connection count (max_connections), beside SQLAlchemy's pool.
                         max_size=max(2, self._pool_size // 2),
                         max_inactive_connection_lifetime=300,
+                        timeout=RAW_TIMEOUT_SECONDS,  # to connect
+                        command_timeout=RAW_STATEMENT_TIMEOUT_SECONDS,
                         # Only single read statements run here and nothing changes a
                         # connection's state, so it goes back to the pool without the
                         # default reset query (a round trip per request).
@@ -137,13 +145,19 @@ class Database:
         await self.engine.dispose()
 
 
-# A connection the server closed, or whose protocol state a failure left unusable.
+# As SQLAlchemy's pool_timeout: a request waits this long for a connection, then gets a 503.
+RAW_TIMEOUT_SECONDS = 10.0
+RAW_STATEMENT_TIMEOUT_SECONDS = 30.0
+
+# A connection the server closed, whose protocol state a failure left unusable, or whose
+# statement timed out.
 _BROKEN = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.InternalClientError,
     OSError,
+    TimeoutError,
 )
 
 

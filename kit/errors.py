@@ -268,9 +268,13 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 _UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 
 
-def _server_unavailable(exc: DBAPIError) -> bool:
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+def unavailable_sqlstate(sqlstate: object) -> bool:
+    """Whether a PostgreSQL error code says the server cannot take statements now."""
     return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
+def _server_unavailable(exc: DBAPIError) -> bool:
+    return unavailable_sqlstate(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

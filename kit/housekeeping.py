@@ -79,11 +79,14 @@ class Housekeeper:
         removed: dict[str, int] = {}
         for rule in self.rules:
             removed[rule.name] = 0
-            while not self.stopping.is_set():
-                count = await self._delete_batch(rule)
-                removed[rule.name] += count
-                if count < self.batch:
-                    break
+            try:
+                while not self.stopping.is_set():
+                    count = await self._delete_batch(rule)
+                    removed[rule.name] += count
+                    if count < self.batch:
+                        break
+            except Exception:  # one failing rule does not keep the others from running
+                log.exception("housekeeping failed", extra={"rule": rule.name})
         if any(removed.values()):
             log.info("housekeeping", extra={"removed": removed})
         return removed
@@ -91,11 +94,13 @@ class Housekeeper:
     async def _delete_batch(self, rule: Retention) -> int:
         table = rule.table
         keys = list(table.primary_key.columns)
-        due = select(*keys).where(table.c[rule.column] < utcnow() - rule.keep)
+        conditions = [table.c[rule.column] < utcnow() - rule.keep]
         if rule.condition is not None:
-            due = due.where(rule.condition)
-        due = due.limit(self.batch)
+            conditions.append(rule.condition)
+        due = select(*keys).where(*conditions).limit(self.batch)
         target = keys[0].in_(due) if len(keys) == 1 else tuple_(*keys).in_(due)
+        # The conditions again on the rows deleted: a row changed since the batch was chosen
+        # (a webhook delivery sent back to pending) is then left alone.
         async with self.database.sessionmaker() as session, session.begin():
-            result: Any = await session.execute(delete(table).where(target))
+            result: Any = await session.execute(delete(table).where(target, *conditions))
         return int(result.rowcount or 0)

@@ -24,7 +24,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -173,6 +173,44 @@ class Outbox:
             await session.execute(insert(self.tables.delivery), rows)
         self.wakeup.set()
         return event_id
+
+    async def publish_many(
+        self, session: AsyncSession, events: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> None:
+        """Adds many (type, subject, data) events at once, in that order, with a few multi-row
+        inserts rather than two statements each (an erasure can announce thousands)."""
+        if not events:
+            return
+        now = utcnow()
+        rows = [
+            {
+                "id": new_id(),
+                "type": event_type,
+                "subject": subject,
+                "data": json.dumps(data, default=str, separators=(",", ":")),
+                "occurred_at": now,
+            }
+            for event_type, subject, data in events
+        ]
+        event = self.tables.event
+        result = await session.execute(
+            insert(event).returning(event.c.seq, event.c.type, sort_by_parameter_order=True), rows
+        )
+        deliveries = [
+            {
+                "event_seq": seq,
+                "subscriber": s.name,
+                "status": PENDING,
+                "attempt_count": 0,
+                "next_attempt_at": now,
+            }
+            for seq, event_type in result.all()
+            for s in self.subscribers
+            if self._wants(s, event_type)
+        ]
+        if deliveries:
+            await session.execute(insert(self.tables.delivery), deliveries)
+        self.wakeup.set()
 
 
 class Relay:

@@ -15,25 +15,32 @@ from kit.outbox import Outbox
 from services.feed import idempotency
 from services.feed.models import Post
 
+BATCH = 1000  # well under the drivers' limits on bound parameters
+
 # What ``publish_deleted`` reads of each post (``UPDATE … RETURNING`` these).
 DELETED_COLUMNS = (col(Post.id), col(Post.author_id), col(Post.context), col(Post.group_id))
 
 
 async def publish_deleted(session: AsyncSession, outbox: Outbox, posts: Sequence[Any], now: datetime) -> None:
-    """``posts`` are rows or models with the ``DELETED_COLUMNS``; all in the caller's transaction."""
-    if not posts:
-        return
-    await idempotency.forget(session, [post.id for post in posts])
-    for post in posts:
-        await outbox.publish(
+    """``posts`` are rows or models with the ``DELETED_COLUMNS``; all in the caller's transaction,
+    in batches, so that an erasure of thousands of posts stays a handful of statements."""
+    for start in range(0, len(posts), BATCH):
+        batch = posts[start : start + BATCH]
+        await idempotency.forget(session, [post.id for post in batch])
+        await outbox.publish_many(
             session,
-            "post.deleted",
-            str(post.id),
-            {
-                "id": str(post.id),
-                "author_id": str(post.author_id),
-                "context": post.context,
-                "group_id": str(post.group_id) if post.group_id else None,
-                "deleted_at": now.isoformat(),
-            },
+            [
+                (
+                    "post.deleted",
+                    str(post.id),
+                    {
+                        "id": str(post.id),
+                        "author_id": str(post.author_id),
+                        "context": post.context,
+                        "group_id": str(post.group_id) if post.group_id else None,
+                        "deleted_at": now.isoformat(),
+                    },
+                )
+                for post in batch
+            ],
         )

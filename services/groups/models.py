@@ -96,6 +96,7 @@ class Activity(GroupsModel, table=True):
         UniqueConstraint("kind", "ref", name="uq_activity_kind_ref"),
         Index("ix_activity_group_occurred", "group_id", "occurred_at"),
         Index("ix_activity_post", "post_id"),
+        Index("ix_activity_occurred_at", "occurred_at"),  # retention
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

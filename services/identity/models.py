@@ -163,5 +163,5 @@ class WebhookDelivery(IdentityModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=300)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -3,11 +3,13 @@ rules follow the replicas."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from services.feed.models import IdempotencyKey, outbox_tables
+from services.feed.deletion import BATCH
+from services.feed.models import IdempotencyKey, Post, outbox_tables
 from tests.feed.support import bodies, group_data, make_group, membership, people, post, send_events
 from tests.helpers import auth, with_personal
 
@@ -143,3 +145,34 @@ async def test_posts_removed_by_erasure_or_group_deletion_are_announced_as_delet
     deleted = await _deleted_events(suite)
     assert deleted.count(in_group["id"]) == 1 and outside["id"] not in deleted
     assert await bodies(suite.client, cyd, "/api/v1/timelines/organisation") == ["organisation talk"]
+
+
+async def test_erasing_a_prolific_author_announces_every_post_in_batches(suite):
+    """More posts than one batch (and each with a stored Idempotency-Key answer): all are
+    announced once and forgotten, in one event delivery."""
+    ((_, ada_id),) = await people(suite, "ada")
+    author = uuid.UUID(ada_id)
+    count = BATCH + 200
+    async with suite.feed.state.database.sessionmaker() as session, session.begin():
+        posts = [
+            Post(author_id=author, context="professional", audience="organisation", body=f"n{i}")
+            for i in range(count)
+        ]
+        session.add_all(posts)
+        await session.flush()
+        session.add_all(
+            IdempotencyKey(
+                persona_id=author,
+                key=f"k{i}",
+                fingerprint="f",
+                status_code=201,
+                response="{}",
+                resource_id=p.id,
+            )
+            for i, p in enumerate(posts)
+        )
+    await send_events(suite, ("persona.erased", ada_id, {"id": ada_id, "context": "professional"}))
+    deleted = await _deleted_events(suite)
+    assert len(deleted) == count and set(deleted) == {str(p.id) for p in posts}
+    async with suite.feed.state.database.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0

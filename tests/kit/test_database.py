@@ -3,6 +3,7 @@ connections (a restart, a failover) costs at most a 503, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import httpx
@@ -133,3 +134,29 @@ async def test_a_database_with_no_connection_left_is_a_503_not_a_500():
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("DROP ROLE IF EXISTS gs_no_connections"))
         await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_raw_statement_whose_server_goes_away_mid_query_is_a_503(suite):
+    """A restart or failover ends the statements in flight (SQLSTATE 57P01): a 503, and the
+    connection is not handed to the next request."""
+    database = suite.feed.state.database
+    running = asyncio.create_task(database.raw_fetch("SELECT pg_sleep(5), 'marker-57p01'"))
+    async with database.engine.connect() as conn:
+        for _ in range(100):
+            found = (
+                await conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE query LIKE '%marker-57p01%' AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalar()
+            if found:
+                break
+            await asyncio.sleep(0.02)
+        assert found, "the statement never started"
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": found})
+    with pytest.raises(ServiceUnavailable):
+        await running
+    assert (await database.raw_fetch("SELECT 1"))[0][0] == 1
