@@ -144,10 +144,16 @@ async def test_secret_and_closed_group_posts_never_reach_non_members(suite):
 
 
 async def test_deactivated_and_erased_personas_vanish_from_every_list(suite):
-    (ada, _ada_id), (bob, bob_id) = await people(suite, "ada", "bob")
+    (ada, ada_id), (bob, bob_id) = await people(suite, "ada", "bob")
     await follow(suite.client, ada, bob_id)
+    group = await make_group(suite, {ada_id: "member", bob_id: "owner"})
     created = await post(suite.client, bob, "bob speaks #topic")
+    await post(suite.client, bob, "bob speaks in the group", audience="group", group_id=group)
+    mine = await post(suite.client, ada, "ada stays")
+    assert len(await bodies(suite.client, ada, HOME)) == 3
     await set_persona_status(suite, bob_id, "bob", "deactivated")
+    assert await bodies(suite.client, ada, HOME) == ["ada stays"]
+    assert (await suite.client.delete(f"/api/v1/posts/{mine['id']}", headers=auth(ada))).status_code == 204
     for path, params in (
         (HOME, {}),
         ("/api/v1/timelines/organisation", {}),
