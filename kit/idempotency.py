@@ -5,7 +5,7 @@ first answer again (with ``Idempotent-Replayed: true``); the same key with anoth
 The key is stored in the create's own transaction, so of two concurrent repeats only one
 creates: the other's commit fails on the key's primary key and it replays the winner's answer.
 Each service keeps the keys in a table of its own database: a model with ``persona_id`` and
-``key`` (the primary key), ``fingerprint``, ``status_code`` and ``response``.
+``key`` (the primary key), ``fingerprint``, ``status_code``, ``response`` and ``created_at``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.errors import Conflict, Unprocessable
+from kit.housekeeping import Retention
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -43,6 +45,10 @@ class IdempotencyKeys:
 
     def __init__(self, model: Any) -> None:
         self.model = model
+
+    def retention(self, keep: timedelta) -> Retention:
+        """Answers are replayed for ``keep``, then forgotten (kit.housekeeping)."""
+        return Retention("idempotency keys", self.model.__table__, "created_at", keep)
 
     async def replay(
         self, session: AsyncSession, persona_id: uuid.UUID, key: str | None, print_: str

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from kit.housekeeping import Retention
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import PersonaStatusCheck
+from services.feed import idempotency
 from services.feed.events import handlers
-from services.feed.models import IdempotencyKey, PersonaReplica, outbox_tables
+from services.feed.models import PersonaReplica, outbox_tables
 from services.feed.routes import routers
 from services.feed.settings import FeedSettings
 
@@ -32,13 +32,6 @@ def create_app(
         migrations_dir=HERE,
         event_handlers=handlers,
         principal_check=PersonaStatusCheck(PersonaReplica, ttl=5.0),
-        retention=[
-            Retention(
-                "idempotency keys",
-                IdempotencyKey.__table__,  # type: ignore[attr-defined]
-                "created_at",
-                timedelta(hours=settings.idempotency_key_retention_hours),
-            )
-        ],
+        retention=[idempotency.retention(timedelta(hours=settings.idempotency_key_retention_hours))],
     )
     return create_service_app(spec, settings, http_client=http_client)

@@ -13,10 +13,19 @@ from sqlmodel import col
 from kit.idempotency import IdempotencyKeyHeader, IdempotencyKeys, fingerprint
 from services.feed.models import IdempotencyKey
 
-__all__ = ["IdempotencyKeyHeader", "fingerprint", "forget", "remember", "replay", "replay_after_race"]
+__all__ = [
+    "IdempotencyKeyHeader",
+    "fingerprint",
+    "forget",
+    "remember",
+    "replay",
+    "replay_after_race",
+    "retention",
+]
 
 _keys = IdempotencyKeys(IdempotencyKey)
 replay = _keys.replay
+retention = _keys.retention
 replay_after_race = _keys.replay_after_race
 
 

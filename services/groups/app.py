@@ -8,13 +8,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from kit.housekeeping import Retention
-from kit.outbox import Outbox
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import PersonaStatusCheck
-from services.groups import health
+from services.groups import health, idempotency
 from services.groups.events import handlers
-from services.groups.models import IdempotencyKey, PersonaReplica, outbox_tables
+from services.groups.models import PersonaReplica, outbox_tables
 from services.groups.routes import routers
 from services.groups.settings import GroupsSettings
 
@@ -25,11 +23,6 @@ def create_app(
     settings: GroupsSettings | None = None, *, http_client: httpx.AsyncClient | None = None
 ) -> FastAPI:
     settings = settings or GroupsSettings()
-
-    def outbox() -> Outbox:
-        built: Outbox = app.state.outbox
-        return built
-
     spec = ServiceSpec(
         name="groups",
         title="Groups",
@@ -37,17 +30,11 @@ def create_app(
         routers=routers,
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
-        event_handlers=handlers(outbox),
+        event_handlers=handlers,
         principal_check=PersonaStatusCheck(PersonaReplica),
         retention=[
-            Retention(
-                "idempotency keys",
-                IdempotencyKey.__table__,  # type: ignore[attr-defined]
-                "created_at",
-                timedelta(hours=settings.idempotency_key_retention_hours),
-            ),
+            idempotency.retention(timedelta(hours=settings.idempotency_key_retention_hours)),
             health.history_retention(),
         ],
     )
-    app = create_service_app(spec, settings, http_client=http_client)
-    return app
+    return create_service_app(spec, settings, http_client=http_client)

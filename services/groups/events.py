@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, TypeVar
 
@@ -17,7 +16,7 @@ from sqlmodel import col
 
 from kit.db import upsert
 from kit.ids import new_id
-from kit.outbox import EventHandler, EventIn, Outbox
+from kit.outbox import EventHandler, EventIn, handler_outbox
 from services.groups import membership
 from services.groups.models import Activity, Group, PersonaReplica
 
@@ -182,52 +181,50 @@ async def on_reaction_removed(session: AsyncSession, event: EventIn) -> None:
     await session.execute(delete(Activity).where(col(Activity.kind) == "reaction", col(Activity.ref) == ref))
 
 
-def handlers(outbox: Callable[[], Outbox]) -> dict[str, EventHandler]:
-    """The handlers, given how to reach the app's outbox (membership changes made here are
-    published like those made by a route)."""
-
-    async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
-        data = event.data
-        persona_id = uuid.UUID(event.subject)
-        updated_at = datetime.fromisoformat(data["updated_at"])
-        current = await session.get(PersonaReplica, persona_id)
-        if current is not None and (current.updated_at >= updated_at or current.status == "erased"):
-            return  # an older event delivered late, or a persona already erased
-        values = {
-            "id": persona_id,
-            "context": data["context"],
-            "handle": data["handle"],
-            "display_name": data["display_name"],
-            "status": data["status"],
-            "updated_at": updated_at,
-        }
-        await upsert(session, PersonaReplica, values, ["id"])
-        if data["status"] in GONE:
-            await membership.drop_persona(session, outbox(), persona_id)
-
-    async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
-        """Keeps a tombstone without the name, so a late update cannot bring it back."""
-        persona_id = uuid.UUID(event.subject)
-        await membership.drop_persona(session, outbox(), persona_id)
-        values = {
-            "id": persona_id,
-            "context": str(event.data.get("context", ""))[:20],
-            "handle": "",
-            "display_name": "",
-            "status": "erased",
-            "updated_at": event.time,
-        }
-        await upsert(session, PersonaReplica, values, ["id"])
-
-    return {
-        "persona.created": on_persona_changed,
-        "persona.updated": on_persona_changed,
-        "persona.deactivated": on_persona_changed,
-        "persona.erased": on_persona_erased,
-        "post.created": on_post_created,
-        "post.deleted": on_post_deleted,
-        "comment.created": on_comment_created,
-        "comment.deleted": on_comment_deleted,
-        "reaction.added": on_reaction_added,
-        "reaction.removed": on_reaction_removed,
+async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
+    data = event.data
+    persona_id = uuid.UUID(event.subject)
+    updated_at = datetime.fromisoformat(data["updated_at"])
+    current = await session.get(PersonaReplica, persona_id)
+    if current is not None and (current.updated_at >= updated_at or current.status == "erased"):
+        return  # an older event delivered late, or a persona already erased
+    values = {
+        "id": persona_id,
+        "context": data["context"],
+        "handle": data["handle"],
+        "display_name": data["display_name"],
+        "status": data["status"],
+        "updated_at": updated_at,
     }
+    await upsert(session, PersonaReplica, values, ["id"])
+    if data["status"] in GONE:
+        await membership.drop_persona(session, handler_outbox(session), persona_id)
+
+
+async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
+    """Keeps a tombstone without the name, so a late update cannot bring it back."""
+    persona_id = uuid.UUID(event.subject)
+    await membership.drop_persona(session, handler_outbox(session), persona_id)
+    values = {
+        "id": persona_id,
+        "context": str(event.data.get("context", ""))[:20],
+        "handle": "",
+        "display_name": "",
+        "status": "erased",
+        "updated_at": event.time,
+    }
+    await upsert(session, PersonaReplica, values, ["id"])
+
+
+handlers: dict[str, EventHandler] = {
+    "persona.created": on_persona_changed,
+    "persona.updated": on_persona_changed,
+    "persona.deactivated": on_persona_changed,
+    "persona.erased": on_persona_erased,
+    "post.created": on_post_created,
+    "post.deleted": on_post_deleted,
+    "comment.created": on_comment_created,
+    "comment.deleted": on_comment_deleted,
+    "reaction.added": on_reaction_added,
+    "reaction.removed": on_reaction_removed,
+}
