@@ -82,21 +82,29 @@ class Database:
         )
 
         self._pool_size = pool_size
-        self._raw: asyncpg.Pool | None = None
+        # Two pools: one plans each statement for its values (PostgreSQL's default), the other
+        # always runs its prepared statements' generic plan (``raw_fetch(generic_plan=True)``).
+        self._raw: dict[bool, asyncpg.Pool] = {}
         self._raw_lock = asyncio.Lock()
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    async def raw_fetch(self, sql: str, *args: Any) -> Sequence[asyncpg.Record]:
+    async def raw_fetch(self, sql: str, *args: Any, generic_plan: bool = False) -> Sequence[asyncpg.Record]:
         """PostgreSQL only: one read-only statement on asyncpg directly, for the few hot reads
         whose cost through SQLAlchemy (result processing, session, pool bookkeeping) is
         several times the database's. It runs on its own (autocommit) on a pool of its own;
-        a dead connection is a 503 (the pool reconnects on the next request)."""
-        pool = self._raw or await self._raw_pool()
+        a dead connection is a 503 (the pool reconnects on the next request).
+
+        ``generic_plan``: for a statement whose best plan does not depend on its values, skip
+        planning it at every execution (PostgreSQL keeps planning one whose generic plan it
+        estimates dearer than the custom ones, even when it is not)."""
+        pool = self._raw.get(generic_plan) or await self._raw_pool(generic_plan)
         try:
-            connection = await pool.acquire(timeout=RAW_TIMEOUT_SECONDS)
+            # asyncio.timeout rather than acquire's own timeout, which runs a task per call.
+            async with asyncio.timeout(RAW_TIMEOUT_SECONDS):
+                connection = await pool.acquire()
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
         try:
@@ -112,20 +120,22 @@ class Database:
             raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
         finally:
             with contextlib.suppress(asyncpg.InterfaceError):
-                await pool.release(connection)
+                await pool.release(connection, timeout=RAW_TIMEOUT_SECONDS)
 
-    async def _raw_pool(self) -> asyncpg.Pool:
+    async def _raw_pool(self, generic_plan: bool) -> asyncpg.Pool:
         async with self._raw_lock:
-            if self._raw is None:
+            if generic_plan not in self._raw:
                 url = make_url(self.url).set(drivername="postgresql")
+                settings = {"plan_cache_mode": "force_generic_plan"} if generic_plan else {}
                 try:
-                    self._raw = await asyncpg.create_pool(
+                    self._raw[generic_plan] = await asyncpg.create_pool(
                         url.render_as_string(hide_password=False),
                         min_size=1,
-                        # Each statement here takes a millisecond or two, so half of the
-                        # main pool serves the same concurrency; it adds to the database's
-                        # connection count (max_connections), beside SQLAlchemy's pool.
-                        max_size=max(2, self._pool_size // 2),
+                        # The generic-plan pool serves the busiest reads (every home page):
+                        # as many connections as the main pool, so that requests do not queue
+                        # for one; the other (pages read on demand) half as many. Both add to the
+                        # database's connection count (max_connections), beside SQLAlchemy's.
+                        max_size=max(2, self._pool_size if generic_plan else self._pool_size // 2),
                         max_inactive_connection_lifetime=300,
                         timeout=RAW_TIMEOUT_SECONDS,  # to connect
                         command_timeout=RAW_STATEMENT_TIMEOUT_SECONDS,
@@ -133,15 +143,16 @@ class Database:
                         # connection's state, so it goes back to the pool without the
                         # default reset query (a round trip per request).
                         reset=_no_reset,
+                        server_settings=settings,
                     )
-                except (OSError, asyncpg.PostgresError) as exc:
+                except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
                     raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
-            return self._raw
+            return self._raw[generic_plan]
 
     async def dispose(self) -> None:
-        if self._raw is not None:
-            await self._raw.close()
-            self._raw = None
+        pools, self._raw = list(self._raw.values()), {}
+        for pool in pools:
+            await pool.close()
         await self.engine.dispose()
 
 

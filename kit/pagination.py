@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import quote, urlencode
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel
@@ -42,7 +43,9 @@ def encode_cursor(scope: str, key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(scope: str, cursor: str | None, *, arity: int) -> list[Any] | None:
+def decode_cursor(scope: str, cursor: str | None, *, arity: int | tuple[int, ...]) -> list[Any] | None:
+    """The key a cursor of ``scope`` holds, of ``arity`` values (or one of several arities)."""
+    arities = (arity,) if isinstance(arity, int) else arity
     if cursor is None:
         return None
     try:
@@ -54,7 +57,7 @@ def decode_cursor(scope: str, cursor: str | None, *, arity: int) -> list[Any] | 
         not isinstance(data, dict)
         or data.get("s") != scope
         or not isinstance(data.get("k"), list)
-        or len(data["k"]) != arity
+        or len(data["k"]) not in arities
         or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in data["k"])
     ):
         raise BadRequest("The cursor does not belong to this list.", slug="bad-cursor")
@@ -83,8 +86,10 @@ def paginate(
 def next_link(request: Request, next_cursor: str, limit: int) -> str:
     """The ``Link`` header's value for the next page: a relative reference, so the link stays
     right behind the gateway."""
-    next_url = request.url.include_query_params(cursor=next_cursor, limit=limit)
-    return f'<{next_url.path}?{next_url.query}>; rel="next"'
+    path = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "limit")]
+    query += [("cursor", next_cursor), ("limit", str(limit))]
+    return f'<{path.decode("latin-1")}?{urlencode(query)}>; rel="next"'
 
 
 def decode_id_cursor(scope: str, cursor: str | None) -> uuid.UUID | None:

@@ -146,9 +146,9 @@ def statements(suite: Any) -> Iterator[list[tuple[str, Any]]]:
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         seen.append((statement, parameters))
 
-    async def record_raw(sql: str, *args: Any) -> Any:
+    async def record_raw(sql: str, *args: Any, **options: Any) -> Any:
         seen.append((sql, args))
-        return await raw_fetch(sql, *args)
+        return await raw_fetch(sql, *args, **options)
 
     event.listen(engine, "before_cursor_execute", record)
     database.raw_fetch = record_raw

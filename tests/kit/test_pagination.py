@@ -16,6 +16,9 @@ def test_cursor_round_trips_and_is_bound_to_its_list():
         decode_cursor("members:x", cursor, arity=1)
     with pytest.raises(BadRequest):
         decode_cursor("groups", cursor, arity=2)
+    assert decode_cursor("groups", cursor, arity=(1, 2)) == ["abc"]
+    with pytest.raises(BadRequest):
+        decode_cursor("groups", cursor, arity=(2, 3))
 
 
 @pytest.mark.parametrize(
