@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import PersonaStatusCheck
-from services.feed import idempotency
+from services.feed import idempotency, inbox
 from services.feed.events import handlers
 from services.feed.models import PersonaReplica, outbox_tables
 from services.feed.routes import routers
@@ -32,6 +32,9 @@ def create_app(
         migrations_dir=HERE,
         event_handlers=handlers,
         principal_check=PersonaStatusCheck(PersonaReplica, ttl=5.0),
-        retention=[idempotency.retention(timedelta(hours=settings.idempotency_key_retention_hours))],
+        retention=[
+            idempotency.retention(timedelta(hours=settings.idempotency_key_retention_hours)),
+            *inbox.retention(timedelta(hours=settings.home_inbox_hours)),
+        ],
     )
     return create_service_app(spec, settings, http_client=http_client)

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from kit.db import upsert
 from kit.outbox import EventHandler, EventIn, handler_outbox
 from kit.timeutil import as_utc, utcnow
+from services.feed import inbox
 from services.feed.deletion import DELETED_COLUMNS, publish_deleted
 from services.feed.models import (
     REACTION_KINDS,
@@ -67,6 +68,7 @@ async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
     notifications; the replica row stays as a tombstone so that a late event cannot revive
     it."""
     persona_id = uuid.UUID(event.subject)
+    await inbox.drop(session, persona_id)  # first: the inbox lock before any row lock
     now = utcnow()
     own_posts = select(Post.id).where(col(Post.author_id) == persona_id)
     await session.execute(delete(PostTag).where(col(PostTag.post_id).in_(own_posts)))
@@ -157,8 +159,11 @@ async def on_group_changed(session: AsyncSession, event: EventIn) -> None:
 
 
 async def on_group_deleted(session: AsyncSession, event: EventIn) -> None:
-    """A deleted group takes its posts with it."""
+    """A deleted group takes its posts with it. The group's row is locked first: a post being
+    written to the group (which holds it shared, ``routes.posts``) commits before the posts are
+    removed, or finds the group gone."""
     group_id = uuid.UUID(event.subject)
+    await session.get(GroupReplica, group_id, with_for_update=True)
     group_posts = select(Post.id).where(col(Post.group_id) == group_id)
     await session.execute(delete(PostTag).where(col(PostTag.post_id).in_(group_posts)))
     await session.execute(delete(PostRevision).where(col(PostRevision.post_id).in_(group_posts)))
@@ -183,6 +188,8 @@ async def on_membership_changed(session: AsyncSession, event: EventIn) -> None:
     current = await session.get(MembershipReplica, (persona_id, group_id))
     if current is not None and current.updated_at and updated_at and current.updated_at > updated_at:
         return
+    if current is None:
+        await inbox.drop(session, persona_id)  # a new group among the persona's sources
     role = data.get("role")
     values = {
         "persona_id": persona_id,
@@ -204,6 +211,7 @@ async def on_membership_removed(session: AsyncSession, event: EventIn) -> None:
         return
     if current.updated_at and updated_at and current.updated_at > updated_at:
         return  # the persona joined again after this removal
+    await inbox.drop(session, persona_id)
     await session.delete(current)
 
 

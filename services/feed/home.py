@@ -1,7 +1,9 @@
 """The home timeline's statements, built once.
 
-The home timeline is the busiest read of the suite. On PostgreSQL it runs on asyncpg directly
-and the database writes each post's JSON (the second half of this module; decision 0011).
+The home timeline is the busiest read of the suite. On PostgreSQL it runs on asyncpg directly,
+the database writes each post's JSON (decision 0011), and pages come from the reader's inbox
+(``services.feed.inbox``; decision 0012), read on demand below it: the second half of this
+module.
 Elsewhere (SQLite) its four SQLAlchemy shapes (first page or a later one; the reader's
 followees and groups as literal lists, or as subqueries for readers with very many) are built
 once, with bound parameters, as Core selects of the post's columns: the compiled form is
@@ -13,6 +15,7 @@ cached, and rows are read without ORM objects. Both select exactly what
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.db import Database
-from services.feed import timelines
+from services.feed import inbox, timelines
 from services.feed.models import REACTION_KINDS, Follow, MembershipReplica, PersonaReplica, Post, Reaction
 from services.feed.timelines import ACTIVE_AUTHOR, MAX_PINNED, Sources
 
@@ -176,9 +179,10 @@ async def home_page(
 
 # PostgreSQL: the page as JSON, built by the database --------------------------------------------
 #
-# On PostgreSQL the home timeline skips SQLAlchemy and Python's shaping altogether: two
-# statements on asyncpg (the reader's sources as two arrays, then the page), and the page's rows
-# come back as the JSON text of ``schemas.PostPublic``, which the route joins into the body.
+# On PostgreSQL the home timeline skips SQLAlchemy and Python's shaping altogether: one
+# statement on asyncpg reads a page from the reader's inbox, two read one on demand (the
+# reader's sources as two arrays, then the page), and the page's rows come back as the JSON text
+# of ``schemas.PostPublic``, which the route joins into the body.
 # ``test_home_items_have_exactly_the_shape_of_a_post`` holds the two shapes together.
 
 
@@ -196,7 +200,6 @@ _KINDS = ", ".join(f"'{kind}'" for kind in REACTION_KINDS)
 _COUNTS = ", ".join(f"'{kind}', p.{column}" for kind, column in COUNT_COLUMNS)
 # The statements are put together from this module's constants only (no input: every value
 # is a bound parameter), hence the S608 exemption in pyproject.toml.
-# $1 reader, $2 context, $3 now, $4 followees (with the reader), $5 groups, $6 limit, [$7 before]
 _DOCUMENT = f"""json_build_object(
     'id', p.id,
     'author', json_build_object('id', p.author_id, 'handle', a.handle, 'display_name', a.display_name),
@@ -219,6 +222,8 @@ _DOCUMENT = f"""json_build_object(
 # few sources got a hash join over every persona.
 _VISIBLE = """p.deleted_at IS NULL AND p.context = $2
       AND coalesce((SELECT a.status = 'active' FROM persona_replica a WHERE a.id = p.author_id), true)"""
+# On demand (below an inbox's floor, or for a reader without one on a later page).
+# $1 reader, $2 context, $3 now, $4 followees (with the reader), $5 groups, $6 limit, [$7 before]
 _REGULAR = f"""SELECT p.*, 0 AS lead FROM post p
     WHERE {_VISIBLE}
       AND ((p.audience IN ('organisation', 'followers') AND p.author_id = ANY($4::uuid[]))
@@ -239,6 +244,20 @@ PG_SOURCES = """SELECT
     ARRAY(SELECT followee_id FROM follow WHERE follower_id = $1),
     ARRAY(SELECT group_id FROM membership_replica WHERE persona_id = $1)"""
 
+# From the reader's inbox (decision 0012): its newest entries, with what the inbox does not
+# decide filtered here (deleted posts, authors no longer active, posts still pinned), and last
+# a row (lead 2) with the inbox's floor when the reader has an inbox.
+# $1 reader, $2 context, $3 now, $4 limit, [$5 before]
+_INBOX = f"""SELECT p.*, 0 AS lead FROM home_entry e JOIN post p ON p.id = e.post_id
+    WHERE e.reader_id = $1 AND {_VISIBLE}
+      AND (p.pinned_until IS NULL OR p.pinned_until <= $3){{before}}
+    ORDER BY e.post_id DESC LIMIT $4"""
+_FLOOR = "(SELECT 2, i.floor_id, NULL FROM home_inbox i WHERE i.reader_id = $1)"
+_INBOX_FIRST = _OUTER.format(rows=f"({_INBOX.format(before='')}) UNION ALL ({_PINNED})")
+_INBOX_LATER = _OUTER.format(rows=_INBOX.format(before=" AND e.post_id < $5"))
+PG_INBOX_FIRST_PAGE = f"({_INBOX_FIRST}) UNION ALL {_FLOOR}"
+PG_INBOX_LATER_PAGE = f"({_INBOX_LATER}) UNION ALL {_FLOOR}"
+
 
 async def home_page_json(
     database: Database,
@@ -246,20 +265,75 @@ async def home_page_json(
     context: str,
     *,
     before: uuid.UUID | None,
+    older: bool,
     limit: int,
     now: datetime,
-) -> tuple[list[str], uuid.UUID | None]:
-    """PostgreSQL: the page's items as JSON texts (pinned announcements first on a first page)
-    and the id to continue after, or None on the last page."""
-    ((followees, groups),) = await database.raw_fetch(PG_SOURCES, persona)
+    inbox_size: int,
+) -> tuple[list[str], uuid.UUID | None, bool]:
+    """PostgreSQL: the page's items as JSON texts (pinned announcements first on a first page),
+    the id to continue after (None on the last page), and whether the next page lies below the
+    reader's inbox (``older``: read on demand).
+
+    One statement reads a page from the inbox; two read one on demand (the reader's sources,
+    then the page). A first page without an inbox builds it first; a page that runs out of
+    inbox goes on on demand, and so does a later page whose inbox has gone meanwhile."""
+    if older:
+        assert before is not None
+        return _page(await _on_demand(database, persona, context, now, limit + 1, before), limit, older=True)
+    rows = await _from_inbox(database, persona, context, now, limit + 1, before)
+    if (
+        rows is None
+        and before is None
+        and await inbox.build(database, persona, context, size=inbox_size, now=now)
+    ):
+        rows = await _from_inbox(database, persona, context, now, limit + 1, before)
+    if rows is None:
+        # No inbox: the build timed out waiting for its lock, or the inbox was dropped the
+        # moment it was built, or it has gone since this walk's first page.
+        return _page(await _on_demand(database, persona, context, now, limit + 1, before), limit, older=True)
+    floor = rows.pop()[1]
+    shown = sum(1 for r in rows if not r[0])
+    if shown > limit or floor is None:
+        return _page(rows, limit, older=False)
+    # The inbox ran out above its floor (it holds every post from the floor up): the page goes
+    # on with older posts on demand.
+    below = floor if before is None or before > floor else before
+    rows += await _on_demand(database, persona, context, now, limit + 1 - shown, below)
+    return _page(rows, limit, older=True)
+
+
+async def _from_inbox(
+    database: Database, persona: uuid.UUID, context: str, now: datetime, count: int, before: uuid.UUID | None
+) -> list[Any] | None:
+    """The page's rows from the reader's inbox, the floor's row last; None without an inbox."""
+    if before is None:
+        found = await database.raw_fetch(PG_INBOX_FIRST_PAGE, persona, context, now, count, generic_plan=True)
+    else:
+        found = await database.raw_fetch(
+            PG_INBOX_LATER_PAGE, persona, context, now, count, before, generic_plan=True
+        )
+    rows = [r for r in found if r[0] != 2]
+    floor = [r for r in found if r[0] == 2]
+    # Entries without their inbox (left by a drop, until a build or retention clears them)
+    # are not the reader's home.
+    return [*rows, *floor] if floor else None
+
+
+async def _on_demand(
+    database: Database, persona: uuid.UUID, context: str, now: datetime, count: int, before: uuid.UUID | None
+) -> Sequence[Any]:
+    """Posts older than ``before`` (with the pinned announcements on a first page) by the home
+    rule, read on demand (decision 0011). Planned for each execution: the best plan depends on
+    how many sources the reader has."""
+    ((followees, groups),) = await database.raw_fetch(PG_SOURCES, persona, generic_plan=True)
     authors = [persona, *followees]
     if before is None:
-        rows = await database.raw_fetch(PG_FIRST_PAGE, persona, context, now, authors, groups, limit + 1)
-    else:
-        rows = await database.raw_fetch(
-            PG_LATER_PAGE, persona, context, now, authors, groups, limit + 1, before
-        )
+        return await database.raw_fetch(PG_FIRST_PAGE, persona, context, now, authors, groups, count)
+    return await database.raw_fetch(PG_LATER_PAGE, persona, context, now, authors, groups, count, before)
+
+
+def _page(rows: Sequence[Any], limit: int, *, older: bool) -> tuple[list[str], uuid.UUID | None, bool]:
     leading = [r[2] for r in rows if r[0]]
     regular = [r for r in rows if not r[0]]
     after = regular[limit - 1][1] if len(regular) > limit else None
-    return [*leading, *(r[2] for r in regular[:limit])], after
+    return [*leading, *(r[2] for r in regular[:limit])], after, older

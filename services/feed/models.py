@@ -173,3 +173,28 @@ class MembershipReplica(FeedModel, table=True):
     role: str = Field(default="member", max_length=20)
     joined_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HomeInbox(FeedModel, table=True):
+    """A reader's precomputed home timeline (PostgreSQL only; decision 0012): built when the
+    reader opens it, kept up to date by fan-out on write, dropped when the reader's sources
+    change and after ``home_inbox_hours``. Its entries hold every post of the home rule whose
+    id is at least ``floor_id`` (every one when ``floor_id`` is NULL)."""
+
+    __tablename__ = "home_inbox"
+
+    reader_id: uuid.UUID = Field(primary_key=True)
+    floor_id: uuid.UUID | None = None
+    built_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HomeEntry(FeedModel, table=True):
+    """One post in one reader's inbox. ``built_at`` is the inbox's, so that entries expire with
+    it (and entries left behind by a dropped inbox expire too)."""
+
+    __tablename__ = "home_entry"
+    __table_args__ = (Index("ix_home_entry_built_at", "built_at"),)
+
+    reader_id: uuid.UUID = Field(primary_key=True)
+    post_id: uuid.UUID = Field(primary_key=True)
+    built_at: datetime = Field(sa_type=UTCDateTime)

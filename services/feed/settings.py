@@ -26,3 +26,17 @@ class FeedSettings(ServiceSettings):
     )
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     max_following: int = Field(default=5000, ge=1, description="How many personas one persona may follow.")
+    home_inbox_size: int = Field(
+        default=800,
+        ge=1,
+        le=10000,
+        description="PostgreSQL: how many posts a reader's home inbox is built with (decision 0012); "
+        "pages below them are read on demand.",
+    )
+    home_inbox_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="PostgreSQL: a home inbox is deleted this long after it was built, and built "
+        "again at its reader's next read.",
+    )

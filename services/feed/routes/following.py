@@ -13,6 +13,7 @@ from kit.db import SessionDep
 from kit.errors import NotFound, Unprocessable
 from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.tokens import CurrentPersona
+from services.feed import inbox
 from services.feed.models import Follow, PersonaReplica
 from services.feed.schemas import FollowPublic
 from services.feed.settings import FeedSettings
@@ -45,6 +46,7 @@ async def follow_persona(
         if (following or 0) >= settings.max_following:
             raise Unprocessable(f"A persona follows at most {settings.max_following} personas.")
         follow = Follow(follower_id=caller.persona_id, followee_id=persona_id)
+        await inbox.drop(session, caller.persona_id)
         session.add(follow)
         try:
             await session.commit()
@@ -63,6 +65,7 @@ async def unfollow_persona(persona_id: uuid.UUID, session: SessionDep, caller: C
     """Idempotent: unfollowing someone not followed is not an error."""
     follow = await session.get(Follow, (caller.persona_id, persona_id))
     if follow is not None:
+        await inbox.drop(session, follow.follower_id)
         await session.delete(follow)
         await session.commit()
 

@@ -20,7 +20,7 @@ from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from kit.text import LIKE_ESCAPE, SingleLineText, like_escape
 from kit.timeutil import utcnow
 from kit.tokens import CurrentPersona
-from services.feed import idempotency
+from services.feed import idempotency, inbox
 from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
 from services.feed.content import parse_tags, resolve_mentions
 from services.feed.deletion import publish_deleted
@@ -78,7 +78,9 @@ async def _set_text(session: AsyncSession, post: Post, body: str) -> list[dict[s
 
 async def _check_group(session: AsyncSession, caller: CurrentPersona, group_id: uuid.UUID) -> None:
     assert caller.persona_id is not None
-    group = await session.get(GroupReplica, group_id)
+    # Shared until the post commits, so that the group's deletion (events.on_group_deleted)
+    # waits for the post and removes it too.
+    group = await session.get(GroupReplica, group_id, with_for_update={"read": True})
     member = await session.get(MembershipReplica, (caller.persona_id, group_id))
     if group is None or group.context != caller.context or (group.visibility != "open" and member is None):
         raise NotFound("No group with this id.")
@@ -142,6 +144,7 @@ async def create_post(
     session.add(post)
     await notify(session, post, caller.persona_id, dict.fromkeys(mention_ids(new_mentions), "mention"))
     await outbox.publish(session, "post.created", str(post.id), post_event(post))
+    await inbox.fan_out(session, post)
     result = await _render(session, post)
     location = f"/api/v1/posts/{post.id}"
     idempotency.remember(session, caller.persona_id, idempotency_key, print_, 201, result, location, post.id)

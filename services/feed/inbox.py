@@ -1,0 +1,167 @@
+"""Home inboxes: each reader's home timeline precomputed as post ids (PostgreSQL only; decision
+0012).
+
+The rule an inbox keeps: **it holds every post of the home rule (own posts, posts of followed
+personas, posts in the reader's groups; deleted ones aside) whose id is at least its floor**, for
+the reader's followees and groups as they are now. Reads filter what may change without the
+rule changing (an author deactivated, a post deleted or pinned) and go on below the floor with
+the on-demand query of decision 0006. Three writers keep the rule:
+
+- ``build`` fills a reader's inbox with the newest ``size`` posts of the rule when the reader
+  opens the home timeline without one;
+- ``fan_out`` adds a new post to the inboxes of its readers (followers or group members, and
+  the author) in the transaction that creates it;
+- ``drop`` deletes a reader's inbox in the transaction that changes the reader's followees or
+  groups (it is built again, from the new sources, at the next read).
+
+Advisory locks order them, one per stripe of readers (``STRIPES``). ``fan_out`` and ``drop``
+take every stripe's shared, always in the same order; ``build`` takes its reader's stripe
+exclusive. A build therefore waits for the posting and following transactions in flight and
+sees what they committed, and those that start later wait for the build and then see the new
+inbox: without it a post committed while an inbox is being built is in neither (the build's
+snapshot misses the post, the post's fan-out misses the inbox). Builds of readers of different
+stripes run side by side; a build waits ``BUILD_LOCK_TIMEOUT`` at most, after which the page is
+read on demand and the inbox built at a later first page. Builds are rare (a reader's first read
+of the day), each a few milliseconds; posting waits that long at worst.
+
+Entries carry their inbox's ``built_at``: retention deletes inboxes after ``home_inbox_hours``
+and then their entries (and any a dropped inbox left behind); a build deletes the reader's old
+entries first.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.db import Database
+from kit.housekeeping import Retention
+from services.feed.models import HomeEntry, HomeInbox, Post
+
+log = logging.getLogger(__name__)
+
+# The advisory locks' first key ("home" in ASCII); the second is the stripe.
+LOCK_SPACE = 0x686F6D65
+STRIPES = 16
+BUILD_LOCK_TIMEOUT = "2s"
+
+# Every stripe, in one order (so that two transactions taking them cannot deadlock).
+_SHARED = text(
+    "SELECT count(pg_advisory_xact_lock_shared(:space, s)) FROM generate_series(0, :stripes - 1) AS s"
+).bindparams(space=LOCK_SPACE, stripes=STRIPES)
+_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:space, :stripe)")
+_LOCK_TIMEOUT = text(f"SET LOCAL lock_timeout = '{BUILD_LOCK_TIMEOUT}'")
+_DROP = text("DELETE FROM home_inbox WHERE reader_id = :reader")
+_FAN_OUT_FOLLOWERS = text(
+    """INSERT INTO home_entry (reader_id, post_id, built_at)
+    SELECT i.reader_id, :post, i.built_at FROM home_inbox i
+    WHERE (i.reader_id IN (SELECT f.follower_id FROM follow f WHERE f.followee_id = :author)
+           OR i.reader_id = :author)
+      AND (i.floor_id IS NULL OR i.floor_id < :post)
+    ON CONFLICT DO NOTHING"""
+)
+_FAN_OUT_GROUP = text(
+    """INSERT INTO home_entry (reader_id, post_id, built_at)
+    SELECT i.reader_id, :post, i.built_at FROM home_inbox i
+    WHERE i.reader_id IN (SELECT m.persona_id FROM membership_replica m WHERE m.group_id = :group)
+      AND (i.floor_id IS NULL OR i.floor_id < :post)
+    ON CONFLICT DO NOTHING"""
+)
+_EXISTING = text("SELECT floor_id FROM home_inbox WHERE reader_id = :reader")
+_CLEAR = text("DELETE FROM home_entry WHERE reader_id = :reader")
+_SOURCES = text(
+    """SELECT ARRAY(SELECT followee_id FROM follow WHERE follower_id = :reader),
+              ARRAY(SELECT group_id FROM membership_replica WHERE persona_id = :reader)"""
+)
+# The home rule without what reads filter (authors' status, pins): a deactivated author may
+# come back. Deleted posts never do. The sources are arrays so that the planner sees how many
+# there are (decision 0006).
+_FILL = text(
+    """INSERT INTO home_entry (reader_id, post_id, built_at)
+    SELECT :reader, p.id, :now FROM post p
+    WHERE p.deleted_at IS NULL AND p.context = :context
+      AND ((p.audience IN ('organisation', 'followers') AND p.author_id = ANY(CAST(:authors AS uuid[])))
+           OR (p.audience = 'group' AND p.group_id = ANY(CAST(:groups AS uuid[]))))
+    ORDER BY p.id DESC LIMIT :size
+    RETURNING post_id"""
+)
+_CREATE = text("INSERT INTO home_inbox (reader_id, floor_id, built_at) VALUES (:reader, :floor, :now)")
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def drop(session: AsyncSession, reader: uuid.UUID) -> None:
+    """Call in the transaction that changes ``reader``'s followees or groups, before it does."""
+    if _postgres(session):
+        await session.execute(_SHARED)
+        await session.execute(_DROP, {"reader": reader})
+
+
+async def fan_out(session: AsyncSession, post: Post) -> None:
+    """Call in the transaction that creates ``post``."""
+    if not _postgres(session):
+        return
+    await session.execute(_SHARED)
+    if post.audience == "group":
+        await session.execute(_FAN_OUT_GROUP, {"post": post.id, "group": post.group_id})
+    else:
+        await session.execute(_FAN_OUT_FOLLOWERS, {"post": post.id, "author": post.author_id})
+
+
+def stripe(reader: uuid.UUID) -> int:
+    return reader.int % STRIPES
+
+
+async def build(database: Database, reader: uuid.UUID, context: str, *, size: int, now: datetime) -> bool:
+    """Builds ``reader``'s inbox unless a concurrent request just did. False when the build
+    could not take its lock in time (the caller reads on demand instead)."""
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            await session.execute(_LOCK_TIMEOUT)
+            await session.execute(_EXCLUSIVE, {"space": LOCK_SPACE, "stripe": stripe(reader)})
+            if (await session.execute(_EXISTING, {"reader": reader})).first() is not None:
+                return True
+            await session.execute(_CLEAR, {"reader": reader})
+            followees, groups = (await session.execute(_SOURCES, {"reader": reader})).one()
+            params = {
+                "reader": reader,
+                "now": now,
+                "context": context,
+                "authors": [reader, *followees],
+                "groups": list(groups),
+                "size": size,
+            }
+            ids = (await session.execute(_FILL, params)).scalars().all()
+            floor = min(ids) if len(ids) >= size else None
+            await session.execute(_CREATE, {"reader": reader, "floor": floor, "now": now})
+    except DBAPIError as exc:
+        if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+            raise
+        log.warning("home inbox build timed out waiting for its lock", extra={"stripe": stripe(reader)})
+        return False
+    return True
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _sqlstate(exc: DBAPIError) -> object:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def retention(keep: timedelta) -> list[Retention]:
+    """Inboxes built more than ``keep`` ago, then entries whose inbox is gone (in this order:
+    entries never go before their inbox)."""
+    inbox, entry = HomeInbox.__table__, HomeEntry.__table__  # type: ignore[attr-defined]
+    live = exists().where(and_(inbox.c.reader_id == entry.c.reader_id, inbox.c.built_at == entry.c.built_at))
+    return [
+        Retention("home inboxes", inbox, "built_at", keep),
+        Retention("home inbox entries", entry, "built_at", keep, condition=~live),
+    ]
