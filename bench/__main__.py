@@ -256,6 +256,9 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
             dense, sparse = suite.token(world.dense), suite.token(world.sparse)
             cursor, depth = deep_cursor(suite.feed, dense, args.deep_pages)
             deep = f"{HOME}?cursor={cursor}" if cursor else HOME
+            # Below the dense reader's inbox (800 posts): read on demand (decision 0012).
+            cursor, older_depth = deep_cursor(suite.feed, dense, args.older_pages)
+            older = f"{HOME}?cursor={cursor}" if cursor else HOME
             scenarios = {
                 "floor": (floor_url, dense),
                 "gateway_over_floor": (over_url + HOME, dense),
@@ -264,8 +267,9 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
                 "home_gateway_sparse_first": (suite.url + HOME, sparse),
                 "home_feed_sparse_first": (suite.feed + HOME, sparse),
                 "home_gateway_dense_deep": (suite.url + deep, dense),
+                "home_gateway_dense_older": (suite.url + older, dense),
             }
-            runs: dict[str, Any] = {"deep_page_depth": depth}
+            runs: dict[str, Any] = {"deep_page_depth": depth, "older_page_depth": older_depth}
             for connections in args.connections:
                 for name, (url, token) in scenarios.items():
                     if connections != args.connections[0] and name not in (
@@ -318,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", default="32,256")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--deep-pages", type=int, default=25)
+    parser.add_argument(
+        "--older-pages", type=int, default=50, help="depth of the page below the inbox (20 posts a page)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs under var/")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]

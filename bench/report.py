@@ -39,6 +39,10 @@ def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str
         "sparse_vs_dense_p99": _ratio(get(large, "home_gateway_sparse_first")["p99_ms"], gateway["p99_ms"]),
         "deep_vs_first_p99": _ratio(get(large, "home_gateway_dense_deep")["p99_ms"], gateway["p99_ms"]),
     }
+    if f"home_gateway_dense_older@{low}" in large:
+        ratios["older_vs_first_p99"] = _ratio(
+            get(large, "home_gateway_dense_older")["p99_ms"], gateway["p99_ms"]
+        )
     if high != low:
         ratios["home_via_gateway_high_vs_low_connections"] = _ratio(
             get(large, "home_gateway_dense_first", high)["rps"], gateway["rps"]
@@ -58,6 +62,7 @@ def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str
         "p99_largest_vs_smallest": ("<=", 1.25),
         "sparse_vs_dense_p99": ("<=", 2.0),
         "deep_vs_first_p99": ("<=", 2.5),
+        "older_vs_first_p99": ("<=", 2.5),
         "home_via_gateway_high_vs_low_connections": (">=", 0.85),
         "post_large_vs_small_group_p99": ("<=", 1.5),
         "post_small_vs_large_group_rps": ("<=", 1.5),
@@ -78,7 +83,8 @@ def table(results: dict[str, Any]) -> str:
         f"\n== {results['backend']}: requests/s and latency (wrk, {results['seconds_per_run']} s per run)"
     ]
     for size, runs in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
-        rows.append(f"-- {int(size):,} posts (deep page = page {runs['deep_page_depth'] + 1})")
+        older = f", older page = page {runs['older_page_depth'] + 1}" if "older_page_depth" in runs else ""
+        rows.append(f"-- {int(size):,} posts (deep page = page {runs['deep_page_depth'] + 1}{older})")
         rows += [f"   {name:<34} {line(figure)}" for name, figure in runs.items() if "@" in name]
     for name, figure in results.get("posting", {}).items():
         rows.append(f"   POST /posts {name:<22} {line(figure)}")
