@@ -230,6 +230,12 @@ def add_posts(url: str, world: World, target: int, seed: int = 11) -> int:
 
     added = _insert(engine, "post", posts(), chunk=10_000)
     world.posts = target
+    # Posts written here skip the feed's fan-out, so the readers' home inboxes (PostgreSQL;
+    # decision 0012) no longer hold every post of their rule: they go, and the next first page
+    # builds each again, as after any change behind the service's back.
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM home_inbox"))
+        conn.execute(text("DELETE FROM home_entry"))
     analyze(engine)
     engine.dispose()
     return added
