@@ -273,8 +273,13 @@ def unavailable_sqlstate(sqlstate: object) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
+def sqlstate(exc: DBAPIError) -> object:
+    """The PostgreSQL error code behind a driver's error (asyncpg's or psycopg's), if any."""
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
 def _server_unavailable(exc: DBAPIError) -> bool:
-    return unavailable_sqlstate(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None))
+    return unavailable_sqlstate(sqlstate(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -95,9 +95,27 @@ def next_link(request: Request, next_cursor: str, limit: int) -> str:
 def decode_id_cursor(scope: str, cursor: str | None) -> uuid.UUID | None:
     """For lists keyed by one id: the id after which the next page starts."""
     key = decode_cursor(scope, cursor, arity=1)
+    return None if key is None else _cursor_id(key[0])
+
+
+def encode_marked_id_cursor(scope: str, after: uuid.UUID, mark: str | None) -> str:
+    """A cursor of one id that also says how to read the next page (``mark``), for lists read
+    in more than one way (the home timeline: from the reader's inbox, or older, on demand)."""
+    return encode_cursor(scope, [str(after), *([mark] if mark else [])])
+
+
+def decode_marked_id_cursor(scope: str, cursor: str | None, mark: str) -> tuple[uuid.UUID | None, bool]:
+    """The id after which the next page starts, and whether the cursor carries ``mark``."""
+    key = decode_cursor(scope, cursor, arity=(1, 2))
     if key is None:
-        return None
+        return None, False
+    if len(key) == 2 and key[1] != mark:
+        raise BadRequest("The cursor is not valid.", slug="bad-cursor")
+    return _cursor_id(key[0]), len(key) == 2
+
+
+def _cursor_id(value: Any) -> uuid.UUID:
     try:
-        return uuid.UUID(str(key[0]))
+        return uuid.UUID(str(value))
     except ValueError as exc:
         raise BadRequest("The cursor is not valid.", slug="bad-cursor") from exc

@@ -40,6 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
+from kit.errors import sqlstate
 from kit.housekeeping import Retention
 from services.feed.models import HomeEntry, HomeInbox, Post
 
@@ -142,7 +143,7 @@ async def build(database: Database, reader: uuid.UUID, context: str, *, size: in
             floor = min(ids) if len(ids) >= size else None
             await session.execute(_CREATE, {"reader": reader, "floor": floor, "now": now})
     except DBAPIError as exc:
-        if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+        if sqlstate(exc) != LOCK_NOT_AVAILABLE:
             raise
         log.warning("home inbox build timed out waiting for its lock", extra={"stripe": stripe(reader)})
         return False
@@ -150,10 +151,6 @@ async def build(database: Database, reader: uuid.UUID, context: str, *, size: in
 
 
 LOCK_NOT_AVAILABLE = "55P03"
-
-
-def _sqlstate(exc: DBAPIError) -> object:
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
 
 
 def retention(keep: timedelta) -> list[Retention]:

@@ -12,14 +12,14 @@ from sqlalchemy import and_
 from sqlmodel import col
 
 from kit.db import Database, SessionDep
-from kit.errors import BadRequest, NotFound
+from kit.errors import NotFound
 from kit.pagination import (
     Cursor,
     Limit,
     Page,
-    decode_cursor,
     decode_id_cursor,
-    encode_cursor,
+    decode_marked_id_cursor,
+    encode_marked_id_cursor,
     next_link,
     paginate,
 )
@@ -68,13 +68,6 @@ async def _page(
 OLDER = "older"
 
 
-def _cursor_id(value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise BadRequest("The cursor is not valid.", slug="bad-cursor") from exc
-
-
 @router.get("/home", summary="The caller's home timeline", response_model=Page[PostPublic])
 async def get_home_timeline(
     request: Request, caller: CurrentPersona, limit: Limit = 20, cursor: Cursor = None
@@ -87,11 +80,7 @@ async def get_home_timeline(
     scope = f"home:{caller.persona_id}"
     # A cursor is the last id shown, marked when the next page lies below the reader's inbox
     # (PostgreSQL; decision 0012). A bad cursor fails before any query.
-    key = decode_cursor(scope, cursor, arity=(1, 2))
-    before = _cursor_id(key[0]) if key else None
-    older = bool(key and len(key) == 2)
-    if key and len(key) == 2 and key[1] != OLDER:
-        raise BadRequest("The cursor is not valid.", slug="bad-cursor")
+    before, older = decode_marked_id_cursor(scope, cursor, OLDER)
     if database.is_postgres:
         items, after, older = await home.home_page_json(
             database,
@@ -113,9 +102,7 @@ async def get_home_timeline(
         items = [to_json(home.post_json(r, now)).decode() for r in [*lead, *rows[:limit]]]
     # The items are already JSON in the published shape (see the home module): the body is
     # put together here rather than validated and serialised again.
-    next_cursor = (
-        encode_cursor(scope, [str(after), *([OLDER] if older else [])]) if after is not None else None
-    )
+    next_cursor = None if after is None else encode_marked_id_cursor(scope, after, OLDER if older else None)
     body = f'{{"items":[{",".join(items)}],"next_cursor":{to_json(next_cursor).decode()}}}'
     headers = {"Link": next_link(request, next_cursor, limit)} if next_cursor else None
     return Response(body, media_type="application/json", headers=headers)
