@@ -10,12 +10,13 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, make_url, select, text, update
 
 from kit.housekeeping import Housekeeper
 from kit.pagination import encode_cursor
-from services.feed import inbox
+from services.feed import home, inbox
 from services.feed.models import HomeEntry, HomeInbox, Post
 from tests.feed.support import (
     bodies,
@@ -336,3 +337,47 @@ async def test_an_erased_reader_keeps_no_inbox(suite):
     assert (await _inbox(suite, ada_id))[0] is not None
     await send_events(suite, ("persona.erased", ada_id, {"id": ada_id, "context": "professional"}))
     assert (await _inbox(suite, ada_id))[0] is None
+
+
+@pytest.mark.postgres
+async def test_cached_inbox_plans_look_authors_up_by_key_at_any_number_of_personas(suite):
+    """The inbox's pages run as generic plans, which cannot know the page's LIMIT: the author's
+    name must still be looked up per row of the page, not by hashing every persona (what a
+    plain join became at 10,000 personas)."""
+    (ada, ada_id), (bob, bob_id) = await people(suite, "ada", "bob")
+    await follow(suite.client, ada, bob_id)
+    await post(suite.client, bob, "a post")
+    assert (await suite.client.get(HOME, headers=auth(ada))).status_code == 200  # builds the inbox
+    database = suite.feed.state.database
+    url = make_url(database.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(url, server_settings={"plan_cache_mode": "force_generic_plan"})
+    try:
+        # As many personas and inbox entries as a real organisation has, and statistics on them.
+        await conn.execute(
+            """INSERT INTO persona_replica (id, context, handle, display_name, status, updated_at)
+            SELECT gen_random_uuid(), 'professional', 'p' || i, 'P ' || i, 'active', now()
+            FROM generate_series(1, 10000) i"""
+        )
+        await conn.execute(
+            """INSERT INTO post (id, author_id, context, audience, body, created_at, updated_at)
+            SELECT gen_random_uuid(), $1, 'professional', 'organisation', 'a post', now(), now()
+            FROM generate_series(1, 2000)""",
+            uuid.UUID(bob_id),
+        )
+        await conn.execute(
+            """INSERT INTO home_entry (reader_id, post_id, built_at)
+            SELECT $1, id, now() FROM post ON CONFLICT DO NOTHING""",
+            uuid.UUID(ada_id),
+        )
+        await conn.execute("ANALYZE persona_replica, post, home_entry")
+        reader = f"'{ada_id}', 'professional', now(), 21"
+        for name, sql, args in (
+            ("first", home.PG_INBOX_FIRST_PAGE, reader),
+            ("later", home.PG_INBOX_LATER_PAGE, f"{reader}, '{uuid.uuid4()}'"),
+        ):
+            await conn.execute(f"PREPARE {name} AS {sql}")
+            plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN EXECUTE {name}({args})"))
+            assert "Seq Scan on persona_replica" not in plan, plan
+            assert "Index Scan using pk_persona_replica on persona_replica a " in plan, plan
+    finally:
+        await conn.close()
