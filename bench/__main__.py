@@ -259,6 +259,7 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
             # Below the dense reader's inbox (800 posts): read on demand (decision 0012).
             cursor, older_depth = deep_cursor(suite.feed, dense, args.older_pages)
             older = f"{HOME}?cursor={cursor}" if cursor else HOME
+            dataset.analyze_inboxes(urls["feed"])
             scenarios = {
                 "floor": (floor_url, dense),
                 "gateway_over_floor": (over_url + HOME, dense),
