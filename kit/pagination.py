@@ -25,11 +25,13 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+MAX_CURSOR = 512
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1 to 100).")]
 Cursor = Annotated[
     str | None,
-    Query(max_length=512, description="Opaque cursor from a previous page's `next_cursor`."),
+    Query(max_length=MAX_CURSOR, description="Opaque cursor from a previous page's `next_cursor`."),
 ]
 
 

@@ -13,7 +13,7 @@ from kit.tokens import PersonaStatusCheck
 from services.feed import idempotency, inbox
 from services.feed.events import handlers
 from services.feed.models import PersonaReplica, outbox_tables
-from services.feed.routes import routers
+from services.feed.routes import routers, timelines
 from services.feed.settings import FeedSettings
 
 HERE = Path(__file__).parent
@@ -37,4 +37,7 @@ def create_app(
             *inbox.retention(timedelta(hours=settings.home_inbox_hours)),
         ],
     )
-    return create_service_app(spec, settings, http_client=http_client)
+    app = create_service_app(spec, settings, http_client=http_client)
+    # The busiest read's fast path, matched before every other route (decision 0013).
+    app.router.routes.insert(0, timelines.home_fast_path())
+    return app

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import string
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.routing import APIRoute
 from pydantic_core import to_json
 from sqlalchemy import and_
 from sqlmodel import col
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kit.db import Database, SessionDep
 from kit.errors import NotFound
 from kit.pagination import (
+    DEFAULT_LIMIT,
+    MAX_CURSOR,
+    MAX_LIMIT,
     Cursor,
     Limit,
     Page,
@@ -24,7 +31,7 @@ from kit.pagination import (
     paginate,
 )
 from kit.timeutil import utcnow
-from kit.tokens import CurrentPersona
+from kit.tokens import CurrentPersona, Principal, current_persona, current_principal
 from services.feed import home
 from services.feed.content import tag_name
 from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post, PostTag
@@ -70,10 +77,14 @@ OLDER = "older"
 
 @router.get("/home", summary="The caller's home timeline", response_model=Page[PostPublic])
 async def get_home_timeline(
-    request: Request, caller: CurrentPersona, limit: Limit = 20, cursor: Cursor = None
+    request: Request, caller: CurrentPersona, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Response:
     """Own posts, posts of followed personas and posts in the caller's groups, in the
     token's context only. Announcements pinned for the context lead the first page."""
+    return await _home(request, caller, limit, cursor)
+
+
+async def _home(request: Request, caller: Principal, limit: int, cursor: str | None) -> Response:
     assert caller.persona_id is not None and caller.context is not None
     database: Database = request.app.state.database
     now = utcnow()
@@ -215,3 +226,61 @@ async def get_tag_timeline(
         cursor=cursor,
         source=source,
     )
+
+
+HOME_PATH = router.prefix + "/home"
+CURSOR_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
+
+
+def _well_formed(query: str) -> tuple[int, str | None] | None:
+    """The home timeline's ``limit`` and ``cursor`` when the query gives each at most once, in
+    the plain form ``get_home_timeline`` accepts (digits within bounds; a cursor's own
+    characters), with no name that would decode to either; None for anything else.
+    A parameter added to ``get_home_timeline`` must be added here too (decision 0013)."""
+    limit, cursor, seen = DEFAULT_LIMIT, None, set()
+    for pair in query.split("&") if query else ():
+        name, _, value = pair.partition("=")
+        if name in seen or "%" in name or "+" in name:
+            return None
+        seen.add(name)
+        if name == "limit":
+            if not (value.isascii() and value.isdigit() and len(value) <= 3 and 1 <= int(value) <= MAX_LIMIT):
+                return None
+            limit = int(value)
+        elif name == "cursor":
+            if not 0 < len(value) <= MAX_CURSOR or not CURSOR_CHARS.issuperset(value):
+                return None
+            cursor = value
+    return limit, cursor
+
+
+class HomeFastPath:
+    """``GET /api/v1/timelines/home`` without FastAPI's parameter solving, for the request that
+    needs none: a query of at most a plain ``limit`` and ``cursor``. Any other query goes to
+    ``get_home_timeline``'s route, which answers it as documented (its 422s included).
+    Both check the token with the same dependencies and serve the page with ``_home``."""
+
+    def __init__(self, route: APIRoute) -> None:
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        params = _well_formed(scope.get("query_string", b"").decode("latin-1"))
+        if params is None:
+            _, child = self.route.matches(scope)
+            scope.update(child)
+            await self.route.handle(scope, receive, send)
+            return
+        scope["route"] = self.route  # metrics, traces and logs name the request by its route
+        request = Request(scope, receive)
+        caller = await current_persona(await current_principal(request))
+        response = await _home(request, caller, *params)
+        await response(scope, receive, send)
+
+
+def home_fast_path() -> Route:
+    """The fast path's route, to be matched before the API's routes. GET only, as the API's
+    route (Starlette would add HEAD), so other methods get the route's 405 and Allow."""
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == HOME_PATH)
+    fast = Route(HOME_PATH, HomeFastPath(route), methods=["GET"])
+    fast.methods = {"GET"}
+    return fast
