@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ROUTE_LABEL = "metrics_route"
@@ -50,6 +51,18 @@ class HTTPMetrics:
 def set_route_label(scope: Scope, template: str) -> None:
     """Names the route template of this request for the metrics (catch-all routes use it)."""
     scope.setdefault("state", {})[ROUTE_LABEL] = template
+
+
+class NamedRoute(Route):
+    """A plain Starlette route (no FastAPI parameter solving) that names itself in
+    ``scope["route"]`` when it matches, as FastAPI's routes do and FastAPI's router does not for
+    plain routes: its requests, their 404s and 405s included, are labelled by its template."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
 
 
 def route_label(scope: Scope) -> str:

@@ -25,7 +25,6 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-DEFAULT_LIMIT = 20
 MAX_CURSOR = 512
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1 to 100).")]

@@ -340,7 +340,7 @@ async def test_an_erased_reader_keeps_no_inbox(suite):
 
 
 @pytest.mark.postgres
-async def test_cached_inbox_plans_look_authors_up_by_key_at_any_number_of_personas(suite):
+async def test_generic_inbox_plans_look_authors_up_by_key_at_any_number_of_personas(suite):
     """The inbox's pages run as generic plans, which cannot know the page's LIMIT: the author's
     name must still be looked up per row of the page, not by hashing every persona (what a
     plain join became at 10,000 personas)."""
@@ -377,7 +377,11 @@ async def test_cached_inbox_plans_look_authors_up_by_key_at_any_number_of_person
         ):
             await conn.execute(f"PREPARE {name} AS {sql}")
             plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN EXECUTE {name}({args})"))
-            assert "Seq Scan on persona_replica" not in plan, plan
-            assert "Index Scan using pk_persona_replica on persona_replica a " in plan, plan
+            assert "Seq Scan on persona_replica" not in plan and "Hash" not in plan, plan
     finally:
+        # Statistics outlive the tables' truncation between tests: leave them as they were.
+        await conn.execute("DELETE FROM home_entry")
+        await conn.execute("DELETE FROM post")
+        await conn.execute("DELETE FROM persona_replica")
+        await conn.execute("ANALYZE persona_replica, post, home_entry")
         await conn.close()

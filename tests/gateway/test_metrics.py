@@ -90,3 +90,12 @@ async def test_a_service_app_with_metrics_labels_its_own_route_templates(databas
         text = (await client.get("/metrics")).text
     assert _count(text, "GET", "/health/live", "200") == 1
     assert _count(text, "GET", "/api/v1/groups/{group_id}", "401") == 1
+
+
+async def test_the_gateways_own_refusals_are_labelled_by_its_catch_all_route(suite):
+    assert (await suite.client.get("/api/v1/nowhere")).status_code == 404
+    assert (await suite.client.request("PROPFIND", "/api/v1/posts")).status_code == 405
+    text = (await suite.client.get("/metrics")).text
+    assert _count(text, "GET", "/api/v1/{path}", "404") == 1
+    assert _count(text, "PROPFIND", "/api/v1/{path}", "405") == 1
+    assert _count(text, "GET", "<unmatched>", "404") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import string
 import uuid
 from typing import Annotated, Any
@@ -12,8 +13,8 @@ from fastapi.routing import APIRoute
 from pydantic_core import to_json
 from sqlalchemy import and_
 from sqlmodel import col
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from kit.db import Database, SessionDep
 from kit.errors import NotFound
@@ -236,7 +237,8 @@ def _well_formed(query: str) -> tuple[int, str | None] | None:
     """The home timeline's ``limit`` and ``cursor`` when the query gives each at most once, in
     the plain form ``get_home_timeline`` accepts (digits within bounds; a cursor's own
     characters), with no name that would decode to either; None for anything else.
-    A parameter added to ``get_home_timeline`` must be added here too (decision 0013)."""
+    A parameter added to ``get_home_timeline`` must be added here too (decision 0013;
+    ``HomeFastRoute`` refuses to start with parameters it does not know)."""
     limit, cursor, seen = DEFAULT_LIMIT, None, set()
     for pair in query.split("&") if query else ():
         name, _, value = pair.partition("=")
@@ -254,33 +256,44 @@ def _well_formed(query: str) -> tuple[int, str | None] | None:
     return limit, cursor
 
 
-class HomeFastPath:
+PLAIN_QUERY = "feed.home_query"
+
+
+class HomeFastRoute(Route):
     """``GET /api/v1/timelines/home`` without FastAPI's parameter solving, for the request that
-    needs none: a query of at most a plain ``limit`` and ``cursor``. Any other query goes to
-    ``get_home_timeline``'s route, which answers it as documented (its 422s included).
-    Both check the token with the same dependencies and serve the page with ``_home``."""
+    needs none. It matches only a GET whose query is plain (``_well_formed``); every other
+    request matches no further than the documented route, ``get_home_timeline``'s, which
+    answers it as before (its 405 and 422s included), and so does every request while the app
+    has dependency overrides. It checks the token with the route's own dependencies, serves
+    the page with the same ``_home``, and names the request by that route (``scope["route"]``:
+    metrics, traces, logs)."""
 
     def __init__(self, route: APIRoute) -> None:
+        parameters = set(inspect.signature(route.endpoint).parameters)
+        if parameters != {"request", "caller", "limit", "cursor"}:
+            raise RuntimeError(f"the home timeline's fast path does not know {parameters}")
+        super().__init__(HOME_PATH, _serve_plain, methods=["GET"], include_in_schema=False)
         self.route = route
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return Match.NONE, {}
+        if getattr(scope.get("app"), "dependency_overrides", None):
+            return Match.NONE, {}
+        match, child = super().matches(scope)
         params = _well_formed(scope.get("query_string", b"").decode("latin-1"))
-        if params is None:
-            _, child = self.route.matches(scope)
-            scope.update(child)
-            await self.route.handle(scope, receive, send)
-            return
-        scope["route"] = self.route  # metrics, traces and logs name the request by its route
-        request = Request(scope, receive)
-        caller = await current_persona(await current_principal(request))
-        response = await _home(request, caller, *params)
-        await response(scope, receive, send)
+        if match is not Match.FULL or params is None:
+            return Match.NONE, {}
+        return Match.FULL, {**child, "route": self.route, PLAIN_QUERY: params}
 
 
-def home_fast_path() -> Route:
-    """The fast path's route, to be matched before the API's routes. GET only, as the API's
-    route (Starlette would add HEAD), so other methods get the route's 405 and Allow."""
+async def _serve_plain(request: Request) -> Response:
+    limit, cursor = request.scope[PLAIN_QUERY]
+    caller = await current_persona(await current_principal(request))
+    return await _home(request, caller, limit, cursor)
+
+
+def home_fast_path() -> HomeFastRoute:
+    """The fast path's route, to be matched before the API's routes."""
     route = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == HOME_PATH)
-    fast = Route(HOME_PATH, HomeFastPath(route), methods=["GET"])
-    fast.methods = {"GET"}
-    return fast
+    return HomeFastRoute(route)
