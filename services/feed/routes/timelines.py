@@ -281,8 +281,10 @@ class HomeFastRoute(Route):
         if getattr(scope.get("app"), "dependency_overrides", None):
             return Match.NONE, {}
         match, child = super().matches(scope)
+        if match is not Match.FULL:
+            return Match.NONE, {}
         params = _well_formed(scope.get("query_string", b"").decode("latin-1"))
-        if match is not Match.FULL or params is None:
+        if params is None:
             return Match.NONE, {}
         return Match.FULL, {**child, "route": self.route, PLAIN_QUERY: params}
 
