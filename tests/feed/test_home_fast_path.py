@@ -1,4 +1,4 @@
-"""The home timeline's fast path (``services.feed.routes.timelines.HomeFastPath``): a plain query
+"""The home timeline's fast path (``services.feed.routes.timelines.HomeFastRoute``): a plain query
 is served without FastAPI's parameter solving, anything else by the documented route, and the
 two answer alike."""
 
