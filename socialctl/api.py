@@ -24,6 +24,7 @@ from socialctl.config import Config
 RETRY_STATUSES = frozenset({429, 503})
 CONNECT_ATTEMPTS = 3
 MAX_RETRY_AFTER = 120.0
+MAX_THROTTLED_SECONDS = 600.0
 RENEW_MARGIN_SECONDS = 30.0
 USER_AGENT = "socialctl/0.1"
 
@@ -121,12 +122,14 @@ class Api:
         *,
         on_renew: Callable[[Config], None] | None = None,
         attempts: int = 6,
+        max_throttled_seconds: float = MAX_THROTTLED_SECONDS,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.client = make_client(config.url)
         self.on_renew = on_renew
         self.attempts = attempts
+        self.max_throttled_seconds = max_throttled_seconds
         self.sleep = sleep
         self._renewing = asyncio.Lock()
 
@@ -184,7 +187,12 @@ class Api:
                 self.on_renew(self.config)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(self.attempts):
+        """Sends until an answer other than 429 or 503. A 503 is retried ``attempts`` times in
+        all; a 429 as long as the API asks, up to ``max_throttled_seconds`` of waiting for this
+        request: a throttled row of a bulk import is late, not failed, however many other
+        requests win the next window first."""
+        attempt, throttles, throttled = 0, 0, 0.0
+        while True:
             try:
                 response = await self.client.request(method, path, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -192,13 +200,23 @@ class Api:
                 if attempt + 1 >= min(self.attempts, CONNECT_ATTEMPTS):
                     raise ApiError("Cannot reach the API", f"{self.config.url}: {exc}") from exc
                 await self.sleep(0.5 * 2**attempt)
+                attempt += 1
                 continue
             except httpx.TransportError as exc:
                 raise ApiError("No answer from the API", f"{self.config.url}: {exc!r}") from exc
-            if response.status_code not in RETRY_STATUSES or attempt + 1 == self.attempts:
+            if response.status_code not in RETRY_STATUSES:
                 return response
-            await self.sleep(retry_after(response, attempt))
-        raise AssertionError("unreachable")
+            if response.status_code == 429:
+                wait = retry_after(response, throttles)
+                if throttled + wait > self.max_throttled_seconds:
+                    return response
+                throttles, throttled = throttles + 1, throttled + wait
+            else:
+                if attempt + 1 >= self.attempts:
+                    return response
+                wait = retry_after(response, attempt)
+                attempt += 1
+            await self.sleep(wait)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An authenticated request; the response whatever its status (see ``call``)."""

@@ -27,7 +27,8 @@ def test_import_over_real_http_waits_out_the_rate_limit(tmp_path):
         write_people(people, 60, bad_every=30)
         result = socialctl(config, running.url(), "accounts", "import", str(people))
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "60 rows" in result.stdout and "58 created, 0 updated, 0 unchanged, 2 failed." in result.stdout
+        summary = "60 rows", "58 created, 0 updated, 0 unchanged, 2 failed."
+        assert all(part in result.stdout for part in summary), result.stdout
         assert "│ 31 " in result.stdout and "│ 61 " in result.stdout
         assert any('"status": 429' in line for line in running.output)  # it was throttled, and waited
         token = json.loads(config.read_text())["access_token"]

@@ -165,6 +165,55 @@ async def test_429_and_503_are_retried_after_retry_after(monkeypatch):
     assert len(sent) == 3
 
 
+async def test_429s_are_waited_out_however_many_until_the_throttle_budget(monkeypatch):
+    statuses: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if len(statuses) < 20:
+            statuses.append(429)
+            return httpx.Response(429, headers={"Retry-After": "5"}, json={"title": "Too Many Requests"})
+        statuses.append(201)
+        return httpx.Response(201, json={"id": "1"})
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(
+        "socialctl.api.client_factory",
+        lambda url: httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=url),
+    )
+    config = Config(url="http://api", access_token="t", expires_at=None)
+    async with Api(config, sleep=sleep) as api:  # more 429s in a row than ``attempts``
+        assert await people.upsert(api, people.scim_user({"user_name": "hal"})) == "created"
+    assert waits == [5.0] * 20 and statuses[-1] == 201
+    statuses.clear()
+    waits.clear()
+    async with Api(config, sleep=sleep, max_throttled_seconds=12) as api:
+        response = await api.request("GET", "/scim/v2/Users")
+    assert response.status_code == 429 and waits == [5.0, 5.0]  # a third wait would pass 12 s
+
+
+async def test_503s_are_retried_a_bounded_number_of_times(monkeypatch):
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(503, headers={"Retry-After": "1"}, json={"title": "Service Unavailable"})
+
+    async def sleep(seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr(
+        "socialctl.api.client_factory",
+        lambda url: httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=url),
+    )
+    async with Api(Config(url="http://api", access_token="t", expires_at=None), sleep=sleep) as api:
+        response = await api.request("GET", "/scim/v2/Users")
+    assert response.status_code == 503 and len(sent) == 6
+
+
 async def test_rows_are_provisioned_with_bounded_concurrency(monkeypatch):
     in_flight = peak = 0
 
