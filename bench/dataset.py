@@ -247,20 +247,20 @@ def analyze_inboxes(url: str) -> None:
     statistics taken while the tables were empty would leave the feed's cached plans reading a
     reader's whole inbox for every page."""
     engine = engine_for(url)
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text("ANALYZE home_inbox, home_entry")
-            )
+    if engine.dialect.name == "postgresql":  # SQLite has no inboxes (it reads on demand)
+        analyze(engine, "home_inbox", "home_entry")
     engine.dispose()
 
 
-def analyze(engine: Engine) -> None:
+def analyze(engine: Engine, *tables: str) -> None:
+    """Statistics for the planner: of ``tables``, or of every table (vacuumed too on PostgreSQL)."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+            statement = f"ANALYZE {', '.join(tables)}" if tables else "VACUUM ANALYZE"
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(statement))
         else:
-            conn.execute(text("ANALYZE"))
+            for table in tables or ("",):  # SQLite's ANALYZE takes one name, or none
+                conn.execute(text(f"ANALYZE {table}"))
             conn.commit()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import string
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
@@ -26,6 +27,8 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR = 512
+# What a cursor is written in (URL-safe base64 without padding: ``encode_cursor``).
+CURSOR_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1 to 100).")]
 Cursor = Annotated[

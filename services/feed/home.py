@@ -244,9 +244,7 @@ ORDER BY p.lead DESC,
     p.id DESC"""
 PG_FIRST_PAGE = _OUTER.format(rows=f"({_REGULAR.format(before='')}) UNION ALL ({_PINNED})")
 PG_LATER_PAGE = _OUTER.format(rows=_REGULAR.format(before=" AND p.id < $7"))
-PG_SOURCES = """SELECT
-    ARRAY(SELECT followee_id FROM follow WHERE follower_id = $1),
-    ARRAY(SELECT group_id FROM membership_replica WHERE persona_id = $1)"""
+PG_SOURCES = inbox.SOURCES.format(reader="$1")
 
 # From the reader's inbox (decision 0012): its newest entries, with what the inbox does not
 # decide filtered here (deleted posts, authors no longer active, posts still pinned), and last

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 LOCK_SPACE = 0x686F6D65
 STRIPES = 16
 BUILD_LOCK_TIMEOUT = "2s"
+LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock_timeout
 
 # Every stripe, in one order (so that two transactions taking them cannot deadlock).
 _SHARED = text(
@@ -75,10 +76,11 @@ _FAN_OUT_GROUP = text(
 )
 _EXISTING = text("SELECT floor_id FROM home_inbox WHERE reader_id = :reader")
 _CLEAR = text("DELETE FROM home_entry WHERE reader_id = :reader")
-_SOURCES = text(
-    """SELECT ARRAY(SELECT followee_id FROM follow WHERE follower_id = :reader),
-              ARRAY(SELECT group_id FROM membership_replica WHERE persona_id = :reader)"""
-)
+# A reader's followees and groups, as two arrays; written once for both drivers' placeholders
+# (here in the build's transaction, and on asyncpg for pages read on demand: home.PG_SOURCES).
+SOURCES = """SELECT ARRAY(SELECT followee_id FROM follow WHERE follower_id = {reader}),
+    ARRAY(SELECT group_id FROM membership_replica WHERE persona_id = {reader})"""
+_SOURCES = text(SOURCES.format(reader=":reader"))
 # The home rule without what reads filter (authors' status, pins): a deactivated author may
 # come back. Deleted posts never do. The sources are arrays so that the planner sees how many
 # there are (decision 0006).
@@ -148,9 +150,6 @@ async def build(database: Database, reader: uuid.UUID, context: str, *, size: in
         log.warning("home inbox build timed out waiting for its lock", extra={"stripe": stripe(reader)})
         return False
     return True
-
-
-LOCK_NOT_AVAILABLE = "55P03"
 
 
 def retention(keep: timedelta) -> list[Retention]:

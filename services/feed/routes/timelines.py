@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import string
 import uuid
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from starlette.types import Scope
 from kit.db import Database, SessionDep
 from kit.errors import NotFound
 from kit.pagination import (
+    CURSOR_ALPHABET,
     DEFAULT_LIMIT,
     MAX_CURSOR,
     MAX_LIMIT,
@@ -230,7 +230,6 @@ async def get_tag_timeline(
 
 
 HOME_PATH = router.prefix + "/home"
-CURSOR_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
 
 
 def _well_formed(query: str) -> tuple[int, str | None] | None:
@@ -250,7 +249,7 @@ def _well_formed(query: str) -> tuple[int, str | None] | None:
                 return None
             limit = int(value)
         elif name == "cursor":
-            if not 0 < len(value) <= MAX_CURSOR or not CURSOR_CHARS.issuperset(value):
+            if not 0 < len(value) <= MAX_CURSOR or not CURSOR_ALPHABET.issuperset(value):
                 return None
             cursor = value
     return limit, cursor
