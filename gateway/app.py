@@ -239,7 +239,11 @@ def create_app(
 
     # Plain Starlette routes: the proxy takes the request as it is, so FastAPI's parameter
     # solving would only cost (about a tenth of the gateway's own throughput; decision 0013).
-    for prefix in ("/api/v1/{path:path}", "/.well-known/{path:path}", "/scim/v2/{path:path}"):
-        methods = [*METHODS, *OTHER_METHODS]
-        app.router.routes.append(NamedRoute(prefix, proxy, methods=methods, include_in_schema=False))
+    # They come first, so that the requests they serve (nearly all) are matched at once; no
+    # route of the gateway's own lies under their prefixes.
+    methods = [*METHODS, *OTHER_METHODS]
+    app.router.routes[0:0] = [
+        NamedRoute(prefix, proxy, methods=methods, include_in_schema=False)
+        for prefix in ("/api/v1/{path:path}", "/.well-known/{path:path}", "/scim/v2/{path:path}")
+    ]
     return app

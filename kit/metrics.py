@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -81,6 +82,11 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.exclude = frozenset(exclude)
+        # Each series' child by its labels: ``labels()`` checks and locks on every call, and
+        # the children never change once made (the registry keeps them as long).
+        self._in_progress: dict[str, Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exclude:
@@ -89,7 +95,9 @@ class MetricsMiddleware:
         method = scope["method"]
         status = 500
         started = time.perf_counter()
-        in_progress = self.metrics.in_progress.labels(method)
+        in_progress = self._in_progress.get(method)
+        if in_progress is None:
+            in_progress = self._in_progress[method] = self.metrics.in_progress.labels(method)
         in_progress.inc()
 
         async def send_wrapper(message: Message) -> None:
@@ -102,9 +110,18 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             in_progress.dec()
+            elapsed = time.perf_counter() - started
             route = route_label(scope)
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            counted = self._requests.get((method, route, status))
+            if counted is None:
+                counted = self._requests[method, route, status] = self.metrics.requests.labels(
+                    method, route, str(status)
+                )
+            counted.inc()
+            timed = self._latency.get((method, route))
+            if timed is None:
+                timed = self._latency[method, route] = self.metrics.latency.labels(method, route)
+            timed.observe(elapsed)
 
 
 def install_metrics(app: FastAPI, *, path: str = "/metrics") -> HTTPMetrics:
