@@ -2,7 +2,8 @@
 ``GET /metrics``.
 
 Labels use the matched route's template (``/api/v1/posts/{post_id}``), never the raw path, so
-their number stays bounded; a request that matches no route is counted as ``<unmatched>``. A
+their number stays bounded; a request that matches no route is counted as ``<unmatched>``, and
+one with a method HTTP does not define as ``OTHER``. A
 process whose routes are catch-alls (the gateway) names the template itself with
 ``set_route_label``. Each app gets its own registry, so several apps live in one test process.
 """
@@ -23,6 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ROUTE_LABEL = "metrics_route"
 UNMATCHED = "<unmatched>"
+# A method outside HTTP's own is labelled "OTHER": the method is the client's to choose, and
+# every label value is a series kept for the life of the process.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+OTHER_METHOD = "OTHER"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -92,7 +97,7 @@ class MetricsMiddleware:
         if scope["type"] != "http" or scope["path"] in self.exclude:
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in METHODS else OTHER_METHOD
         status = 500
         started = time.perf_counter()
         in_progress = self._in_progress.get(method)

@@ -42,12 +42,18 @@ async def test_requests_are_counted_and_timed_per_route_template_not_per_path():
             assert (await client.get(f"/things/{n}")).status_code == 200
         assert (await client.get("/things/not-a-number")).status_code == 422
         assert (await client.get(f"/nowhere/{uuid.uuid4()}")).status_code == 404
+        assert (await client.post("/things/1")).status_code == 405
+        for invented in ("BREW", "WHEN"):  # a method of the client's own is counted as OTHER
+            assert (await client.request(invented, "/things/1")).status_code == 405
         await client.get("/metrics")
         resp = await client.get("/metrics")
     assert resp.headers["content-type"].startswith("text/plain")
     text = resp.text
     assert _count(text, "GET", "/things/{thing_id}", "200") == 3
     assert _count(text, "GET", "/things/{thing_id}", "422") == 1
+    assert _count(text, "POST", "/things/{thing_id}", "405") == 1
+    assert _count(text, "OTHER", "/things/{thing_id}", "405") == 2
+    assert "BREW" not in text and "WHEN" not in text
     assert _count(text, "GET", "<unmatched>", "404") == 1
     routes = {dict(k)["route"] for k in _samples(text, "http_requests_total")}
     assert routes == {"/things/{thing_id}", "<unmatched>"}  # no raw path, no /metrics
@@ -97,5 +103,5 @@ async def test_the_gateways_own_refusals_are_labelled_by_its_catch_all_route(sui
     assert (await suite.client.request("PROPFIND", "/api/v1/posts")).status_code == 405
     text = (await suite.client.get("/metrics")).text
     assert _count(text, "GET", "/api/v1/{path}", "404") == 1
-    assert _count(text, "PROPFIND", "/api/v1/{path}", "405") == 1
+    assert _count(text, "OTHER", "/api/v1/{path}", "405") == 1  # WebDAV's, not HTTP's
     assert _count(text, "GET", "<unmatched>", "404") == 0
