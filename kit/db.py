@@ -72,6 +72,15 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
         if url.startswith("postgresql"):
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, pool_timeout=10)
+            # JIT off for every connection (decision 0014): short statements, each of which
+            # would pay tens of milliseconds of compiling once its estimate crosses
+            # jit_above_cost.
+            if make_url(url).get_driver_name() == "asyncpg":
+                kwargs["connect_args"] = {"server_settings": SERVER_SETTINGS}
+            else:
+                kwargs["connect_args"] = {
+                    "options": " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
+                }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -126,7 +135,9 @@ class Database:
         async with self._raw_lock:
             if generic_plan not in self._raw:
                 url = make_url(self.url).set(drivername="postgresql")
-                settings = {"plan_cache_mode": "force_generic_plan"} if generic_plan else {}
+                settings = dict(SERVER_SETTINGS)
+                if generic_plan:
+                    settings["plan_cache_mode"] = "force_generic_plan"
                 try:
                     self._raw[generic_plan] = await asyncpg.create_pool(
                         url.render_as_string(hide_password=False),
@@ -156,6 +167,8 @@ class Database:
         await self.engine.dispose()
 
 
+# Set on each of the services' PostgreSQL connections.
+SERVER_SETTINGS = {"jit": "off"}
 # As SQLAlchemy's pool_timeout: a request waits this long for a connection, then gets a 503.
 RAW_TIMEOUT_SECONDS = 10.0
 RAW_STATEMENT_TIMEOUT_SECONDS = 30.0

@@ -160,3 +160,28 @@ async def test_a_raw_statement_whose_server_goes_away_mid_query_is_a_503(suite):
     with pytest.raises(ServiceUnavailable):
         await running
     assert (await database.raw_fetch("SELECT 1"))[0][0] == 1
+
+
+@pytest.mark.postgres
+async def test_every_connection_runs_without_jit(suite):
+    """Decision 0014: a statement whose estimate crosses jit_above_cost would spend tens of
+    milliseconds compiling on every execution. PostgreSQL's default is on; each of a service's
+    connections turns it off: SQLAlchemy's, and both of the raw pools'."""
+    database = suite.feed.state.database
+    async with database.sessionmaker() as session:
+        assert (await session.execute(text("SHOW jit"))).scalar() == "off"
+    async with database.read_sessionmaker() as session:
+        assert (await session.execute(text("SHOW jit"))).scalar() == "off"
+    for generic_plan in (False, True):
+        ((jit, plans),) = await database.raw_fetch(
+            "SELECT current_setting('jit'), current_setting('plan_cache_mode')", generic_plan=generic_plan
+        )
+        assert jit == "off"
+        assert plans == ("force_generic_plan" if generic_plan else "auto")
+    # The same on psycopg's driver, which takes the setting in libpq's options.
+    other = Database(make_url(database.url).set(drivername="postgresql+psycopg").render_as_string(False))
+    try:
+        async with other.sessionmaker() as session:
+            assert (await session.execute(text("SHOW jit"))).scalar() == "off"
+    finally:
+        await other.dispose()
