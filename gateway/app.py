@@ -18,7 +18,7 @@ from gateway.docs import install_docs
 from gateway.openapi import OpenAPISource
 from gateway.proxy import Limits, forward
 from gateway.ratelimit import Backend, Decision, MemoryBackend, RateLimiter, RedisBackend
-from gateway.routing import is_public, resolve, route_for, upstreams
+from gateway.routing import is_public, request_path, resolve, route_for, upstreams
 from gateway.settings import GatewaySettings
 from gateway.upstream import AiohttpUpstream, HttpxUpstream, Upstream
 from kit import tracing
@@ -197,7 +197,7 @@ def create_app(
         install_docs(app, title=TITLE)
 
     async def proxy(request: Request) -> Response:
-        path = request.url.path
+        path = request_path(request.scope)
         route = route_for(path)
         if route is None or any(segment in {".", ".."} for segment in path.split("/")):
             raise NotFound("No resource at this path.")

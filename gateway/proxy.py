@@ -76,7 +76,7 @@ def _request_headers(request: Request) -> list[tuple[str, str]]:
     client = request.client.host if request.client else ""
     forwarded_for = request.headers.get("x-forwarded-for")
     headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
-    headers.append(("x-forwarded-proto", request.url.scheme))
+    headers.append(("x-forwarded-proto", request.scope.get("scheme", "http")))
     return headers
 
 

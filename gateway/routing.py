@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.types import Scope
+
 from gateway.settings import GatewaySettings
 
 
@@ -49,6 +51,13 @@ def upstreams(settings: GatewaySettings) -> dict[str, str]:
         "feed": settings.feed_url.rstrip("/"),
         "groups": settings.groups_url.rstrip("/"),
     }
+
+
+def request_path(scope: Scope) -> str:
+    """The request's path as ``request.url.path`` reads it (``?``, ``#`` and ``\\`` escaped),
+    without building the whole URL, which costs the gateway a few microseconds per request."""
+    path: str = scope["path"]
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def route_for(path: str) -> Route | None:

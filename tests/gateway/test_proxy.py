@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
 
+from gateway.routing import request_path
 from tests.helpers import auth, person
 
 
@@ -65,3 +67,24 @@ async def test_405_names_every_documented_method_of_the_path(suite):
     resp = await suite.client.request("PUT", f"/api/v1/personas/{persona_id}", headers=auth(token))
     assert resp.status_code == 405
     assert resp.headers["allow"] == "GET, PATCH"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/posts",
+        "/api/v1/posts/a?b#c\\d",
+        "//api/v1/x",
+        "/api/v1/é/ü",
+        "/api/v1/%2e%2e/x",
+        "/api/v1/ /x",
+    ],
+)
+@pytest.mark.parametrize("host", [b"gw.example", b"gw.example:8443", b"x/.well-known/jwks.json?", None])
+def test_the_gateway_reads_the_path_as_the_request_url_does(path: str, host: bytes | None) -> None:
+    """The gateway routes by ``request_path`` (not building the whole URL); it must read what
+    ``request.url.path`` reads, whatever the path and the Host header."""
+    headers = [(b"host", host)] if host is not None else []
+    scope = {"type": "http", "scheme": "http", "path": path, "query_string": b"q=1", "headers": headers}
+    scope["server"] = ("127.0.0.1", 8000)
+    assert request_path(scope) == Request(scope).url.path
