@@ -278,17 +278,23 @@ _REGULAR = f"""SELECT p.*, 0 AS lead FROM post p
 _PINNED = f"""SELECT p.*, 1 AS lead FROM post p
     WHERE {_VISIBLE} AND p.audience = 'organisation' AND p.pinned_until > $3
     ORDER BY p.pinned_until DESC LIMIT {MAX_PINNED}"""
+
+
 # The author's name is looked up per row of the page: as a plain join, the generic plan, which
 # cannot know the LIMIT, hashed every persona for each page (0.8 ms at 10,000 personas, and
 # growing with them). The LIMIT 1 (on a key) keeps the lookup from being flattened into a join.
-_OUTER = f"""SELECT p.lead, p.id, {_DOCUMENT.replace("{", "{{").replace("}", "}}")} AS doc
-FROM ({{rows}}) p LEFT JOIN LATERAL (
+def _outer(rows: str) -> str:
+    """The page over ``rows``: each row's JSON, leading rows first, then newest first."""
+    return f"""SELECT p.lead, p.id, {_DOCUMENT} AS doc
+FROM ({rows}) p LEFT JOIN LATERAL (
     SELECT a.handle, a.display_name FROM persona_replica a WHERE a.id = p.author_id LIMIT 1) a ON true
 ORDER BY p.lead DESC,
     CASE WHEN p.lead = 1 THEN coalesce(p.group_pinned_at, p.pinned_until, p.created_at) END DESC,
     p.id DESC"""
-PG_FIRST_PAGE = _OUTER.format(rows=f"({_REGULAR.format(before='')}) UNION ALL ({_PINNED})")
-PG_LATER_PAGE = _OUTER.format(rows=_REGULAR.format(before=" AND p.id < $7"))
+
+
+PG_FIRST_PAGE = _outer(f"({_REGULAR.format(before='')}) UNION ALL ({_PINNED})")
+PG_LATER_PAGE = _outer(_REGULAR.format(before=" AND p.id < $7"))
 PG_SOURCES = inbox.SOURCES.format(reader="$1")
 
 # From the reader's inbox (decision 0012): its newest entries, with what the inbox does not
@@ -300,8 +306,8 @@ _INBOX = f"""SELECT p.*, 0 AS lead FROM home_entry e JOIN post p ON p.id = e.pos
       AND (p.pinned_until IS NULL OR p.pinned_until <= $3){{before}}
     ORDER BY e.post_id DESC LIMIT $4"""
 _FLOOR = "(SELECT 2, i.floor_id, NULL FROM home_inbox i WHERE i.reader_id = $1)"
-_INBOX_FIRST = _OUTER.format(rows=f"({_INBOX.format(before='')}) UNION ALL ({_PINNED})")
-_INBOX_LATER = _OUTER.format(rows=_INBOX.format(before=" AND e.post_id < $5"))
+_INBOX_FIRST = _outer(f"({_INBOX.format(before='')}) UNION ALL ({_PINNED})")
+_INBOX_LATER = _outer(_INBOX.format(before=" AND e.post_id < $5"))
 PG_INBOX_FIRST_PAGE = f"({_INBOX_FIRST}) UNION ALL {_FLOOR}"
 PG_INBOX_LATER_PAGE = f"({_INBOX_LATER}) UNION ALL {_FLOOR}"
 
