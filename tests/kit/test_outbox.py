@@ -48,7 +48,23 @@ async def test_event_is_written_only_if_the_change_commits(suite):
     assert await _count(suite.identity, outbox_tables.delivery) == 3  # feed, groups and identity (webhooks)
 
 
-async def test_down_subscriber_gets_its_events_when_it_comes_back(suite):
+async def test_retries_back_off_exponentially_with_jitter_up_to_a_cap(suite):
+    relay = suite.identity.state.relay
+    assert relay.max_backoff == 60.0
+    for attempts, nominal in ((1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (50, 60.0)):
+        delays = [relay.backoff(attempts) for _ in range(200)]
+        assert all(0.75 * nominal <= d <= 1.25 * nominal for d in delays), (
+            attempts,
+            min(delays),
+            max(delays),
+        )
+        assert len(set(delays)) > 1  # jittered, so that retries of many deliveries spread out
+
+
+async def test_down_subscriber_gets_its_events_when_it_comes_back(suite, monkeypatch):
+    # The retry is scheduled an hour out, so that "not due yet" holds however slow the machine
+    # (the real first delay is about a second); _make_due then stands in for the hour.
+    monkeypatch.setattr(suite.identity.state.relay, "backoff", lambda attempts: 3600.0)
     suite.router.down.add("feed")
     email = await register(suite.client, "ada")
     persona_id = (await login(suite.client, email))["persona_id"]
