@@ -24,7 +24,7 @@ from jose import jwt
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import dataset, report
+from bench import cpu, dataset, report
 from kit.migrations import upgrade
 from kit.tokens import ACCESS_TOKEN_TYPE
 from services.identity.keys import KeyRing
@@ -182,7 +182,13 @@ def start_gateway_over(base: str, issuer: str, var: Path) -> tuple[subprocess.Po
 
 
 def wrk(
-    url: str, token: str, connections: int, seconds: int, *, body: dict[str, Any] | None = None
+    url: str,
+    token: str,
+    connections: int,
+    seconds: int,
+    *,
+    body: dict[str, Any] | None = None,
+    meter: cpu.CPUMeter | None = None,
 ) -> dict[str, Any]:
     script = WRK_SCRIPT.format(
         method="POST" if body else "GET",
@@ -206,17 +212,22 @@ def wrk(
         fh.name,
         url,
     ]
+    start = meter.snapshot() if meter else None
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    end = meter.snapshot() if meter else None
     os.unlink(fh.name)
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
     raw = json.loads(line[len("BENCH ") :])
-    return {
+    figure = {
         "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
         "p50_ms": round(raw["p50_us"] / 1000, 2),
         "p99_ms": round(raw["p99_us"] / 1000, 2),
         "requests": raw["requests"],
         "errors": raw["status_errors"] + raw["socket_errors"],
     }
+    if meter and start and end:
+        figure["cpu"] = meter.per_request(start, end, raw["requests"])
+    return figure
 
 
 def deep_cursor(base: str, token: str, pages: int) -> tuple[str | None, int]:
@@ -234,6 +245,16 @@ def deep_cursor(base: str, token: str, pages: int) -> tuple[str | None, int]:
     return cursor, depth
 
 
+def cpu_meter(backend: str, suite: Suite, floor: int, gateway_over_floor: int) -> cpu.CPUMeter:
+    """Counts the suite's four processes, the floor, the gateway in front of it, and on
+    PostgreSQL every ``postgres`` process of this machine (the server's own and its backends)."""
+    children = cpu.children_by_port(suite.process.pid, suite.ports)
+    if set(children) != set(suite.ports):
+        raise SystemExit(f"found the suite's processes {sorted(children)}, not {sorted(suite.ports)}")
+    processes = {**children, "floor": floor, "gateway_over_floor": gateway_over_floor}
+    return cpu.CPUMeter(processes, by_name={"postgres": "postgres"} if backend == "postgres" else {})
+
+
 def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-", dir=ROOT / "var"))
     urls = database_urls(backend, work)
@@ -247,6 +268,7 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     floor_process, floor_base = start_floor(work, jwks)
     floor_url = floor_base + "/floor"
     over_process, over_url = start_gateway_over(floor_base, suite.identity, work)
+    meter = cpu_meter(backend, suite, floor_process.pid, over_process.pid)
     results: dict[str, Any] = {"backend": backend, "sizes": {}, "seconds_per_run": args.seconds}
     try:
         for size in args.sizes:
@@ -280,9 +302,12 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
                     ):
                         continue
                     wrk(url, token, connections, 2)  # warm-up, discarded
-                    runs[f"{name}@{connections}"] = figure = wrk(url, token, connections, args.seconds)
+                    runs[f"{name}@{connections}"] = figure = wrk(
+                        url, token, connections, args.seconds, meter=meter
+                    )
                     print(
-                        f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}",
+                        f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}"
+                        f"\n    {report.cpu_line(figure)}",
                         flush=True,
                     )
             results["sizes"][str(size)] = runs
@@ -301,9 +326,10 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
             token = suite.token(author)
             wrk(suite.url + "/api/v1/posts", token, args.connections[0], 2, body=body)
             posting[label] = figure = wrk(
-                suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body
+                suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body, meter=meter
             )
             print(f"[{backend}] POST /posts {label:<20} {report.line(figure)}", flush=True)
+            print(f"    {report.cpu_line(figure)}", flush=True)
         results["posting"] = posting
     finally:
         suite.stop()

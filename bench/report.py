@@ -12,6 +12,17 @@ def line(figure: dict[str, Any]) -> str:
     return f"{rate}  p50 {figure['p50_ms']:>7.2f} ms  p99 {figure['p99_ms']:>7.2f} ms{errors}"
 
 
+def cpu_line(figure: dict[str, Any]) -> str:
+    """Where one run's CPU went: milliseconds per request, the processes that spent any."""
+    usage = figure.get("cpu")
+    if not usage:
+        return ""
+    spent = sorted(usage["ms_per_request"].items(), key=lambda item: -item[1])
+    parts = [f"{label} {ms:.2f}" for label, ms in spent if ms >= 0.005]
+    busy = f"machine {usage['machine_busy']:.0%} busy"
+    return f"CPU {usage['total_ms_per_request']:.2f} ms/request ({busy}): " + ", ".join(parts)
+
+
 def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("inf")
 
@@ -73,6 +84,20 @@ def judge(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str
             value = ratios[name]
             met = value >= limit if op == ">=" else value <= limit
             targets[name] = {"value": value, "target": f"{op} {limit}", "met": met}
+    # A saturated machine serves at most cores x 1000 / (CPU ms per request) requests/s: what
+    # a throughput target leaves for one request, against what the run spent.
+    cores = results.get("machine", {}).get("cpus") or 1
+    for name, scenario, limit in (
+        ("home_via_gateway_vs_floor", "home_gateway_dense_first", 0.30),
+        ("home_direct_vs_floor", "home_feed_dense_first", 0.50),
+    ):
+        usage = get(large, scenario).get("cpu")
+        if usage and name in targets:
+            targets[name]["cpu_ms_per_request"] = {
+                "spent": usage["total_ms_per_request"],
+                "allowed": round(cores * 1000 / (limit * floor["rps"]), 3),
+                "cores": cores,
+            }
     errors = sum(f["errors"] for runs in results["sizes"].values() for k, f in runs.items() if "@" in k)
     targets["no_failed_requests"] = {"value": errors, "target": "== 0", "met": errors == 0}
     return ratios, targets
@@ -85,13 +110,23 @@ def table(results: dict[str, Any]) -> str:
     for size, runs in sorted(results["sizes"].items(), key=lambda kv: int(kv[0])):
         older = f", older page = page {runs['older_page_depth'] + 1}" if "older_page_depth" in runs else ""
         rows.append(f"-- {int(size):,} posts (deep page = page {runs['deep_page_depth'] + 1}{older})")
-        rows += [f"   {name:<34} {line(figure)}" for name, figure in runs.items() if "@" in name]
+        for name, figure in runs.items():
+            if "@" in name:
+                rows.append(f"   {name:<34} {line(figure)}")
+                rows += [f"      {usage}" for usage in [cpu_line(figure)] if usage]
     for name, figure in results.get("posting", {}).items():
         rows.append(f"   POST /posts {name:<22} {line(figure)}")
+        rows += [f"      {usage}" for usage in [cpu_line(figure)] if usage]
     rows.append("-- targets at the largest size")
     for name, target in results["targets"].items():
         mark = "met" if target["met"] else "NOT MET"
         rows.append(f"   {name:<42} {target['value']!s:>8}  (target {target['target']})  {mark}")
+        budget = target.get("cpu_ms_per_request")
+        if budget:
+            rows.append(
+                f"      spent {budget['spent']:.2f} ms of CPU per request; on {budget['cores']} cores "
+                f"the target leaves at most {budget['allowed']:.2f}"
+            )
     return "\n".join(rows)
 
 

@@ -1,0 +1,94 @@
+"""The benchmark's CPU accounting reads real processes from /proc: it must find the processes
+it names and charge each with what it spent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import cpu
+
+BURN = (
+    "import sys, time\n"
+    "end = time.process_time() + {seconds}\n"
+    "while time.process_time() < end: pass\n"
+    "print('burnt', flush=True)\n"
+    "time.sleep(30)\n"
+)
+SLEEP = "import time; time.sleep(30)"
+
+
+@pytest.fixture
+def spawn():
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*argv: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_a_process_is_charged_with_the_cpu_it_burns_and_an_idle_one_with_none(spawn):
+    burner = spawn("-c", BURN.format(seconds=0.6))
+    sleeper = spawn("-c", SLEEP)
+    meter = cpu.CPUMeter({"burner": burner.pid, "sleeper": sleeper.pid})
+    start = meter.snapshot()
+    assert burner.stdout is not None
+    assert burner.stdout.readline() == b"burnt\n"  # still running, so /proc still has it
+    end = meter.snapshot()
+    usage = cpu.CPUMeter.per_request(start, end, requests=100)
+    # 0.6 s over 100 requests: about 6 ms each (less the part burned before the first snapshot).
+    assert 2.0 <= usage["ms_per_request"]["burner"] <= 6.5
+    assert usage["ms_per_request"]["sleeper"] < 0.2
+    assert usage["total_ms_per_request"] >= usage["ms_per_request"]["burner"]
+    assert 0 < usage["machine_busy"] <= 1
+
+
+def test_a_process_that_is_gone_counts_nothing():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    assert cpu.process_seconds(process.pid) == 0.0
+
+
+def test_the_suites_processes_are_found_by_the_port_they_were_started_with(spawn):
+    feed = spawn("-c", SLEEP, "--port", "18101")
+    gateway = spawn("-c", SLEEP, "--host", "127.0.0.1", "--port", "18100")
+    spawn("-c", SLEEP, "--port", "18999")  # a child on another port
+    deadline = time.monotonic() + 10
+    found: dict[str, int] = {}
+    while time.monotonic() < deadline and len(found) < 2:
+        found = cpu.children_by_port(os.getpid(), {"gateway": 18100, "feed": 18101})
+    assert found == {"gateway": gateway.pid, "feed": feed.pid}
+    assert cpu.children_by_port(feed.pid, {"gateway": 18100}) == {}  # not the parent
+
+
+def test_processes_are_found_by_command_name():
+    name = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
+    assert os.getpid() in cpu.processes_named(name)
+    assert cpu.processes_named("no-such-command-here") == []
+
+
+def test_wrk_and_the_rest_of_the_machine_are_counted_apart():
+    start = cpu.Snapshot({"feed": {10: 1.0}, "postgres": {20: 5.0}}, children=2.0, busy=100.0, total=400.0)
+    end = cpu.Snapshot(
+        {"feed": {10: 1.5}, "postgres": {20: 5.25, 21: 0.25}},  # 21 connected during the run
+        children=2.25,
+        busy=101.5,
+        total=403.0,
+    )
+    usage = cpu.CPUMeter.per_request(start, end, requests=500)
+    assert usage["ms_per_request"] == {"feed": 1.0, "postgres": 1.0, "wrk": 0.5, "other": 0.5}
+    assert usage["total_ms_per_request"] == 3.0
+    assert usage["machine_busy"] == 0.5
