@@ -12,9 +12,8 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from kit.db import UTCDateTime, new_metadata
-from kit.ids import new_id
+from kit.defaults import empty_list, new_id, utcnow
 from kit.outbox import OutboxTables
-from kit.timeutil import utcnow
 
 REACTION_KINDS = ("like", "celebrate", "support", "insightful", "curious")
 
@@ -44,9 +43,9 @@ class Post(FeedModel, table=True):
     audience: str = Field(max_length=20)
     group_id: uuid.UUID | None = None
     body: str = Field(max_length=5000)
-    mentions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
-    tags: list[str] = Field(default_factory=list, sa_type=JSON)
-    links: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    mentions: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
+    tags: list[str] = Field(default_factory=empty_list, sa_type=JSON)
+    links: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
     pinned_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     group_pinned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     like_count: int = 0
@@ -79,7 +78,7 @@ class PostRevision(FeedModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     post_id: uuid.UUID
     body: str = Field(max_length=5000)
-    links: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    links: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -91,7 +90,7 @@ class Comment(FeedModel, table=True):
     parent_id: uuid.UUID | None = None
     author_id: uuid.UUID = Field(index=True)
     body: str = Field(max_length=2000)
-    mentions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    mentions: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
     reply_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -10,9 +10,8 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from kit.db import UTCDateTime, new_metadata
-from kit.ids import new_id
+from kit.defaults import empty_list, new_id, utcnow
 from kit.outbox import OutboxTables
-from kit.timeutil import utcnow
 
 
 class GroupsModel(SQLModel, registry=registry(metadata=new_metadata())):
@@ -31,13 +30,13 @@ class Group(GroupsModel, table=True):
     handle: str = Field(max_length=30)
     purpose: str = Field(max_length=500)
     description: str | None = Field(default=None, max_length=5000)
-    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    tags: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     visibility: str = Field(max_length=10)
     objective: str | None = Field(default=None, max_length=1000)
     audience: str | None = Field(default=None, max_length=500)
-    success_indicators: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    success_indicators: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     review_at: date | None = None
-    stewards: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    stewards: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     member_count: int = 0
     created_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -11,9 +11,8 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from kit.db import UTCDateTime, new_metadata
-from kit.ids import new_id
+from kit.defaults import empty_dict, empty_list, new_id, utcnow
 from kit.outbox import OutboxTables
-from kit.timeutil import utcnow
 
 
 class IdentityModel(SQLModel, registry=registry(metadata=new_metadata())):
@@ -28,7 +27,7 @@ class Account(IdentityModel, table=True):
     email: str = Field(max_length=254, unique=True)
     password_hash: str = Field(max_length=255)
     status: str = Field(default="active", max_length=20)
-    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    roles: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     provisioned: bool = Field(default=False, description="Managed by HR provisioning (SCIM).")
     external_id: str | None = Field(default=None, max_length=255, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -50,8 +49,8 @@ class Persona(IdentityModel, table=True):
     job_title: str | None = Field(default=None, max_length=100)
     department: str | None = Field(default=None, max_length=100)
     location: str | None = Field(default=None, max_length=100)
-    skills: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    interests: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    skills: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
+    interests: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     bio: str | None = Field(default=None, max_length=2000)
     avatar_url: str | None = Field(default=None, max_length=500)
     pronouns: str | None = Field(default=None, max_length=40)
@@ -88,7 +87,7 @@ class AuditEntry(IdentityModel, table=True):
     action: str = Field(max_length=50)
     account_id: uuid.UUID | None = Field(default=None, index=True)
     reason: str | None = Field(default=None, max_length=1000)
-    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    details: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -98,7 +97,7 @@ class Client(IdentityModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=100)
     secret_hash: str = Field(max_length=255)
-    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    scopes: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -125,7 +124,7 @@ class ScimUser(IdentityModel, table=True):
     account_id: uuid.UUID = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
     user_name: str = Field(max_length=254, unique=True)
     external_id: str | None = Field(default=None, max_length=255, index=True)
-    resource: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    resource: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -140,8 +139,8 @@ class WebhookEndpoint(IdentityModel, table=True):
     owner: str = Field(max_length=100, index=True, description="persona id, or client:<id>")
     url: str = Field(max_length=500)
     description: str | None = Field(default=None, max_length=500)
-    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    contexts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    event_types: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
+    contexts: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     secret: str = Field(max_length=100)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
