@@ -70,7 +70,8 @@ async def _set_text(session: AsyncSession, post: Post, body: str) -> list[dict[s
     post.mentions = await resolve_mentions(session, body, post.context)
     tags = parse_tags(body)
     if tags != list(post.tags or []):
-        await session.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
+        if post.tags:  # a post's tag rows are its tags: none to remove from a new post
+            await session.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
         session.add_all(PostTag(post_id=post.id, tag=tag, context=post.context) for tag in tags)
     post.tags = tags
     return [m for m in post.mentions if m["id"] not in before]
