@@ -151,7 +151,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> No
 def start_floor(var: Path, jwks: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
     (port,) = free_ports(1)
     command = [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--no-access-log"]
-    command += ["--log-level", "warning", "--timeout-keep-alive", "5"]
+    command += ["--log-level", "warning", "--timeout-keep-alive", "5", "--loop", "asyncio"]
     log = (var / "floor.log").open("wb")
     env = {**os.environ, "BENCH_JWKS": json.dumps(jwks)}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -173,7 +173,7 @@ def start_gateway_over(base: str, issuer: str, var: Path) -> tuple[subprocess.Po
         "GATEWAY_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     }
     command = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(port)]
-    command += ["--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "5"]
+    command += ["--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "5", "--loop", "asyncio"]
     log = (var / "gateway-over-floor.log").open("wb")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             "--port",
             str(layout.ports[name]),
             "--no-access-log",
+            "--loop",  # not uvloop, which accepts one connection per loop turn: decision 0015
+            "asyncio",
             "--timeout-graceful-shutdown",
             "10",
             "--timeout-keep-alive",

@@ -46,7 +46,7 @@ class Replica:
         self._log_file = self.log.open("ab")
         args = [sys.executable, "-m", "uvicorn", APPS[self.component], "--factory"]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        args += ["--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5"]
+        args += ["--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5", "--loop", "asyncio"]
         self.process = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT
         )

@@ -106,6 +106,24 @@ def test_the_compose_file_starts_each_service_after_its_migration():
     assert services["gateway"]["ports"] == ["${GATEWAY_PUBLISH:-8000}:8000"]
 
 
+def test_the_entrypoint_serves_on_asyncios_event_loop(tmp_path: Path):
+    """Decision 0015: not uvloop, which uvicorn would pick when it is installed."""
+    fake = tmp_path / "uvicorn"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    for component in ("identity", "feed", "groups", "gateway"):
+        result = subprocess.run(
+            ["sh", str(ROOT / "deploy/entrypoint.sh"), component],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert result.returncode == 0, result.stderr
+        assert " --loop asyncio " in f" {result.stdout.strip()} ", result.stdout
+
+
 def test_the_entrypoint_reads_secrets_from_files_and_migrates(tmp_path: Path):
     database = tmp_path / "identity.db"
     url_file = tmp_path / "identity-url"

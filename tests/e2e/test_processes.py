@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -71,6 +72,26 @@ def test_slice_over_real_http(running):
 
         assert _eventually(home_has_post)
         assert client.get("/api/v1/timelines/home").status_code == 401
+
+
+def test_the_four_processes_run_asyncios_event_loop_not_uvloop(running):
+    """uvloop accepts one connection per turn of its loop, so under load new clients wait
+    seconds to be accepted (decision 0015). uvicorn picks uvloop when it is installed unless
+    told otherwise; a process that loaded it has its library mapped."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == running.process.pid:
+                children.append(entry)
+    assert len(children) == len(running.ports)
+    for child in children:
+        maps = (child / "maps").read_text()
+        assert "uvloop" not in maps, (child / "cmdline").read_text()
+        assert "httptools" in maps  # the same check sees the libraries the process did load
 
 
 def test_ctrl_c_stops_all_four_processes(running):
