@@ -4,8 +4,12 @@ deletion rules and announcements."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from services.feed.models import Post, PostTag
 from tests.feed.support import (
     group_data,
     make_group,
@@ -114,6 +118,52 @@ async def test_concurrent_repeats_with_one_key_create_one_post(suite):
     assert len(ids) == 1
     home = (await suite.client.get("/api/v1/timelines/home", headers=auth(ada))).json()["items"]
     assert len(home) == 1
+
+
+async def test_an_edit_replaces_tag_rows_it_did_not_read(suite):
+    """Two edits of one post may overlap: the later one must remove the tag rows the earlier
+    wrote, although its copy of the post names no tags."""
+    (ada, _), (cy, _) = await people(suite, "ada", "cyd")
+    created = await post(suite.client, ada, "no tags yet")
+    async with suite.feed.state.database.sessionmaker() as session, session.begin():
+        # What an edit committed meanwhile left: a tag row the post's tags do not name.
+        session.add(PostTag(post_id=uuid.UUID(created["id"]), tag="stale", context="professional"))
+    edited = await suite.client.patch(
+        f"{POSTS}/{created['id']}", json={"body": "now #fresh"}, headers=auth(ada)
+    )
+    assert edited.status_code == 200, edited.text
+    stale = await suite.client.get("/api/v1/timelines/tags/stale", headers=auth(cy))
+    fresh = await suite.client.get("/api/v1/timelines/tags/fresh", headers=auth(cy))
+    assert stale.json()["items"] == []
+    assert [p["id"] for p in fresh.json()["items"]] == [created["id"]]
+
+
+@pytest.mark.postgres
+async def test_overlapping_edits_of_a_post_take_turns(suite):
+    """An edit that starts while another holds the post waits for it, then works from what
+    it committed: the text it replaced goes to the history, its tag rows are replaced."""
+    (ada, _), (cy, _) = await people(suite, "ada", "cyd")
+    created = await post(suite.client, ada, "first")
+    post_id = uuid.UUID(created["id"])
+    async with suite.feed.state.database.sessionmaker() as other:
+        await other.begin()
+        held = await other.get(Post, post_id, with_for_update=True)  # an edit in progress
+        assert held is not None
+        patch = asyncio.create_task(
+            suite.client.patch(f"{POSTS}/{created['id']}", json={"body": "third #c"}, headers=auth(ada))
+        )
+        await asyncio.sleep(0.5)  # the second edit reaches the post and waits for it
+        assert not patch.done()
+        held.body, held.tags = "second #b", ["b"]
+        other.add(PostTag(post_id=post_id, tag="b", context="professional"))
+        await other.commit()
+    edited = await patch
+    assert edited.status_code == 200, edited.text
+    history = await suite.client.get(f"{POSTS}/{created['id']}/history", headers=auth(cy))
+    assert [r["body"] for r in history.json()["items"]] == ["second #b"]
+    for tag, expected in (("b", []), ("c", [created["id"]])):
+        page = await suite.client.get(f"/api/v1/timelines/tags/{tag}", headers=auth(cy))
+        assert [p["id"] for p in page.json()["items"]] == expected, tag
 
 
 async def test_edit_keeps_history_visible_to_readers(suite):

@@ -63,14 +63,18 @@ def _links(links: list[LinkIn]) -> list[dict[str, Any]]:
     return [link.model_dump() for link in links]
 
 
-async def _set_text(session: AsyncSession, post: Post, body: str) -> list[dict[str, Any]]:
+async def _set_text(
+    session: AsyncSession, post: Post, body: str, *, new: bool = False
+) -> list[dict[str, Any]]:
     """Parses mentions and tags from the body; returns the mentions that are new."""
     before = {m["id"] for m in post.mentions or []}
     post.body = body
     post.mentions = await resolve_mentions(session, body, post.context)
     tags = parse_tags(body)
     if tags != list(post.tags or []):
-        if post.tags:  # a post's tag rows are its tags: none to remove from a new post
+        # A new post has no tag rows. An edit deletes whatever rows there are, not those its
+        # copy of the post names: an edit committed meanwhile may have written others.
+        if not new:
             await session.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
         session.add_all(PostTag(post_id=post.id, tag=tag, context=post.context) for tag in tags)
     post.tags = tags
@@ -141,7 +145,7 @@ async def create_post(
         links=_links(body.links),
         pinned_until=body.pinned_until,
     )
-    new_mentions = await _set_text(session, post, body.body)
+    new_mentions = await _set_text(session, post, body.body, new=True)
     session.add(post)
     await notify(session, post, caller.persona_id, dict.fromkeys(mention_ids(new_mentions), "mention"))
     await outbox.publish(session, "post.created", str(post.id), post_event(post))
@@ -221,6 +225,9 @@ async def update_post(
     fields = body.model_fields_set
     if not fields:
         return post_public((post, row[1], row[2], row[3]))  # nothing to change: as it is
+    # Overlapping edits of one post take turns: each reads the post as the one before left it
+    # (its history, its tag rows), not as it was when both began.
+    await session.refresh(post, with_for_update=True)
     await ensure_writable(session, post)
     now = utcnow()
     if "pinned_until" in fields:
