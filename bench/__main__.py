@@ -268,9 +268,9 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     floor_process, floor_base = start_floor(work, jwks)
     floor_url = floor_base + "/floor"
     over_process, over_url = start_gateway_over(floor_base, suite.identity, work)
-    meter = cpu_meter(backend, suite, floor_process.pid, over_process.pid)
     results: dict[str, Any] = {"backend": backend, "sizes": {}, "seconds_per_run": args.seconds}
     try:
+        meter = cpu_meter(backend, suite, floor_process.pid, over_process.pid)
         for size in args.sizes:
             started = time.monotonic()
             dataset.add_posts(urls["feed"], world, size)
@@ -361,7 +361,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     (ROOT / "var").mkdir(exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    machine = {
+        "cpus": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     for backend in args.backends.split(","):
         results = measure(args, backend)
         results["machine"] = machine

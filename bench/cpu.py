@@ -63,10 +63,11 @@ def children_by_port(parent: int, ports: Mapping[str, int]) -> dict[str, int]:
 
 
 def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat. Time stolen
+    by the hypervisor for other machines counts in neither."""
     values = [int(v) for v in (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])  # guest time is already inside user time
+    total = sum(values[:7])  # without steal (8th); guest time is already inside user time
     return (total - idle) / TICKS, total / TICKS
 
 
@@ -104,7 +105,8 @@ class CPUMeter:
         for the rest of the machine's busy time (the kernel's share of loopback traffic that
         no process is charged with, and everything else running); and the machine's busy share."""
         spent = {
-            label: sum(seconds - start.pids[label].get(pid, 0.0) for pid, seconds in by_pid.items())
+            # A process gone by the end reads 0: it counts nothing rather than a negative time.
+            label: sum(max(seconds - start.pids[label].get(pid, 0.0), 0.0) for pid, seconds in by_pid.items())
             for label, by_pid in end.pids.items()
         }
         spent["wrk"] = end.children - start.children
