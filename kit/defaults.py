@@ -6,7 +6,10 @@ reading the factory's signature. For a builtin such as ``list`` that means parsi
 signature again (about 150 µs, with cyclic garbage for the collector), three times per
 ``Post``; for a plain function, building a ``Signature`` (about 10 µs). A factory with
 ``__signature__`` set answers at once. pydantic/pydantic#13376 describes the same cost for
-private attributes; validation models (not tables) are not affected."""
+private attributes; validation models (not tables) are not affected.
+
+``new_id`` and ``utcnow`` are kit.ids' and kit.timeutil's own functions, given their signature
+here: importing this module sets it on them."""
 
 from __future__ import annotations
 

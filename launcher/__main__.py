@@ -19,6 +19,28 @@ from launcher.topology import APPS, COMPONENTS, DEFAULT_PORTS, SERVICES, Layout,
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def uvicorn_command(component: str, host: str, port: int) -> list[str]:
+    """How the launcher starts one component."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        APPS[component],
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--loop",  # not uvloop, which accepts one connection per loop turn: decision 0015
+        "asyncio",
+        "--timeout-graceful-shutdown",
+        "10",
+        "--timeout-keep-alive",
+        "5",
+    ]
+
+
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -118,24 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     for name in COMPONENTS:
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            APPS[name],
-            "--factory",
-            "--host",
-            args.host,
-            "--port",
-            str(layout.ports[name]),
-            "--no-access-log",
-            "--loop",  # not uvloop, which accepts one connection per loop turn: decision 0015
-            "asyncio",
-            "--timeout-graceful-shutdown",
-            "10",
-            "--timeout-keep-alive",
-            "5",
-        ]
+        command = uvicorn_command(name, args.host, layout.ports[name])
         processes[name] = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
     if not wait_ready(layout, processes, args.ready_timeout):
         print("The suite did not become ready; stopping it.", file=sys.stderr)

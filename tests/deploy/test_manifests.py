@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from launcher.__main__ import uvicorn_command
 from launcher.topology import SUBSCRIPTIONS
 from tests.e2e.conftest import ROOT
 
@@ -104,6 +105,13 @@ def test_the_compose_file_starts_each_service_after_its_migration():
         assert services[name]["restart"] == "unless-stopped"
     assert services["redis"]["profiles"] == ["redis"]
     assert services["gateway"]["ports"] == ["${GATEWAY_PUBLISH:-8000}:8000"]
+
+
+def test_the_launcher_serves_on_asyncios_event_loop():
+    """Decision 0015, for `make run` and the end-to-end tests."""
+    for component in ("identity", "feed", "groups", "gateway"):
+        command = uvicorn_command(component, "127.0.0.1", 8000)
+        assert command[command.index("--loop") + 1] == "asyncio"
 
 
 def test_the_entrypoint_serves_on_asyncios_event_loop(tmp_path: Path):

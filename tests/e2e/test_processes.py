@@ -131,6 +131,8 @@ def _start(component: str, layout: Layout, env: dict[str, str]) -> subprocess.Po
             "--port",
             str(layout.ports[component]),
             "--no-access-log",
+            "--loop",
+            "asyncio",
         ],
         cwd=ROOT,
         env=env,

@@ -88,7 +88,7 @@ def gateway(upstreams: Mapping[str, str], **settings: str) -> tuple[Process, str
     env.update({f"GATEWAY_{name.upper()}_URL": url for name, url in upstreams.items()})
     env.update({f"GATEWAY_{key.upper()}": value for key, value in settings.items()})
     args = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory"]
-    args += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    args += ["--port", str(port), "--no-access-log", "--log-level", "warning", "--loop", "asyncio"]
     process = Process(args, env)
     process.start()
     url = f"http://127.0.0.1:{port}"
