@@ -60,7 +60,9 @@ def test_a_process_is_charged_with_the_cpu_it_burns_and_an_idle_one_with_none(sp
     # 0.6 s over 100 requests: 6 ms each, give or take a few of /proc's 10 ms ticks.
     assert 5.5 <= usage["ms_per_request"]["burner"] <= 6.6
     assert usage["ms_per_request"]["sleeper"] <= 0.1
-    assert usage["total_ms_per_request"] >= usage["ms_per_request"]["burner"]
+    # The machine's busy time holds the burner's, give or take ticks: /proc/stat counts per
+    # CPU and sets stolen time apart, while a process's own time includes what was stolen from it.
+    assert usage["total_ms_per_request"] >= 0.9 * usage["ms_per_request"]["burner"]
     assert 0 < usage["machine_busy"] <= 1
 
 
