@@ -18,14 +18,26 @@ PROC = Path("/proc")
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def process_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process (all its threads); 0 once it is gone."""
+def _stat(pid: int | str) -> list[str] | None:
+    """Fields 3 onwards of /proc/PID/stat (``[0]`` is field 3); None once the process is gone."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
-        return 0.0
+        return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def parent_of(pid: int | str) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None  # field 4
+
+
+def process_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads); 0 once it is gone."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
 
 
@@ -47,14 +59,11 @@ def children_by_port(parent: int, ports: Mapping[str, int]) -> dict[str, int]:
     wanted = {str(port): name for name, port in ports.items()}
     found = {}
     for entry in PROC.iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or parent_of(entry.name) != parent:
             continue
         try:
-            stat = (entry / "stat").read_text()
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) != parent:
             continue
         for flag, value in itertools.pairwise(argv):
             if flag == b"--port" and value.decode() in wanted:

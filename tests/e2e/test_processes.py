@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.cpu import children_by_port
 from launcher.topology import Layout, environment
 from tests.e2e.conftest import COMPONENTS, ROOT, free_ports, launch
 
@@ -78,19 +79,11 @@ def test_the_four_processes_run_asyncios_event_loop_not_uvloop(running):
     """uvloop accepts one connection per turn of its loop, so under load new clients wait
     seconds to be accepted (decision 0015). uvicorn picks uvloop when it is installed unless
     told otherwise; a process that loaded it has its library mapped."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == running.process.pid:
-                children.append(entry)
-    assert len(children) == len(running.ports)
-    for child in children:
-        maps = (child / "maps").read_text()
-        assert "uvloop" not in maps, (child / "cmdline").read_text()
+    children = children_by_port(running.process.pid, running.ports)
+    assert set(children) == set(running.ports)
+    for name, pid in children.items():
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "uvloop" not in maps, name
         assert "httptools" in maps  # the same check sees the libraries the process did load
 
 
