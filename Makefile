@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 OPENAPI_APPS := identity=services.identity.app:create_app feed=services.feed.app:create_app groups=services.groups.app:create_app
 CONTRACT_EXAMPLES ?= 20
+CONTRACT_BACKEND ?= sqlite
 RESULTS := var/test-results
 
 .PHONY: help setup run migrate test test-sqlite test-postgres lint format typecheck imports check bench openapi openapi-check openapi-ts contract browser clean
@@ -74,8 +75,8 @@ openapi-ts: ## Check that openapi-typescript (npm) turns openapi.json into TypeS
 	npm exec --yes --package=openapi-typescript@7.13.0 -- openapi-typescript openapi.json -o var/openapi-ts/govsocial.d.ts
 	npm exec --yes --package=typescript@5 -- tsc --noEmit --strict var/openapi-ts/govsocial.d.ts
 
-contract: setup ## schemathesis (all checks) against a live suite on free ports; reports in var/contract/
-	$(BIN)/python -m tests.gateway.contract --max-examples $(CONTRACT_EXAMPLES)
+contract: setup ## schemathesis (all checks) and hostile inputs against a live suite on free ports (CONTRACT_BACKEND=postgresql: on TEST_DATABASE_URL's server); reports in var/contract/
+	$(BIN)/python -m tests.gateway.contract --backend $(CONTRACT_BACKEND) --max-examples $(CONTRACT_EXAMPLES)
 
 browser: ## Install Debian's chromium for the browser tests (idempotent; needs root and apt)
 	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version)"; \

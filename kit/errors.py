@@ -225,7 +225,7 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, exc.status_code, title, detail, slug=slug, headers=exc.headers or {})
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = validation_errors(exc)
     if any(e["code"] == "json_invalid" for e in errors):
@@ -256,10 +256,28 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A statement that failed because its connection died (a database restart, a failover)
-    is the database being unavailable, not a bug; anything else is unexpected."""
+    is the database being unavailable, not a bug; one whose values the database cannot take
+    came with the request (the rules in ``kit.inputs`` stop them first, this is the last
+    stop); anything else is unexpected."""
     if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _server_unavailable(exc)):
         return await _database_unavailable(request, exc)
+    if isinstance(exc, DBAPIError) and sqlstate(exc) in _VALUE_SQLSTATES:
+        log.warning("value refused by the database: SQLSTATE %s", sqlstate(exc))
+        return problem_response(
+            request,
+            400,
+            "Bad Request",
+            "The request holds a value that cannot be stored or compared.",
+            slug="bad-value",
+        )
     return await _unexpected(request, exc)
+
+
+# Data exceptions a request's values cause: a value asyncpg cannot encode for its parameter's
+# type (22000, such as an int past INTEGER), text too long (22001), a number out of range
+# (22003), a bad or overflowing date (22007, 22008), a NUL or untranslatable character (22021,
+# 22P05). Others of the class, such as a division by zero, are bugs and stay 500s.
+_VALUE_SQLSTATES = frozenset({"22000", "22001", "22003", "22007", "22008", "22021", "22P05"})
 
 
 # SQLSTATEs of a server that cannot take the statement now: connection exceptions (08…),
@@ -292,7 +310,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)

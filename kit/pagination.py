@@ -3,7 +3,9 @@
 
 A cursor encodes the sort key of the last item shown (two keys where the first is not unique,
 such as a timestamp and an id) plus the name of the list it belongs to, so a cursor from another
-list is refused with 400 instead of being misread.
+list is refused with 400 instead of being misread. Every key is checked before a query sees it:
+text the databases can store, integers within 64 bits (within ``INTEGER`` for serial ids), ids
+that are UUIDs.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel
 
 from kit.errors import BadRequest
+from kit.inputs import SERIAL_MAX
+from kit.text import storable
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR = 512
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # What a cursor is written in (URL-safe base64 without padding: ``encode_cursor``).
 CURSOR_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 
@@ -62,10 +67,19 @@ def decode_cursor(scope: str, cursor: str | None, *, arity: int | tuple[int, ...
         or data.get("s") != scope
         or not isinstance(data.get("k"), list)
         or len(data["k"]) not in arities
-        or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in data["k"])
     ):
         raise BadRequest("The cursor does not belong to this list.", slug="bad-cursor")
+    if not all(_usable_key(v) for v in data["k"]):
+        raise BadRequest("The cursor is not valid.", slug="bad-cursor")
     return list(data["k"])
+
+
+def _usable_key(value: Any) -> bool:
+    """A key a query can compare with: text the databases can store, or an integer within 64
+    bits (a cursor is written by us, but read from the client, who may have written it)."""
+    if isinstance(value, str):
+        return storable(value)
+    return isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX
 
 
 def paginate(
@@ -118,8 +132,21 @@ def decode_marked_id_cursor(scope: str, cursor: str | None, mark: str) -> tuple[
     return _cursor_id(key[0]), len(key) == 2
 
 
+def decode_serial_cursor(scope: str, cursor: str | None) -> int | None:
+    """For lists keyed by a serial id (an ``INTEGER`` column): the id the next page starts
+    after, within the column's range."""
+    key = decode_cursor(scope, cursor, arity=1)
+    if key is None:
+        return None
+    if not isinstance(key[0], int) or not 0 <= key[0] <= SERIAL_MAX:
+        raise BadRequest("The cursor is not valid.", slug="bad-cursor")
+    return key[0]
+
+
 def _cursor_id(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise BadRequest("The cursor is not valid.", slug="bad-cursor")
     try:
-        return uuid.UUID(str(value))
+        return uuid.UUID(value)
     except ValueError as exc:
         raise BadRequest("The cursor is not valid.", slug="bad-cursor") from exc

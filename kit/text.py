@@ -119,3 +119,12 @@ LIKE_ESCAPE = "\\"
 def like_escape(term: str) -> str:
     """``term`` lower-cased with LIKE's wildcards escaped, to match it literally."""
     return term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(value: str) -> bool:
+    """Whether both databases can store ``value``: PostgreSQL refuses a NUL character in text,
+    and no driver can encode an unpaired surrogate (what a JSON ``\\ud800`` escape gives)."""
+    return _UNSTORABLE.search(value) is None

@@ -1,14 +1,18 @@
 """``make contract``: schemathesis against the gateway's live document, on a real suite.
 
-Starts the four processes with the launcher on free ports and fresh databases, registers a
-person, makes them an administrator (the operator's command), and runs ``schemathesis run``
-with every check: once over every operation but SCIM's with that administrator's token, once
-over SCIM's with an integrator client's token (scope ``scim``); then stops the suite. The
-gateway's rate limits are off for the run (they are tested on their own), so that the generated
-requests reach the services. Reports go to ``var/contract/``; the exit code is the worse of the
-two runs'.
+Starts the four processes with the launcher on free ports and fresh databases (SQLite files, or
+with ``--backend postgresql`` one PostgreSQL database per service, created on the server
+TEST_DATABASE_URL names and dropped afterwards, as the test suite does), registers a person,
+makes them an administrator (the operator's command), and runs ``schemathesis run`` with every
+check: once over every operation but SCIM's with that administrator's token, once over SCIM's
+with an integrator client's token (scope ``scim``); then sends every operation the hostile
+inputs of ``tests.gateway.hostile_probes`` (NUL, lone surrogates, huge integers and cursor
+keys), which must get a 4xx problem, never a 5xx; then stops the suite. The gateway's rate
+limits are off for the run (they are tested on their own), so that the generated requests reach
+the services. Reports go to ``var/contract/``; the exit code is the worst of the three parts'.
 
-    python -m tests.gateway.contract [--max-examples N] [--seed N] [-- extra schemathesis args]
+    python -m tests.gateway.contract [--backend sqlite|postgresql] [--max-examples N] [--seed N]
+        [-- extra schemathesis args]
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import PostgresDatabases
 from tests.e2e.conftest import COMPONENTS, ROOT, drain, free_ports, launch, wait_for_line
+from tests.gateway import hostile_probes
+from tests.mailbox import confirm, wait_for_logged_token
 
 PASSWORD = "correct horse battery staple"
 REPORTS = ROOT / "var" / "contract"
@@ -34,7 +41,7 @@ REPORTS = ROOT / "var" / "contract"
 EMAIL = "contract@agency.example"
 
 
-def _sign_in(base: str, *, register: bool = True) -> str:
+def _sign_in(base: str, *, register: bool = True, output: list[str] | None = None) -> str:
     with httpx.Client(base_url=base, timeout=30) as client:
         email = EMAIL
         if register:
@@ -44,6 +51,7 @@ def _sign_in(base: str, *, register: bool = True) -> str:
             )
             if resp.status_code != 202:
                 raise SystemExit(f"could not register: {resp.status_code} {resp.text}")
+            confirm(client, wait_for_logged_token(output or [], "contract"), PASSWORD)
         form = {"grant_type": "password", "username": email, "password": PASSWORD}
         token = client.post("/api/v1/auth/token", data=form)
         if token.status_code != 200:
@@ -77,9 +85,9 @@ def summarize(ndjson: Path) -> dict[str, object]:
     }
 
 
-def _make_admin(var: Path, email: str) -> None:
+def _make_admin(identity_url: str, email: str) -> None:
     """The first administrator is made the operator's way (services.identity.manage)."""
-    env = {**os.environ, "IDENTITY_DATABASE_URL": f"sqlite+aiosqlite:///{var}/identity.db"}
+    env = {**os.environ, "IDENTITY_DATABASE_URL": identity_url}
     command = [sys.executable, "-m", "services.identity.manage", "grant-role", email, "admin"]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
 
@@ -140,10 +148,28 @@ def _schemathesis(base: str, token: str, args: argparse.Namespace, scope: list[s
     return result.returncode
 
 
+def _hostile(base: str, token: str, scim: str) -> int:
+    started = time.monotonic()
+    document = httpx.get(f"{base}/openapi.json", timeout=30).json()
+    sent, failures = hostile_probes.probe(
+        base, document, lambda target: scim if target.startswith("/scim/") else token
+    )
+    print(f"hostile inputs: {sent} requests in {time.monotonic() - started:.0f} s, {len(failures)} failed")
+    for failure in failures:
+        print(f"  {failure}")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.gateway.contract", description=__doc__)
     parser.add_argument("--max-examples", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: databases on the server TEST_DATABASE_URL names",
+    )
     parser.add_argument("extra", nargs="*", help="more schemathesis arguments (after --)")
     args = parser.parse_args(argv)
 
@@ -151,16 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     ports = dict(zip(COMPONENTS, free_ports(4), strict=True))
     os.environ["GATEWAY_RATE_LIMIT_ENABLED"] = "false"
     output: list[str] = []
+    postgres = None
+    if args.backend == "postgresql":
+        if not os.environ.get("TEST_DATABASE_URL"):
+            parser.error("--backend postgresql needs TEST_DATABASE_URL (a server to create databases on)")
+        postgres = PostgresDatabases(os.environ["TEST_DATABASE_URL"])
+        postgres.create()
     with tempfile.TemporaryDirectory(prefix="contract-") as var:
-        process = launch(Path(var), ports)
+        urls = postgres.urls if postgres else None
+        identity_url = urls["identity"] if urls else f"sqlite+aiosqlite:///{var}/identity.db"
+        print(f"contract run on {args.backend}", flush=True)
+        process = launch(Path(var), ports, database_urls=urls)
         reader = drain(process, output)
         try:
             if not wait_for_line(process, "The suite is running", output):
                 sys.stderr.write("".join(output[-50:]))
                 return 1
             base = f"http://127.0.0.1:{ports['gateway']}"
-            _sign_in(base)
-            _make_admin(Path(var), EMAIL)
+            _sign_in(base, output=output)
+            _make_admin(identity_url, EMAIL)
             token = _sign_in(base, register=False)  # now with the admin role
             scim = _scim_client_token(base, token)
             # An administrator's token reaches every operation but SCIM's, which take an
@@ -168,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             codes = [
                 _schemathesis(base, token, args, ["--exclude-path-regex", "^/scim/"]),
                 _schemathesis(base, scim, args, ["--include-path-regex", "^/scim/"]),
+                _hostile(base, token, scim),
             ]
             return max(codes)
         finally:
@@ -178,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
             reader.join(timeout=5)
+            if postgres is not None:
+                postgres.drop()
 
 
 if __name__ == "__main__":
