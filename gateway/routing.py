@@ -33,10 +33,12 @@ ROUTES = (
     Route("/api/v1/groups", "groups"),
 )
 
-# (method, path) pairs that carry no bearer token: registration, the token endpoint itself,
-# the published keys. SCIM checks its own (integrator) tokens and answers in SCIM's format.
+# (method, path) pairs that carry no bearer token: registration and its confirmation, the token
+# endpoint itself, the published keys. SCIM checks its own (integrator) tokens and answers in
+# SCIM's format.
 PUBLIC = {
     ("POST", "/api/v1/accounts"),
+    ("POST", "/api/v1/accounts/verification"),
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/revoke"),
     ("GET", "/.well-known/jwks.json"),

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from kit import tracing
 from kit.db import Database
 from kit.errors import install_error_handlers
 from kit.health import health_router
 from kit.housekeeping import Housekeeper, Retention, outbox_retention
+from kit.inputs import refuse_unstorable_input
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -84,6 +85,7 @@ def create_service_app(
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         leeway=settings.token_leeway_seconds,
+        max_lifetime=settings.token_max_lifetime_seconds,
     )
     outbox = Outbox(spec.outbox_tables, spec.name, settings.subscribers)
     relay = Relay(
@@ -146,6 +148,10 @@ def create_service_app(
         version="0.1.0",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        # Starlette's slash redirect names the address the request reached: behind the
+        # gateway, the service's own. A path with a stray slash is a 404 like any other.
+        redirect_slashes=False,
+        dependencies=[Depends(refuse_unstorable_input)],
     )
     app.state.settings = settings
     app.state.database = database

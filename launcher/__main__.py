@@ -14,7 +14,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from launcher.topology import APPS, COMPONENTS, DEFAULT_PORTS, SERVICES, Layout, environment
+from launcher.topology import (
+    APPS,
+    COMPONENTS,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORTS,
+    METRICS_HOST,
+    SERVICES,
+    Layout,
+    environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,15 +112,27 @@ def main(argv: list[str] | None = None) -> int:
             type=int,
             default=int(os.environ.get(f"{name.upper()}_PORT", DEFAULT_PORTS[name])),
         )
+    parser.add_argument(
+        "--gateway-metrics-port",
+        type=int,
+        default=int(os.environ.get("GATEWAY_METRICS_PORT", DEFAULT_METRICS_PORT)),
+        help=f"the gateway's /metrics, on {METRICS_HOST} only",
+    )
     parser.add_argument("--ready-timeout", type=float, default=60)
     args = parser.parse_args(argv)
 
-    layout = Layout(args.host, {name: getattr(args, f"{name}_port") for name in COMPONENTS})
+    layout = Layout(
+        args.host,
+        {name: getattr(args, f"{name}_port") for name in COMPONENTS},
+        metrics_port=args.gateway_metrics_port,
+    )
     busy = [f"{name} port {port}" for name, port in layout.ports.items() if port_in_use(args.host, port)]
+    if port_in_use(METRICS_HOST, args.gateway_metrics_port):
+        busy.append(f"gateway metrics port {args.gateway_metrics_port} (on {METRICS_HOST})")
     if busy:
         print(
             f"Cannot start: {', '.join(busy)} already in use on {args.host}. Stop what uses it, or choose "
-            "other ports (GATEWAY_PORT, IDENTITY_PORT, FEED_PORT, GROUPS_PORT).",
+            "other ports (GATEWAY_PORT, IDENTITY_PORT, FEED_PORT, GROUPS_PORT, GATEWAY_METRICS_PORT).",
             file=sys.stderr,
         )
         return 1
@@ -149,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     gateway = layout.url("gateway")
     print(
         f"\nThe suite is running.\n  API:     {gateway}/api/v1/\n  OpenAPI: {gateway}/openapi.json\n"
-        f"  Docs:    {gateway}/docs\n  Health:  {gateway}/health/ready\nCtrl-C stops all four processes.\n",
+        f"  Docs:    {gateway}/docs\n  Health:  {gateway}/health/ready\n"
+        f"  Metrics: http://{METRICS_HOST}:{args.gateway_metrics_port}/metrics (this host only)\n"
+        "Ctrl-C stops all four processes.\n",
         flush=True,
     )
     exit_code = 0

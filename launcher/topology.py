@@ -8,6 +8,10 @@ from dataclasses import dataclass
 SERVICES = ("identity", "feed", "groups")
 COMPONENTS = ("identity", "feed", "groups", "gateway")
 DEFAULT_PORTS = {"gateway": 8000, "identity": 8001, "feed": 8002, "groups": 8003}
+DEFAULT_METRICS_PORT = 8010
+# The gateway's metrics listen on loopback whatever host the suite serves on: they are for
+# whoever runs it, not for its clients.
+METRICS_HOST = "127.0.0.1"
 APPS = {
     "identity": "services.identity.app:create_app",
     "feed": "services.feed.app:create_app",
@@ -28,6 +32,7 @@ SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
 class Layout:
     host: str
     ports: dict[str, int]
+    metrics_port: int | None = None
 
     def url(self, component: str) -> str:
         return f"http://{self.host}:{self.ports[component]}"
@@ -44,7 +49,11 @@ def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[st
         "GATEWAY_GROUPS_URL": layout.url("groups"),
         "GATEWAY_TOKEN_ISSUER": identity,
         "IDENTITY_SIGNING_KEY_DIR": f"{var_dir}/keys",
+        "IDENTITY_PUBLIC_URL": layout.url("gateway"),
     }
+    if layout.metrics_port is not None:
+        env["GATEWAY_METRICS_HOST"] = METRICS_HOST
+        env["GATEWAY_METRICS_PORT"] = str(layout.metrics_port)
     for service in SERVICES:
         prefix = service.upper()
         subscribers = [

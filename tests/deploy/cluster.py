@@ -22,6 +22,7 @@ from launcher.topology import APPS, SUBSCRIPTIONS
 from services.identity.keys import KeyRing
 from tests.conftest import PostgresDatabases
 from tests.e2e.conftest import ROOT, free_ports
+from tests.mailbox import token_in_log
 
 SERVICES = ("identity", "feed", "groups")
 REPLICAS = 2
@@ -114,6 +115,18 @@ class Cluster:
             time.sleep(0.3)
             pending = self.pending_deliveries()
         return pending
+
+    def token_for(self, handle: str) -> str:
+        """The verification token an identity replica wrote to its log for ``handle``."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            logs = [r.log.read_text(errors="replace") for r in self.replicas["identity"]]
+            lines = [line for log in logs for line in log.splitlines()]
+            token = token_in_log(lines, handle)
+            if token is not None:
+                return token
+            time.sleep(0.1)
+        raise AssertionError(f"no verification mail for @{handle} in the identity logs")
 
     def logs(self) -> str:
         return "\n".join(f"== {r.name}\n{r.tail(15)}" for group in self.replicas.values() for r in group)

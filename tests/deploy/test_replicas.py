@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import TEST_DATABASE_URL
 from tests.deploy.cluster import SERVICES, Cluster, start_cluster
+from tests.mailbox import confirm
 
 pytestmark = pytest.mark.postgres
 
@@ -75,11 +76,14 @@ class Person:
         self.display_name = ""
 
 
-async def _sign_up(clients: list[httpx.AsyncClient], person: Person) -> None:
+async def _sign_up(cluster: Cluster, clients: list[httpx.AsyncClient], person: Person) -> None:
     first, second = clients[person.index % 2], clients[(person.index + 1) % 2]
     body = {"email": person.email, "password": PASSWORD, "handle": person.handle, "display_name": "New"}
     resp = await first.post("/api/v1/accounts", json=body)
     assert resp.status_code == 202, resp.text
+    token = await asyncio.to_thread(cluster.token_for, person.handle)
+    resp = await second.post("/api/v1/accounts/verification", json={"token": token, "password": PASSWORD})
+    assert resp.status_code == 200, resp.text
     form = {"grant_type": "password", "username": person.email, "password": PASSWORD}
     resp = await second.post("/api/v1/auth/token", data=form)
     assert resp.status_code == 200, resp.text
@@ -177,7 +181,7 @@ async def test_two_replicas_of_everything_lose_and_double_no_event(cluster: Clus
         httpx.AsyncClient(base_url=cluster.gateways()[1], timeout=30, limits=LIMITS) as two,
     ):
         clients = [one, two]
-        await asyncio.gather(*(_sign_up(clients, p) for p in people))
+        await asyncio.gather(*(_sign_up(cluster, clients, p) for p in people))
 
         groups: list[str] = []
         for g in range(GROUPS):
@@ -280,6 +284,7 @@ def test_a_service_stopped_under_load_finishes_its_requests_and_loses_nothing(cl
         person = Person(99)
         body = {"email": person.email, "password": PASSWORD, "handle": person.handle, "display_name": "Stays"}
         assert client.post("/api/v1/accounts", json=body).status_code == 202
+        confirm(client, cluster.token_for(person.handle), PASSWORD)
         form = {"grant_type": "password", "username": person.email, "password": PASSWORD}
         tokens = client.post("/api/v1/auth/token", data=form).json()
         person.token = tokens["access_token"]
