@@ -132,11 +132,13 @@ async def test_nothing_is_lost_and_order_per_resource_holds_through_an_outage(ho
     suite = hooks_suite
     hook = await _register(suite, receiver.url)
     owner, _ = await person(suite.client, "ada")
+    await suite.deliver()
     group = await create_group(suite.client, owner, "cloud")
     receiver.stop()
     joiners = []
     for i in range(5):
         token, persona_id = await person(suite.client, f"member_{i}")
+        await suite.deliver()
         joiners.append(persona_id)
         assert (
             await suite.client.put(f"/api/v1/groups/{group['id']}/members/{persona_id}", headers=auth(token))

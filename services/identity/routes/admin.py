@@ -17,7 +17,7 @@ from kit.outbox import OutboxDep
 from kit.pagination import Cursor, Limit, Page, decode_cursor, decode_id_cursor, paginate
 from kit.text import LIKE_ESCAPE, like_escape
 from kit.timeutil import utcnow
-from services.identity import accounts, audit
+from services.identity import accounts, audit, webhooks
 from services.identity.deps import Caller, CallerDep, PasswordsDep, SettingsDep
 from services.identity.models import Account, AuditEntry, Client, Persona
 from services.identity.schemas import (
@@ -34,7 +34,7 @@ from services.identity.schemas import (
 
 
 async def _admin(caller: CallerDep) -> Caller:
-    if not caller.principal.has_role("admin") or "admin" not in caller.account.roles:
+    if not caller.holds_role("admin"):
         raise Forbidden("This operation is for administrators.")
     return caller
 
@@ -272,10 +272,13 @@ async def list_clients(
 async def revoke_client(
     client_id: Annotated[str, Path(max_length=40)], session: SessionDep, admin: AdminDep
 ) -> None:
+    """Its access tokens stop working at once (identity checks the client on every request)
+    and its webhook endpoints are disabled, their pending deliveries never sent."""
     client = await session.get(Client, client_id)
     if client is None:
         raise NotFound("No client with this id.")
     if client.revoked_at is None:
         client.revoked_at = utcnow()
         audit.record(session, admin.principal, "client.revoked", client_id=client.id)
-        await session.commit()
+    await webhooks.disable_client_endpoints(session, client.id)
+    await session.commit()

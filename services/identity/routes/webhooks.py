@@ -7,18 +7,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlmodel import col
 
 from kit.db import SessionDep
-from kit.errors import Forbidden, NotFound, Unprocessable
+from kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from kit.ids import new_id
+from kit.inputs import SerialId
 from kit.outbox import EventIn
-from kit.pagination import Cursor, Limit, Page, decode_cursor, decode_id_cursor, paginate
+from kit.pagination import Cursor, Limit, Page, decode_id_cursor, decode_serial_cursor, paginate
 from kit.timeutil import utcnow
 from kit.tokens import CurrentPrincipal
-from services.identity import webhooks
+from services.identity import clients, webhooks
 from services.identity.deps import SettingsDep
 from services.identity.models import Account, Persona, WebhookDelivery, WebhookEndpoint
 from services.identity.schemas import (
@@ -39,6 +40,8 @@ class Owner:
 async def _owner(principal: CurrentPrincipal, session: SessionDep) -> Owner:
     """An integrator client with the `webhooks` scope, or an administrator."""
     if principal.client_id is not None:
+        if not await clients.is_active(session, principal):
+            raise Unauthorized("The client has been revoked.")
         if "webhooks" not in principal.scopes:
             raise Forbidden("This client lacks the webhooks scope.")
         return Owner(f"client:{principal.client_id}", False)
@@ -66,8 +69,10 @@ def _public(endpoint: WebhookEndpoint) -> WebhookPublic:
     return WebhookPublic.model_validate(endpoint, from_attributes=True)
 
 
-def _check(url: str | None, contexts: Sequence[str] | None, owner: Owner, settings: SettingsDep) -> None:
-    if url is not None and (problem := webhooks.url_problem(url, settings)):
+async def _check(
+    url: str | None, contexts: Sequence[str] | None, owner: Owner, settings: SettingsDep
+) -> None:
+    if url is not None and (problem := await webhooks.registration_problem(url, settings)):
         raise Unprocessable(
             f"The URL {problem}.", errors=[{"location": "body.url", "message": problem, "code": "url"}]
         )
@@ -89,7 +94,7 @@ async def create_webhook(
     body: WebhookCreate, session: SessionDep, owner: OwnerDep, settings: SettingsDep, response: Response
 ) -> WebhookCreated:
     """The signing secret is in this response only."""
-    _check(body.url, body.contexts, owner, settings)
+    await _check(body.url, body.contexts, owner, settings)
     endpoint = WebhookEndpoint(
         owner=owner.key,
         url=body.url,
@@ -132,13 +137,17 @@ async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: OwnerDe
 
 
 @router.patch(
-    "/{webhook_id}", summary="Change a webhook endpoint", responses={404: {"description": "No such webhook"}}
+    "/{webhook_id}",
+    summary="Change a webhook endpoint",
+    responses={404: {"description": "No such webhook"}, 409: {"description": "The owning client is revoked"}},
 )
 async def update_webhook(
     webhook_id: uuid.UUID, body: WebhookUpdate, session: SessionDep, owner: OwnerDep, settings: SettingsDep
 ) -> WebhookPublic:
     endpoint = await _endpoint(session, owner, webhook_id)
-    _check(body.url, body.contexts, owner, settings)
+    await _check(body.url, body.contexts, owner, settings)
+    if body.active and await webhooks.client_revoked(session, endpoint.owner):
+        raise Conflict("The endpoint's client has been revoked; its endpoints stay disabled.")
     for field, value in body.model_dump(exclude_unset=True).items():
         setattr(endpoint, field, sorted(set(value)) if isinstance(value, list) else value)
     endpoint.updated_at = utcnow()
@@ -173,12 +182,10 @@ async def list_deliveries(
 ) -> Page[WebhookDeliveryPublic]:
     endpoint = await _endpoint(session, owner, webhook_id)
     scope = f"deliveries:{endpoint.id}"
-    before = decode_cursor(scope, cursor, arity=1)
+    before = decode_serial_cursor(scope, cursor)
     query = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
-    if before:
-        if not isinstance(before[0], int):
-            raise Unprocessable("The cursor is not valid.")
-        query = query.where(col(WebhookDelivery.id) < before[0])
+    if before is not None:
+        query = query.where(col(WebhookDelivery.id) < before)
     rows = (await session.scalars(query.order_by(col(WebhookDelivery.id).desc()).limit(limit + 1))).all()
     page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda d: [d.id])
     return Page[WebhookDeliveryPublic](
@@ -195,7 +202,7 @@ async def list_deliveries(
 )
 async def redeliver(
     webhook_id: uuid.UUID,
-    delivery_id: Annotated[int, Path(ge=1, le=2**62)],
+    delivery_id: SerialId,
     session: SessionDep,
     owner: OwnerDep,
 ) -> dict[str, str]:
