@@ -15,8 +15,9 @@ from starlette.responses import Response
 from gateway import ratelimit
 from gateway.cors import CORSMiddleware
 from gateway.docs import install_docs
+from gateway.metrics import MetricsListener, install_counting
 from gateway.openapi import OpenAPISource
-from gateway.proxy import Limits, forward
+from gateway.proxy import InternalAddresses, Limits, forward
 from gateway.ratelimit import Backend, Decision, MemoryBackend, RateLimiter, RedisBackend
 from gateway.routing import is_public, request_path, resolve, route_for, upstreams
 from gateway.settings import GatewaySettings
@@ -25,7 +26,7 @@ from kit import tracing
 from kit.addresses import ClientAddress
 from kit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
 from kit.logging import configure_logging
-from kit.metrics import NamedRoute, install_metrics, set_route_label
+from kit.metrics import NamedRoute, set_route_label
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from kit.runtime import freeze_startup_objects
 from kit.tokens import JWKSKeySource, TokenVerifier, bearer_token
@@ -93,16 +94,18 @@ def create_app(
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         leeway=settings.token_leeway_seconds,
+        max_lifetime=settings.token_max_lifetime_seconds,
     )
     limiter = (
         RateLimiter(_rate_backend(settings), settings.rate_limits) if settings.rate_limit_enabled else None
     )
-    client_address = ClientAddress(settings.trusted_proxies)
+    client_address = ClientAddress(settings.trusted_proxies, hops=settings.trusted_proxy_hops)
     limits = Limits(
         timeout=settings.upstream_timeout_seconds,
         max_response_bytes=settings.upstream_max_response_bytes,
         stream_idle_timeout=settings.stream_idle_timeout_seconds,
     )
+    internal = InternalAddresses(services.values())
     source = OpenAPISource(
         clients,
         services,
@@ -121,11 +124,23 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        listener = None
+        metrics = getattr(app.state, "metrics", None)
+        if metrics is not None and settings.metrics_port is not None:
+            listener = MetricsListener(metrics.registry, settings.metrics_host, settings.metrics_port)
+            try:
+                app.state.metrics_port = listener.start()
+            except OSError as exc:
+                raise RuntimeError(
+                    f"Cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: {exc}"
+                ) from exc
         freeze_startup_objects()
         warming = asyncio.create_task(warm_up(), name="gateway-openapi-warm-up")
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             warming.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await warming
@@ -145,6 +160,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.verifier = verifier
@@ -159,7 +175,7 @@ def create_app(
             CORSMiddleware, origins=settings.cors_origins, max_age=settings.cors_max_age_seconds
         )
     if settings.metrics_enabled:
-        install_metrics(app)
+        install_counting(app)
     app.add_middleware(RequestContextMiddleware)
     distinct = {id(client): client for client in clients.values()}.values()
     tracing.install_tracing(app, tracing.provider_from_env("gateway"), distinct)
@@ -208,6 +224,7 @@ def create_app(
         group = settings.rate_limit_group(path)
         peer = request.client.host if request.client else "unknown"
         address = client_address(peer, request.headers.get("x-forwarded-for"))
+        request.state.client_address = address
         if limiter is not None and (decision := await limiter.hit(group, "address", address)):
             decisions.append(decision)
         # A method no route has is the service's to refuse (405 with its Allow), token or not.
@@ -228,7 +245,7 @@ def create_app(
                 headers=extra,
             )
         response = await forward(
-            request, upstream_pools[route.service], services[route.service], route.service, limits
+            request, upstream_pools[route.service], services[route.service], route.service, limits, internal
         )
         for key, value in extra.items():
             response.headers.setdefault(key, value)

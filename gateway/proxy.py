@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import anyio
 from fastapi import Request
@@ -31,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.upstream import Broken, Unreachable, Upstream, UpstreamResponse
+from kit.addresses import CLIENT_ADDRESS_HEADER, sign_client_address
 from kit.errors import PROBLEM_JSON, problem_response
 
 log = logging.getLogger("gateway.proxy")
@@ -47,6 +50,7 @@ HOP_BY_HOP = {
     "host",
     "content-length",
 }
+GATEWAY_SET = {"x-request-id", "x-forwarded-for", CLIENT_ADDRESS_HEADER}
 ERROR_PAGE_LIMIT = 64 * 1024
 URL_SAFE = "/%!$&'()*+,;=:@-._~"
 
@@ -58,6 +62,51 @@ class Limits:
     stream_idle_timeout: float | None
 
 
+class InternalAddresses:
+    """The services' own addresses, which no header a client receives may name: a ``Location``,
+    ``Content-Location`` or ``Link`` target on one of them becomes a path on the gateway (which
+    routes it to the same service). Relative references and other hosts pass unchanged."""
+
+    _LINK_TARGET = re.compile(r"<([^>]*)>")
+
+    def __init__(self, urls: Iterable[str]) -> None:
+        self.authorities = frozenset(
+            (parts.hostname or "", parts.port or _DEFAULT_PORTS.get(parts.scheme, 80))
+            for parts in map(urlsplit, urls)
+        )
+
+    def _is_internal(self, parts: SplitResult) -> bool:
+        if not parts.netloc:
+            return False
+        try:
+            port = parts.port
+        except ValueError:
+            return False
+        # A service behind a TLS-terminating hop may name its address with either scheme.
+        ports = {port} if port is not None else set(_DEFAULT_PORTS.values())
+        return any((parts.hostname or "", p) in self.authorities for p in ports)
+
+    def relative(self, value: str) -> str:
+        parts = urlsplit(value)
+        if not self._is_internal(parts):
+            return value
+        return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+
+    def links(self, value: str) -> str:
+        return self._LINK_TARGET.sub(lambda m: f"<{self.relative(m.group(1))}>", value)
+
+    def clean(self, headers: dict[str, str]) -> None:
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower in {"location", "content-location"}:
+                headers[name] = self.relative(value)
+            elif lower == "link":
+                headers[name] = self.links(value)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 class UpstreamFault(Exception):
     def __init__(self, status: int, detail: str, slug: str) -> None:
         super().__init__(detail)
@@ -67,15 +116,21 @@ class UpstreamFault(Exception):
 
 
 def _request_headers(request: Request) -> list[tuple[str, str]]:
+    """The client's headers, except those the gateway alone sets: the request id, and the
+    client's address as the gateway resolved it (one X-Forwarded-For entry, and signed for
+    identity when a secret is shared), so nothing a client writes there reaches a service."""
     headers = [
         (k, v)
         for k, v in request.headers.items()
-        if k.lower() not in HOP_BY_HOP and k.lower() != "x-request-id"
+        if k.lower() not in HOP_BY_HOP and k.lower() not in GATEWAY_SET
     ]
     headers.append(("x-request-id", request.state.request_id))
-    client = request.client.host if request.client else ""
-    forwarded_for = request.headers.get("x-forwarded-for")
-    headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
+    client = getattr(request.state, "client_address", None) or (request.client.host if request.client else "")
+    headers.append(("x-forwarded-for", client))
+    secret = request.app.state.settings.client_address_secret
+    if secret is not None:
+        signed = sign_client_address(secret.get_secret_value(), client, time.time())
+        headers.append((CLIENT_ADDRESS_HEADER, signed))
     headers.append(("x-forwarded-proto", request.scope.get("scheme", "http")))
     return headers
 
@@ -119,7 +174,12 @@ def _is_json(content_type: str) -> bool:
 
 
 async def forward(
-    request: Request, upstream: Upstream, base_url: str, service: str, limits: Limits
+    request: Request,
+    upstream: Upstream,
+    base_url: str,
+    service: str,
+    limits: Limits,
+    internal: InternalAddresses,
 ) -> Response:
     url = base_url + _target(request.scope)
     body = await request.body() if request.method in {"POST", "PUT", "PATCH", "DELETE"} else None
@@ -139,7 +199,7 @@ async def forward(
             raise UpstreamFault(
                 502, f"The {service} service gave no valid answer.", "upstream-error"
             ) from exc
-        return await _respond(answer, service, limits)
+        return await _respond(answer, service, limits, internal)
     except UpstreamFault as fault:
         log.warning("upstream %s: %s (%s)", service, fault.slug, fault.__cause__)
         headers = {"Retry-After": "5"} if fault.status == 503 else None
@@ -173,8 +233,11 @@ async def _read_all(upstream: UpstreamResponse, service: str, limits: Limits, ca
     return b"".join(chunks)
 
 
-async def _respond(upstream: UpstreamResponse, service: str, limits: Limits) -> Response:
+async def _respond(
+    upstream: UpstreamResponse, service: str, limits: Limits, internal: InternalAddresses
+) -> Response:
     headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+    internal.clean(headers)
     content_type = upstream.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
     if upstream.status >= 500 and media != PROBLEM_JSON:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import BaseProcessSettings
@@ -77,10 +77,34 @@ class GatewaySettings(BaseProcessSettings):
         default_factory=list,
         description="Addresses or networks of proxies whose X-Forwarded-For names the client.",
     )
+    trusted_proxy_hops: int | None = Field(
+        default=1,
+        ge=1,
+        description="How many proxies stand in front (each appends one X-Forwarded-For entry): no more "
+        "entries than this are read, so clients inside a trusted network cannot add their own. "
+        "Null reads every entry up to the first untrusted one.",
+    )
+    client_address_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared with identity: the client's address goes upstream signed with it "
+        "(X-Client-Address), which identity believes from no one else.",
+    )
 
     openapi_cache_seconds: float = Field(default=60.0, ge=0)
     docs_enabled: bool = True
     metrics_enabled: bool = True
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Where the metrics listener binds: loopback by default; 0.0.0.0 in a container whose "
+        "metrics port only the monitoring network reaches.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="The port that serves GET /metrics, apart from the public port (which never does); "
+        "none by default, 0 for any free port.",
+    )
 
     @field_validator("rate_limits", mode="after")
     @classmethod

@@ -25,6 +25,12 @@ class FeedSettings(ServiceSettings):
         "reconnect with Last-Event-ID and miss nothing.",
     )
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    stream_max_per_persona: int = Field(
+        default=5,
+        ge=1,
+        description="Event streams one persona may hold open in one process; one more gets 429 with "
+        "Retry-After.",
+    )
     max_following: int = Field(default=5000, ge=1, description="How many personas one persona may follow.")
     home_inbox_size: int = Field(
         default=800,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Path
-from sqlalchemy import update
+from sqlalchemy import or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -89,26 +89,42 @@ async def _access(
     session: SessionDep,
     caller: CurrentPersona,
 ) -> Access:
-    group = await session.get(Group, group_id)
-    if group is None or group.context != caller.context:
-        raise group_not_found()
+    """One query whatever the answer, and the same path to the 404 for a group that does not
+    exist, one of the other context and a secret one the caller may not see: the statement
+    itself leaves out what the caller may not see, so all three come back as no row and neither
+    the answer nor its timing tells them apart. The membership and a pending invitation are
+    read in the same statement as the group, so one consistent snapshot decides."""
     assert caller.persona_id is not None
-    membership = await membership_of(session, group.id, caller.persona_id)
-    if group.visibility == "secret" and membership is None and not caller.has_role("admin"):
-        invited = await session.scalar(
-            select(Invitation.id).where(
-                col(Invitation.group_id) == group.id,
-                col(Invitation.persona_id) == caller.persona_id,
-                col(Invitation.status) == "pending",
-            )
+    visible = (
+        true()
+        if caller.has_role("admin")
+        else or_(
+            col(Group.visibility) != "secret",
+            col(Membership.persona_id).is_not(None),
+            col(Invitation.id).is_not(None),
         )
-        if invited is None:
-            # The invitation may have been accepted (by a concurrent request) since the
-            # membership was read: then the caller is a member by now.
-            membership = await membership_of(session, group.id, caller.persona_id)
-            if membership is None:
-                raise group_not_found()
-    return Access(group, membership, caller)
+    )
+    row = (
+        await session.execute(
+            select(Group, Membership)
+            .outerjoin(
+                Membership,
+                (col(Membership.group_id) == col(Group.id))
+                & (col(Membership.persona_id) == caller.persona_id),
+            )
+            .outerjoin(
+                Invitation,
+                (col(Invitation.group_id) == col(Group.id))
+                & (col(Invitation.persona_id) == caller.persona_id)
+                & (col(Invitation.status) == "pending"),
+            )
+            .where(col(Group.id) == group_id, col(Group.context) == caller.context, visible)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        raise group_not_found()
+    return Access(row[0], row[1], caller)
 
 
 GroupAccess = Annotated[Access, Depends(_access)]

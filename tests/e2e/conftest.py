@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.mailbox import wait_for_logged_token
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("gateway", "identity", "feed", "groups")
 
@@ -43,12 +45,25 @@ class Running:
     def url(self, component: str = "gateway") -> str:
         return f"http://127.0.0.1:{self.ports[component]}"
 
+    def token_for(self, handle: str) -> str:
+        """The verification token identity wrote to its log for the registration of ``handle``
+        (no SMTP server)."""
+        return wait_for_logged_token(self.output, handle)
 
-def launch(var: Path, ports: dict[str, int], *extra: str) -> subprocess.Popen[str]:
+
+def launch(
+    var: Path, ports: dict[str, int], *extra: str, database_urls: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """The launcher on ``ports``; each service on SQLite under ``var``, or on the database
+    ``database_urls`` names for it."""
     args = [sys.executable, "-m", "launcher", "--var", str(var), "--ready-timeout", "90", *extra]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
+    if "--gateway-metrics-port" not in extra:
+        metrics_port = next(p for p in iter(lambda: free_ports(1)[0], None) if p not in ports.values())
+        args += ["--gateway-metrics-port", str(metrics_port)]
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+    env.update({f"{name.upper()}_DATABASE_URL": url for name, url in (database_urls or {}).items()})
     return subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )

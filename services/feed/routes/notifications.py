@@ -23,6 +23,7 @@ from kit.tokens import CurrentPersona, Principal
 from services.feed.models import Notification, PersonaReplica, Post
 from services.feed.schemas import AuthorPublic, NotificationPublic, NotificationsRead, ReadResult
 from services.feed.settings import FeedSettings
+from services.feed.streams import SlotStream, stream_slots
 from services.feed.timelines import (
     ACTIVE_AUTHOR,
     announcements_condition,
@@ -153,7 +154,8 @@ async def _news(
             "content": {"text/event-stream": {}},
             "description": "Events `post` (a PostPublic) and `notification` (a NotificationPublic); "
             "each event's id resumes the stream after it as `Last-Event-ID`.",
-        }
+        },
+        429: {"description": "The persona already holds the most open streams; see Retry-After"},
     },
 )
 async def stream_events(
@@ -169,6 +171,8 @@ async def stream_events(
     ends_at = min(
         time.monotonic() + settings.stream_max_seconds, time.monotonic() + caller.expires_at - time.time()
     )
+    assert caller.persona_id is not None
+    release = stream_slots(request.app, settings.stream_max_per_persona).take(caller.persona_id, ends_at)
 
     async def events() -> AsyncIterator[str]:
         nonlocal position
@@ -194,8 +198,6 @@ async def stream_events(
                 continue  # catching up after a long absence
             await anyio.sleep(min(settings.stream_poll_seconds, max(0.0, ends_at - time.monotonic())))
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    return SlotStream(
+        events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}, release=release
     )
