@@ -25,6 +25,13 @@ class BaseProcessSettings(BaseSettings):
     token_issuer: str = "http://127.0.0.1:8001"  # noqa: S105 - a URL, not a secret
     token_audience: str = "govsocial-api"  # noqa: S105 - a name, not a secret
     token_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    token_max_lifetime_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="An access token whose exp lies further than this after its iat is refused; at least "
+        "identity's access-token lifetime (at most 3600 s).",
+    )
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwks_cache_seconds: int = Field(default=300, ge=1)
 
@@ -63,3 +70,10 @@ class ServiceSettings(BaseProcessSettings):
         default=30.0, gt=0, description="How long the ids of applied events are kept against redelivery."
     )
     cursor_secret: SecretStr | None = None
+    unknown_persona_wait_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=30,
+        description="How long a token of a persona this service's replica does not know yet waits for "
+        "its creation event (about a second behind identity) before it is refused with 401.",
+    )

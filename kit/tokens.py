@@ -3,7 +3,12 @@
 Every check that RFC 8725 asks for is explicit here: a fixed algorithm list (never taken from
 the token), a required ``kid`` that must name a published key, required ``exp``/``iat``/``sub``/
 ``aud``/``iss``/``jti``, a small leeway, and ``typ`` = ``at+jwt`` so that no other kind of token
-passes as an access token. Any failure of any kind is a 401, never a 500.
+passes as an access token. A token may not be issued in the future nor live longer than the
+configured maximum. Any failure of any kind is a 401, never a 500.
+
+Roles are exercised through the professional persona only: a personal context never holds one,
+whatever its token says, since a personal persona seen using a role would be one of the few
+role holders and so linkable to its professional twin.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from kit.errors import Forbidden, Unauthorized
 ALGORITHMS = ["RS256"]
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 MAX_TOKEN_LENGTH = 8192
+DEFAULT_MAX_LIFETIME = 3600
 Context = Literal["professional", "personal"]
 CONTEXTS: tuple[Context, ...] = ("professional", "personal")
 
@@ -47,7 +53,7 @@ class Principal:
     client_id: str | None = None
 
     def has_role(self, role: str) -> bool:
-        return role in self.roles
+        return self.context != "personal" and role in self.roles
 
 
 class KeySource(Protocol):
@@ -124,12 +130,14 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         leeway: int = 30,
+        max_lifetime: int = DEFAULT_MAX_LIFETIME,
         cache_size: int = 10_000,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.max_lifetime = max_lifetime
         self.cache_size = cache_size
         self._cache: dict[str, Principal] = {}
 
@@ -179,11 +187,19 @@ class TokenVerifier:
                     "leeway": self.leeway,
                 },
             )
+            self._check_times(claims)
             return _principal(claims)
         except Unauthorized:
             raise
         except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise Unauthorized("The bearer token is not valid.") from exc
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        issued_at, expires_at = float(claims["iat"]), float(claims["exp"])
+        if issued_at > time.time() + self.leeway:
+            raise Unauthorized("The token was issued in the future.")
+        if expires_at - issued_at > self.max_lifetime:
+            raise Unauthorized("The token lives longer than an access token may.")
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
@@ -205,7 +221,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
         persona_id=persona_id,
         context=ctx,
         scopes=frozenset(scope.split()),
-        roles=frozenset(str(r) for r in roles),
+        roles=frozenset() if ctx == "personal" else frozenset(str(r) for r in roles),
         token_id=str(claims["jti"]),
         issued_at=float(claims["iat"]),
         expires_at=float(claims["exp"]),
@@ -235,16 +251,26 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-class PersonaStatusCheck:
-    """Refuses tokens of personas that a service's replica says are no longer active
-    (suspended, deactivated, erased), so such tokens stop working once the event arrives
-    rather than when they expire. Lookups are cached for ``ttl`` seconds."""
+class PersonaCheck:
+    """Accepts a persona's token only when the service's replica of identity's personas (fed by
+    identity's events) knows the persona, in the token's context, and active: a token for a
+    persona the service has never heard of, or whose ``ctx`` is not its persona's kind, is
+    refused, and a suspended, deactivated or erased persona's tokens stop working once the
+    event arrives rather than when they expire. One cached lookup per persona answers all three
+    (for ``ttl`` seconds).
 
-    def __init__(self, replica: Any, *, ttl: float = 30.0, max_entries: int = 100_000) -> None:
+    A persona is created at identity and known here when its event arrives, about a second
+    later; a token used in between waits up to ``wait`` seconds for it before it is refused.
+    An unknown persona is never cached, so it is accepted as soon as the event has arrived."""
+
+    def __init__(
+        self, replica: Any, *, ttl: float = 30.0, wait: float = 0.0, max_entries: int = 100_000
+    ) -> None:
         self.replica = replica
         self.ttl = ttl
+        self.wait = wait
         self.max_entries = max_entries
-        self._cache: dict[uuid.UUID, tuple[float, bool]] = {}
+        self._cache: dict[uuid.UUID, tuple[float, str, str]] = {}
 
     async def __call__(self, request: Request, principal: Principal) -> None:
         if principal.persona_id is None:
@@ -252,15 +278,39 @@ class PersonaStatusCheck:
         now = time.monotonic()
         cached = self._cache.get(principal.persona_id)
         if cached is None or cached[0] < now:
-            async with request.app.state.database.sessionmaker() as session:
-                row = await session.get(self.replica, principal.persona_id)
-            active = row is None or row.status == "active"
+            found = await self._lookup(request, principal.persona_id)
+            if found is None:
+                self._cache.pop(principal.persona_id, None)
+                error = Unauthorized(
+                    "This service does not know the token's persona; a persona just created "
+                    "is known within seconds."
+                )
+                error.headers["Retry-After"] = "1"
+                raise error
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            self._cache[principal.persona_id] = (now + self.ttl, active)
-            cached = self._cache[principal.persona_id]
-        if not cached[1]:
+            cached = (time.monotonic() + self.ttl, *found)
+            self._cache[principal.persona_id] = cached
+        _, context, status = cached
+        if context != principal.context:
+            raise Unauthorized("The token's context is not its persona's.")
+        if status != "active":
             raise Unauthorized("The token's persona is no longer active.")
+
+    async def _lookup(self, request: Request, persona_id: uuid.UUID) -> tuple[str, str] | None:
+        """(context, status) from the replica, waiting up to ``wait`` seconds for a new one."""
+        deadline = time.monotonic() + self.wait
+        pause = 0.05
+        while True:
+            async with request.app.state.database.sessionmaker() as session:
+                row = await session.get(self.replica, persona_id)
+                if row is not None:
+                    return str(row.context), str(row.status)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.5)
 
 
 async def current_principal(

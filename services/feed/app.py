@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app
-from kit.tokens import PersonaStatusCheck
+from kit.tokens import PersonaCheck
 from services.feed import idempotency, inbox
 from services.feed.events import handlers
 from services.feed.models import PersonaReplica, outbox_tables
@@ -31,7 +31,7 @@ def create_app(
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
         event_handlers=handlers,
-        principal_check=PersonaStatusCheck(PersonaReplica, ttl=5.0),
+        principal_check=PersonaCheck(PersonaReplica, ttl=5.0, wait=settings.unknown_persona_wait_seconds),
         retention=[
             idempotency.retention(timedelta(hours=settings.idempotency_key_retention_hours)),
             *inbox.retention(timedelta(hours=settings.home_inbox_hours)),

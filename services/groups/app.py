@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from kit.service import ServiceSpec, create_service_app
-from kit.tokens import PersonaStatusCheck
+from kit.tokens import PersonaCheck
 from services.groups import health, idempotency
 from services.groups.events import handlers
 from services.groups.models import PersonaReplica, outbox_tables
@@ -31,7 +31,7 @@ def create_app(
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
         event_handlers=handlers,
-        principal_check=PersonaStatusCheck(PersonaReplica),
+        principal_check=PersonaCheck(PersonaReplica, wait=settings.unknown_persona_wait_seconds),
         retention=[
             idempotency.retention(timedelta(hours=settings.idempotency_key_retention_hours)),
             health.history_retention(),

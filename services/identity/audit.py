@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.errors import Forbidden
 from kit.tokens import Principal
 from services.identity.models import AuditEntry
 
@@ -20,7 +21,11 @@ def record(
     reason: str | None = None,
     **details: Any,
 ) -> AuditEntry:
-    """Adds an entry to the caller's transaction, so it commits with the action itself."""
+    """Adds an entry to the caller's transaction, so it commits with the action itself. The
+    actor is a professional persona or a client: an entry naming a personal persona would tie
+    it to a role, and so to its professional twin."""
+    if actor.context == "personal":
+        raise Forbidden("This operation is for administrators.")
     entry = AuditEntry(
         actor=str(actor.persona_id) if actor.persona_id else f"client:{actor.client_id}",
         action=action,

@@ -43,6 +43,15 @@ class Caller:
     persona: Persona
     account: Account
 
+    def holds_role(self, role: str) -> bool:
+        """The account holds ``role`` and uses it through its professional persona, the only
+        one a role is exercised through."""
+        return (
+            self.persona.kind == "professional"
+            and role in self.account.roles
+            and self.principal.has_role(role)
+        )
+
 
 async def _caller(principal: CurrentPersona, session: SessionDep) -> Caller:
     """The token's persona and account, both still active, the token newer than the last

@@ -47,7 +47,9 @@ def mint_access_token(
         "exp": now + settings.access_token_seconds,
         "jti": uuid.uuid4().hex,
         "scope": scope,
-        "roles": sorted(roles),
+        # Roles only through the professional persona: a personal persona seen using one would be
+        # one of the few role holders, and so linkable to its professional twin.
+        "roles": sorted(roles) if context == "professional" else [],
     }
     if context is not None:
         claims["ctx"] = context

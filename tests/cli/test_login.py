@@ -84,6 +84,7 @@ async def test_an_expired_client_token_is_renewed_with_the_saved_secret(suite, i
 
 async def test_a_refused_user_token_is_renewed_with_the_refresh_token(suite, invoke, config_path):
     email = await register(suite.client, "cid")
+    await suite.deliver()
     assert (await invoke("login", "--user", email, "--password", PASSWORD)).exit_code == 0
     saved = json.loads(config_path.read_text())
     saved["access_token"] = "not-a-token"  # not expired by the clock: the API's 401 triggers renewal

@@ -47,6 +47,7 @@ async def test_preflight_from_a_listed_origin_is_answered_by_the_gateway(cors_su
 
 async def test_an_actual_request_from_a_listed_origin_can_read_the_answer_and_its_headers(cors_suite):
     token, _ = await person(cors_suite.client, "ada")
+    await cors_suite.deliver()
     resp = await cors_suite.client.get("/api/v1/timelines/home", headers={"Origin": WIDGET, **auth(token)})
     assert resp.status_code == 200
     assert resp.headers["access-control-allow-origin"] == WIDGET

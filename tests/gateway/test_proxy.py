@@ -19,6 +19,7 @@ from tests.helpers import auth, person
 )
 async def test_a_path_reaches_the_service_as_the_client_encoded_it(suite, path):
     token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     through_gateway = await suite.client.get(path, headers=auth(token))
     service = "feed" if path.startswith("/api/v1/posts") else "identity"
     direct = await suite.client.get(f"http://{service}{path}", headers=auth(token))

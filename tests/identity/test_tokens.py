@@ -175,6 +175,7 @@ async def test_client_credentials_refuses_wrong_secret_other_scope_and_revoked_c
 
 async def test_signing_key_rotation_keeps_old_tokens_valid_and_rejects_unknown_keys(suite):
     old_token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     old_kid = jwt.get_unverified_header(old_token)["kid"]
     await suite.client.get("/api/v1/timelines/home", headers=auth(old_token))  # feed has cached the old key
     # A refetch for an unknown key id is allowed once per 10 s by default (so random key ids
@@ -185,6 +186,7 @@ async def test_signing_key_rotation_keeps_old_tokens_valid_and_rejects_unknown_k
     jwks = (await suite.client.get("http://identity/.well-known/jwks.json")).json()
     assert {k["kid"] for k in jwks["keys"]} == {old_kid, suite.keys.active.kid}
     new_token, _ = await person(suite.client, "bob")
+    await suite.deliver()
     assert jwt.get_unverified_header(new_token)["kid"] == suite.keys.active.kid
     for token in (old_token, new_token):
         for url in ("/api/v1/timelines/home", "http://identity/api/v1/me", "http://groups/api/v1/groups"):
@@ -296,6 +298,7 @@ async def test_tokens_of_an_upcoming_key_verify_everywhere_before_it_signs(suite
     """The rotation's first step: once every identity replica publishes the upcoming key, a
     replica that already signs with it is understood by all verifiers (no 401 window)."""
     token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     for app in (suite.gateway, suite.feed, suite.groups):
         app.state.verifier.keys.min_refresh_seconds = 0
     upcoming = SigningKey.generate()

@@ -31,6 +31,7 @@ def test_garbage_cursor_is_rejected(garbage):
 
 async def test_pages_walk_the_whole_list_once_with_link_headers(suite):
     token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     made = [(await create_group(suite.client, token, f"group_{i:02d}"))["id"] for i in range(7)]
     seen, cursor = [], None
     while True:
@@ -51,6 +52,7 @@ async def test_pages_walk_the_whole_list_once_with_link_headers(suite):
 @pytest.mark.parametrize("limit", ["0", "-1", "101", "1000000000", "abc", "1e3"])
 async def test_out_of_range_limit_is_422(suite, limit):
     token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     resp = await suite.client.get("/api/v1/groups", params={"limit": limit}, headers=auth(token))
     assert resp.status_code == 422
     assert resp.headers["content-type"] == "application/problem+json"
@@ -58,6 +60,7 @@ async def test_out_of_range_limit_is_422(suite, limit):
 
 async def test_cursor_from_another_list_is_400(suite):
     token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     for i in range(3):
         await create_group(suite.client, token, f"group_{i}")
     cursor = (await suite.client.get("/api/v1/groups", params={"limit": 1}, headers=auth(token))).json()[
@@ -70,6 +73,7 @@ async def test_cursor_from_another_list_is_400(suite):
 
 async def test_well_formed_cursor_with_a_bad_key_is_400_not_500(suite):
     token, persona_id = await person(suite.client, "ada")
+    await suite.deliver()
     for path, scope in (("/api/v1/groups", "groups"), ("/api/v1/timelines/home", f"home:{persona_id}")):
         cursor = encode_cursor(scope, ["not-a-uuid"])
         resp = await suite.client.get(path, params={"cursor": cursor}, headers=auth(token))

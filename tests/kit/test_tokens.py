@@ -99,6 +99,7 @@ async def test_two_authorization_headers_are_401(suite):
 
 async def test_valid_token_passes_with_any_case_of_bearer(suite, target):
     token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     for scheme in ("Bearer", "bearer", "BEARER"):
         resp = await target({"Authorization": f"{scheme} {token}"})
         assert resp.status_code == 200, resp.text
@@ -109,6 +110,7 @@ async def test_token_expired_within_leeway_is_accepted(suite, host):
     """(Identity itself also refuses tokens issued before the account's last password change,
     which this hand-made token would be.)"""
     _, persona_id = await person(suite.client, "ada")
+    await suite.deliver()
     now = int(time.time())
     nearly_expired = sign(suite.keys.active, claims(persona_id, iat=now - 310, exp=now - 10))
     _, path = PROTECTED[host]
