@@ -431,8 +431,9 @@ def export_data(
 ) -> None:
     """Export the signed-in persona's own data as JSON (the right of access).
 
-    The account, both personas' profiles, memberships, follows and own posts; every list is
-    followed to its last page."""
+    The persona's profile (and the account, for the professional persona; nothing of the
+    other persona), memberships, follows and own posts; every list is followed to its last
+    page."""
 
     async def work() -> dict[str, Any]:
         async with api() as client:

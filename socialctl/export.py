@@ -12,6 +12,7 @@ from socialctl.api import Api, ApiError
 # The feed publishes a per-persona timeline as it grows; until then the home timeline holds
 # every own post, filtered here by author.
 POST_SOURCES = ("/api/v1/timelines/personas/{persona_id}", "/api/v1/timelines/home")
+ACCOUNT_FIELDS = ("account_id", "email", "status", "roles", "created_at")
 
 
 async def optional_list(
@@ -26,16 +27,23 @@ async def optional_list(
         raise
 
 
+def own_persona(me: dict[str, Any]) -> dict[str, Any]:
+    """The signed-in persona in a ``/api/v1/me`` answer: the one its ``context`` names."""
+    persona = me.get(str(me.get("context")))
+    if not isinstance(persona, dict):
+        raise ApiError("Unexpected answer", "GET /api/v1/me did not show the signed-in persona.")
+    return persona
+
+
 async def export(api: Api, step: Callable[[str], None] = lambda what: None) -> dict[str, Any]:
-    step("account and personas")
+    """Only the signed-in persona's data: the account too for the professional persona, never
+    anything of the other persona."""
+    step("account and persona")
     me: dict[str, Any] = await api.call("GET", "/api/v1/me")
-    persona_id = api.config.persona_id
-    current = next(
-        (p for p in (me.get("professional"), me.get("personal")) if p and str(p.get("id")) == persona_id),
-        me.get("professional"),
-    )
-    assert current is not None
+    current = own_persona(me)
     persona_id = str(current["id"])
+    context = current.get("kind")
+    account = {k: me.get(k) for k in ACCOUNT_FIELDS} if context == "professional" else None
     unavailable: list[str] = []
 
     async def listing(name: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -64,9 +72,9 @@ async def export(api: Api, step: Callable[[str], None] = lambda what: None) -> d
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "api": api.config.url,
         "persona_id": persona_id,
-        "context": current.get("kind"),
-        "account": {k: v for k, v in me.items() if k not in ("professional", "personal")},
-        "personas": {"professional": me.get("professional"), "personal": me.get("personal")},
+        "context": context,
+        "account": account,
+        "persona": current,
         "memberships": [
             {"group_id": g["id"], "handle": g.get("handle"), "name": g.get("name"), "role": g.get("my_role")}
             for g in groups

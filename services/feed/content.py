@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from typing import Any
 
+from sqlalchemy import exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from services.feed.models import PersonaReplica
+from services.feed.models import Follow, PersonaReplica
 
 MAX_MENTIONS = 20
 MAX_TAGS = 10
@@ -40,18 +42,30 @@ def parse_handles(body: str) -> list[str]:
     return _unique([m.lower() for m in _MENTION.findall(body)], MAX_MENTIONS)
 
 
-async def resolve_mentions(session: AsyncSession, body: str, context: str) -> list[dict[str, Any]]:
+async def resolve_mentions(
+    session: AsyncSession, body: str, context: str, author_id: uuid.UUID
+) -> list[dict[str, Any]]:
     """The active personas of ``context`` that ``body`` mentions, in order of first mention.
-    A handle of the other context or of nobody is left as plain text."""
+    A handle of the other context or of nobody is left as plain text, and so is the handle of
+    a persona that is not discoverable, unless it follows the author (or is the author): a
+    mention must not hand its id to someone it has not chosen."""
     handles = parse_handles(body)
     if not handles:
         return []
+    follows_author = exists().where(
+        col(Follow.follower_id) == col(PersonaReplica.id), col(Follow.followee_id) == author_id
+    )
     rows = (
         await session.execute(
             select(PersonaReplica.id, PersonaReplica.handle).where(
                 col(PersonaReplica.handle).in_(handles),
                 col(PersonaReplica.context) == context,
                 col(PersonaReplica.status) == "active",
+                or_(
+                    col(PersonaReplica.discoverable).is_(True),
+                    col(PersonaReplica.id) == author_id,
+                    follows_author,
+                ),
             )
         )
     ).all()

@@ -151,6 +151,7 @@ class PersonaReplica(FeedModel, table=True):
     handle: str = Field(max_length=30, index=True)
     display_name: str = Field(max_length=100)
     status: str = Field(max_length=20)
+    discoverable: bool = True
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -14,13 +14,14 @@ from socialctl.api import Api
 from socialctl.cli import app
 from socialctl.config import Config
 from tests.cli.conftest import client_login, client_token
-from tests.helpers import PASSWORD, auth, create_group, login, person, register
+from tests.helpers import PASSWORD, auth, create_group, login, person, register, with_personal
 
 HOOK = "https://hooks.agency.example/govsocial"
 
 
 async def user_login(suite, invoke, handle: str) -> str:
     email = await register(suite.client, handle)
+    await suite.deliver()
     result = await invoke("login", "--user", email, "--password", PASSWORD)
     assert result.exit_code == 0, result.output
     return email
@@ -156,6 +157,7 @@ async def test_webhooks_list_follows_every_page(suite, invoke):
 
 async def test_pages_follow_next_cursor_to_the_end(suite, monkeypatch):
     token, _ = await person(suite.client, "ada")
+    await suite.deliver()
     for n in range(5):
         await create_group(suite.client, token, f"group_{n}")
     monkeypatch.setattr(
@@ -196,10 +198,32 @@ async def test_export_holds_the_persona_own_data(suite, invoke, tmp_path):
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
     document = json.loads(output.read_text())
     assert document["account"]["email"] == email
-    assert document["personas"]["professional"]["handle"] == "ada" and document["context"] == "professional"
+    assert document["persona"]["handle"] == "ada" and document["context"] == "professional"
     assert document["memberships"] == [
         {"group_id": group["id"], "handle": "cloud_move", "name": "Cloud_Move", "role": "owner"}
     ]
     assert [f["persona_id"] for f in document["following"]] == [bob_id]
     assert sorted(p["body"] for p in document["posts"]) == ["First", "Second"]  # not Bob's
     assert "1 memberships, 1 following, 0 followers, 2 posts" in result.stderr
+
+
+async def test_a_personal_export_holds_nothing_of_the_account_or_the_professional_persona(suite, invoke):
+    ada = await with_personal(suite.client, "ada")
+    account_id = (await suite.client.get("/api/v1/me", headers=auth(ada["pro"]))).json()["account_id"]
+    await suite.deliver()
+    resp = await suite.client.post(
+        "/api/v1/posts", json={"body": "Weekend hike"}, headers=auth(ada["personal"])
+    )
+    assert resp.status_code == 201, resp.text
+    login_result = await invoke(
+        "login", "--user", ada["email"], "--password", PASSWORD, "--persona", "personal"
+    )
+    assert login_result.exit_code == 0, login_result.output
+    result = await invoke("export")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["context"] == "personal" and document["account"] is None
+    assert document["persona_id"] == document["persona"]["id"] == ada["personal_id"]
+    assert [p["body"] for p in document["posts"]] == ["Weekend hike"]
+    for secret in (ada["email"], account_id, ada["pro_id"]):
+        assert secret not in result.stdout

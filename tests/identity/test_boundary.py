@@ -54,9 +54,10 @@ async def test_no_one_else_can_see_the_link_between_a_persons_two_personas(suite
     hidden = await suite.client.get(f"/api/v1/personas/{ada['personal_id']}", headers=auth(bob["pro"]))
     assert (missing.status_code, missing.json()["detail"]) == (hidden.status_code, hidden.json()["detail"])
 
-    # the owner, and only the owner, sees both
+    # the owner sees each persona with that persona's own token
     assert me["professional"]["id"] == ada["pro_id"]
-    assert me["personal"]["id"] == ada["personal_id"]
+    own = (await suite.client.get("/api/v1/me", headers=auth(ada["personal"]))).json()
+    assert own["personal"]["id"] == ada["personal_id"]
 
     # no event leaving identity carries the account, the email or the twin's id
     await suite.deliver()

@@ -142,7 +142,7 @@ async def create_comment(
             update(Comment).where(col(Comment.id) == parent.id).values(reply_count=Comment.reply_count + 1)
         )
     targets.setdefault(post.author_id, "comment")
-    mentions = await resolve_mentions(session, body.body, caller.context)
+    mentions = await resolve_mentions(session, body.body, caller.context, caller.persona_id)
     for persona in mention_ids(mentions):
         targets.setdefault(persona, "mention")
     comment = Comment(
@@ -200,7 +200,7 @@ async def update_comment(
     if body.body != comment.body:
         before = {m["id"] for m in comment.mentions or []}
         comment.body = body.body
-        comment.mentions = await resolve_mentions(session, body.body, caller.context)
+        comment.mentions = await resolve_mentions(session, body.body, caller.context, caller.persona_id)
         comment.edited_at = comment.updated_at = utcnow()
         new = [m for m in comment.mentions if m["id"] not in before]
         await notify(

@@ -69,7 +69,7 @@ async def _set_text(
     """Parses mentions and tags from the body; returns the mentions that are new."""
     before = {m["id"] for m in post.mentions or []}
     post.body = body
-    post.mentions = await resolve_mentions(session, body, post.context)
+    post.mentions = await resolve_mentions(session, body, post.context, post.author_id)
     tags = parse_tags(body)
     if tags != list(post.tags or []):
         # A new post has no tag rows. An edit deletes whatever rows there are, not those its
