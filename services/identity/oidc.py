@@ -7,8 +7,11 @@ from typing import Any
 
 from jose import jwt
 from jose.exceptions import JOSEError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.tokens import JWKSKeySource
+from services.identity import verification
+from services.identity.models import Account
 from services.identity.settings import IdentitySettings
 
 
@@ -64,3 +67,9 @@ class ExternalProvider:
         if self.claim == "email" and claims.get("email_verified") is False:
             raise ExternalTokenError("email not verified")
         return value
+
+
+async def adopt(session: AsyncSession, account: Account) -> None:
+    """Signing in through single sign-on takes the account over: a password that whoever
+    registered the address set before anyone proved it (and the tokens it got) stops working."""
+    await verification.drop_unproved_credentials(session, account)

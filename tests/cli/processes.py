@@ -18,6 +18,7 @@ from unittest import mock
 import httpx
 
 from tests.e2e.conftest import COMPONENTS, ROOT, Running, drain, free_ports, launch, wait_for_line
+from tests.mailbox import confirm
 
 PASSWORD = "correct horse battery staple"
 SOCIALCTL = str(Path(sys.executable).with_name("socialctl"))
@@ -55,6 +56,7 @@ def integrator_client(running: Running, scopes: list[str]) -> dict[str, str]:
             json={"email": email, "password": PASSWORD, "handle": "operator", "display_name": "Operator"},
         )
         assert resp.status_code == 202, resp.text
+        confirm(http, running.token_for("operator"), PASSWORD)
         env = {
             **os.environ,
             "IDENTITY_DATABASE_URL": f"sqlite+aiosqlite:///{running.var / 'identity.db'}",

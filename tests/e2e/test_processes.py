@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from bench.cpu import children_by_port
 from launcher.topology import Layout, environment
 from tests.e2e.conftest import COMPONENTS, ROOT, free_ports, launch
+from tests.mailbox import Mailbox, confirm
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
@@ -32,13 +34,16 @@ def _eventually(check, timeout: float = 90.0):
         time.sleep(0.2)
 
 
-def _person(client: httpx.Client, handle: str) -> tuple[dict[str, str], str]:
+def _person(client: httpx.Client, handle: str, token_for: Callable[[str], str]) -> tuple[dict[str, str], str]:
+    """Registers, confirms with the mailed token (``token_for`` reads it by handle, or by address
+    from an SMTP server) and signs in."""
     email = f"{handle}@agency.example"
     resp = client.post(
         "/api/v1/accounts",
         json={"email": email, "password": PASSWORD, "handle": handle, "display_name": handle},
     )
     assert resp.status_code == 202, resp.text
+    confirm(client, token_for(handle), PASSWORD)
     tokens = client.post(
         "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
     ).json()
@@ -48,8 +53,8 @@ def _person(client: httpx.Client, handle: str) -> tuple[dict[str, str], str]:
 def test_slice_over_real_http(running):
     with httpx.Client(base_url=running.url(), timeout=10) as client:
         assert client.get("/health/ready").status_code == 200
-        ada, _ = _person(client, "ada")
-        bob, bob_id = _person(client, "bob")
+        ada, _ = _person(client, "ada", running.token_for)
+        bob, bob_id = _person(client, "bob", running.token_for)
         group = client.post(
             "/api/v1/groups",
             json={"name": "Cloud", "handle": "cloud", "purpose": "Move our services to the cloud together."},
@@ -161,13 +166,15 @@ def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
         capture_output=True,
     )
     processes = []
+    mailbox = Mailbox(free_ports(1)[0]).__enter__()
+    env |= mailbox.env()
     try:
         identity = _start("identity", layout, env)
         processes.append(identity)
         _wait_ready(layout.url("identity"))
         with httpx.Client(base_url=layout.url("identity"), timeout=10) as client:
-            _, ada_id = _person(client, "ada")
-            bob, _ = _person(client, "bob")
+            _, ada_id = _person(client, "ada", lambda handle: mailbox.token_for(f"{handle}@agency.example"))
+            bob, _ = _person(client, "bob", lambda handle: mailbox.token_for(f"{handle}@agency.example"))
         identity.send_signal(signal.SIGKILL)
         identity.wait()
 
@@ -189,11 +196,12 @@ def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=15)
+        mailbox.__exit__()
 
 
 def test_no_json_in_output_leaks_the_internal_token(running):
     with httpx.Client(base_url=running.url(), timeout=10) as client:
-        _person(client, "ada")
+        _person(client, "ada", running.token_for)
     running.process.send_signal(signal.SIGINT)
     running.process.wait(timeout=30)
     time.sleep(0.5)

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, verify
+from tests.mailbox import logged_mail
 
 BIN = Path(sys.executable).parent
 
@@ -78,6 +79,9 @@ async def test_a_generated_client_registers_signs_in_posts_and_reads_the_home_ti
                 ),
             )
             assert registered.status_code == 202, registered.content
+            token = logged_mail().take("ada")
+            assert token is not None
+            await verify(suite.client, token)
             form = getattr(models, "CreateTokenBody")  # noqa: B009 - the merge names the form body
             token = await create_token.asyncio(
                 client=anonymous,

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.conftest import COMPONENTS, ROOT, drain, free_ports, launch, wait_for_line
 from tests.gateway.processes import wait_until_answers
+from tests.mailbox import confirm, wait_for_logged_token
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,6 +58,7 @@ def ensure_chromium() -> Path:
 class Site:
     gateway: str
     widget: str
+    output: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         assert wait_for_line(suite, "The suite is running", output), "".join(output[-50:])
         wait_until_answers(widget + "/index.html")
-        yield Site(gateway=f"http://127.0.0.1:{ports['gateway']}", widget=widget)
+        yield Site(gateway=f"http://127.0.0.1:{ports['gateway']}", widget=widget, output=output)
     finally:
         if suite.poll() is None:
             suite.send_signal(signal.SIGINT)
@@ -94,12 +96,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         server.wait(timeout=10)
 
 
-def _seed(gateway: str, handle: str) -> str:
+def _seed(site: Site, handle: str) -> str:
     """Registers someone and posts for them; returns their email."""
     email = f"{handle}@agency.example"
-    with httpx.Client(base_url=gateway, timeout=30) as client:
+    with httpx.Client(base_url=site.gateway, timeout=30) as client:
         body = {"email": email, "password": PASSWORD, "handle": handle, "display_name": handle.title()}
         assert client.post("/api/v1/accounts", json=body).status_code == 202
+        confirm(client, wait_for_logged_token(site.output, handle), PASSWORD)
         token = client.post(
             "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
         ).json()["access_token"]
@@ -135,7 +138,7 @@ def _page(browser: Browser, hosts: set[str]) -> Page:
 
 
 def test_the_widget_on_another_origin_signs_in_and_shows_the_home_timeline(site, browser):
-    email = _seed(site.gateway, "ada")
+    email = _seed(site, "ada")
     hosts: set[str] = set()
     page = _page(browser, hosts)
     try:
@@ -167,7 +170,7 @@ def test_the_widget_shows_the_gateways_problem_when_sign_in_fails(site, browser)
 
 
 def test_swagger_ui_works_offline_and_its_authorize_dialog_signs_in(site, browser):
-    email = _seed(site.gateway, "bob")
+    email = _seed(site, "bob")
     hosts: set[str] = set()
     page = _page(browser, hosts)
     try:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import PASSWORD, auth, login, register
+from tests.helpers import PASSWORD, auth, login, register, verify
+from tests.mailbox import logged_mail
 from tests.suite import build_suite
 
 
 def _account(email: str = "ada@agency.example", **fields):
     return {"email": email, "password": PASSWORD, "handle": "ada", "display_name": "Ada", **fields}
+
+
+async def _confirm(suite, handle: str = "ada") -> None:
+    token = logged_mail().take(handle)
+    assert token is not None
+    await verify(suite.client, token)
 
 
 async def test_registration_creates_the_professional_persona(suite):
@@ -24,6 +31,7 @@ async def test_registration_creates_the_professional_persona(suite):
 
 async def test_existing_address_gets_the_same_answer_and_stays_unchanged(suite):
     first = await suite.client.post("/api/v1/accounts", json=_account())
+    await _confirm(suite)
     again = await suite.client.post(
         "/api/v1/accounts", json=_account(password="another long password", handle="ada_two")
     )
@@ -44,6 +52,7 @@ async def test_existing_address_gets_the_same_answer_and_stays_unchanged(suite):
 async def test_email_is_normalised(suite):
     resp = await suite.client.post("/api/v1/accounts", json=_account(email="Ada.Lovelace@Agency.EXAMPLE"))
     assert resp.status_code == 202
+    await _confirm(suite)
     await login(suite.client, "ada.lovelace@agency.example")
 
 
@@ -66,6 +75,7 @@ async def test_mass_assignment_is_rejected(suite, extra):
     resp = await suite.client.post("/api/v1/accounts", json=_account(**extra))
     assert resp.status_code == 422
     assert (await suite.client.post("/api/v1/accounts", json=_account())).status_code == 202
+    await _confirm(suite)
     tokens = await login(suite.client, "ada@agency.example")
     me = (await suite.client.get("/api/v1/me", headers=auth(tokens["access_token"]))).json()
     assert me["roles"] == []
@@ -88,10 +98,15 @@ async def test_bad_fields_are_422(suite, fields):
     assert resp.headers["content-type"] == "application/problem+json"
 
 
-async def test_taken_handle_is_409(suite):
+async def test_taken_handle_is_202_at_registration_and_409_at_confirmation(suite):
     await register(suite.client, "ada")
     resp = await suite.client.post("/api/v1/accounts", json=_account(email="other@agency.example"))
-    assert resp.status_code == 409
+    assert resp.status_code == 202
+    token = logged_mail().take("ada")
+    confirm = await suite.client.post(
+        "/api/v1/accounts/verification", json={"token": token, "password": PASSWORD}
+    )
+    assert confirm.status_code == 409
 
 
 async def test_closed_registration_is_403(database_urls):
@@ -112,6 +127,7 @@ async def test_domain_allow_list(database_urls):
 async def test_internal_mail_domains_are_accepted(suite, email):
     resp = await suite.client.post("/api/v1/accounts", json=_account(email=email))
     assert resp.status_code == 202, resp.text
+    await _confirm(suite)
     await login(suite.client, email)
 
 

@@ -13,13 +13,15 @@ import pytest
 
 from tests.e2e.conftest import ROOT, free_ports
 from tests.e2e.test_processes import _eventually
+from tests.mailbox import Mailbox, confirm
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 
 
 def test_scim2_tester_passes_against_a_live_identity(tmp_path: Path):
-    [port] = free_ports(1)
+    port, smtp_port = free_ports(2)
+    mailbox = Mailbox(smtp_port).__enter__()
     url = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")},
@@ -27,6 +29,7 @@ def test_scim2_tester_passes_against_a_live_identity(tmp_path: Path):
         "IDENTITY_INTERNAL_TOKEN": "scim-conformance",
         "IDENTITY_TOKEN_ISSUER": url,
         "IDENTITY_LOG_LEVEL": "WARNING",
+        **mailbox.env(),
     }
     subprocess.run(
         [sys.executable, "-m", "kit.migrate", "upgrade", "identity"],
@@ -67,6 +70,7 @@ def test_scim2_tester_passes_against_a_live_identity(tmp_path: Path):
                 "display_name": "Root",
             }
             assert client.post("/api/v1/accounts", json=account).status_code == 202
+            confirm(client, mailbox.token_for("root@agency.example"), PASSWORD)
             grant = [
                 sys.executable,
                 "-m",
@@ -108,3 +112,4 @@ def test_scim2_tester_passes_against_a_live_identity(tmp_path: Path):
     finally:
         server.terminate()
         server.wait(timeout=15)
+        mailbox.__exit__()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from kit.db import SessionDep
 from kit.errors import APIError, TooManyRequests
-from services.identity import throttle, tokens
+from services.identity import oidc, throttle, tokens
 from services.identity.deps import KeysDep, PasswordsDep, SettingsDep
 from services.identity.models import Account, Client, RefreshToken
 from services.identity.oidc import ExternalTokenError
@@ -162,6 +162,8 @@ async def _password_grant(
     if not ok or account is None or account.status != "active":
         await throttle.record_failure(session, keys_, settings)
         raise _invalid_grant()
+    if await throttle.account_locked(session, keys_):
+        raise _invalid_grant()  # a distributed attack locked the account: say nothing more
     await throttle.record_success(session, keys_)
     return await _issue(session, settings, keys, account, persona or "professional")
 
@@ -225,6 +227,7 @@ async def _exchange_grant(
     account = await session.scalar(query)
     if account is None or account.status != "active":
         raise _invalid_grant()
+    await oidc.adopt(session, account)
     return await _issue(session, settings, keys, account, persona or "professional")
 
 
