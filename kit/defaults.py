@@ -8,7 +8,7 @@ signature again (about 150 µs, with cyclic garbage for the collector), three ti
 ``__signature__`` set answers at once. pydantic/pydantic#13376 describes the same cost for
 private attributes; validation models (not tables) are not affected.
 
-``new_id`` and ``utcnow`` are kit.ids' and kit.timeutil's own functions, given their signature
+``new_id``, ``random_id`` and ``utcnow`` are kit.ids' and kit.timeutil's own functions, given their signature
 here: importing this module sets it on them."""
 
 from __future__ import annotations
@@ -39,4 +39,5 @@ def empty_dict() -> dict[str, Any]:
 
 
 new_id = signed(ids.new_id)
+random_id = signed(ids.random_id)
 utcnow = signed(timeutil.utcnow)

@@ -1,4 +1,5 @@
-"""Opaque, time-ordered public ids (UUID version 7, RFC 9562)."""
+"""Opaque public ids (RFC 9562): time-ordered (version 7) for content whose order is its
+time anyway, random (version 4) for what must not reveal when it was made."""
 
 from __future__ import annotations
 
@@ -35,3 +36,8 @@ def new_id() -> uuid.UUID:
     value |= 0b10 << 62
     value |= rand
     return uuid.UUID(int=value)
+
+
+def random_id() -> uuid.UUID:
+    """A UUIDv4: no time in it, so two ids made together cannot be paired by their bits."""
+    return uuid.uuid4()

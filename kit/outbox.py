@@ -138,14 +138,12 @@ class Outbox:
         event_type: str,
         subject: str,
         data: Mapping[str, Any],
-        *,
-        delay_seconds: float = 0,
     ) -> uuid.UUID:
-        """Add an event to the caller's transaction; the caller commits. A delay holds its
-        delivery back (it still commits with the change)."""
+        """Add an event to the caller's transaction; the caller commits. Its id and time are
+        the moment of publishing: a change that must not show at once is published later, not
+        held back here with stamps that would date it."""
         event_id = new_id()
         now = utcnow()
-        due = now + timedelta(seconds=delay_seconds)
         result = await session.execute(
             insert(self.tables.event)
             .values(
@@ -164,7 +162,7 @@ class Outbox:
                 "subscriber": s.name,
                 "status": PENDING,
                 "attempt_count": 0,
-                "next_attempt_at": due,
+                "next_attempt_at": now,
             }
             for s in self.subscribers
             if self._wants(s, event_type)

@@ -48,9 +48,11 @@ def _time(value: Any) -> datetime | None:
 async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
     data = event.data
     persona_id = uuid.UUID(event.subject)
-    updated_at = _time(data.get("updated_at")) or event.time
+    # a persona's events are ordered by their own time: the profile's updated_at does not move
+    # when the account's status does (docs/boundary.md)
+    updated_at = as_utc(event.time)
     current = await session.get(PersonaReplica, persona_id)
-    if current is not None and (current.updated_at >= updated_at or current.status == "erased"):
+    if current is not None and (as_utc(current.updated_at) > updated_at or current.status == "erased"):
         return  # an older event delivered late, or a persona already erased
     values = {
         "id": persona_id,
@@ -58,6 +60,7 @@ async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
         "handle": str(data.get("handle", current.handle if current else ""))[:30],
         "display_name": str(data.get("display_name", current.display_name if current else ""))[:100],
         "status": "deactivated" if event.type == "persona.deactivated" else data.get("status", "active"),
+        "discoverable": data.get("discoverable", current.discoverable if current else True) is not False,
         "updated_at": updated_at,
     }
     await upsert(session, PersonaReplica, values, ["id"])
@@ -131,6 +134,7 @@ async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
         "handle": "",
         "display_name": "",
         "status": "erased",
+        "discoverable": False,
         "updated_at": now,
     }
     await upsert(session, PersonaReplica, values, ["id"])

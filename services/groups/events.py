@@ -17,6 +17,7 @@ from sqlmodel import col
 from kit.db import upsert
 from kit.ids import new_id
 from kit.outbox import EventHandler, EventIn, handler_outbox
+from kit.timeutil import as_utc
 from services.groups import membership
 from services.groups.models import Activity, Group, PersonaReplica
 
@@ -184,9 +185,11 @@ async def on_reaction_removed(session: AsyncSession, event: EventIn) -> None:
 async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
     data = event.data
     persona_id = uuid.UUID(event.subject)
-    updated_at = datetime.fromisoformat(data["updated_at"])
+    # a persona's events are ordered by their own time: the profile's updated_at does not move
+    # when the account's status does (docs/boundary.md)
+    updated_at = as_utc(event.time)
     current = await session.get(PersonaReplica, persona_id)
-    if current is not None and (current.updated_at >= updated_at or current.status == "erased"):
+    if current is not None and (as_utc(current.updated_at) > updated_at or current.status == "erased"):
         return  # an older event delivered late, or a persona already erased
     values = {
         "id": persona_id,

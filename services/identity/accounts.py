@@ -1,26 +1,45 @@
-"""Account lifecycle: suspension, deactivation and reactivation, and what each tells the
-other services without ever linking the two personas of one account."""
+"""Account lifecycle: suspension, deactivation and reactivation, and what each does to the two
+personas without ever letting an observer pair them.
+
+An account-level change shows in one context at once and in the other only later: the
+professional persona changes with the account; the personal persona's change is written down as
+pending, with a random time of its own, and ``PendingStatuses`` applies it then, in a
+transaction of its own, so its event gets that moment's id and time (docs/boundary.md). Until
+then the personal persona looks untouched to everyone else, while identity already refuses the
+account's sign-ins and tokens (which only the owner can observe).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import random
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import Database
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.identity import personas
 from services.identity.models import Account, Persona, RefreshToken
 from services.identity.settings import IdentitySettings
 
+log = logging.getLogger(__name__)
+
+
+def _event_type(status: str) -> str:
+    return "persona.deactivated" if status == "deactivated" else "persona.updated"
+
 
 async def set_status(
     session: AsyncSession, outbox: Outbox, settings: IdentitySettings, account: Account, status: str
 ) -> None:
-    """Applies ``status`` to the account and both personas; revokes every refresh token when
-    the account stops being active. The personal persona's event leaves after a random delay
-    so that no other service can pair it with the professional one's."""
+    """Applies ``status`` to the account and its professional persona, and schedules it for the
+    personal persona after a random delay; revokes every refresh token when the account stops
+    being active. No persona's ``updated_at`` moves: that is the profile's own edit time."""
     account.status = status
     account.updated_at = utcnow()
     if status != "active":
@@ -32,10 +51,59 @@ async def set_status(
     rows = (await session.scalars(select(Persona).where(Persona.account_id == account.id))).all()  # type: ignore[arg-type]
     low, high = settings.unlink_delay_seconds
     for persona in rows:
-        persona.status = status
-        personas.touch(persona)
-        event = "persona.deactivated" if status == "deactivated" else "persona.updated"
-        delay = 0 if persona.kind == "professional" else random.uniform(low, high)  # noqa: S311 - not a secret
-        await outbox.publish(
-            session, event, str(persona.id), personas.event_data(persona), delay_seconds=delay
-        )
+        if persona.kind == personas.PROFESSIONAL:
+            persona.status = status
+            await outbox.publish(session, _event_type(status), str(persona.id), personas.event_data(persona))
+        elif persona.status == status:
+            persona.pending_status = persona.pending_status_at = None  # a change undone before it showed
+        else:
+            persona.pending_status = status
+            persona.pending_status_at = utcnow() + timedelta(seconds=random.uniform(low, high))  # noqa: S311 - not a secret
+
+
+class PendingStatuses:
+    """A worker: applies the personal personas' pending statuses whose time has come, each in a
+    transaction of its own, and announces them as they happen."""
+
+    def __init__(self, database: Database, outbox: Outbox, *, interval: float = 15, batch: int = 100) -> None:
+        self.database = database
+        self.outbox = outbox
+        self.interval = interval
+        self.batch = batch
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self.apply_due()
+            except Exception:  # retried at the next interval
+                log.exception("applying pending persona statuses failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.interval)
+
+    async def apply_due(self, now: datetime | None = None) -> int:
+        """Applies every change due at ``now``; returns how many were applied."""
+        applied = 0
+        while True:
+            async with self.database.sessionmaker() as session:
+                due = (
+                    await session.scalars(
+                        select(Persona)
+                        .where(Persona.pending_status_at <= (now or utcnow()))  # type: ignore[operator, arg-type]
+                        .order_by(Persona.pending_status_at)  # type: ignore[arg-type]
+                        .limit(self.batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+                for persona in due:
+                    status = persona.pending_status
+                    persona.pending_status = persona.pending_status_at = None
+                    if status is not None and status != persona.status:
+                        persona.status = status
+                        await self.outbox.publish(
+                            session, _event_type(status), str(persona.id), personas.event_data(persona)
+                        )
+                        applied += 1
+                await session.commit()
+            if len(due) < self.batch:
+                return applied

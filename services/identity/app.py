@@ -6,17 +6,19 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import JWKSKeySource
-from services.identity import webhooks
+from services.identity import accounts, verification, webhooks
 from services.identity.keys import KeyRing, RingKeySource, SigningKey
+from services.identity.mail import mailer_for
 from services.identity.models import outbox_tables
 from services.identity.oidc import ExternalProvider
 from services.identity.passwords import Passwords
 from services.identity.routes import routers
-from services.identity.scim import ScimError, http_error_handler, scim_error_handler
+from services.identity.scim import ScimError, http_error_handler, scim_error_handler, validation_error_handler
 from services.identity.settings import IdentitySettings
 
 HERE = Path(__file__).parent
@@ -29,6 +31,15 @@ def _webhook_relay(app: FastAPI) -> webhooks.WebhookRelay:
     relay = webhooks.WebhookRelay(app.state.database, settings, app.state.webhook_client)
     app.state.webhook_relay = relay
     return relay
+
+
+def _pending_statuses(app: FastAPI) -> accounts.PendingStatuses:
+    settings: IdentitySettings = app.state.settings
+    worker = accounts.PendingStatuses(
+        app.state.database, app.state.outbox, interval=settings.pending_status_interval_seconds
+    )
+    app.state.pending_statuses = worker
+    return worker
 
 
 def create_app(
@@ -55,14 +66,16 @@ def create_app(
         migrations_dir=HERE,
         key_source=key_source,
         event_handlers={"*": webhooks.enqueue},
-        workers=[_webhook_relay],
-        retention=[webhooks.delivery_log_retention()],
+        workers=[_webhook_relay, _pending_statuses],
+        retention=[webhooks.delivery_log_retention(), verification.retention()],
     )
     app = create_service_app(spec, settings, http_client=http_client)
     app.add_exception_handler(ScimError, scim_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.state.keys = keys
-    app.state.webhook_client = webhook_client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+    app.state.mailer = mailer_for(settings)
+    app.state.webhook_client = webhook_client or webhooks.delivery_client(settings)
     app.state.external_provider = None
     if settings.oidc_issuer and settings.oidc_jwks_url and settings.oidc_audience:
         app.state.external_provider = ExternalProvider(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from kit.db import UTCDateTime, new_metadata
-from kit.defaults import empty_dict, empty_list, new_id, utcnow
+from kit.defaults import empty_dict, empty_list, new_id, random_id, utcnow
 from kit.outbox import OutboxTables
 
 
@@ -33,15 +33,24 @@ class Account(IdentityModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    email_verified_at: datetime | None = Field(
+        default=None,
+        sa_type=UTCDateTime,
+        description="When the owner proved the address (registration's mailed token, or single sign-on); "
+        "null for accounts made by HR and for those registered before addresses were verified.",
+    )
 
 
 class Persona(IdentityModel, table=True):
+    """One face of an account. Its id is random and its timestamps move only with its own
+    edits, so that nothing about it pairs with the other persona (docs/boundary.md)."""
+
     __table_args__ = (
         UniqueConstraint("account_id", "kind", name="uq_persona_account_kind"),
         UniqueConstraint("kind", "handle", name="uq_persona_kind_handle"),
     )
 
-    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    id: uuid.UUID = Field(default_factory=random_id, primary_key=True)
     account_id: uuid.UUID = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=20)
     handle: str = Field(max_length=30)
@@ -59,8 +68,29 @@ class Persona(IdentityModel, table=True):
     )
     discoverable: bool = True
     status: str = Field(default="active", max_length=20)
+    pending_status: str | None = Field(
+        default=None, max_length=20, description="A status that takes effect at pending_status_at."
+    )
+    pending_status_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="The owner's (or HR's) last edit of the profile."
+    )
+
+
+class Registration(IdentityModel, table=True):
+    """A self-registration waiting for its address to be proved by the mailed token (stored as
+    a SHA-256 digest). It is not an account: it signs nobody in and holds neither the address
+    nor the handle, so HR or whoever proves the address gets them (decision 0001)."""
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    token_digest: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=255)
+    handle: str = Field(max_length=30)
+    display_name: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 class RefreshToken(IdentityModel, table=True):

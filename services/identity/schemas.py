@@ -77,6 +77,21 @@ class RegistrationAccepted(BaseModel):
     detail: str
 
 
+class VerificationCreate(Strict):
+    """The mailed token, the password chosen at registration (a token alone, clicked or
+    prefetched by a mail scanner, proves nothing about who registered), and optionally another
+    handle when the one asked for has been taken meanwhile."""
+
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(max_length=1024, json_schema_extra={"format": "password"})
+    handle: Handle | None = None
+
+
+class AccountVerified(BaseModel):
+    detail: str
+    persona_id: uuid.UUID
+
+
 class PersonaPublic(BaseModel):
     """What anyone in the persona's context may see."""
 
@@ -93,8 +108,11 @@ class PersonaPublic(BaseModel):
     avatar_url: str | None = None
     pronouns: str | None = None
     discoverable: StrictBool = True
-    created_at: datetime
-    updated_at: datetime
+    updated_at: datetime | None = Field(
+        description="When the profile was last edited (by its owner, or by HR for HR-owned fields); "
+        "null until then. Nothing done to the account moves it, and no creation time is shown: "
+        "neither may pair a person's two personas (docs/boundary.md)."
+    )
 
 
 class ProfessionalUpdate(Update):
@@ -130,15 +148,30 @@ class PersonalUpdate(Update):
 
 
 class MePublic(BaseModel):
-    """Only ever shown to the account's owner: the one place both personas appear together."""
+    """The signed-in persona as its owner sees it. An answer holds only the data of the token's
+    own persona: a professional persona's token shows the account and the professional persona;
+    a personal persona's token shows the personal persona alone. No answer holds both personas,
+    so that an app holding one persona's token learns nothing of the other."""
 
-    account_id: uuid.UUID
-    email: str
-    status: str
-    roles: list[str]
-    created_at: datetime
-    professional: PersonaPublic
-    personal: PersonaPublic | None = None
+    context: PersonaKind = Field(description="The kind of the token's persona, whose data this is.")
+    account_id: uuid.UUID | None = Field(description="The account; null with a personal persona's token.")
+    email: str | None = Field(description="The account's address; null with a personal persona's token.")
+    status: str | None = Field(description="The account's status; null with a personal persona's token.")
+    roles: list[str] | None = Field(
+        description="The account's roles, used through the professional persona only; null with a "
+        "personal persona's token."
+    )
+    created_at: datetime | None = Field(
+        description="When the account was created; null with a personal persona's token."
+    )
+    professional: PersonaPublic | None = Field(
+        description="The professional persona; null with a personal persona's token."
+    )
+    personal: PersonaPublic | None = Field(
+        description="The personal persona, only with its own token; always null with a professional "
+        "persona's token, whether or not the account has one (sign in with `persona=personal` to "
+        "reach it)."
+    )
 
 
 class TokenResponse(BaseModel):

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from scim2_models import (
@@ -38,8 +39,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from starlette.exceptions import HTTPException
 
-from kit.errors import APIError
+from kit.errors import APIError, validation_errors
 from kit.errors import http_error_handler as problem_handler
+from kit.errors import validation_error_handler as problem_validation_handler
 from services.identity.models import Persona
 
 SCIM_JSON = "application/scim+json"
@@ -238,3 +240,13 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         error.headers.update(exc.headers or {})
         return await scim_error_handler(request, error)
     return await problem_handler(request, exc)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A request refused before a SCIM route reads it (a NUL character, kit.inputs) answers in
+    SCIM's format too."""
+    if request.url.path.startswith("/scim/"):
+        assert isinstance(exc, RequestValidationError)
+        where = ", ".join(e["location"] for e in validation_errors(exc))
+        return await scim_error_handler(request, ScimError(400, f"Invalid value: {where}.", "invalidValue"))
+    return await problem_validation_handler(request, exc)

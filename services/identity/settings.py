@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
@@ -28,7 +28,15 @@ class IdentitySettings(ServiceSettings):
     access_token_seconds: int = Field(default=300, ge=30, le=3600)
     refresh_token_seconds: int = Field(default=30 * 24 * 3600, ge=300)
     login_failures_per_account: int = Field(
-        default=5, ge=1, description="Failures before the account name locks."
+        default=5,
+        ge=1,
+        description="Failures of one account name from one client address before that pair locks.",
+    )
+    login_failures_per_account_all_addresses: int = Field(
+        default=50,
+        ge=1,
+        description="Failures of one account name from any addresses before the account itself locks "
+        "(a distributed attack); while it is locked every attempt is answered as a wrong password.",
     )
     login_failures_per_address: int = Field(
         default=30, ge=1, description="Failures before a client address locks."
@@ -40,13 +48,23 @@ class IdentitySettings(ServiceSettings):
     login_max_lock_seconds: int = Field(default=900, ge=1)
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
-        description="Peers whose X-Forwarded-For is believed (the gateway): addresses or networks, "
-        "such as the pod network the gateway runs in.",
+        description="Peers whose X-Forwarded-For is believed (the gateway, which writes one entry): "
+        "addresses or networks that hold no clients. Where the gateway's address is not known in "
+        "advance, use client_address_secret instead.",
+    )
+    client_address_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared with the gateway, which signs the client's address with it (X-Client-Address); "
+        "when set, only that header names the client and X-Forwarded-For is ignored.",
     )
     unlink_delay_seconds: tuple[int, int] = Field(
         default=(3600, 43200),
-        description="A personal persona's deactivation reaches other services after a random delay in "
-        "this range, so that it cannot be matched with its professional twin's.",
+        description="An account's suspension, reactivation or deactivation reaches its personal persona "
+        "after a random delay in this range (seconds), so that it cannot be matched with its "
+        "professional twin's.",
+    )
+    pending_status_interval_seconds: float = Field(
+        default=15, gt=0, description="How often delayed persona statuses that are due are applied."
     )
     oidc_issuer: str | None = Field(default=None, description="Trusted external OpenID Connect issuer.")
     oidc_jwks_url: str | None = None
@@ -69,3 +87,41 @@ class IdentitySettings(ServiceSettings):
         description="Folder of PEM private keys; the newest is the active one, the others are "
         "still published so their tokens verify until they expire. Generated when empty.",
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The address clients reach the suite at (the gateway's, e.g. https://social.agency.gov): "
+        "SCIM names its resources under it. Unset, they are named by relative references; never by "
+        "the address a request reached identity at, which is internal.",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="The mail server that sends verification mails; without one they are written to "
+        "the log (development only).",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="STARTTLS on a plain connection, TLS from the start, or none."
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, description="Set it through the environment.")
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = Field(default="govsocial <no-reply@localhost>", max_length=254)
+    verification_link: str | None = Field(
+        default=None,
+        description="A page of the organisation's front end that asks for the password and completes a "
+        "registration; {token} in it is replaced by the mailed token. Without it the mail gives the token "
+        "and the API call.",
+    )
+    verification_token_seconds: int = Field(default=24 * 3600, ge=300, le=7 * 24 * 3600)
+    verification_mails_per_hour: int = Field(
+        default=3, ge=1, description="Registration mails to one address per hour; more are not sent."
+    )
+
+    @model_validator(mode="after")
+    def _tokens_within_their_maximum_lifetime(self) -> IdentitySettings:
+        if self.access_token_seconds > self.token_max_lifetime_seconds:
+            raise ValueError(
+                "access_token_seconds exceeds token_max_lifetime_seconds: every token would be refused."
+            )
+        return self

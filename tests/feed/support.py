@@ -46,10 +46,13 @@ async def bodies(client: httpx.AsyncClient, token: str, path: str, **params: Any
     return [p["body"] for p in resp.json()["items"]]
 
 
-async def send_events(suite: Any, *events: tuple[str, str, dict[str, Any]]) -> None:
-    """Delivers (type, subject, data) events to feed as another service's relay would."""
+async def send_events(
+    suite: Any, *events: tuple[str, str, dict[str, Any]], time: datetime | None = None
+) -> None:
+    """Delivers (type, subject, data) events to feed as another service's relay would, stamped
+    ``time`` (now by default)."""
     token = suite.feed.state.settings.internal_token.get_secret_value()
-    now = datetime.now(UTC).isoformat()
+    now = (time or datetime.now(UTC)).isoformat()
     batch = [
         {"id": str(uuid.uuid4()), "type": t, "source": "groups", "subject": s, "time": now, "data": d}
         for t, s, d in events

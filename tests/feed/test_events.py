@@ -78,16 +78,17 @@ async def test_visibility_change_and_group_deletion_apply_at_once(suite):
 async def test_stale_persona_event_is_ignored(suite):
     (ada, ada_id), (bob, _) = await people(suite, "ada", "bob")
     await post(suite.client, ada, "hello")
-    stale = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    stale = datetime.now(UTC) - timedelta(days=1)
     data = {
         "id": ada_id,
         "context": "professional",
         "handle": "ada",
         "display_name": "Old",
         "status": "deactivated",
-        "updated_at": stale,
+        "updated_at": None,
     }
-    await send_events(suite, ("persona.updated", ada_id, data))
+    # a persona's events are ordered by their own time, not by the profile's last edit
+    await send_events(suite, ("persona.updated", ada_id, data), time=stale)
     items = (await suite.client.get("/api/v1/timelines/organisation", headers=auth(bob))).json()["items"]
     assert [p["author"]["display_name"] for p in items] == ["Ada"]
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from services.identity.models import outbox_tables
 from tests.helpers import admin, auth, login, person, register, with_personal
 from tests.tokens import claims, sign
 
@@ -119,31 +116,6 @@ async def test_granted_roles_reach_new_tokens(suite):
             f"/api/v1/admin/accounts/{account_id}", json={"roles": ["owner"]}, headers=auth(root)
         )
     ).status_code == 422
-
-
-async def test_personal_persona_event_is_held_back_so_it_cannot_be_paired(suite):
-    root, _ = await admin(suite)
-    ada = await with_personal(suite.client, "ada")
-    await suite.deliver()
-    account_id = await _account_id(suite, ada["pro"])
-    await suite.client.patch(
-        f"/api/v1/admin/accounts/{account_id}",
-        json={"status": "deactivated", "reason": "Left the organisation."},
-        headers=auth(root),
-    )
-    t = outbox_tables
-    async with suite.identity.state.database.sessionmaker() as session:
-        rows = (
-            await session.execute(
-                select(t.event.c.subject, t.event.c.type, t.delivery.c.next_attempt_at, t.event.c.occurred_at)
-                .join(t.delivery, t.delivery.c.event_seq == t.event.c.seq)
-                .where(t.delivery.c.status == "pending")
-            )
-        ).all()
-    delays = {r.subject: (r.next_attempt_at - r.occurred_at).total_seconds() for r in rows}
-    assert delays[ada["pro_id"]] == 0
-    assert delays[ada["personal_id"]] >= 3600
-    assert {r.type for r in rows} == {"persona.deactivated"}
 
 
 async def test_link_lookup_needs_a_reason_and_is_audited(suite):

@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, BackgroundTasks, Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from kit.db import SessionDep
-from kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from kit.outbox import OutboxDep
-from services.identity import personas
+from kit.timeutil import utcnow
+from services.identity import personas, verification
 from services.identity.deps import CallerDep, PasswordsDep, SettingsDep
+from services.identity.mail import MailerDep
 from services.identity.models import Account, Persona
 from services.identity.schemas import (
     AccountCreate,
+    AccountVerified,
     MePublic,
     PersonalCreate,
     PersonaPublic,
     RegistrationAccepted,
+    VerificationCreate,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 ACCEPTED = (
-    "If this address can be registered, the account is ready: sign in with "
+    "If this address can be registered, a mail with a token to confirm it is on its way: send the "
+    "token and the password to POST /api/v1/accounts/verification, then sign in with "
     "POST /api/v1/auth/token. An address that already has an account is left unchanged."
 )
+VERIFIED = "The address is confirmed and the account ready: sign in with POST /api/v1/auth/token."
 
 
 def _check_password(password: str, settings: SettingsDep) -> None:
@@ -47,20 +53,20 @@ def _check_password(password: str, settings: SettingsDep) -> None:
     "/accounts",
     status_code=202,
     summary="Register an account with its professional persona",
-    responses={
-        403: {"description": "Registration is closed or the email domain is not allowed"},
-        409: {"description": "The handle is taken"},
-    },
+    responses={403: {"description": "Registration is closed or the email domain is not allowed"}},
 )
 async def create_account(
     body: AccountCreate,
     session: SessionDep,
     settings: SettingsDep,
     passwords: PasswordsDep,
-    outbox: OutboxDep,
+    mailer: MailerDep,
+    background: BackgroundTasks,
 ) -> RegistrationAccepted:
-    """The answer is the same whether or not the address already had an account, so that
-    registration cannot be used to find out who has one."""
+    """Mails a token that confirms the address (POST /api/v1/accounts/verification); nothing
+    exists until then. The answer is the same whether or not the address already had an account,
+    and whether or not the handle is free (that is found out on confirming), so that
+    registration cannot be used to find out who has an account."""
     email = body.email.strip().lower()
     domain = email.rsplit("@", 1)[-1]
     if settings.registration == "closed":
@@ -70,54 +76,98 @@ async def create_account(
     }:
         raise Forbidden("Registration is open only to the organisation's email domains.")
     _check_password(body.password, settings)
-    if await session.scalar(
-        select(Persona.id).where(Persona.kind == "professional", Persona.handle == body.handle)
-    ):
-        raise Conflict("This handle is taken.")
-    password_hash = await passwords.hash(body.password)
+    mail = await verification.register(
+        session,
+        settings,
+        email=email,
+        password_hash=await passwords.hash(body.password),
+        handle=body.handle,
+        display_name=body.display_name,
+    )
+    if mail is not None:
+        background.add_task(mailer.send, mail)
+    return RegistrationAccepted(detail=ACCEPTED)
+
+
+@router.post(
+    "/accounts/verification",
+    summary="Confirm a registration's address with the mailed token",
+    responses={
+        400: {"description": "The token (single use, expiring) or the password is not valid"},
+        409: {"description": "The address has an account already, or the handle is taken"},
+    },
+)
+async def verify_account(
+    body: VerificationCreate,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    outbox: OutboxDep,
+) -> AccountVerified:
+    """Creates the account and its professional persona from the registration the token names,
+    if the password is the one chosen at registration. A taken handle is a 409 that leaves the
+    token usable with another ``handle``."""
+    registration = await verification.pending(session, body.token)
+    ok = await passwords.verify(body.password, registration.password_hash if registration else None)
+    if registration is None or not ok:
+        raise BadRequest("The token or the password is not valid; a token works once, until it expires.")
+    email = registration.email
     if await session.scalar(select(Account.id).where(Account.email == email)) is not None:
-        return RegistrationAccepted(detail=ACCEPTED)
-    account = Account(email=email, password_hash=password_hash)
+        await verification.forget(session, email)
+        await session.commit()
+        raise Conflict("This address has an account already: sign in, or ask an administrator.")
+    handle = body.handle or registration.handle
+    taken = Conflict("This handle is taken: send the token again with another handle.")
+    if await session.scalar(
+        select(Persona.id).where(Persona.kind == "professional", Persona.handle == handle)
+    ):
+        raise taken
+    now = utcnow()
+    account = Account(email=email, password_hash=registration.password_hash, email_verified_at=now)
     persona = Persona(
-        account_id=account.id, kind="professional", handle=body.handle, display_name=body.display_name
+        account_id=account.id, kind="professional", handle=handle, display_name=registration.display_name
     )
     session.add(account)
     session.add(persona)
     try:
         await session.flush()
+        await verification.forget(session, email)
         await outbox.publish(session, "persona.created", str(persona.id), personas.event_data(persona))
         await session.commit()
     except IntegrityError:
         await session.rollback()
         if await session.scalar(select(Account.id).where(Account.email == email)) is not None:
-            return RegistrationAccepted(detail=ACCEPTED)
-        raise Conflict("This handle is taken.") from None
-    return RegistrationAccepted(detail=ACCEPTED)
+            raise Conflict("This address has an account already: sign in, or ask an administrator.") from None
+        raise taken from None
+    return AccountVerified(detail=VERIFIED, persona_id=persona.id)
 
 
-async def _me(session: SessionDep, caller: CallerDep) -> MePublic:
+@router.get("/me", summary="The signed-in persona, and its account for the professional persona (owner only)")
+async def get_me(caller: CallerDep) -> MePublic:
+    """Only the token's own persona: with a personal token nothing of the account or of the
+    professional persona, with a professional token nothing of the personal persona."""
+    persona = personas.public(caller.persona)
+    if caller.persona.kind == "personal":
+        return MePublic(
+            context="personal",
+            account_id=None,
+            email=None,
+            status=None,
+            roles=None,
+            created_at=None,
+            professional=None,
+            personal=persona,
+        )
     account = caller.account
-    professional = await session.scalar(
-        select(Persona).where(Persona.account_id == account.id, Persona.kind == "professional")
-    )
-    personal = await session.scalar(
-        select(Persona).where(Persona.account_id == account.id, Persona.kind == "personal")
-    )
-    assert professional is not None
     return MePublic(
+        context="professional",
         account_id=account.id,
         email=account.email,
         status=account.status,
         roles=account.roles,
         created_at=account.created_at,
-        professional=personas.public(professional),
-        personal=personas.public(personal) if personal is not None and personal.status == "active" else None,
+        professional=persona,
+        personal=None,
     )
-
-
-@router.get("/me", summary="The caller's account and both of its personas (owner only)")
-async def get_me(session: SessionDep, caller: CallerDep) -> MePublic:
-    return await _me(session, caller)
 
 
 @router.post(

@@ -15,7 +15,6 @@ from kit.errors import Conflict, Forbidden, NotFound, unprocessable_from
 from kit.outbox import OutboxDep
 from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
 from kit.text import LIKE_ESCAPE, like_escape
-from kit.timeutil import utcnow
 from services.identity import personas
 from services.identity.deps import CallerDep
 from services.identity.models import Persona
@@ -123,7 +122,7 @@ async def update_persona(
         raise Forbidden(f"HR provisioning owns {', '.join(sorted(hr_owned))}; ask HR to change them.")
     for field, value in changes.items():
         setattr(persona, field, value)
-    persona.updated_at = utcnow()
+    personas.touch(persona)
     await outbox.publish(session, "persona.updated", str(persona.id), personas.event_data(persona))
     await session.commit()
     return personas.public(persona)

@@ -20,7 +20,7 @@ from kit.ids import new_id
 from kit.outbox import OutboxDep
 from kit.timeutil import utcnow
 from kit.tokens import Principal, TokenVerifier, bearer_token
-from services.identity import accounts, personas, scim
+from services.identity import accounts, clients, personas, scim, verification
 from services.identity.deps import SettingsDep
 from services.identity.models import Account, Persona, ScimUser
 from services.identity.passwords import unusable
@@ -37,6 +37,9 @@ async def _scim_client(request: Request) -> Principal:
         raise ScimError(401, exc.detail) from None
     if principal.client_id is None or "scim" not in principal.scopes:
         raise ScimError(403, "SCIM needs an integrator client's token with the scim scope.")
+    async with request.app.state.database.read_sessionmaker() as session:
+        if not await clients.is_active(session, principal):
+            raise ScimError(401, "The client has been revoked.")
     request.state.principal = principal
     return principal
 
@@ -67,7 +70,10 @@ router = APIRouter(
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/scim/v2"
+    """Where SCIM's resources are, as clients name them: the configured public address, never
+    the request's (behind the gateway that is identity's own, and a Host header is the client's)."""
+    public: str | None = request.app.state.settings.public_url
+    return (public or "").rstrip("/") + "/scim/v2"
 
 
 async def _json(request: Request) -> Any:
@@ -194,11 +200,12 @@ async def _apply(
         if getattr(persona, field) != value:
             setattr(persona, field, value)
             changed = True
+    if changed:
+        personas.touch(persona)
     wanted = account.status if resource.active is None else ("active" if resource.active else "suspended")
     if account.status != wanted and account.status != "deactivated":
         await accounts.set_status(session, outbox, settings, account, wanted)
     elif changed:
-        personas.touch(persona)
         await outbox.publish(session, "persona.updated", str(persona.id), personas.event_data(persona))
 
 
@@ -213,7 +220,8 @@ async def create_user(
 ) -> JSONResponse:
     """Creates the account and its professional persona, or adopts a self-registered account
     with the same email. Provisioned people sign in through single sign-on; the account gets
-    an unusable random password."""
+    an unusable random password. An adopted account keeps its password only if its owner proved
+    the address; pending (unconfirmed) registrations of the address are dropped."""
     resource = scim.parse(await _json(request), Context.RESOURCE_CREATION_REQUEST)
     account_id = new_id()
     email = scim.email_of(resource, account_id)
@@ -242,6 +250,8 @@ async def create_user(
         )
         assert found is not None
         persona = found
+        await verification.drop_unproved_credentials(session, account)
+    await verification.forget(session, email)
     row = ScimUser(account_id=account.id, user_name=user_name)
     session.add(row)
     await _apply(session, outbox, settings, resource, row, account, persona)

@@ -1,0 +1,175 @@
+"""Every id and timestamp the API publishes is classified against the persona boundary's rule
+(docs/boundary.md, "Fields"): a new one fails here until someone has decided which class it is
+in, and so whether it could pair a person's two personas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tests.gateway.test_openapi import _document, _operations
+
+CONTENT = "content: made by one persona's action in one context"
+PERSONA = "persona: a random id, or the profile's own last edit"
+ACCOUNT = "account: only the owner, administrators and SCIM see it"
+TOKEN = "token: the persona the caller just signed in as, or just confirmed"
+CALENDAR = "a date the people of a group chose or the week it counts, not an event of an account"
+
+CLASSIFIED: dict[tuple[str, str], str] = {
+    ("AccountAdminPublic", "created_at"): ACCOUNT,
+    ("AccountAdminPublic", "id"): ACCOUNT,
+    ("AuditEntryPublic", "account_id"): ACCOUNT,
+    ("AuditEntryPublic", "created_at"): ACCOUNT,
+    ("AuditEntryPublic", "id"): ACCOUNT,
+    ("AccountVerified", "persona_id"): TOKEN,
+    ("AuthorPublic", "id"): PERSONA,
+    ("CharterPublic", "review_at"): CALENDAR,
+    ("ClientCreated", "client_id"): ACCOUNT,
+    ("ClientCreated", "created_at"): ACCOUNT,
+    ("ClientCreated", "revoked_at"): ACCOUNT,
+    ("ClientPublic", "client_id"): ACCOUNT,
+    ("ClientPublic", "created_at"): ACCOUNT,
+    ("ClientPublic", "revoked_at"): ACCOUNT,
+    ("CommentPublic", "created_at"): CONTENT,
+    ("CommentPublic", "edited_at"): CONTENT,
+    ("CommentPublic", "id"): CONTENT,
+    ("CommentPublic", "parent_id"): CONTENT,
+    ("CommentPublic", "post_id"): CONTENT,
+    ("CommentPublic", "updated_at"): CONTENT,
+    ("FollowPublic", "persona_id"): PERSONA,
+    ("FollowPublic", "since"): CONTENT,
+    ("GroupHealth", "computed_at"): CONTENT,
+    ("GroupHealth", "group_id"): CONTENT,
+    ("GroupHealth", "last_activity_at"): CONTENT,
+    ("GroupHealth", "review_at"): CALENDAR,
+    ("GroupPublic", "archived_at"): CONTENT,
+    ("GroupPublic", "created_at"): CONTENT,
+    ("GroupPublic", "id"): CONTENT,
+    ("GroupPublic", "updated_at"): CONTENT,
+    ("GroupSummary", "id"): CONTENT,
+    ("InvitationPublic", "created_at"): CONTENT,
+    ("InvitationPublic", "decided_at"): CONTENT,
+    ("InvitationPublic", "invited_by"): PERSONA,
+    ("InvitationPublic", "persona_id"): PERSONA,
+    ("JoinRequestPublic", "created_at"): CONTENT,
+    ("JoinRequestPublic", "decided_at"): CONTENT,
+    ("JoinRequestPublic", "group_id"): CONTENT,
+    ("JoinRequestPublic", "persona_id"): PERSONA,
+    ("MePublic", "account_id"): ACCOUNT,
+    ("MePublic", "created_at"): ACCOUNT,
+    ("MemberPublic", "joined_at"): CONTENT,
+    ("MemberPublic", "persona_id"): PERSONA,
+    ("MembershipPublic", "group_id"): CONTENT,
+    ("MembershipPublic", "joined_at"): CONTENT,
+    ("MembershipPublic", "persona_id"): PERSONA,
+    ("MentionPublic", "id"): PERSONA,
+    ("MyMembershipPublic", "joined_at"): CONTENT,
+    ("NotificationPublic", "comment_id"): CONTENT,
+    ("NotificationPublic", "created_at"): CONTENT,
+    ("NotificationPublic", "id"): CONTENT,
+    ("NotificationPublic", "post_id"): CONTENT,
+    ("PersonaLinkPublic", "account_id"): ACCOUNT,
+    ("PersonaLinkPublic", "personal_persona_id"): ACCOUNT,
+    ("PersonaLinkPublic", "professional_persona_id"): ACCOUNT,
+    ("PersonaPublic", "id"): PERSONA,
+    ("PersonaPublic", "updated_at"): PERSONA,
+    ("PersonaSummary", "id"): PERSONA,
+    ("PostPublic", "created_at"): CONTENT,
+    ("PostPublic", "edited_at"): CONTENT,
+    ("PostPublic", "group_id"): CONTENT,
+    ("PostPublic", "id"): CONTENT,
+    ("PostPublic", "pinned_until"): CONTENT,
+    ("PostPublic", "updated_at"): CONTENT,
+    ("Problem", "trace_id"): "a request's trace, made per request",
+    ("RevisionPublic", "id"): CONTENT,
+    ("RevisionPublic", "replaced_at"): CONTENT,
+    ("TokenResponse", "persona_id"): TOKEN,
+    ("WebhookCreated", "created_at"): CONTENT,
+    ("WebhookCreated", "id"): CONTENT,
+    ("WebhookCreated", "updated_at"): CONTENT,
+    ("WebhookDeliveryPublic", "created_at"): CONTENT,
+    ("WebhookDeliveryPublic", "delivered_at"): CONTENT,
+    ("WebhookDeliveryPublic", "event_id"): CONTENT,
+    ("WebhookDeliveryPublic", "id"): CONTENT,
+    ("WebhookDeliveryPublic", "next_attempt_at"): CONTENT,
+    ("WebhookPublic", "created_at"): CONTENT,
+    ("WebhookPublic", "id"): CONTENT,
+    ("WebhookPublic", "updated_at"): CONTENT,
+    ("WeekActivity", "end"): CALENDAR,
+    ("WeekActivity", "start"): CALENDAR,
+}
+
+# the only answers that may hold a persona together with its account, or both personas: the
+# owner's own view and the audited break-glass
+ACCOUNT_AND_PERSONA = {"MePublic", "PersonaLinkPublic"}
+
+TIME_FORMATS = {"date-time", "date"}
+
+
+def _formats(schema: Any) -> set[str]:
+    if not isinstance(schema, dict):
+        return set()
+    found = {schema["format"]} if "format" in schema else set()
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key, []):
+            found |= _formats(sub)
+    return found
+
+
+def _is_id_or_time(name: str, schema: Any) -> bool:
+    return bool(
+        _formats(schema) & (TIME_FORMATS | {"uuid"})
+        or name in ("id", "time", "since")
+        or name.endswith(("_id", "_ids", "_at", "_by", "_until"))
+    )
+
+
+def _fields(document: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(schema, property, class) for every id or timestamp reachable from a response."""
+    schemas = document["components"]["schemas"]
+
+    def walk(schema: Any, owner: str, seen: frozenset[str]) -> Iterator[tuple[str, str]]:
+        if not isinstance(schema, dict):
+            return
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                yield from walk(schemas[name], name, seen | {name})
+            return
+        for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+            for sub in schema.get(key, []):
+                yield from walk(sub, owner, seen)
+        for key in ("items", "additionalProperties"):
+            yield from walk(schema.get(key), owner, seen)
+        for name, prop in schema.get("properties", {}).items():
+            if _is_id_or_time(name, prop):
+                yield owner, name
+            yield from walk(prop, owner, seen)
+
+    for _path, _method, operation in _operations(document):
+        for answer in operation.get("responses", {}).values():
+            for content in (answer.get("content") or {}).values():
+                for owner, name in walk(content.get("schema", {}), "(inline)", frozenset()):
+                    yield owner, name, CLASSIFIED.get((owner, name), "")
+
+
+async def test_every_published_id_and_timestamp_is_classified_against_the_boundary(suite):
+    fields = set(_fields(await _document(suite)))
+    unclassified = sorted(f"{owner}.{name}" for owner, name, kind in fields if not kind)
+    assert not unclassified, f"classify these in CLASSIFIED and docs/boundary.md: {unclassified}"
+    assert len(fields) >= 60  # the walk reaches the whole document
+
+
+async def test_no_answer_pairs_a_persona_with_its_account_but_the_owners_and_the_break_glass(suite):
+    by_schema: dict[str, set[str]] = {}
+    for owner, _name, kind in _fields(await _document(suite)):
+        by_schema.setdefault(owner, set()).add(kind)
+    mixed = sorted(owner for owner, kinds in by_schema.items() if ACCOUNT in kinds and PERSONA in kinds)
+    assert set(mixed) <= ACCOUNT_AND_PERSONA, mixed
+
+
+async def test_a_persona_publishes_no_creation_time(suite):
+    schemas = (await _document(suite))["components"]["schemas"]
+    for name in ("PersonaPublic", "PersonaSummary", "AuthorPublic", "MentionPublic"):
+        if name in schemas:
+            assert "created_at" not in schemas[name].get("properties", {}), name
