@@ -154,3 +154,14 @@ def test_the_entrypoint_reads_secrets_from_files_and_migrates(tmp_path: Path):
     )
     assert usage.returncode == 2
     assert "usage" in usage.stderr
+
+
+def test_compose_has_identity_believe_only_the_gateways_signed_client_address():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    identity, gateway = services["identity"], services["gateway"]
+    secret = "/run/secrets/client_address_secret"
+    assert identity["environment"]["IDENTITY_CLIENT_ADDRESS_SECRET_FILE"] == secret
+    assert gateway["environment"]["GATEWAY_CLIENT_ADDRESS_SECRET_FILE"] == secret
+    assert "client_address_secret" in identity["secrets"] and "client_address_secret" in gateway["secrets"]
+    assert "client_address_secret" in compose["secrets"]
