@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from unittest import mock
 
 import httpx
 
-from tests.e2e.conftest import COMPONENTS, ROOT, Running, drain, free_ports, launch, wait_for_line
+from tests.e2e.conftest import COMPONENTS, ROOT, Running, drain, free_ports, launch, stop, wait_for_line
 from tests.mailbox import confirm
 
 PASSWORD = "correct horse battery staple"
@@ -35,16 +34,7 @@ def suite_processes(var: Path, env: dict[str, str] | None = None) -> Iterator[Ru
         assert wait_for_line(process, "The suite is running", output), "".join(output[-50:])
         yield Running(process, ports, var, output)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        stop(process, reader)
 
 
 def integrator_client(running: Running, scopes: list[str]) -> dict[str, str]:

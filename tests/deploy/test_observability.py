@@ -3,8 +3,6 @@ configured, one trace across the gateway and the service a request reaches."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -22,7 +20,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client.exposition import generate_latest
 
 from kit import tracing
-from tests.e2e.conftest import COMPONENTS, drain, free_ports, launch, wait_for_line
+from tests.e2e.conftest import COMPONENTS, drain, free_ports, launch, stop, wait_for_line
 from tests.helpers import auth, person
 from tests.mailbox import confirm, wait_for_logged_token
 
@@ -131,15 +129,7 @@ def test_a_request_through_the_gateway_is_one_trace_with_the_service(
             headers = {"Authorization": f"Bearer {tokens['access_token']}", "X-Request-ID": "traced-1"}
             assert client.get(f"/api/v1/personas/{persona_id}", headers=headers).status_code == 200
     finally:
-        process.send_signal(signal.SIGINT)  # the processes flush their spans as they stop
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        stop(process, reader)  # the processes flush their spans as they stop
     route = "GET /api/v1/personas/{persona_id}"
 
     def spans(service: str, kind: int) -> list[Span]:

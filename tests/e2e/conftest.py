@@ -82,6 +82,20 @@ def drain(process: subprocess.Popen[str], output: list[str]) -> threading.Thread
     return thread
 
 
+def stop(process: subprocess.Popen[str], reader: threading.Thread) -> None:
+    """Stops the launcher as Ctrl-C does (each process ends its work), killing it after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    reader.join(timeout=5)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 def wait_for_line(
     process: subprocess.Popen[str], needle: str, output: list[str], timeout: float = 120
 ) -> bool:
@@ -106,13 +120,4 @@ def running(tmp_path: Path) -> Iterator[Running]:
         assert wait_for_line(process, "The suite is running", output), "".join(output[-50:])
         yield Running(process, ports, tmp_path / "var", output)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        stop(process, reader)

@@ -3,14 +3,12 @@ sends no client to a service's own address; the metrics listen on loopback, on t
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import COMPONENTS, drain, free_ports, launch, wait_for_line
+from tests.e2e.conftest import COMPONENTS, drain, free_ports, launch, stop, wait_for_line
 
 pytestmark = pytest.mark.e2e
 LISTEN = "0A"
@@ -53,14 +51,6 @@ def test_the_public_port_serves_no_metrics_and_no_redirect_to_a_service(tmp_path
         assert 'http_requests_total{method="GET",route="/health/live",status="200"}' in scraped.text
         assert _listening_addresses(metrics_port) == {LOOPBACK}
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        stop(process, reader)
     assert process.returncode == 0, "".join(output[-30:])
     assert not _listening_addresses(metrics_port), "the metrics port outlived the gateway"
