@@ -165,3 +165,23 @@ def test_compose_has_identity_believe_only_the_gateways_signed_client_address():
     assert gateway["environment"]["GATEWAY_CLIENT_ADDRESS_SECRET_FILE"] == secret
     assert "client_address_secret" in identity["secrets"] and "client_address_secret" in gateway["secrets"]
     assert "client_address_secret" in compose["secrets"]
+
+
+def test_in_production_only_the_ingress_controller_reaches_the_gateway_that_trusts_it():
+    manifests = _render("overlays/production")
+    config = _of(manifests, "ConfigMap")
+    trusted = [
+        json.loads(c["data"]["GATEWAY_TRUSTED_PROXIES"])
+        for c in config.values()
+        if "data" in c and "GATEWAY_TRUSTED_PROXIES" in c["data"]
+    ]
+    assert trusted and trusted[0]  # the overlay believes forwarded addresses from its proxies...
+    policy = _of(manifests, "NetworkPolicy")["govsocial-gateway"]
+    public = [
+        rule for rule in policy["spec"]["ingress"] if {"port": "http", "protocol": "TCP"} in rule["ports"]
+    ]
+    assert len(public) == 1
+    # ...so only the ingress controller's namespace may connect to the public port
+    assert public[0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
