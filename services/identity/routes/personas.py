@@ -62,9 +62,16 @@ async def list_personas(
 
 
 async def _visible(session: SessionDep, caller: CallerDep, persona_id: uuid.UUID) -> Persona:
-    """A persona of another context answers exactly as one that does not exist."""
-    persona = await session.get(Persona, persona_id)
-    if persona is None or persona.kind != caller.persona.kind or persona.status != "active":
+    """A persona of another context answers exactly as one that does not exist: the statement
+    itself leaves it out, so both come back as no row, on the same path and in the same time."""
+    persona = await session.scalar(
+        select(Persona).where(
+            col(Persona.id) == persona_id,
+            col(Persona.kind) == caller.persona.kind,
+            col(Persona.status) == "active",
+        )
+    )
+    if persona is None:
         raise NotFound("No persona with this id.")
     return persona
 
