@@ -53,26 +53,42 @@ def outbox_retention(tables: OutboxTables, *, events: timedelta, processed: time
     ]
 
 
-class Housekeeper:
-    """A worker (``ServiceSpec.workers``): applies every rule each ``interval`` seconds."""
+class Periodic:
+    """A worker (``ServiceSpec.workers``) that calls ``tick`` every ``interval`` seconds until
+    ``stopping`` is set; a failed tick is logged and tried again at the next interval."""
 
-    def __init__(
-        self, database: Database, rules: Sequence[Retention], *, interval: float = 600, batch: int = 1000
-    ) -> None:
-        self.database = database
-        self.rules = list(rules)
+    interval: float
+
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.batch = batch
         self.stopping = asyncio.Event()
+
+    async def tick(self) -> object:
+        raise NotImplementedError
 
     async def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                await self.sweep()
-            except Exception:  # a failed sweep is retried at the next interval
-                log.exception("housekeeping failed")
+                await self.tick()
+            except Exception:  # retried at the next interval
+                log.exception("%s failed", type(self).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.interval)
+
+
+class Housekeeper(Periodic):
+    """Applies every rule each ``interval`` seconds."""
+
+    def __init__(
+        self, database: Database, rules: Sequence[Retention], *, interval: float = 600, batch: int = 1000
+    ) -> None:
+        super().__init__(interval)
+        self.database = database
+        self.rules = list(rules)
+        self.batch = batch
+
+    async def tick(self) -> dict[str, int]:
+        return await self.sweep()
 
     async def sweep(self) -> dict[str, int]:
         """Deletes everything due now; returns how many rows each rule removed."""

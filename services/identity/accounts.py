@@ -11,8 +11,6 @@ account's sign-ins and tokens (which only the owner can observe).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 from datetime import datetime, timedelta
@@ -21,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
+from kit.housekeeping import Periodic
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.identity import personas
@@ -61,25 +60,18 @@ async def set_status(
             persona.pending_status_at = utcnow() + timedelta(seconds=random.uniform(low, high))  # noqa: S311 - not a secret
 
 
-class PendingStatuses:
-    """A worker: applies the personal personas' pending statuses whose time has come, each in a
-    transaction of its own, and announces them as they happen."""
+class PendingStatuses(Periodic):
+    """A worker: applies the personal personas' pending statuses whose time has come, and
+    announces them as they happen."""
 
     def __init__(self, database: Database, outbox: Outbox, *, interval: float = 15, batch: int = 100) -> None:
+        super().__init__(interval)
         self.database = database
         self.outbox = outbox
-        self.interval = interval
         self.batch = batch
-        self.stopping = asyncio.Event()
 
-    async def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                await self.apply_due()
-            except Exception:  # retried at the next interval
-                log.exception("applying pending persona statuses failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), self.interval)
+    async def tick(self) -> int:
+        return await self.apply_due()
 
     async def apply_due(self, now: datetime | None = None) -> int:
         """Applies every change due at ``now``; returns how many were applied."""
