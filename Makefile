@@ -8,12 +8,15 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# pytest-xdist workers for the parallel part of `make test` (a number, or auto: one per CPU).
+PYTEST_WORKERS ?= auto
+POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 OPENAPI_APPS := identity=services.identity.app:create_app feed=services.feed.app:create_app groups=services.groups.app:create_app
 CONTRACT_EXAMPLES ?= 20
 CONTRACT_BACKEND ?= sqlite
 RESULTS := var/test-results
 
-.PHONY: help setup run migrate test test-sqlite test-postgres lint format typecheck imports check bench openapi openapi-check openapi-ts contract browser clean
+.PHONY: help setup run migrate test test-postgres browser-test hooks lint format typecheck imports check bench openapi openapi-check openapi-ts contract browser clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -32,15 +35,42 @@ run: setup ## Migrate the SQLite databases under var/ and start the gateway and 
 	$(BIN)/python -m launcher
 
 migrate: setup ## Apply every service's migrations (IDENTITY_/FEED_/GROUPS_DATABASE_URL, default var/*.db)
-	$(BIN)/python -m kit.migrate upgrade identity feed groups
+	$(BIN)/python -m services.migrate upgrade identity feed groups
 
-test: setup browser ## Run the tests on SQLite, then on PostgreSQL when TEST_DATABASE_URL is set
+# $(call pytest-passes,NAME,MARKERS,PREFIX): the tests MARKERS selects, in two runs of
+# PREFIX pytest: those not marked serial on every worker at once (a test file's tests on one
+# worker, so that a module's fixtures start once), then the serial ones (they measure time or
+# CPU) alone. JUnit XML in $(RESULTS)/NAME.xml and NAME-serial.xml. pytest's
+# exit code 5 (no test selected, as when PYTEST_ARGS names tests of one kind only) fails
+# neither run; .ci/run checks the XML.
+define pytest-passes
+	$(3) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "($(2)) and not serial" \
+		--junitxml=$(RESULTS)/$(1).xml $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(3) $(BIN)/pytest -n 0 -m "($(2)) and serial" \
+		--junitxml=$(RESULTS)/$(1)-serial.xml $(PYTEST_ARGS) || [ $$? -eq 5 ]
+endef
+
+test: setup ## Run the tests on SQLite (in parallel, then the timing ones alone), then `make test-postgres` when TEST_DATABASE_URL is set; the browser tests are `make browser-test`'s
 	@mkdir -p $(RESULTS)
-	env -u TEST_DATABASE_URL $(BIN)/pytest --junitxml=$(RESULTS)/sqlite.xml $(PYTEST_ARGS)
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "== the database-backed tests again, on PostgreSQL"; \
-		$(BIN)/pytest -m "not e2e" --junitxml=$(RESULTS)/postgres.xml $(PYTEST_ARGS); \
-	else echo "== TEST_DATABASE_URL is not set: PostgreSQL run skipped (CI sets it)"; fi
+	@rm -f $(RESULTS)/sqlite*.xml $(RESULTS)/postgres*.xml
+	$(call pytest-passes,sqlite,not browser,env -u TEST_DATABASE_URL)
+	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
+	else echo "== TEST_DATABASE_URL is not set: PostgreSQL run skipped (make test-postgres runs it; CI does)"; fi
+
+# The server to test on: TEST_DATABASE_URL as given, or the local default (the README's).
+test-postgres: export TEST_DATABASE_URL := $(or $(TEST_DATABASE_URL),$(POSTGRES_URL))
+test-postgres: setup ## Run the database-backed tests (all but e2e) on PostgreSQL: TEST_DATABASE_URL, default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+	@mkdir -p $(RESULTS)
+	@rm -f $(RESULTS)/postgres*.xml
+	@echo "== the database-backed tests on PostgreSQL ($$TEST_DATABASE_URL)"
+	$(call pytest-passes,postgres,not e2e,)
+
+browser-test: setup browser ## Install chromium (make browser) and run the browser tests (marker browser) on SQLite
+	@mkdir -p $(RESULTS)
+	env -u TEST_DATABASE_URL $(BIN)/pytest -m browser --junitxml=$(RESULTS)/browser.xml $(PYTEST_ARGS)
+
+hooks: ## Use the git hooks in .githooks/: ruff and mypy before a commit (.pre-commit-config.yaml, run by pre-commit through uv), the message's form after
+	git config core.hooksPath .githooks
 
 lint: setup ## ruff: formatting and lint rules
 	$(BIN)/ruff format --check .
@@ -51,12 +81,12 @@ format: setup ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 
 typecheck: setup ## mypy --strict
-	$(BIN)/mypy kit gateway services launcher socialctl
+	$(BIN)/mypy kit domain gateway services launcher socialctl
 
 imports: setup ## import-linter: kit is domain-free, services and gateway never import each other
 	$(BIN)/lint-imports
 
-check: lint typecheck imports test ## Everything CI checks
+check: lint typecheck imports deploy-check openapi-check test browser-test ## lint, typecheck, imports, deploy-check, openapi-check, test (and test-postgres when TEST_DATABASE_URL is set), browser-test: CI's checks but make contract
 
 BENCH_ARGS ?=
 bench: setup ## Benchmark the home timeline and posting with wrk on PostgreSQL and SQLite; results in bench/results/

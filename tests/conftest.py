@@ -1,5 +1,9 @@
 """Fixtures: a database per service (SQLite files, or PostgreSQL databases when
-TEST_DATABASE_URL is set), and the in-process suite built on them."""
+TEST_DATABASE_URL is set), and the in-process suite built on them.
+
+Under pytest-xdist every worker is a process of its own with its own session fixtures: its own
+PostgreSQL databases (named after the worker), its own SQLite templates (in the worker's own
+temporary folder) and its own share of the free ports (tests.processes)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ from tests.suite import Suite, build_suite
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "feed", "groups")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+# The pytest-xdist worker this process is ("gw0", "gw1"…; "main" without xdist).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -33,16 +39,38 @@ def pytest_report_header() -> str:
     return f"database backend: {'postgresql' if TEST_DATABASE_URL else 'sqlite'}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: the markers added here count
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``postgres`` prove what only PostgreSQL can (row locks, advisory locks, real
+    """Every ``slow`` test is ``serial`` (`make test` runs those alone, after the parallel run).
+    Tests marked ``postgres`` prove what only PostgreSQL can (row locks, advisory locks, real
     concurrency): without TEST_DATABASE_URL they are deselected, never skipped, and the
     PostgreSQL pass that CI runs must include them."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.serial)
+    if WORKER != "main":
+        _same_order_in_every_worker(items)
     if TEST_DATABASE_URL:
         return
     keep = [item for item in items if item.get_closest_marker("postgres") is None]
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("postgres")])
         items[:] = keep
+
+
+def _same_order_in_every_worker(items: list[pytest.Item]) -> None:
+    """pytest-xdist needs every worker to collect the same tests in the same order. A test
+    parametrized over an unordered collection (a set; the mappers of a SQLAlchemy registry)
+    gets its cases in an order of its own in each process: each test function's cases are put
+    in the order of their ids, in the places its cases held. (The ids are the same in every
+    process, and with ``--dist loadfile`` one worker runs all of a file's cases, its own.)"""
+    places: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        places.setdefault(item.nodeid.partition("[")[0], []).append(index)
+    for indexes in places.values():
+        ordered = sorted((items[i] for i in indexes), key=lambda item: item.nodeid)
+        for index, item in zip(indexes, ordered, strict=True):
+            items[index] = item
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +83,12 @@ def _sync_url(url: str) -> str:
 
 
 class PostgresDatabases:
-    """One database per service for this test run, migrated once, emptied after each test."""
+    """One database per service for this test run (and pytest-xdist worker), migrated once,
+    emptied after each test."""
 
     def __init__(self, base_url: str) -> None:
         self.base = make_url(base_url)
-        self.run_id = uuid.uuid4().hex[:8]
+        self.run_id = f"{WORKER}_{uuid.uuid4().hex[:8]}"
         self.urls = {
             name: self.base.set(database=f"gs_test_{self.run_id}_{name}").render_as_string(
                 hide_password=False
@@ -119,7 +148,8 @@ def postgres() -> Iterator[PostgresDatabases | None]:
 
 @pytest.fixture(scope="session")
 def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each service's SQLite schema, migrated once per run and copied for every test."""
+    """Each service's SQLite schema, migrated once per run (per worker) and copied for every
+    test."""
     folder = tmp_path_factory.mktemp("templates")
     paths = {}
     for name in SERVICES:

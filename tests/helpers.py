@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -9,6 +10,11 @@ import httpx
 from tests.mailbox import logged_mail
 
 PASSWORD = "correct horse battery staple"
+
+
+def unique(name: str) -> str:
+    """``name`` with a random suffix: a handle nobody else on a shared suite has."""
+    return f"{name}_{uuid.uuid4().hex[:8]}"
 
 
 def auth(token: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from kit.settings import Subscriber
+from launcher.topology import SUBSCRIPTIONS
 from services.feed.app import create_app as create_feed
 from services.feed.settings import FeedSettings
 from services.groups.app import create_app as create_groups
@@ -27,20 +28,14 @@ ISSUER = "http://identity"
 AUDIENCE = "govsocial-api"
 _KEY = SigningKey.generate()  # one RSA key per test run: generating one costs ~50 ms
 
+# Who receives which events is the launcher's one definition; in process each service is
+# reached at http://<name>, the host HostRouter sends to its app.
 SUBSCRIBERS: dict[str, list[Subscriber]] = {
-    "identity": [
-        Subscriber(name="feed", url="http://feed", event_types=["persona.*"]),
-        Subscriber(name="groups", url="http://groups", event_types=["persona.*"]),
-        Subscriber(name="identity", url="http://identity", event_types=["*"]),
-    ],
-    "groups": [
-        Subscriber(name="feed", url="http://feed", event_types=["group.*", "membership.*"]),
-        Subscriber(name="identity", url="http://identity", event_types=["*"]),
-    ],
-    "feed": [
-        Subscriber(name="groups", url="http://groups", event_types=["post.*", "comment.*", "reaction.*"]),
-        Subscriber(name="identity", url="http://identity", event_types=["*"]),
-    ],
+    publisher: [
+        Subscriber(name=name, url=f"http://{name}", event_types=event_types)
+        for name, event_types in subscriptions
+    ]
+    for publisher, subscriptions in SUBSCRIPTIONS.items()
 }
 
 

@@ -12,6 +12,9 @@ import pytest
 
 from bench import cpu
 
+# /proc's CPU accounting, compared with what a child burnt: run alone, not beside other tests.
+pytestmark = pytest.mark.serial
+
 # Each child says when it has started (Python's own start-up is CPU too) and the burner burns
 # only once told to, so the snapshots around the burning see nothing else.
 BURN = (

@@ -12,12 +12,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from unittest import mock
 
 import httpx
 
-from tests.e2e.conftest import COMPONENTS, ROOT, Running, drain, free_ports, launch, stop, wait_for_line
 from tests.mailbox import confirm
+from tests.processes import ROOT, Running, launched
 
 PASSWORD = "correct horse battery staple"
 SOCIALCTL = str(Path(sys.executable).with_name("socialctl"))
@@ -25,16 +24,9 @@ SOCIALCTL = str(Path(sys.executable).with_name("socialctl"))
 
 @contextlib.contextmanager
 def suite_processes(var: Path, env: dict[str, str] | None = None) -> Iterator[Running]:
-    ports = dict(zip(COMPONENTS, free_ports(4), strict=True))
-    output: list[str] = []
-    with mock.patch.dict(os.environ, env or {}):
-        process = launch(var, ports)
-    reader = drain(process, output)
-    try:
-        assert wait_for_line(process, "The suite is running", output), "".join(output[-50:])
-        yield Running(process, ports, var, output)
-    finally:
-        stop(process, reader)
+    """The suite on free ports, its processes given ``env`` on top of this one's."""
+    with launched(var, env=env) as running:
+        yield running
 
 
 def integrator_client(running: Running, scopes: list[str]) -> dict[str, str]:

@@ -5,87 +5,41 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from launcher.topology import APPS, SUBSCRIPTIONS
+from launcher.topology import SUBSCRIPTIONS
 from services.identity.keys import KeyRing
 from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import ROOT, free_ports
 from tests.mailbox import token_in_log
+from tests.processes import Process, free_ports, uvicorn_args, wait_until_ready
 
 SERVICES = ("identity", "feed", "groups")
 REPLICAS = 2
 TOKEN = "replica-test-internal-token"
+# uvicorn's shutdown and keep-alive timeouts as deploy/entrypoint.sh sets them.
+GRACEFUL = ("--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5")
 
 
 @dataclass
-class Replica:
-    name: str
-    component: str
-    port: int
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    _log_file: IO[bytes] | None = field(default=None, repr=False)
+class Replica(Process):
+    """One replica of a service or of the gateway, served by uvicorn, its output in ``log``."""
+
+    component: str = ""
+    port: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self._log_file = self.log.open("ab")
-        args = [sys.executable, "-m", "uvicorn", APPS[self.component], "--factory"]
-        args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        args += ["--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5", "--loop", "asyncio"]
-        self.process = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=self._log_file, stderr=subprocess.STDOUT
-        )
-
     def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited: {self.tail()}")
-            try:
-                if httpx.get(self.url + "/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} never became ready: {self.tail()}")
-
-    def stop(self, timeout: float = 30) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        return self.process.returncode
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        wait_until_ready(self, self.url, timeout)
 
 
 @dataclass
@@ -120,7 +74,7 @@ class Cluster:
         """The verification token an identity replica wrote to its log for ``handle``."""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            logs = [r.log.read_text(errors="replace") for r in self.replicas["identity"]]
+            logs = [r.output() for r in self.replicas["identity"]]
             lines = [line for log in logs for line in log.splitlines()]
             token = token_in_log(lines, handle)
             if token is not None:
@@ -202,12 +156,14 @@ def start_cluster(base_url: str, folder: Path) -> Iterator[Cluster]:
                     if component == "gateway"
                     else _service_env(component, index, ports, databases.urls, key_dir)
                 )
+                port = ports[component][index]
                 replica = Replica(
-                    f"{component}-{index}",
-                    component,
-                    ports[component][index],
+                    uvicorn_args(component, port, *GRACEFUL),
                     {**base_env, **extra},
                     folder / f"{component}-{index}.log",
+                    f"{component}-{index}",
+                    component=component,
+                    port=port,
                 )
                 replica.start()
                 replicas[component].append(replica)

@@ -16,7 +16,7 @@ import yaml
 
 from launcher.__main__ import uvicorn_command
 from launcher.topology import SUBSCRIPTIONS
-from tests.e2e.conftest import ROOT
+from tests.processes import ROOT
 
 COMPONENTS = ("identity", "feed", "groups", "gateway")
 SERVICES = ("identity", "feed", "groups")

@@ -20,9 +20,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client.exposition import generate_latest
 
 from kit import tracing
-from tests.e2e.conftest import COMPONENTS, drain, free_ports, launch, stop, wait_for_line
 from tests.helpers import auth, person
 from tests.mailbox import confirm, wait_for_logged_token
+from tests.processes import COMPONENTS, drain, free_ports, launch, stop, wait_for_line
 
 PASSWORD = "correct horse battery staple"
 

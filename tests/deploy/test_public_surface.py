@@ -10,7 +10,7 @@ import yaml
 
 from launcher.topology import METRICS_HOST, Layout, environment
 from tests.deploy.test_manifests import _of, _render
-from tests.e2e.conftest import ROOT
+from tests.processes import ROOT
 
 
 @pytest.fixture(scope="module", params=["base", "overlays/production"])

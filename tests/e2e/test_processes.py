@@ -18,20 +18,23 @@ import pytest
 
 from bench.cpu import children_by_port
 from launcher.topology import Layout, environment
-from tests.e2e.conftest import COMPONENTS, ROOT, free_ports, launch
+from tests.helpers import unique
 from tests.mailbox import Mailbox, confirm
+from tests.processes import (
+    COMPONENTS,
+    ROOT,
+    Process,
+    eventually,
+    free_port,
+    free_ports,
+    launch,
+    listening,
+    uvicorn,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
-
-
-def _eventually(check, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.2)
 
 
 def _person(client: httpx.Client, handle: str, token_for: Callable[[str], str]) -> tuple[dict[str, str], str]:
@@ -53,11 +56,15 @@ def _person(client: httpx.Client, handle: str, token_for: Callable[[str], str]) 
 def test_slice_over_real_http(running):
     with httpx.Client(base_url=running.url(), timeout=10) as client:
         assert client.get("/health/ready").status_code == 200
-        ada, _ = _person(client, "ada", running.token_for)
-        bob, bob_id = _person(client, "bob", running.token_for)
+        ada, _ = _person(client, unique("ada"), running.token_for)
+        bob, bob_id = _person(client, unique("bob"), running.token_for)
         group = client.post(
             "/api/v1/groups",
-            json={"name": "Cloud", "handle": "cloud", "purpose": "Move our services to the cloud together."},
+            json={
+                "name": "Cloud",
+                "handle": unique("cloud"),
+                "purpose": "Move our services to the cloud together.",
+            },
             headers=ada,
         ).json()
         assert client.put(f"/api/v1/groups/{group['id']}/members/{bob_id}", headers=bob).status_code == 201
@@ -70,13 +77,13 @@ def test_slice_over_real_http(running):
             )
             return resp if resp.status_code == 201 else None
 
-        assert _eventually(post_when_membership_arrived), "the group never reached feed"
+        assert eventually(post_when_membership_arrived), "the group never reached feed"
 
         def home_has_post():
             items = client.get("/api/v1/timelines/home", headers=bob).json()["items"]
             return [p["body"] for p in items] == ["Hello"]
 
-        assert _eventually(home_has_post)
+        assert eventually(home_has_post)
         assert client.get("/api/v1/timelines/home").status_code == 401
 
 
@@ -92,13 +99,15 @@ def test_the_four_processes_run_asyncios_event_loop_not_uvloop(running):
         assert "httptools" in maps  # the same check sees the libraries the process did load
 
 
-def test_ctrl_c_stops_all_four_processes(running):
+def test_ctrl_c_stops_all_four_processes(fresh_running):
+    running = fresh_running
     running.process.send_signal(signal.SIGINT)
     running.process.wait(timeout=30)
-    assert running.process.returncode == 0, "".join(running.output[-30:])
-    for port in running.ports.values():
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+    assert running.process.returncode == 0, running.tail(30)
+    # the gateway's metrics port too: it must not outlive the gateway
+    for port in [*running.ports.values(), running.metrics_port]:
+        assert port is not None
+        assert not listening(port), f"port {port} still answers"
 
 
 def test_port_in_use_is_a_clear_message(tmp_path):
@@ -113,42 +122,6 @@ def test_port_in_use_is_a_clear_message(tmp_path):
     assert "Traceback" not in out
 
 
-def _start(component: str, layout: Layout, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    app = {
-        "identity": "services.identity.app:create_app",
-        "feed": "services.feed.app:create_app",
-        "groups": "services.groups.app:create_app",
-    }[component]
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--factory",
-            "--port",
-            str(layout.ports[component]),
-            "--no-access-log",
-            "--loop",
-            "asyncio",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _wait_ready(url: str) -> None:
-    def ready():
-        try:
-            return httpx.get(url + "/health/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert _eventually(ready, 60), f"{url} never became ready"
-
-
 def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
     """Identity commits an event while feed is down, is killed before it can deliver it, and
     delivers it after a restart once feed is up."""
@@ -159,47 +132,52 @@ def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
     for key in [k for k in env if k.endswith("_DATABASE_URL")]:
         env[key] = f"sqlite+aiosqlite:///{var}/{key.split('_')[0].lower()}.db"
     subprocess.run(
-        [sys.executable, "-m", "kit.migrate", "upgrade", "identity", "feed", "groups"],
+        [sys.executable, "-m", "services.migrate", "upgrade", "identity", "feed", "groups"],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
     )
-    processes = []
-    mailbox = Mailbox(free_ports(1)[0]).__enter__()
-    env |= mailbox.env()
-    try:
-        identity = _start("identity", layout, env)
-        processes.append(identity)
-        _wait_ready(layout.url("identity"))
-        with httpx.Client(base_url=layout.url("identity"), timeout=10) as client:
-            _, ada_id = _person(client, "ada", lambda handle: mailbox.token_for(f"{handle}@agency.example"))
-            bob, _ = _person(client, "bob", lambda handle: mailbox.token_for(f"{handle}@agency.example"))
-        identity.send_signal(signal.SIGKILL)
-        identity.wait()
+    processes: list[Process] = []
 
-        # feed was never up while identity ran, so nothing was delivered before the kill
-        feed = _start("feed", layout, env)
-        processes.append(feed)
-        identity = _start("identity", layout, env)
-        processes.append(identity)
-        _wait_ready(layout.url("feed"))
-        _wait_ready(layout.url("identity"))
-        with httpx.Client(base_url=layout.url("feed"), timeout=10) as client:
+    def start(component: str) -> Process:
+        log = tmp_path / f"{component}-{len(processes)}.log"
+        process = uvicorn(component, layout.ports[component], env, log=log)
+        processes.append(process)
+        return process
 
-            def ada_reached_feed():
-                return client.put(f"/api/v1/following/{ada_id}", headers=bob).status_code == 201
+    with Mailbox(free_port()) as mailbox:
+        env |= mailbox.env()
 
-            assert _eventually(ada_reached_feed, 60), "the event was lost"
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=15)
-        mailbox.__exit__()
+        def mailed(handle: str) -> str:
+            return mailbox.token_for(f"{handle}@agency.example")
+
+        try:
+            identity = start("identity")
+            wait_until_ready(identity, layout.url("identity"))
+            with httpx.Client(base_url=layout.url("identity"), timeout=10) as client:
+                _, ada_id = _person(client, "ada", mailed)
+                bob, _ = _person(client, "bob", mailed)
+            identity.kill()
+
+            # feed was never up while identity ran, so nothing was delivered before the kill
+            feed = start("feed")
+            identity = start("identity")
+            wait_until_ready(feed, layout.url("feed"))
+            wait_until_ready(identity, layout.url("identity"))
+            with httpx.Client(base_url=layout.url("feed"), timeout=10) as client:
+
+                def ada_reached_feed():
+                    return client.put(f"/api/v1/following/{ada_id}", headers=bob).status_code == 201
+
+                assert eventually(ada_reached_feed, 60), "the event was lost"
+        finally:
+            for process in processes:
+                process.stop(timeout=15)
 
 
-def test_no_json_in_output_leaks_the_internal_token(running):
+def test_no_json_in_output_leaks_the_internal_token(fresh_running):
+    running = fresh_running
     with httpx.Client(base_url=running.url(), timeout=10) as client:
         _person(client, "ada", running.token_for)
     running.process.send_signal(signal.SIGINT)

@@ -8,8 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import COMPONENTS, drain, free_ports, launch, stop, wait_for_line
-
 pytestmark = pytest.mark.e2e
 LISTEN = "0A"
 LOOPBACK = "0100007F"
@@ -27,30 +25,20 @@ def _listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_the_public_port_serves_no_metrics_and_no_redirect_to_a_service(tmp_path: Path):
-    *component_ports, metrics_port = free_ports(5)
-    ports = dict(zip(COMPONENTS, component_ports, strict=True))
-    output: list[str] = []
-    process = launch(tmp_path / "var", ports, "--gateway-metrics-port", str(metrics_port))
-    reader = drain(process, output)
-    try:
-        assert wait_for_line(process, "The suite is running", output), "".join(output[-50:])
-        assert f"Metrics: http://127.0.0.1:{metrics_port}/metrics" in "".join(output)
-        with httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=10) as client:
-            assert client.get("/health/live").status_code == 200
-            public = client.get("/metrics")
-            assert public.status_code == 404
-            assert public.headers["content-type"] == "application/problem+json"
-            slashed = client.get("/scim/v2/Users/")
-            assert slashed.status_code == 404
-            assert "location" not in slashed.headers
-            for port in (ports["identity"], ports["feed"], ports["groups"]):
-                assert f":{port}" not in str(slashed.headers) + slashed.text
-        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
-        assert scraped.status_code == 200
-        assert 'http_requests_total{method="GET",route="/health/live",status="200"}' in scraped.text
-        assert _listening_addresses(metrics_port) == {LOOPBACK}
-    finally:
-        stop(process, reader)
-    assert process.returncode == 0, "".join(output[-30:])
-    assert not _listening_addresses(metrics_port), "the metrics port outlived the gateway"
+def test_the_public_port_serves_no_metrics_and_no_redirect_to_a_service(running):
+    metrics_port = running.metrics_port
+    assert f"Metrics: http://127.0.0.1:{metrics_port}/metrics" in "".join(running.output)
+    with httpx.Client(base_url=running.url(), timeout=10) as client:
+        assert client.get("/health/live").status_code == 200
+        public = client.get("/metrics")
+        assert public.status_code == 404
+        assert public.headers["content-type"] == "application/problem+json"
+        slashed = client.get("/scim/v2/Users/")
+        assert slashed.status_code == 404
+        assert "location" not in slashed.headers
+        for port in (running.ports["identity"], running.ports["feed"], running.ports["groups"]):
+            assert f":{port}" not in str(slashed.headers) + slashed.text
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+    assert scraped.status_code == 200
+    assert 'http_requests_total{method="GET",route="/health/live",status="200"}' in scraped.text
+    assert _listening_addresses(metrics_port) == {LOOPBACK}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,9 +29,9 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import PostgresDatabases
-from tests.e2e.conftest import COMPONENTS, ROOT, drain, free_ports, launch, wait_for_line
 from tests.gateway import hostile_probes
 from tests.mailbox import confirm, wait_for_logged_token
+from tests.processes import ROOT, launched
 
 PASSWORD = "correct horse battery staple"
 REPORTS = ROOT / "var" / "contract"
@@ -174,48 +173,40 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     REPORTS.mkdir(parents=True, exist_ok=True)
-    ports = dict(zip(COMPONENTS, free_ports(4), strict=True))
-    os.environ["GATEWAY_RATE_LIMIT_ENABLED"] = "false"
-    output: list[str] = []
     postgres = None
     if args.backend == "postgresql":
         if not os.environ.get("TEST_DATABASE_URL"):
             parser.error("--backend postgresql needs TEST_DATABASE_URL (a server to create databases on)")
         postgres = PostgresDatabases(os.environ["TEST_DATABASE_URL"])
         postgres.create()
-    with tempfile.TemporaryDirectory(prefix="contract-") as var:
-        urls = postgres.urls if postgres else None
-        identity_url = urls["identity"] if urls else f"sqlite+aiosqlite:///{var}/identity.db"
-        print(f"contract run on {args.backend}", flush=True)
-        process = launch(Path(var), ports, database_urls=urls)
-        reader = drain(process, output)
-        try:
-            if not wait_for_line(process, "The suite is running", output):
-                sys.stderr.write("".join(output[-50:]))
-                return 1
-            base = f"http://127.0.0.1:{ports['gateway']}"
-            _sign_in(base, output=output)
-            _make_admin(identity_url, EMAIL)
-            token = _sign_in(base, register=False)  # now with the admin role
-            scim = _scim_client_token(base, token)
-            # An administrator's token reaches every operation but SCIM's, which take an
-            # integrator client's token; each part runs with the token it needs.
-            codes = [
-                _schemathesis(base, token, args, ["--exclude-path-regex", "^/scim/"]),
-                _schemathesis(base, scim, args, ["--include-path-regex", "^/scim/"]),
-                _hostile(base, token, scim),
-            ]
-            return max(codes)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            reader.join(timeout=5)
-            if postgres is not None:
-                postgres.drop()
+    try:
+        with tempfile.TemporaryDirectory(prefix="contract-") as var:
+            urls = postgres.urls if postgres else None
+            identity_url = urls["identity"] if urls else f"sqlite+aiosqlite:///{var}/identity.db"
+            print(f"contract run on {args.backend}", flush=True)
+            return _against(Path(var), urls, identity_url, args)
+    finally:
+        if postgres is not None:
+            postgres.drop()
+
+
+def _against(var: Path, urls: dict[str, str] | None, identity_url: str, args: argparse.Namespace) -> int:
+    """The three parts against a suite started on ``var`` (and ``urls``' databases), its rate
+    limits off; the suite is stopped afterwards."""
+    with launched(var, env={"GATEWAY_RATE_LIMIT_ENABLED": "false"}, database_urls=urls) as running:
+        base = running.url()
+        _sign_in(base, output=running.output)
+        _make_admin(identity_url, EMAIL)
+        token = _sign_in(base, register=False)  # now with the admin role
+        scim = _scim_client_token(base, token)
+        # An administrator's token reaches every operation but SCIM's, which take an
+        # integrator client's token; each part runs with the token it needs.
+        codes = [
+            _schemathesis(base, token, args, ["--exclude-path-regex", "^/scim/"]),
+            _schemathesis(base, scim, args, ["--include-path-regex", "^/scim/"]),
+            _hostile(base, token, scim),
+        ]
+        return max(codes)
 
 
 if __name__ == "__main__":

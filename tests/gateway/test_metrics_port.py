@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
-from tests.e2e.conftest import free_ports
 from tests.helpers import auth, person
+from tests.processes import free_ports
 from tests.suite import build_suite
 
 

@@ -1,14 +1,12 @@
 """A browser on another origin: the intranet widget, served by its own little server, signs in
 and shows the home timeline through the real gateway (CORS), and Swagger UI at /docs signs in
 with its Authorize dialog. Headless Debian Chromium driven by Playwright; no test here skips:
-without a browser they fail (``make browser`` installs it)."""
+without a browser they fail. Marked ``browser``: `make test` leaves them out and
+`make browser-test` installs Chromium and runs them."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,11 +18,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.conftest import COMPONENTS, ROOT, drain, free_ports, launch, wait_for_line
-from tests.gateway.processes import wait_until_answers
 from tests.mailbox import confirm, wait_for_logged_token
+from tests.processes import ROOT, Process, free_port, launched
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -40,17 +37,9 @@ POST = "Kick-off on Monday <b>bring cake</b>"
 
 
 def ensure_chromium() -> Path:
-    """Debian's chromium, installed when missing (as `make browser` does); never a skip."""
-    if not CHROMIUM.exists() and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=300)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-            check=False,
-            capture_output=True,
-            timeout=600,
-            env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        )
-    assert CHROMIUM.exists(), "Chromium is missing and could not be installed: run `make browser`"
+    """Debian's chromium, which `make browser-test` installs (`make browser` alone too); a
+    missing browser fails the test, never skips it."""
+    assert CHROMIUM.exists(), "Chromium is missing: run `make browser-test` (it installs it)"
     return CHROMIUM
 
 
@@ -64,36 +53,20 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ensure_chromium()
-    (widget_port,) = free_ports(1)
+    widget_port = free_port()
     widget = f"http://127.0.0.1:{widget_port}"
-    server = subprocess.Popen(
+    server = Process(
         [sys.executable, "-m", "http.server", str(widget_port), "--bind", "127.0.0.1"],
+        name="widget server",
         cwd=ROOT / "examples" / "intranet-widget",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    ports = dict(zip(COMPONENTS, free_ports(4), strict=True))
-    output: list[str] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GATEWAY_CORS_ORIGINS", json.dumps([widget]))
-        suite = launch(tmp_path_factory.mktemp("var"), ports)
-    reader = drain(suite, output)
+    ).start()
     try:
-        assert wait_for_line(suite, "The suite is running", output), "".join(output[-50:])
-        wait_until_answers(widget + "/index.html")
-        yield Site(gateway=f"http://127.0.0.1:{ports['gateway']}", widget=widget, output=output)
+        cors = {"GATEWAY_CORS_ORIGINS": json.dumps([widget])}
+        with launched(tmp_path_factory.mktemp("var"), env=cors) as suite:
+            server.wait_until_answers(widget + "/index.html")
+            yield Site(gateway=suite.url(), widget=widget, output=suite.output)
     finally:
-        if suite.poll() is None:
-            suite.send_signal(signal.SIGINT)
-        try:
-            suite.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            suite.kill()
-        reader.join(timeout=5)
-        if suite.stdout is not None:
-            suite.stdout.close()
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop(timeout=10)
 
 
 def _seed(site: Site, handle: str) -> str:

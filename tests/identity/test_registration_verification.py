@@ -14,11 +14,11 @@ from sqlmodel import col
 
 from kit.timeutil import utcnow
 from services.identity.models import Account, Registration
-from tests.e2e.conftest import free_ports
 from tests.helpers import PASSWORD, auth, login, register, verify
 from tests.identity.test_scim import SCIM, scim_token, user
 from tests.identity.test_tokens import _id_token, _provider
 from tests.mailbox import Mailbox, logged_mail
+from tests.processes import free_ports
 from tests.suite import build_suite
 
 TOKEN = "/api/v1/auth/token"

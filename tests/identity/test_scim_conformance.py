@@ -11,9 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, free_ports
-from tests.e2e.test_processes import _eventually
 from tests.mailbox import Mailbox, confirm
+from tests.processes import ROOT, free_ports, uvicorn, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
@@ -32,36 +31,15 @@ def test_scim2_tester_passes_against_a_live_identity(tmp_path: Path):
         **mailbox.env(),
     }
     subprocess.run(
-        [sys.executable, "-m", "kit.migrate", "upgrade", "identity"],
+        [sys.executable, "-m", "services.migrate", "upgrade", "identity"],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "services.identity.app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = uvicorn("identity", port, env, log=tmp_path / "identity.log")
     try:
-
-        def up():
-            try:
-                return httpx.get(f"{url}/health/ready", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert _eventually(up, 60)
+        wait_until_ready(server, url)
         with httpx.Client(base_url=url, timeout=30) as client:
             account = {
                 "email": "root@agency.example",
@@ -110,6 +88,5 @@ def test_scim2_tester_passes_against_a_live_identity(tmp_path: Path):
         assert errors == [], output[-3000:]
         assert successes >= 100, output[-3000:]
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        server.stop(timeout=15)
         mailbox.__exit__()

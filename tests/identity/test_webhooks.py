@@ -4,10 +4,7 @@ boundary, and nothing lost through a receiver outage."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +12,8 @@ from sqlalchemy import update
 from standardwebhooks import Webhook
 
 from services.identity.models import WebhookDelivery
-from tests.e2e.conftest import free_ports
 from tests.helpers import admin, auth, create_group, person, with_personal
+from tests.processes import Process, free_port
 from tests.suite import build_suite
 
 HERE = Path(__file__).parent
@@ -24,31 +21,26 @@ HOOKS = {"webhook_allowed_hosts": ["127.0.0.1"], "webhook_allow_http": True}
 
 
 class Receiver:
+    """tests/identity/webhook_receiver.py in its own process: it writes what it receives to a
+    file, and can be stopped and started again on the same port (an outage)."""
+
     def __init__(self, folder: Path) -> None:
-        [self.port] = free_ports(1)
+        self.port = free_port()
         self.file = folder / "received.jsonl"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "webhook_receiver.py"), str(self.port), str(self.file)]
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("the receiver did not start")
+        args = [sys.executable, str(HERE / "webhook_receiver.py"), str(self.port), str(self.file)]
+        self.process = Process(args, name="webhook receiver").start()
+        self.process.wait_until_listening(self.port)
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+            self.process.stop(timeout=10)
             self.process = None
 
     def received(self) -> list[dict]:

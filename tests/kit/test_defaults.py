@@ -18,7 +18,9 @@ def _tables():
             yield mapper.class_
 
 
-@pytest.mark.parametrize("table", list(_tables()), ids=lambda table: table.__name__)
+@pytest.mark.parametrize(
+    "table", sorted(_tables(), key=lambda t: (t.__module__, t.__name__)), ids=lambda table: table.__name__
+)
 def test_every_default_factory_of_a_table_carries_its_signature(table):
     """pydantic reads the factory's signature at each construction of a table object; a
     builtin (``list``) would have its text signature parsed every time."""
