@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.errors import PROBLEM_JSON, problem_body
+from kit.errors import PROBLEM_JSON, Forbidden
 
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ALLOWED_HEADERS = (
@@ -86,15 +86,11 @@ class CORSMiddleware:
         if any(h not in ALLOWED_HEADERS for h in requested):
             refused.append("headers")
         if refused:
-            body = problem_body(
-                403,
-                "Forbidden",
-                f"This cross-origin request is not allowed ({', '.join(refused)}).",
-                slug="cors-refused",
-                instance=scope["path"],
-                trace_id=scope.get("state", {}).get("request_id"),
+            error = Forbidden(
+                f"This cross-origin request is not allowed ({', '.join(refused)}).", slug="cors-refused"
             )
-            await _send(send, 403, json.dumps(body).encode(), [("content-type", PROBLEM_JSON)])
+            body = error.problem(instance=scope["path"], trace_id=scope.get("state", {}).get("request_id"))
+            await _send(send, error.status, json.dumps(body).encode(), [("content-type", PROBLEM_JSON)])
             return
         await _send(
             send,

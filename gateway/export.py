@@ -21,8 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway.app import DESCRIPTION
-from gateway.openapi import MergeReport, merge_documents
+from gateway.openapi import DESCRIPTION, MergeReport, merge_documents
 from gateway.routing import is_public, resolve
 
 DUMMY_INTERNAL_TOKEN = "openapi-export"  # noqa: S105 - a placeholder, never used to authenticate

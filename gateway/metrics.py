@@ -51,3 +51,16 @@ class MetricsListener:
         server.server_close()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5)
+
+
+def start_listener(metrics: HTTPMetrics | None, host: str, port: int | None) -> MetricsListener | None:
+    """The listener of a gateway that counts (``metrics``) and has a port for it, serving;
+    None for one that has neither. A port it cannot bind stops the gateway's start."""
+    if metrics is None or port is None:
+        return None
+    listener = MetricsListener(metrics.registry, host, port)
+    try:
+        listener.start()
+    except OSError as exc:
+        raise RuntimeError(f"Cannot serve metrics on {host}:{port}: {exc}") from exc
+    return listener

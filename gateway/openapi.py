@@ -14,7 +14,8 @@ What the merge does to the services' documents:
   operation the gateway does not let through without a token;
 - documents the answers the gateway itself gives (413, 429, 502, 503, 504), and gives every
   error answer that names no body the problem+json schema: every error of every process leaves
-  through ``kit.errors``' handlers.
+  through ``kit.errors``' handlers, and ``Problem`` is ``kit.errors.PROBLEM_SCHEMA``, as in the
+  services' documents.
 """
 
 from __future__ import annotations
@@ -30,30 +31,23 @@ from typing import Any
 
 import httpx
 
-from kit.errors import PROBLEM_JSON
+from kit.errors import PROBLEM_JSON, PROBLEM_SCHEMA
 
 log = logging.getLogger("gateway.openapi")
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+TITLE = "govsocial API"
+DESCRIPTION = (
+    "The intranet social API suite: identity, feed and groups behind one gateway. Sign in with "
+    "`POST /api/v1/auth/token` (OAuth2 password grant) and send the access token as "
+    "`Authorization: Bearer …`. Errors are RFC 9457 problem+json."
+)
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 BEARER = "bearer"
 BEARER_SCHEME: dict[str, Any] = {
     "type": "oauth2",
     "description": "A persona-scoped access token from `POST /api/v1/auth/token` (password grant).",
     "flows": {"password": {"tokenUrl": "/api/v1/auth/token", "scopes": {}}},
-}
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "RFC 9457 problem details.",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "trace_id": {"type": "string"},
-    },
-    "required": ["type", "title", "status", "detail"],
 }
 _RATE_HEADERS = {
     "RateLimit": {
@@ -142,7 +136,7 @@ def merge_documents(
     *,
     owner: Callable[[str], str | None],
     is_public: Callable[[str, str], bool],
-    title: str = "govsocial API",
+    title: str = TITLE,
     version: str = "0.1.0",
     description: str = "",
     report: MergeReport | None = None,
@@ -237,7 +231,7 @@ def merge_documents(
         for path, item in kept.items():
             if path_owner[path] == service:
                 kept[path] = _walk_refs(item, rename)
-    schemas_out.setdefault("Problem", PROBLEM_SCHEMA)
+    schemas_out.setdefault("Problem", copy.deepcopy(PROBLEM_SCHEMA))
 
     # What the gateway adds to every operation.
     tags: dict[str, dict[str, Any]] = {}
@@ -346,6 +340,14 @@ class OpenAPISource:
             log.warning("could not fetch the OpenAPI document of %s", name)
             return None
         return document if isinstance(document, dict) else None
+
+    async def warm_up(self, delays: Iterable[float] = (2, 10, 30, 60, 120, 300)) -> None:
+        """Learns the route templates (for metrics labels) once the services are up: merges
+        after each delay until every service has answered."""
+        for delay in delays:
+            await asyncio.sleep(delay)
+            if "x-unavailable-services" not in await self.document():
+                return
 
     async def document(self) -> dict[str, Any]:
         async with self._lock:

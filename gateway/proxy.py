@@ -28,11 +28,12 @@ from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 import anyio
 from fastapi import Request
 from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic_core import from_json
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.upstream import Broken, Unreachable, Upstream, UpstreamResponse
+from gateway.upstream import Broken, Target, Unreachable, Upstream, UpstreamResponse
 from kit.addresses import CLIENT_ADDRESS_HEADER, sign_client_address
 from kit.errors import PROBLEM_JSON, problem_response
 
@@ -115,7 +116,9 @@ class UpstreamFault(Exception):
         self.slug = slug
 
 
-def _request_headers(request: Request) -> list[tuple[str, str]]:
+def _request_headers(
+    request: Request, client_address: str, address_secret: str | None
+) -> list[tuple[str, str]]:
     """The client's headers, except those the gateway alone sets: the request id, and the
     client's address as the gateway resolved it (one X-Forwarded-For entry, and signed for
     identity when a secret is shared), so nothing a client writes there reaches a service."""
@@ -125,27 +128,28 @@ def _request_headers(request: Request) -> list[tuple[str, str]]:
         if k.lower() not in HOP_BY_HOP and k.lower() not in GATEWAY_SET
     ]
     headers.append(("x-request-id", request.state.request_id))
-    client = getattr(request.state, "client_address", None) or (request.client.host if request.client else "")
-    headers.append(("x-forwarded-for", client))
-    secret = request.app.state.settings.client_address_secret
-    if secret is not None:
-        signed = sign_client_address(secret.get_secret_value(), client, time.time())
+    headers.append(("x-forwarded-for", client_address))
+    if address_secret is not None:
+        signed = sign_client_address(address_secret, client_address, time.time())
         headers.append((CLIENT_ADDRESS_HEADER, signed))
     headers.append(("x-forwarded-proto", request.scope.get("scheme", "http")))
     return headers
 
 
 async def _send(
-    request: Request, upstream: Upstream, url: str, body: bytes | None, service: str
+    request: Request,
+    upstream: Upstream,
+    url: str,
+    body: bytes | None,
+    headers: list[tuple[str, str]],
+    service: str,
+    tracer: trace.Tracer | None,
 ) -> UpstreamResponse:
     """Sends the request upstream; when the gateway traces, inside a client span whose W3C
     ``traceparent`` goes along (a client's own trace headers are replaced by it: their child),
     so the service's span joins the gateway's trace."""
-    headers = _request_headers(request)
-    provider = getattr(request.app.state, "tracer_provider", None)
-    if provider is None:
+    if tracer is None:
         return await upstream.send(request.method, url, headers, body)
-    tracer = provider.get_tracer("gateway.proxy")
     attributes = {"http.request.method": request.method, "server.address": service}
     with tracer.start_as_current_span(
         request.method, kind=trace.SpanKind.CLIENT, attributes=attributes
@@ -173,39 +177,56 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def forward(
-    request: Request,
-    upstream: Upstream,
-    base_url: str,
-    service: str,
-    limits: Limits,
-    internal: InternalAddresses,
-) -> Response:
-    url = base_url + _target(request.scope)
-    body = await request.body() if request.method in {"POST", "PUT", "PATCH", "DELETE"} else None
-    try:
+class Forwarder:
+    """Forwards requests to their service, with what every forwarded request shares: the
+    limits, the services' own addresses to hide, the secret the client's address is signed
+    with and the tracer (None when the gateway does not trace)."""
+
+    __slots__ = ("address_secret", "internal", "limits", "tracer")
+
+    def __init__(
+        self,
+        limits: Limits,
+        internal: InternalAddresses,
+        *,
+        address_secret: str | None,
+        tracer_provider: TracerProvider | None,
+    ) -> None:
+        self.limits = limits
+        self.internal = internal
+        self.address_secret = address_secret
+        self.tracer = tracer_provider.get_tracer("gateway.proxy") if tracer_provider is not None else None
+
+    async def forward(self, request: Request, target: Target, client_address: str) -> Response:
+        """The service's answer to ``request``, or the problem+json of its fault; the client's
+        address goes along as the gateway resolved it."""
+        service, limits = target.service, self.limits
+        url = target.base_url + _target(request.scope)
+        body = await request.body() if request.method in {"POST", "PUT", "PATCH", "DELETE"} else None
+        headers = _request_headers(request, client_address, self.address_secret)
         try:
-            async with asyncio.timeout(limits.timeout):
-                answer = await _send(request, upstream, url, body, service)
-        except Unreachable as exc:
-            raise UpstreamFault(
-                503, f"The {service} service is unavailable; try again shortly.", "upstream-unavailable"
-            ) from exc
-        except TimeoutError as exc:
-            raise UpstreamFault(
-                504, f"The {service} service did not answer in time.", "upstream-timeout"
-            ) from exc
-        except Broken as exc:
-            raise UpstreamFault(
-                502, f"The {service} service gave no valid answer.", "upstream-error"
-            ) from exc
-        return await _respond(answer, service, limits, internal)
-    except UpstreamFault as fault:
-        log.warning("upstream %s: %s (%s)", service, fault.slug, fault.__cause__)
-        headers = {"Retry-After": "5"} if fault.status == 503 else None
-        return problem_response(
-            request, fault.status, _TITLES[fault.status], fault.detail, slug=fault.slug, headers=headers
-        )
+            try:
+                async with asyncio.timeout(limits.timeout):
+                    answer = await _send(request, target.upstream, url, body, headers, service, self.tracer)
+            except Unreachable as exc:
+                raise UpstreamFault(
+                    503, f"The {service} service is unavailable; try again shortly.", "upstream-unavailable"
+                ) from exc
+            except TimeoutError as exc:
+                raise UpstreamFault(
+                    504, f"The {service} service did not answer in time.", "upstream-timeout"
+                ) from exc
+            except Broken as exc:
+                raise UpstreamFault(
+                    502, f"The {service} service gave no valid answer.", "upstream-error"
+                ) from exc
+            return await _respond(answer, service, limits, self.internal)
+        except UpstreamFault as fault:
+            log.warning("upstream %s: %s (%s)", service, fault.slug, fault.__cause__)
+            retry = {"Retry-After": "5"} if fault.status == 503 else None
+            return problem_response(
+                request, fault.status, _TITLES[fault.status], fault.detail, slug=fault.slug, headers=retry
+            )
 
 
 _TITLES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}

@@ -9,16 +9,24 @@ the in-process test suite routes the gateway to the services through an httpx tr
 Both adapters report faults the same way: ``Unreachable`` (refused, no connection in time:
 503), ``Broken`` (not a valid HTTP answer, or one that broke off: 502); timeouts are the
 caller's ``asyncio.timeout`` (504).
+
+``Upstreams`` holds the services behind the gateway: each one's address, its forwarding pool
+and the httpx client of the gateway's own calls to it (signing keys, documents, readiness).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
 import httpx
 from yarl import URL
+
+from gateway.routing import upstreams
+from gateway.settings import GatewaySettings
 
 
 class Unreachable(Exception):
@@ -151,3 +159,92 @@ class HttpxUpstream:
 
     async def aclose(self) -> None:
         return None  # the caller owns the client
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A service requests are forwarded to: its name, its address and its connection pool."""
+
+    service: str
+    base_url: str
+    upstream: Upstream
+
+
+class Upstreams:
+    """The services behind the gateway, by name. One connection pool per service, so that a
+    service that hangs cannot starve the others. Requests are forwarded through ``targets``
+    (aiohttp, unless an httpx client is injected); ``clients`` (httpx) serve the gateway's own
+    calls."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, Target],
+        clients: Mapping[str, httpx.AsyncClient],
+        *,
+        owns_clients: bool,
+    ) -> None:
+        self.targets = dict(targets)
+        self.clients = dict(clients)
+        self.urls = {name: target.base_url for name, target in self.targets.items()}
+        self.owns_clients = owns_clients
+
+    @classmethod
+    def from_settings(
+        cls, settings: GatewaySettings, *, http_client: httpx.AsyncClient | None = None
+    ) -> Upstreams:
+        """The services the settings name; ``http_client``, when given, carries every call
+        (the in-process test suite's transport) and stays the caller's to close."""
+        urls = upstreams(settings)
+        targets = {
+            name: Target(name, url, _forwarding_pool(settings, http_client)) for name, url in urls.items()
+        }
+        clients = {name: http_client or _own_client(settings) for name in urls}
+        return cls(targets, clients, owns_clients=http_client is None)
+
+    @property
+    def distinct_clients(self) -> list[httpx.AsyncClient]:
+        """Each httpx client once (an injected one serves every service)."""
+        return list({id(client): client for client in self.clients.values()}.values())
+
+    async def readiness(self) -> dict[str, str]:
+        """Each service's own readiness: ``ready``, ``not ready`` or ``unreachable``."""
+
+        async def check(name: str) -> str:
+            try:
+                resp = await self.clients[name].get(self.urls[name] + "/health/ready", timeout=2)
+            except httpx.HTTPError:
+                return "unreachable"
+            return "ready" if resp.status_code == 200 else "not ready"
+
+        names = list(self.urls)
+        results = await asyncio.gather(*(check(name) for name in names))
+        return dict(zip(names, results, strict=True))
+
+    async def aclose(self) -> None:
+        for target in self.targets.values():
+            await target.upstream.aclose()
+        if self.owns_clients:
+            for client in self.clients.values():
+                await client.aclose()
+
+
+def _forwarding_pool(settings: GatewaySettings, http_client: httpx.AsyncClient | None) -> Upstream:
+    if http_client is not None:
+        return HttpxUpstream(http_client, timeout=settings.upstream_timeout_seconds)
+    return AiohttpUpstream(
+        max_connections=settings.upstream_max_connections,
+        connect_timeout=settings.upstream_connect_timeout_seconds,
+        keepalive_timeout=settings.upstream_keepalive_seconds,
+    )
+
+
+def _own_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_connections,
+        ),
+    )

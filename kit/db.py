@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from kit.errors import ServiceUnavailable, unavailable_sqlstate
+from kit.db_errors import unavailable_sqlstate
+from kit.errors import ServiceUnavailable
 from kit.timeutil import as_utc
 
 NAMING_CONVENTION = {
@@ -68,7 +69,7 @@ class Database:
         self.url = url
         # No ping on checkout (it is a round trip on every request): a connection the server
         # closed fails its statement, the pool then drops every connection of that age, and
-        # the request gets a 503 with Retry-After (kit.errors). pool_recycle bounds their age.
+        # the request gets a 503 with Retry-After (kit.db_errors). pool_recycle bounds their age.
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
         if url.startswith("postgresql"):
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, pool_timeout=10)
@@ -196,17 +197,6 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
-
-
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.read_sessionmaker() as session:
-        yield session
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
-"""For endpoints that only read: each statement runs on its own (autocommit), which saves two
-round trips per request; several statements do not share one snapshot."""
 
 
 async def upsert(

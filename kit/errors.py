@@ -13,12 +13,16 @@
 
 Routes raise these; the handlers installed by ``install_error_handlers`` also render
 Starlette's HTTP errors (404 on unknown routes, 405 with Allow), request validation errors
-and any unexpected exception (a generic 500 that never shows a trace).
+and any unexpected exception (a generic 500 that never shows a trace). The database's errors
+have handlers of their own in ``kit.db_errors``: this module imports no database library, so
+a process without a database (the gateway) loads none. ``PROBLEM_SCHEMA`` is the one OpenAPI
+schema of the body every process publishes.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,14 +30,40 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://govsocial.dev/problems/"
 
 log = logging.getLogger("kit.errors")
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "trace_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "string"},
+                    "message": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+"""The body ``problem_body`` writes, as the services' and the gateway's OpenAPI documents name
+it (``#/components/schemas/Problem``). A member added to one must be added to the other:
+tests/kit/test_errors.py checks every body against it."""
 
 
 class APIError(Exception):
@@ -60,6 +90,20 @@ class APIError(Exception):
         self.errors = list(errors) if errors else None
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+
+    def problem(self, *, instance: str | None = None, trace_id: str | None = None) -> dict[str, Any]:
+        """This error's problem+json body, for code that answers outside the app's handlers
+        (pure-ASGI middleware)."""
+        return problem_body(
+            self.status,
+            self.title,
+            self.detail,
+            slug=self.slug,
+            instance=instance,
+            trace_id=trace_id,
+            errors=self.errors,
+            extra=self.extra,
+        )
 
 
 class BadRequest(APIError):
@@ -171,15 +215,14 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
 
 
+# Starlette's own HTTP errors (and code that raises them) are titled as the family above.
 _STARLETTE_TITLES = {
-    400: ("Bad Request", "bad-request"),
-    401: ("Unauthorized", "unauthorized"),
-    403: ("Forbidden", "forbidden"),
-    404: ("Not Found", "not-found"),
+    **{
+        error.status: (error.title, error.slug)
+        for error in (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge)
+    },
     405: ("Method Not Allowed", "method-not-allowed"),
     406: ("Not Acceptable", "not-acceptable"),
-    409: ("Conflict", "conflict"),
-    413: ("Content Too Large", "payload-too-large"),
     415: ("Unsupported Media Type", "unsupported-media-type"),
 }
 
@@ -242,65 +285,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     )
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable: %s", type(exc).__name__)
-    return problem_response(
-        request,
-        503,
-        "Service Unavailable",
-        "The database is unavailable; try again shortly.",
-        slug="unavailable",
-        headers={"Retry-After": "5"},
-    )
-
-
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """A statement that failed because its connection died (a database restart, a failover)
-    is the database being unavailable, not a bug; one whose values the database cannot take
-    came with the request (the rules in ``kit.inputs`` stop them first, this is the last
-    stop); anything else is unexpected."""
-    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _server_unavailable(exc)):
-        return await _database_unavailable(request, exc)
-    if isinstance(exc, DBAPIError) and sqlstate(exc) in _VALUE_SQLSTATES:
-        log.warning("value refused by the database: SQLSTATE %s", sqlstate(exc))
-        return problem_response(
-            request,
-            400,
-            "Bad Request",
-            "The request holds a value that cannot be stored or compared.",
-            slug="bad-value",
-        )
-    return await _unexpected(request, exc)
-
-
-# Data exceptions a request's values cause: a value asyncpg cannot encode for its parameter's
-# type (22000, such as an int past INTEGER), text too long (22001), a number out of range
-# (22003), a bad or overflowing date (22007, 22008), a NUL or untranslatable character (22021,
-# 22P05). Others of the class, such as a division by zero, are bugs and stay 500s.
-_VALUE_SQLSTATES = frozenset({"22000", "22001", "22003", "22007", "22008", "22021", "22P05"})
-
-
-# SQLSTATEs of a server that cannot take the statement now: connection exceptions (08…),
-# insufficient resources (53…, such as too many connections), operator intervention (57P…,
-# such as starting up or shutting down).
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
-
-
-def unavailable_sqlstate(sqlstate: object) -> bool:
-    """Whether a PostgreSQL error code says the server cannot take statements now."""
-    return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
-
-
-def sqlstate(exc: DBAPIError) -> object:
-    """The PostgreSQL error code behind a driver's error (asyncpg's or psycopg's), if any."""
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-
-
-def _server_unavailable(exc: DBAPIError) -> bool:
-    return unavailable_sqlstate(sqlstate(exc))
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc)
     return problem_response(
         request, 500, "Internal Server Error", "An unexpected error occurred.", slug="internal"
@@ -311,10 +296,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    # Every app of a process that uses SQLAlchemy (a service, or a test's own app on a
+    # database) renders the database's errors too. A process that never loaded it, the
+    # gateway, can raise none of them, and does not load it for their handlers.
+    if "sqlalchemy" in sys.modules:
+        from kit.db_errors import install_database_error_handlers
+
+        install_database_error_handlers(app)
 
 
 def unprocessable_from(exc: ValidationError, location: str = "body") -> Unprocessable:

@@ -1,5 +1,8 @@
 """Pure-ASGI middleware every process uses: request ids, the body size limit, security headers
-and the access log."""
+and the access log.
+
+The access log records of the caller what the principal the app left in ``request.state``
+offers (``kit.logging.caller_fields``), and nothing when there is none."""
 
 from __future__ import annotations
 
@@ -8,14 +11,13 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.errors import PROBLEM_JSON, problem_body
-from kit.logging import request_id_var
+from kit.errors import PROBLEM_JSON, PayloadTooLarge
+from kit.logging import caller_fields, request_id_var
 
 access_log = logging.getLogger("access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -62,7 +64,6 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            principal: Any = scope.get("state", {}).get("principal")
             level = logging.DEBUG if scope["path"].startswith("/health/") else logging.INFO
             access_log.log(
                 level,
@@ -72,9 +73,7 @@ class RequestContextMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "persona_id": str(principal.persona_id)
-                    if getattr(principal, "persona_id", None)
-                    else None,
+                    "caller": caller_fields(scope.get("state", {}).get("principal")),
                 },
             )
             request_id_var.reset(token)
@@ -87,22 +86,17 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_body_size: int) -> None:
         self.app = app
         self.max_body_size = max_body_size
+        self.too_large = PayloadTooLarge(f"The request body exceeds {max_body_size} bytes.")
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body = problem_body(
-            413,
-            "Content Too Large",
-            f"The request body exceeds {self.max_body_size} bytes.",
-            slug="payload-too-large",
-            instance=scope.get("path"),
-            trace_id=scope.get("state", {}).get("request_id"),
+        body = self.too_large.problem(
+            instance=scope.get("path"), trace_id=scope.get("state", {}).get("request_id")
         )
-
         payload = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": self.too_large.status,
                 "headers": [
                     (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(payload)).encode()),
@@ -133,7 +127,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_size:
-                    raise HTTPException(413, f"The request body exceeds {self.max_body_size} bytes.")
+                    # Raised as Starlette's HTTP error, which each app renders in its own
+                    # format (identity's SCIM paths answer scim+json).
+                    raise HTTPException(self.too_large.status, self.too_large.detail)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -1,5 +1,5 @@
 """CORS for browser frontends: only configured origins, no credentials, preflights answered at
-the gateway (HOSTILE B1, B2)."""
+the gateway (docs/threats.md R5)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 from gateway.export import merged_document, render
 from gateway.openapi import METHODS, MergeReport, RouteTemplates, merge_documents
 from gateway.routing import is_public, resolve
+from kit.errors import PROBLEM_SCHEMA
 
 
 async def _document(suite) -> dict[str, Any]:
@@ -139,6 +140,16 @@ async def test_a_service_that_is_down_is_named_and_the_others_are_still_document
     assert document["x-unavailable-services"] == ["groups"]
     assert "/api/v1/posts" in document["paths"]
     assert not [p for p in document["paths"] if p.startswith("/api/v1/groups")]
+
+
+async def test_the_problem_schema_is_kits_in_every_document(suite):
+    """One Problem: each service's document and the gateway's merge publish
+    kit.errors.PROBLEM_SCHEMA, and so does a merge no service gave one to."""
+    for service, app in suite.services.items():
+        assert app.openapi()["components"]["schemas"]["Problem"] == PROBLEM_SCHEMA, service
+    assert (await _document(suite))["components"]["schemas"]["Problem"] == PROBLEM_SCHEMA
+    alone = merge_documents({"alpha": _doc("Alpha", {}, {})}, owner=lambda path: None, is_public=is_public)
+    assert alone["components"]["schemas"]["Problem"] == PROBLEM_SCHEMA
 
 
 def _doc(title: str, paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:

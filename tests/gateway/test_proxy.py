@@ -1,4 +1,4 @@
-"""What the gateway forwards, and what it answers itself, in process (HOSTILE I1, I11, I17)."""
+"""What the gateway forwards, and what it answers itself, in process (docs/threats.md I1, I10, X1)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Rate limits per route group, per token and per client address, in memory and in a real Redis
-shared by several gateway replicas (HOSTILE R1, T21)."""
+shared by several gateway replicas (docs/threats.md R1, R4)."""
 
 from __future__ import annotations
 

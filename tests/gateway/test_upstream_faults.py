@@ -1,5 +1,5 @@
 """Upstream faults, with real processes: a gateway started by uvicorn in front of stub services
-that are stopped, stalled, killed or made to answer garbage (HOSTILE F1-F4, I1)."""
+that are stopped, stalled, killed or made to answer garbage (docs/threats.md F1-F4, I1, X1)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,22 @@
-"""Every error is RFC 9457 problem+json; nothing leaks a trace."""
+"""Every error is RFC 9457 problem+json, of the one published schema; nothing leaks a trace."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
+import jsonschema
 import pytest
 from fastapi import FastAPI
 
-from kit.errors import NotFound, install_error_handlers
+from kit.errors import (
+    PROBLEM_BASE,
+    PROBLEM_SCHEMA,
+    NotFound,
+    PayloadTooLarge,
+    install_error_handlers,
+    problem_body,
+)
 from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 
 
@@ -49,7 +59,24 @@ def _is_problem(resp: httpx.Response, status: int) -> dict:
     assert body["status"] == status
     assert {"type", "title", "detail", "instance", "trace_id"} <= body.keys()
     assert body["trace_id"] == resp.headers["x-request-id"]
+    jsonschema.validate(body, PROBLEM_SCHEMA)
     return body
+
+
+def test_the_published_schema_names_every_member_a_problem_body_has():
+    body = problem_body(
+        422,
+        "Unprocessable Content",
+        "The request has invalid fields.",
+        slug="validation",
+        instance="/items",
+        trace_id="abc",
+        errors=[{"location": "body.a", "message": "m", "code": "c"}],
+    )
+    assert set(body) == set(PROBLEM_SCHEMA["properties"])
+    assert set(body["errors"][0]) == set(PROBLEM_SCHEMA["properties"]["errors"]["items"]["properties"])
+    jsonschema.validate(body, PROBLEM_SCHEMA)
+    assert set(PROBLEM_SCHEMA["required"]) == set(problem_body(404, "Not Found", "x", slug="not-found"))
 
 
 async def test_unknown_route_is_a_problem_404(client):
@@ -108,6 +135,36 @@ async def test_chunked_body_over_limit_is_413_problem(client):
 
     resp = await client.post("/echo", content=chunks(), headers={"content-type": "application/json"})
     _is_problem(resp, 413)
+
+
+def _too_large(detail: str, instance: str, trace_id: str) -> dict[str, object]:
+    return {
+        "type": PROBLEM_BASE + PayloadTooLarge.slug,
+        "title": PayloadTooLarge.title,
+        "status": PayloadTooLarge.status,
+        "detail": detail,
+        "instance": instance,
+        "trace_id": trace_id,
+    }
+
+
+async def test_a_body_over_the_limit_is_payload_too_large(client):
+    """Said by Content-Length, the middleware answers itself (these exact bytes); found while a
+    chunked body arrives, the app's handlers answer: the same problem either way."""
+
+    async def chunks():
+        for _ in range(4):
+            yield b"x" * 1024
+
+    expected = _too_large("The request body exceeds 2048 bytes.", "/echo", "abc-123")
+    headers = {"content-type": "application/json", "x-request-id": "abc-123"}
+    at_once = await client.post("/echo", content=b"x" * 4096, headers=headers)
+    assert at_once.status_code == 413
+    assert at_once.content == json.dumps(expected).encode()
+    assert at_once.headers["connection"] == "close"
+    chunked = await client.post("/echo", content=chunks(), headers=headers)
+    assert chunked.status_code == 413
+    assert chunked.json() == expected
 
 
 async def test_request_id_is_echoed_when_sane_and_replaced_when_not(client):
