@@ -42,14 +42,16 @@ class Retention:
 
 def outbox_retention(tables: OutboxTables, *, events: timedelta, processed: timedelta) -> list[Retention]:
     """Events every subscriber has received (their delivery rows go with them), and the ids of
-    events this service applied: a redelivery older than ``processed`` is no longer expected
-    (relays retry for hours, not weeks; handlers are idempotent besides)."""
+    events this service applied or dead-lettered, with the dead letters themselves: a
+    redelivery older than ``processed`` is no longer expected (relays retry for about a day,
+    not weeks; handlers are idempotent besides)."""
     undelivered = exists().where(
         tables.delivery.c.event_seq == tables.event.c.seq, tables.delivery.c.status != DELIVERED
     )
     return [
         Retention("outbox events", tables.event, "occurred_at", events, condition=~undelivered),
         Retention("processed event ids", tables.processed, "processed_at", processed),
+        Retention("dead-lettered events", tables.dead_letter, "received_at", processed),
     ]
 
 

@@ -1,17 +1,18 @@
 """Prometheus metrics for any process: requests counted and timed per route template, exposed at
 ``GET /metrics``.
 
-Labels use the matched route's template (``/api/v1/posts/{post_id}``), never the raw path, so
+Labels use the matched route's template (``/api/v1/items/{item_id}``), never the raw path, so
 their number stays bounded; a request that matches no route is counted as ``<unmatched>``, and
 one with a method HTTP does not define as ``OTHER``. A
 process whose routes are catch-alls (the gateway) names the template itself with
-``set_route_label``. Each app gets its own registry, so several apps live in one test process.
+``set_route_label``. Each app gets its own registry, so several apps live in one test process;
+other parts of an app add their own series to it (``HTTPMetrics.counter``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,10 +33,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class HTTPMetrics:
-    """The three series every process exposes."""
+    """The three series every process exposes, and the registry other series of the app join."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._counters: dict[str, Counter] = {}
         self.requests = Counter(
             "http_requests",
             "HTTP requests answered, by method, route template and status.",
@@ -52,6 +54,15 @@ class HTTPMetrics:
         self.in_progress = Gauge(
             "http_requests_in_progress", "Requests being answered.", ["method"], registry=registry
         )
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str]) -> Counter:
+        """The app's counter ``name``, made on first use: code that counts something (the
+        event receiver) asks for it where it counts, without a setup step of its own."""
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = Counter(name, documentation, labels, registry=self.registry)
+            self._counters[name] = counter
+        return counter
 
 
 def set_route_label(scope: Scope, template: str) -> None:

@@ -8,15 +8,26 @@ retry with exponential back-off. Deliveries for one resource (the event's
 subject) go out in the order they were written: while the oldest pending delivery of a subject
 waits, none of that subject's later ones is sent. After a failure the relay rests that
 subscriber until its retry is due instead of trying its other deliveries at once.
+A delivery still refused after ``max_attempts`` attempts is ``failed``: counted, logged and
+kept for an operator, and the later deliveries of its subject to that subscriber fail behind
+it, so that ``python -m kit.outbox retry`` sends them all again in their order.
 On PostgreSQL rows are claimed ``FOR UPDATE SKIP LOCKED``, so replicas never send the same
 delivery at the same time, and a pass first takes a transaction-scoped advisory lock named after
 the source: with several replicas one delivers at a time, so a replica can never send a later
-event of a subject while another still holds an earlier one. ``event_receiver`` is the consuming
-side: idempotent by event id, also when the same event arrives twice at once.
+event of a subject while another still holds an earlier one.
+
+``event_receiver`` is the consuming side: idempotent by event id, also when the same event
+arrives twice at once. Each handler declares the model its event must match (``Consumer``); an
+event that does not match is stored in ``dead_letter_event`` and acknowledged, never retried,
+since no retry could make it valid.
+
+    python -m kit.outbox failed feed                     (failed deliveries per subscriber)
+    python -m kit.outbox retry feed [--subscriber groups] (send them again)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import hmac
@@ -24,13 +35,16 @@ import json
 import logging
 import random
 import uuid
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import httpx
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -42,6 +56,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    exists,
     func,
     insert,
     select,
@@ -53,16 +68,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.db import Database, UTCDateTime
 from kit.errors import Unauthorized
 from kit.ids import new_id
+from kit.metrics import HTTPMetrics
 from kit.settings import Subscriber
 from kit.timeutil import utcnow
 
 log = logging.getLogger("kit.outbox")
 
-PENDING, DELIVERED = "pending", "delivered"
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# With the back-off's default 60 s cap, 1500 attempts span about 25 hours (decision 0022):
+# a subscriber may be down for a day before its deliveries fail.
+MAX_ATTEMPTS = 1500
+ERROR_LENGTH = 1000
+HELD = "held behind an earlier failed delivery of its subject"
 
 
 class OutboxTables:
-    """The outbox's three tables, on a service's own metadata."""
+    """The outbox's four tables, on a service's own metadata."""
 
     def __init__(self, metadata: MetaData) -> None:
         self.event = Table(
@@ -100,21 +121,76 @@ class OutboxTables:
             Column("processed_at", UTCDateTime, nullable=False),
             Index("ix_processed_event_processed_at", "processed_at"),
         )
+        # Received events that matched no handler's model. Their fields are kept as sent
+        # (bounded), so an event without a valid id or time is stored too.
+        self.dead_letter = Table(
+            "dead_letter_event",
+            metadata,
+            Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+            Column("event_id", Uuid),
+            Column("type", String(100), nullable=False),
+            Column("source", String(100), nullable=False),
+            Column("subject", String(100), nullable=False),
+            Column("occurred_at", UTCDateTime),
+            Column("data", Text, nullable=False),
+            Column("error", String(ERROR_LENGTH), nullable=False),
+            Column("received_at", UTCDateTime, nullable=False),
+            Index("ix_dead_letter_event_received_at", "received_at"),
+        )
 
 
-class EventIn(BaseModel):
+D = TypeVar("D")
+
+
+class _Envelope(BaseModel):
+    """What every event carries besides its subject and data."""
+
     model_config = ConfigDict(extra="ignore")
 
     id: uuid.UUID
     type: str = Field(max_length=100)
     source: str = Field(max_length=100)
-    subject: str = Field(max_length=100)
     time: datetime
-    data: dict[str, Any]
+
+
+class Event(_Envelope, Generic[D]):
+    """An event whose data is a ``D``; its subject is any text."""
+
+    subject: str = Field(max_length=100)
+    data: D
+
+
+class IdEvent(_Envelope, Generic[D]):
+    """An event whose data is a ``D`` and whose subject is the id of the resource it is about."""
+
+    subject: uuid.UUID
+    data: D
+
+
+class EventIn(Event[dict[str, Any]]):
+    """Any event, its data as sent: every received event is checked against it first."""
 
 
 class EventBatch(BaseModel):
-    events: list[EventIn] = Field(max_length=1000)
+    # Each event is checked on its own (``event_receiver``): one malformed event must not make
+    # the whole batch a 422, which its relay would send again and again.
+    events: list[Any] = Field(max_length=1000)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Consumer(Generic[M]):
+    """What a service does with one type of event: the model the whole event must match
+    (usually ``Event[Data]`` or ``IdEvent[Data]``), and the function that applies it."""
+
+    model: type[M]
+    handle: Callable[[AsyncSession, M], Awaitable[None]]
+
+
+# What a service's event handlers map each event type (or "*") to.
+EventHandler = Consumer[Any]
 
 
 class Outbox:
@@ -212,7 +288,10 @@ class Outbox:
 
 
 class Relay:
-    """Delivers pending events; run one per process with ``run()`` as a background task."""
+    """Delivers pending events; run one per process with ``run()`` as a background task.
+
+    ``failed`` counts, per subscriber, the deliveries that became ``failed``; it joins an
+    app's metrics with ``register_metrics``."""
 
     def __init__(
         self,
@@ -225,6 +304,7 @@ class Relay:
         batch_size: int = 100,
         timeout: float = 5.0,
         max_backoff: float = 60.0,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.outbox = outbox
         self.database = database
@@ -234,11 +314,22 @@ class Relay:
         self.batch_size = batch_size
         self.timeout = timeout
         self.max_backoff = max_backoff
+        self.max_attempts = max_attempts
         self.by_name = {s.name: s for s in outbox.subscribers}
         self.stopping = asyncio.Event()
         self.resting: dict[str, datetime] = {}
         digest = hashlib.blake2b(f"outbox:{outbox.source}".encode(), digest_size=8).digest()
         self.lock_key = int.from_bytes(digest, "big", signed=True)
+        self.failed = Counter(
+            "outbox_deliveries_failed",
+            "Event deliveries that stopped being retried and wait for an operator, by subscriber.",
+            ["subscriber"],
+            registry=None,
+        )
+
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """Exposes the relay's series with the app's own (``kit.metrics``)."""
+        registry.register(self.failed)
 
     def backoff(self, attempt_count: int) -> float:
         base: float = min(self.max_backoff, 0.5 * 2 ** min(attempt_count, 20))
@@ -268,19 +359,37 @@ class Relay:
         is recorded, so replicas never send the same row at once. SQLite has a single writer,
         and a subscriber may be this very process (identity receives its own events): there no
         transaction stays open while sending, and each outcome is recorded in its own."""
+        failed: Tally[str] = Tally()
         if self.database.is_postgres:
             async with self.database.sessionmaker() as session, session.begin():
                 turn = await session.scalar(select(func.pg_try_advisory_xact_lock(self.lock_key)))
                 if not turn:
                     return 0  # another replica is delivering this source's events
                 rows = await self._claim(session, lock=True)
-                return await self._deliver(rows, session)
-        async with self.database.sessionmaker() as session:
-            rows = await self._claim(session, lock=False)
-        return await self._deliver(rows, None)
+                delivered = await self._deliver(rows, session, failed)
+        else:
+            async with self.database.sessionmaker() as session:
+                rows = await self._claim(session, lock=False)
+            delivered = await self._deliver(rows, None, failed)
+        for name, count in failed.items():  # counted once their new status is committed
+            self.failed.labels(name).inc(count)
+        return delivered
 
     async def _claim(self, session: AsyncSession, *, lock: bool) -> list[Any]:
         t = self.outbox.tables
+        earlier = t.delivery.alias("earlier")
+        earlier_event = t.event.alias("earlier_event")
+        held = (
+            exists()
+            .where(
+                earlier.c.status == FAILED,
+                earlier.c.subscriber == t.delivery.c.subscriber,
+                earlier.c.id < t.delivery.c.id,
+                earlier_event.c.seq == earlier.c.event_seq,
+                earlier_event.c.subject == t.event.c.subject,
+            )
+            .label("held")
+        )
         query = (
             select(
                 t.delivery.c.id,
@@ -292,6 +401,7 @@ class Relay:
                 t.event.c.subject,
                 t.event.c.data,
                 t.event.c.occurred_at,
+                held,
             )
             .join(t.event, t.event.c.seq == t.delivery.c.event_seq)
             .where(t.delivery.c.status == PENDING)
@@ -302,34 +412,86 @@ class Relay:
             query = query.with_for_update(skip_locked=True, of=t.delivery)
         return list((await session.execute(query)).all())
 
-    async def _deliver(self, rows: list[Any], session: AsyncSession | None) -> int:
+    async def _deliver(self, rows: list[Any], session: AsyncSession | None, failed: Tally[str]) -> int:
         now = utcnow()
         delivered = 0
         batches: dict[str, list[Any]] = {}
         blocked: set[tuple[str, str]] = set()
+        held: list[Any] = []
         for row in rows:
             key = (row.subscriber, row.subject)
             if key in blocked:
+                continue
+            if row.held:
+                held.append(row)
+                blocked.add(key)
                 continue
             resting = self.resting.get(row.subscriber)
             if row.next_attempt_at > now or row.subscriber not in self.by_name or (resting and resting > now):
                 blocked.add(key)
                 continue
             batches.setdefault(row.subscriber, []).append(row)
+        if held:
+            await self._fail(session, held, HELD, failed)
         for name, batch in batches.items():
             error = await self._send(self.by_name[name], batch)
             if error is None:
                 values: dict[str, Any] = {"status": DELIVERED, "delivered_at": utcnow(), "last_error": None}
+                await self._record(session, [r.id for r in batch], values)
                 delivered += len(batch)
                 self.resting.pop(name, None)
             else:
-                attempts = batch[0].attempt_count + 1
-                retry_at = utcnow() + timedelta(seconds=self.backoff(attempts))
-                self.resting[name] = retry_at
-                log.warning("delivery to %s failed (attempt %d): %s", name, attempts, error)
-                values = {"attempt_count": attempts, "next_attempt_at": retry_at, "last_error": error[:300]}
-            await self._record(session, [r.id for r in batch], values)
+                await self._retry_later(session, name, batch, error, failed)
         return delivered
+
+    async def _retry_later(
+        self, session: AsyncSession | None, name: str, batch: list[Any], error: str, failed: Tally[str]
+    ) -> None:
+        """Each delivery of a refused batch has had one more attempt; those that reach
+        ``max_attempts`` fail, the others wait for their retry while the subscriber rests."""
+        attempts = max(r.attempt_count for r in batch) + 1
+        retry_at = utcnow() + timedelta(seconds=self.backoff(attempts))
+        self.resting[name] = retry_at
+        log.warning("delivery to %s failed (attempt %d): %s", name, attempts, error)
+        spent = [r for r in batch if r.attempt_count + 1 >= self.max_attempts]
+        again = [r.id for r in batch if r.attempt_count + 1 < self.max_attempts]
+        if again:
+            attempt_count = self.outbox.tables.delivery.c.attempt_count
+            values = {
+                "attempt_count": attempt_count + 1,
+                "next_attempt_at": retry_at,
+                "last_error": error[:300],
+            }
+            await self._record(session, again, values)
+        if spent:
+            await self._fail(session, spent, error, failed, attempted=True)
+
+    async def _fail(
+        self,
+        session: AsyncSession | None,
+        rows: list[Any],
+        error: str,
+        failed: Tally[str],
+        *,
+        attempted: bool = False,
+    ) -> None:
+        """Marks deliveries ``failed``: the relay no longer sends them, an operator retries them.
+        The log names events by id and type, never their data."""
+        values: dict[str, Any] = {"status": FAILED, "last_error": error[:300]}
+        if attempted:
+            values["attempt_count"] = self.outbox.tables.delivery.c.attempt_count + 1
+        await self._record(session, [r.id for r in rows], values)
+        for name in {r.subscriber for r in rows}:
+            mine = [r for r in rows if r.subscriber == name]
+            failed[name] += len(mine)
+            log.warning(
+                "%d deliveries to %s failed and wait for an operator, the first of %s event %s: %s",
+                len(mine),
+                name,
+                mine[0].type,
+                mine[0].event_id,
+                error,
+            )
 
     async def _record(self, session: AsyncSession | None, ids: list[int], values: dict[str, Any]) -> None:
         statement = (
@@ -370,13 +532,99 @@ class Relay:
         return None
 
 
-EventHandler = Callable[[AsyncSession, EventIn], Awaitable[None]]
+@dataclass
+class _Checked:
+    """A received event checked against its handlers' models: either each handler with its
+    parsed event, or why the event is malformed."""
+
+    raw: Any
+    envelope: EventIn | None = None
+    parsed: Sequence[tuple[EventHandler, BaseModel]] = ()
+    error: str | None = None
+    error_kinds: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.envelope.type if self.envelope is not None else "<malformed>"
+
+
+def _check(raw: Any, handlers: Mapping[str, EventHandler]) -> _Checked:
+    """Validates the event as every event must be, then as each handler of its type wants it
+    (the type's own first, then the one under ``"*"``)."""
+    try:
+        envelope = EventIn.model_validate(raw)
+    except ValidationError as exc:
+        return _Checked(raw, error=_describe(exc), error_kinds=_kinds(exc))
+    parsed: list[tuple[EventHandler, BaseModel]] = []
+    for consumer in (handlers.get(envelope.type), handlers.get("*")):
+        if consumer is None:
+            continue
+        try:
+            parsed.append((consumer, consumer.model.model_validate(raw)))
+        except ValidationError as exc:
+            return _Checked(raw, envelope, error=_describe(exc), error_kinds=_kinds(exc))
+    return _Checked(raw, envelope, parsed)
+
+
+def _describe(exc: ValidationError) -> str:
+    """Where and why the event failed, without the values it held."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or '(event)'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )
+    return problems[:ERROR_LENGTH]
+
+
+def _kinds(exc: ValidationError) -> str:
+    """Field paths and error types only: what a log line may carry."""
+    return ", ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}:{error['type']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )[:300]
+
+
+def _text(raw: Any, key: str) -> str:
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return "" if value is None else str(value)[:100]
+
+
+def _dead_letter(checked: _Checked) -> dict[str, Any]:
+    """The dead-letter row of a malformed event: what was sent, bounded."""
+    raw, envelope = checked.raw, checked.envelope
+    # A valid envelope has its data apart; of anything else, the whole of what was sent.
+    data = envelope.data if envelope is not None else raw
+    return {
+        "event_id": envelope.id if envelope is not None else None,
+        "type": envelope.type if envelope is not None else _text(raw, "type"),
+        "source": envelope.source if envelope is not None else _text(raw, "source"),
+        "subject": envelope.subject if envelope is not None else _text(raw, "subject"),
+        "occurred_at": envelope.time if envelope is not None else None,
+        "data": json.dumps(data, default=str, separators=(",", ":")),
+        "error": checked.error or "",
+        "received_at": utcnow(),
+    }
+
+
+def _dead_letters(request: Request) -> Counter | None:
+    metrics: HTTPMetrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is None:
+        return None
+    return metrics.counter(
+        "events_dead_lettered",
+        "Received events that matched no handler's model: stored in dead_letter_event, never applied.",
+        ["type"],
+    )
 
 
 def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -> APIRouter:
     """``POST /internal/events``: applies each event once, in order, in its own transaction;
     events of types with no handler are acknowledged and ignored. A handler under ``"*"``
-    sees every event, after the type's own handler."""
+    sees every event, after the type's own handler.
+
+    An event that does not match its handlers' models is dead-lettered: stored with the
+    reason, counted, logged (id and type, never the data) and acknowledged. An event that
+    matches but whose handler raises is answered with a 500, so its relay tries it again
+    later: that is a passing fault, such as the database going away."""
 
     def _service_token(request: Request) -> None:
         expected: str = request.app.state.settings.internal_token.get_secret_value()
@@ -391,40 +639,56 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
     async def receive_events(batch: EventBatch, request: Request) -> dict[str, int]:
         database: Database = request.app.state.database
         applied = 0
-        for event in batch.events:
+        for raw in batch.events:
+            checked = _check(raw, handlers)
+            envelope = checked.envelope
             try:
                 async with database.sessionmaker() as session, session.begin():
                     # Recording the event first claims it: a concurrent delivery of the same
                     # event waits on this row, then fails on its key instead of applying twice.
-                    seen = await session.scalar(
-                        select(tables.processed.c.id).where(tables.processed.c.id == event.id)
-                    )
-                    if seen is not None:
-                        continue
-                    await session.execute(insert(tables.processed).values(id=event.id, processed_at=utcnow()))
-                    # A handler that has events of its own to tell publishes them in the same
-                    # transaction (``handler_outbox``).
-                    session.info["outbox"] = request.app.state.outbox
-                    handler = handlers.get(event.type)
-                    if handler is not None:
-                        await handler(session, event)
-                    every = handlers.get("*")
-                    if every is not None:
-                        await every(session, event)
-                applied += handler is not None
+                    if envelope is not None:
+                        if await _seen(session, tables, envelope.id):
+                            continue
+                        await session.execute(
+                            insert(tables.processed).values(id=envelope.id, processed_at=utcnow())
+                        )
+                    if checked.error is not None:
+                        await session.execute(insert(tables.dead_letter).values(**_dead_letter(checked)))
+                    else:
+                        # A handler that has events of its own to tell publishes them in the
+                        # same transaction (``handler_outbox``).
+                        session.info["outbox"] = request.app.state.outbox
+                        for consumer, event in checked.parsed:
+                            await consumer.handle(session, event)
             except IntegrityError:
-                if not await _processed(database, tables, event.id):
+                if envelope is None or not await _processed(database, tables, envelope.id):
                     raise
-                # applied meanwhile by a concurrent delivery of the same event
+                continue  # applied meanwhile by a concurrent delivery of the same event
+            if checked.error is not None:
+                _report_dead_letter(request, checked)
+            elif envelope is not None and envelope.type in handlers:
+                applied += 1
         return {"received": len(batch.events), "applied": applied}
 
     return router
 
 
+def _report_dead_letter(request: Request, checked: _Checked) -> None:
+    counter = _dead_letters(request)
+    if counter is not None:
+        counter.labels(checked.label).inc()
+    event_id = checked.envelope.id if checked.envelope is not None else _text(checked.raw, "id")
+    log.warning("dead-lettered %s event %s: %s", checked.label, event_id or "(no id)", checked.error_kinds)
+
+
+async def _seen(session: AsyncSession, tables: OutboxTables, event_id: uuid.UUID) -> bool:
+    found = await session.scalar(select(tables.processed.c.id).where(tables.processed.c.id == event_id))
+    return found is not None
+
+
 async def _processed(database: Database, tables: OutboxTables, event_id: uuid.UUID) -> bool:
     async with database.sessionmaker() as session:
-        found = await session.scalar(select(tables.processed.c.id).where(tables.processed.c.id == event_id))
-    return found is not None
+        return await _seen(session, tables, event_id)
 
 
 def handler_outbox(session: AsyncSession) -> Outbox:
@@ -439,3 +703,64 @@ def _outbox(request: Request) -> Outbox:
 
 
 OutboxDep = Annotated[Outbox, Depends(_outbox)]
+
+
+async def failed_deliveries(database: Database, tables: OutboxTables) -> dict[str, int]:
+    """How many deliveries are ``failed``, per subscriber."""
+    delivery = tables.delivery
+    async with database.sessionmaker() as session:
+        rows = await session.execute(
+            select(delivery.c.subscriber, func.count())
+            .where(delivery.c.status == FAILED)
+            .group_by(delivery.c.subscriber)
+            .order_by(delivery.c.subscriber)
+        )
+        return {name: int(count) for name, count in rows.all()}
+
+
+async def retry_failed(database: Database, tables: OutboxTables, *, subscriber: str | None = None) -> int:
+    """Sends failed deliveries (of one subscriber, or of all) again from their first attempt:
+    they become pending, due now, and go out in their original order. Returns how many."""
+    delivery = tables.delivery
+    conditions = [delivery.c.status == FAILED]
+    if subscriber is not None:
+        conditions.append(delivery.c.subscriber == subscriber)
+    async with database.sessionmaker() as session, session.begin():
+        result: Any = await session.execute(
+            update(delivery)
+            .where(*conditions)
+            .values(status=PENDING, attempt_count=0, next_attempt_at=utcnow())
+        )
+    return int(result.rowcount or 0)
+
+
+async def _maintain(url: str, action: str, subscriber: str | None) -> str:
+    # The tables are the same on every service's metadata; a fresh one needs no service code.
+    tables = OutboxTables(MetaData())
+    database = Database(url)
+    try:
+        if action == "retry":
+            count = await retry_failed(database, tables, subscriber=subscriber)
+            return f"{count} failed deliveries queued again"
+        failed = await failed_deliveries(database, tables)
+        return "\n".join(f"{name}: {count}" for name, count in failed.items()) or "no failed deliveries"
+    finally:
+        await database.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The operator's command for failed deliveries; the service's database URL is read from
+    ``<SERVICE>_DATABASE_URL`` as ``kit.migrate`` reads it."""
+    from kit.migrate import database_url  # the command's own import: services never need it
+
+    parser = argparse.ArgumentParser(prog="python -m kit.outbox")
+    parser.add_argument("action", choices=["failed", "retry"])
+    parser.add_argument("service", help="whose outbox it is: <SERVICE>_DATABASE_URL names its database")
+    parser.add_argument("--subscriber", help="retry only the deliveries to this subscriber")
+    args = parser.parse_args(argv)
+    print(asyncio.run(_maintain(database_url(args.service), args.action, args.subscriber)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,6 +1,8 @@
 """What feed does with other services' events: keep its replicas of personas, groups and
 memberships, which decide who sees what without calling another service on a read.
 
+Each consumed event is parsed into the model below that its handler declares; an event that
+does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
 Handlers are idempotent (the receiver also skips event ids it has processed) and tolerate
 events that arrive late: a replica row newer than the event is left alone.
 """
@@ -9,14 +11,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from domain.contexts import Context
 from kit.db import upsert
-from kit.outbox import EventHandler, EventIn, handler_outbox
+from kit.outbox import Consumer, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc, utcnow
 from services.feed import inbox
 from services.feed.deletion import DELETED_COLUMNS, publish_deleted
@@ -36,41 +40,87 @@ from services.feed.models import (
 )
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(value))
-    except ValueError:
-        return None
+class _Data(BaseModel):
+    """An event's data: fields it does not name are ignored; a field left out (or null) keeps
+    what the replica holds."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
-async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
+class PersonaChanged(_Data):
+    """``persona.created``, ``persona.updated``, ``persona.deactivated`` (identity)."""
+
+    context: Context | None = None
+    handle: str | None = None
+    display_name: str | None = None
+    status: str = "active"
+    discoverable: bool | None = None
+
+
+class PersonaErased(_Data):
+    """``persona.erased`` (identity)."""
+
+    context: Context = "personal"
+
+
+class GroupChanged(_Data):
+    """``group.created``, ``group.updated``, ``group.archived``, ``group.restored`` (groups)."""
+
+    context: Context | None = None
+    visibility: Literal["open", "closed", "secret"] | None = None
+    archived: bool | None = None
+    updated_at: datetime | None = None
+
+
+class GroupDeleted(_Data):
+    """``group.deleted`` (groups): the subject names the group, the data adds nothing needed."""
+
+
+class MembershipChanged(_Data):
+    """``membership.added``, ``membership.updated``, ``membership.removed`` (groups)."""
+
+    persona_id: uuid.UUID
+    group_id: uuid.UUID | None = None
+    role: str | None = None
+    joined_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+async def on_persona_changed(session: AsyncSession, event: IdEvent[PersonaChanged]) -> None:
     data = event.data
-    persona_id = uuid.UUID(event.subject)
+    persona_id = event.subject
     # a persona's events are ordered by their own time: the profile's updated_at does not move
     # when the account's status does (docs/boundary.md)
     updated_at = as_utc(event.time)
     current = await session.get(PersonaReplica, persona_id)
     if current is not None and (as_utc(current.updated_at) > updated_at or current.status == "erased"):
         return  # an older event delivered late, or a persona already erased
+    handle = data.handle if data.handle is not None else (current.handle if current else "")
+    name = data.display_name if data.display_name is not None else (current.display_name if current else "")
+    discoverable = (
+        data.discoverable if data.discoverable is not None else (current.discoverable if current else True)
+    )
     values = {
         "id": persona_id,
-        "context": data.get("context", current.context if current else "professional"),
-        "handle": str(data.get("handle", current.handle if current else ""))[:30],
-        "display_name": str(data.get("display_name", current.display_name if current else ""))[:100],
-        "status": "deactivated" if event.type == "persona.deactivated" else data.get("status", "active"),
-        "discoverable": data.get("discoverable", current.discoverable if current else True) is not False,
+        "context": data.context or (current.context if current else "professional"),
+        "handle": handle[:30],
+        "display_name": name[:100],
+        "status": "deactivated" if event.type == "persona.deactivated" else data.status,
+        "discoverable": discoverable,
         "updated_at": updated_at,
     }
     await upsert(session, PersonaReplica, values, ["id"])
 
 
-async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
+async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]) -> None:
     """Erasure removes the persona's content, reactions, follows, memberships and
     notifications; the replica row stays as a tombstone so that a late event cannot revive
     it."""
-    persona_id = uuid.UUID(event.subject)
+    persona_id = event.subject
     await inbox.drop(session, persona_id)  # first: the inbox lock before any row lock
     now = utcnow()
     own_posts = select(Post.id).where(col(Post.author_id) == persona_id)
@@ -130,7 +180,7 @@ async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
     await session.execute(delete(MembershipReplica).where(col(MembershipReplica.persona_id) == persona_id))
     values = {
         "id": persona_id,
-        "context": str(event.data.get("context", "personal")),
+        "context": event.data.context,
         "handle": "",
         "display_name": "",
         "status": "erased",
@@ -140,33 +190,33 @@ async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
     await upsert(session, PersonaReplica, values, ["id"])
 
 
-async def on_group_changed(session: AsyncSession, event: EventIn) -> None:
+async def on_group_changed(session: AsyncSession, event: IdEvent[GroupChanged]) -> None:
     data = event.data
-    group_id = uuid.UUID(event.subject)
-    updated_at = _time(data.get("updated_at")) or event.time
+    group_id = event.subject
+    updated_at = _utc(data.updated_at) or event.time
     current = await session.get(GroupReplica, group_id)
     if current is not None and current.updated_at >= updated_at:
         return
-    archived = bool(data.get("archived", current.archived if current else False))
+    archived = data.archived if data.archived is not None else (current.archived if current else False)
     if event.type == "group.archived":
         archived = True
     elif event.type == "group.restored":
         archived = False
     values = {
         "id": group_id,
-        "context": data.get("context", current.context if current else "professional"),
-        "visibility": data.get("visibility", current.visibility if current else "closed"),
+        "context": data.context or (current.context if current else "professional"),
+        "visibility": data.visibility or (current.visibility if current else "closed"),
         "archived": archived,
         "updated_at": updated_at,
     }
     await upsert(session, GroupReplica, values, ["id"])
 
 
-async def on_group_deleted(session: AsyncSession, event: EventIn) -> None:
+async def on_group_deleted(session: AsyncSession, event: IdEvent[GroupDeleted]) -> None:
     """A deleted group takes its posts with it. The group's row is locked first: a post being
     written to the group (which holds it shared, ``routes.posts``) commits before the posts are
     removed, or finds the group gone."""
-    group_id = uuid.UUID(event.subject)
+    group_id = event.subject
     await session.get(GroupReplica, group_id, with_for_update=True)
     group_posts = select(Post.id).where(col(Post.group_id) == group_id)
     await session.execute(delete(PostTag).where(col(PostTag.post_id).in_(group_posts)))
@@ -184,32 +234,32 @@ async def on_group_deleted(session: AsyncSession, event: EventIn) -> None:
     await session.execute(delete(GroupReplica).where(col(GroupReplica.id) == group_id))
 
 
-async def on_membership_changed(session: AsyncSession, event: EventIn) -> None:
+async def on_membership_changed(session: AsyncSession, event: IdEvent[MembershipChanged]) -> None:
     data = event.data
-    persona_id = uuid.UUID(str(data["persona_id"]))
-    group_id = uuid.UUID(str(data.get("group_id", event.subject)))
-    updated_at = _time(data.get("updated_at"))
+    persona_id = data.persona_id
+    group_id = data.group_id or event.subject
+    updated_at = _utc(data.updated_at)
     current = await session.get(MembershipReplica, (persona_id, group_id))
     if current is not None and current.updated_at and updated_at and current.updated_at > updated_at:
         return
     if current is None:
         await inbox.drop(session, persona_id)  # a new group among the persona's sources
-    role = data.get("role")
+    role = data.role
     values = {
         "persona_id": persona_id,
         "group_id": group_id,
         "role": role if role in ("owner", "moderator", "member") else "member",
-        "joined_at": _time(data.get("joined_at")),
+        "joined_at": _utc(data.joined_at),
         "updated_at": updated_at,
     }
     await upsert(session, MembershipReplica, values, ["persona_id", "group_id"])
 
 
-async def on_membership_removed(session: AsyncSession, event: EventIn) -> None:
+async def on_membership_removed(session: AsyncSession, event: IdEvent[MembershipChanged]) -> None:
     data = event.data
-    persona_id = uuid.UUID(str(data["persona_id"]))
-    group_id = uuid.UUID(str(data.get("group_id", event.subject)))
-    updated_at = _time(data.get("updated_at"))
+    persona_id = data.persona_id
+    group_id = data.group_id or event.subject
+    updated_at = _utc(data.updated_at)
     current = await session.get(MembershipReplica, (persona_id, group_id))
     if current is None:
         return
@@ -219,17 +269,21 @@ async def on_membership_removed(session: AsyncSession, event: EventIn) -> None:
     await session.delete(current)
 
 
+persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
+group_changed = Consumer(IdEvent[GroupChanged], on_group_changed)
+membership_changed = Consumer(IdEvent[MembershipChanged], on_membership_changed)
+
 handlers: dict[str, EventHandler] = {
-    "persona.created": on_persona_changed,
-    "persona.updated": on_persona_changed,
-    "persona.deactivated": on_persona_changed,
-    "persona.erased": on_persona_erased,
-    "group.created": on_group_changed,
-    "group.updated": on_group_changed,
-    "group.archived": on_group_changed,
-    "group.restored": on_group_changed,
-    "group.deleted": on_group_deleted,
-    "membership.added": on_membership_changed,
-    "membership.updated": on_membership_changed,
-    "membership.removed": on_membership_removed,
+    "persona.created": persona_changed,
+    "persona.updated": persona_changed,
+    "persona.deactivated": persona_changed,
+    "persona.erased": Consumer(IdEvent[PersonaErased], on_persona_erased),
+    "group.created": group_changed,
+    "group.updated": group_changed,
+    "group.archived": group_changed,
+    "group.restored": group_changed,
+    "group.deleted": Consumer(IdEvent[GroupDeleted], on_group_deleted),
+    "membership.added": membership_changed,
+    "membership.updated": membership_changed,
+    "membership.removed": Consumer(IdEvent[MembershipChanged], on_membership_removed),
 }

@@ -1,27 +1,28 @@
 """What groups does with other services' events: keep its persona replica, drop the
 memberships of personas that are gone (with ownership succession), and record the feed's
-activity in groups, which group health is computed from."""
+activity in groups, which group health is computed from.
+
+Each consumed event is parsed into the model below that its handler declares; an event that
+does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
+"""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime
-from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.contexts import Context
 from kit.db import upsert
 from kit.ids import new_id
-from kit.outbox import EventHandler, EventIn, handler_outbox
+from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc
 from services.groups import membership
 from services.groups.models import Activity, Group, PersonaReplica
-
-log = logging.getLogger("services.groups.events")
 
 GONE = ("deactivated", "erased")
 
@@ -33,7 +34,7 @@ class _Event(BaseModel):
 class PostCreated(_Event):
     id: uuid.UUID
     author_id: uuid.UUID
-    context: Literal["professional", "personal"]
+    context: Context
     group_id: uuid.UUID | None = None
     created_at: datetime
 
@@ -47,7 +48,7 @@ class CommentCreated(_Event):
     id: uuid.UUID
     post_id: uuid.UUID
     author_id: uuid.UUID
-    context: Literal["professional", "personal"]
+    context: Context
     group_id: uuid.UUID | None = None
     post_author_id: uuid.UUID | None = None
     post_created_at: datetime | None = None
@@ -63,7 +64,7 @@ class ReactionAdded(_Event):
     post_id: uuid.UUID
     persona_id: uuid.UUID
     kind: str
-    context: Literal["professional", "personal"]
+    context: Context
     group_id: uuid.UUID | None = None
     created_at: datetime
 
@@ -75,16 +76,19 @@ class ReactionRemoved(_Event):
     group_id: uuid.UUID | None = None
 
 
-E = TypeVar("E", bound=_Event)
+class PersonaChanged(_Event):
+    """``persona.created``, ``persona.updated``, ``persona.deactivated`` (identity)."""
+
+    context: str = Field(max_length=20)
+    handle: str = Field(max_length=30)
+    display_name: str = Field(max_length=100)
+    status: str = Field(max_length=20)
 
 
-def _parse(model: type[E], event: EventIn) -> E | None:
-    """A malformed event is logged and acknowledged: retrying it could never succeed."""
-    try:
-        return model.model_validate(event.data)
-    except ValidationError:
-        log.warning("ignoring malformed %s event %s", event.type, event.id)
-        return None
+class PersonaErased(_Event):
+    """``persona.erased`` (identity)."""
+
+    context: str = ""
 
 
 async def _in_group(session: AsyncSession, group_id: uuid.UUID | None, context: str) -> bool:
@@ -98,9 +102,9 @@ async def _record(session: AsyncSession, values: dict[str, object]) -> None:
     await upsert(session, Activity, {"id": new_id(), **values}, ["kind", "ref"], update=False)
 
 
-async def on_post_created(session: AsyncSession, event: EventIn) -> None:
-    data = _parse(PostCreated, event)
-    if data is None or not await _in_group(session, data.group_id, data.context):
+async def on_post_created(session: AsyncSession, event: Event[PostCreated]) -> None:
+    data = event.data
+    if not await _in_group(session, data.group_id, data.context):
         return
     await _record(
         session,
@@ -117,17 +121,17 @@ async def on_post_created(session: AsyncSession, event: EventIn) -> None:
     )
 
 
-async def on_post_deleted(session: AsyncSession, event: EventIn) -> None:
+async def on_post_deleted(session: AsyncSession, event: Event[PostDeleted]) -> None:
     """A deleted post takes its comments and reactions out of the history with it."""
-    data = _parse(PostDeleted, event)
-    if data is None or data.group_id is None:
+    data = event.data
+    if data.group_id is None:
         return
     await session.execute(delete(Activity).where(col(Activity.post_id) == data.id))
 
 
-async def on_comment_created(session: AsyncSession, event: EventIn) -> None:
-    data = _parse(CommentCreated, event)
-    if data is None or not await _in_group(session, data.group_id, data.context):
+async def on_comment_created(session: AsyncSession, event: Event[CommentCreated]) -> None:
+    data = event.data
+    if not await _in_group(session, data.group_id, data.context):
         return
     await _record(
         session,
@@ -144,9 +148,9 @@ async def on_comment_created(session: AsyncSession, event: EventIn) -> None:
     )
 
 
-async def on_comment_deleted(session: AsyncSession, event: EventIn) -> None:
-    data = _parse(CommentDeleted, event)
-    if data is None or data.group_id is None:
+async def on_comment_deleted(session: AsyncSession, event: Event[CommentDeleted]) -> None:
+    data = event.data
+    if data.group_id is None:
         return
     await session.execute(
         delete(Activity).where(col(Activity.kind) == "comment", col(Activity.ref) == str(data.id))
@@ -157,9 +161,9 @@ def _reaction_ref(post_id: uuid.UUID, persona_id: uuid.UUID, kind: str) -> str:
     return f"{post_id}:{persona_id}:{kind[:40]}"
 
 
-async def on_reaction_added(session: AsyncSession, event: EventIn) -> None:
-    data = _parse(ReactionAdded, event)
-    if data is None or not await _in_group(session, data.group_id, data.context):
+async def on_reaction_added(session: AsyncSession, event: Event[ReactionAdded]) -> None:
+    data = event.data
+    if not await _in_group(session, data.group_id, data.context):
         return
     await _record(
         session,
@@ -174,17 +178,17 @@ async def on_reaction_added(session: AsyncSession, event: EventIn) -> None:
     )
 
 
-async def on_reaction_removed(session: AsyncSession, event: EventIn) -> None:
-    data = _parse(ReactionRemoved, event)
-    if data is None or data.group_id is None:
+async def on_reaction_removed(session: AsyncSession, event: Event[ReactionRemoved]) -> None:
+    data = event.data
+    if data.group_id is None:
         return
     ref = _reaction_ref(data.post_id, data.persona_id, data.kind)
     await session.execute(delete(Activity).where(col(Activity.kind) == "reaction", col(Activity.ref) == ref))
 
 
-async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
+async def on_persona_changed(session: AsyncSession, event: IdEvent[PersonaChanged]) -> None:
     data = event.data
-    persona_id = uuid.UUID(event.subject)
+    persona_id = event.subject
     # a persona's events are ordered by their own time: the profile's updated_at does not move
     # when the account's status does (docs/boundary.md)
     updated_at = as_utc(event.time)
@@ -193,24 +197,24 @@ async def on_persona_changed(session: AsyncSession, event: EventIn) -> None:
         return  # an older event delivered late, or a persona already erased
     values = {
         "id": persona_id,
-        "context": data["context"],
-        "handle": data["handle"],
-        "display_name": data["display_name"],
-        "status": data["status"],
+        "context": data.context,
+        "handle": data.handle,
+        "display_name": data.display_name,
+        "status": data.status,
         "updated_at": updated_at,
     }
     await upsert(session, PersonaReplica, values, ["id"])
-    if data["status"] in GONE:
+    if data.status in GONE:
         await membership.drop_persona(session, handler_outbox(session), persona_id)
 
 
-async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
+async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]) -> None:
     """Keeps a tombstone without the name, so a late update cannot bring it back."""
-    persona_id = uuid.UUID(event.subject)
+    persona_id = event.subject
     await membership.drop_persona(session, handler_outbox(session), persona_id)
     values = {
         "id": persona_id,
-        "context": str(event.data.get("context", ""))[:20],
+        "context": event.data.context[:20],
         "handle": "",
         "display_name": "",
         "status": "erased",
@@ -219,15 +223,17 @@ async def on_persona_erased(session: AsyncSession, event: EventIn) -> None:
     await upsert(session, PersonaReplica, values, ["id"])
 
 
+persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
+
 handlers: dict[str, EventHandler] = {
-    "persona.created": on_persona_changed,
-    "persona.updated": on_persona_changed,
-    "persona.deactivated": on_persona_changed,
-    "persona.erased": on_persona_erased,
-    "post.created": on_post_created,
-    "post.deleted": on_post_deleted,
-    "comment.created": on_comment_created,
-    "comment.deleted": on_comment_deleted,
-    "reaction.added": on_reaction_added,
-    "reaction.removed": on_reaction_removed,
+    "persona.created": persona_changed,
+    "persona.updated": persona_changed,
+    "persona.deactivated": persona_changed,
+    "persona.erased": Consumer(IdEvent[PersonaErased], on_persona_erased),
+    "post.created": Consumer(Event[PostCreated], on_post_created),
+    "post.deleted": Consumer(Event[PostDeleted], on_post_deleted),
+    "comment.created": Consumer(Event[CommentCreated], on_comment_created),
+    "comment.deleted": Consumer(Event[CommentDeleted], on_comment_deleted),
+    "reaction.added": Consumer(Event[ReactionAdded], on_reaction_added),
+    "reaction.removed": Consumer(Event[ReactionRemoved], on_reaction_removed),
 }

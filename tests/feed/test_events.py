@@ -177,3 +177,30 @@ async def test_erasing_a_prolific_author_announces_every_post_in_batches(suite):
     assert len(deleted) == count and set(deleted) == {str(p.id) for p in posts}
     async with suite.feed.state.database.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
+
+
+async def test_group_and_membership_events_feed_cannot_read_are_dead_lettered(suite):
+    """An event that does not match its model changes no replica and is not retried: an
+    unknown visibility would otherwise be stored, a membership without its persona would fail
+    on every delivery."""
+    (ada, ada_id), (bob, _) = await people(suite, "ada", "bob")
+    group = await make_group(suite, {ada_id: "owner"}, visibility="open")
+    await post(suite.client, ada, "open talk", audience="group", group_id=group)
+    await send_events(
+        suite,
+        ("group.updated", group, group_data(group, visibility="everyone")),
+        ("membership.added", group, {"group_id": group, "role": "member"}),
+    )
+    assert await bodies(suite.client, bob, f"/api/v1/timelines/groups/{group}") == ["open talk"]
+    async with suite.feed.state.database.sessionmaker() as session:
+        letters = (
+            await session.execute(
+                select(outbox_tables.dead_letter.c.type, outbox_tables.dead_letter.c.error).order_by(
+                    outbox_tables.dead_letter.c.id
+                )
+            )
+        ).all()
+    assert [(t, error.split(":")[0]) for t, error in letters] == [
+        ("group.updated", "data.visibility"),
+        ("membership.added", "data.persona_id"),
+    ]

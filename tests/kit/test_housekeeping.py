@@ -159,3 +159,24 @@ async def test_the_worker_sweeps_on_its_interval_and_stops_when_asked(suite):
     keeper.stopping.set()
     await asyncio.wait_for(task, 5)
     assert await _count(suite.feed, keys) == 0
+
+
+async def test_dead_lettered_events_go_with_the_processed_event_ids(suite):
+    token = suite.feed.state.settings.internal_token.get_secret_value()
+    malformed = {
+        "id": str(uuid.uuid4()),
+        "type": "membership.added",
+        "source": "groups",
+        "subject": str(uuid.uuid4()),
+        "time": datetime.now(UTC).isoformat(),
+        "data": {},
+    }
+    resp = await suite.client.post(
+        "http://feed/internal/events", json={"events": [malformed]}, headers=auth(token)
+    )
+    assert resp.status_code == 200
+    letters = feed_outbox.dead_letter
+    assert await _count(suite.feed, select(func.count()).select_from(letters)) == 1
+    assert (await _sweep(suite.feed))["dead-lettered events"] == 0
+    await _age(suite.feed, letters, "received_at", 31 * D)
+    assert (await _sweep(suite.feed))["dead-lettered events"] == 1
