@@ -1,4 +1,4 @@
-"""Who may read, write, moderate and pin: the checks the routes share."""
+"""Who may read, write, moderate and pin: the checks the flows and routes share."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.principal import Principal
 from kit.errors import Forbidden, NotFound
-from kit.tokens import Principal
 from services.feed.models import GroupReplica, MembershipReplica, Post
-from services.feed.timelines import posts_for, visible_to
+from services.feed.timelines import visible_posts
 
 STAFF_ROLES = ("admin", "moderator")
 ANNOUNCER_ROLES = ("admin", "communications")
@@ -26,11 +26,10 @@ def can_announce(caller: Principal) -> bool:
 
 
 async def visible_post(session: AsyncSession, caller: Principal, post_id: uuid.UUID) -> Any:
-    """The post as a ``posts_for`` row, or 404 for a post the caller may not see (of the other
-    context, in a group they cannot read, deleted, or by an inactive author)."""
-    row = (
-        await session.execute(posts_for(caller).where(col(Post.id) == post_id, visible_to(caller)))
-    ).first()
+    """The post as a ``timelines.visible_posts`` row, or 404 for a post the caller may not see
+    (of the other context, in a group they cannot read, not shown: deleted, or by an inactive
+    author)."""
+    row = (await session.execute(visible_posts(caller).where(col(Post.id) == post_id))).first()
     if row is None:
         raise NotFound("No post with this id.")
     return row

@@ -8,8 +8,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from domain.contexts import PROBLEM_DESCRIPTIONS
+from domain.principal import PersonaCheck, principal_from_claims
 from kit.service import ServiceSpec, create_service_app
-from kit.tokens import PersonaCheck
 from services.feed import idempotency, inbox
 from services.feed.events import handlers
 from services.feed.models import PersonaReplica, outbox_tables
@@ -30,10 +31,12 @@ def create_app(
         routers=routers,
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
+        principal=principal_from_claims,
+        problem_descriptions=PROBLEM_DESCRIPTIONS,
         event_handlers=handlers,
         principal_check=PersonaCheck(PersonaReplica, ttl=5.0, wait=settings.unknown_persona_wait_seconds),
         retention=[
-            idempotency.retention(timedelta(hours=settings.idempotency_key_retention_hours)),
+            idempotency.keys.retention(timedelta(hours=settings.idempotency_key_retention_hours)),
             *inbox.retention(timedelta(hours=settings.home_inbox_hours)),
         ],
     )

@@ -11,11 +11,12 @@ from sqlalchemy import exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from domain.handles import HANDLE_CHARACTERS
 from services.feed.models import Follow, PersonaReplica
 
 MAX_MENTIONS = 20
 MAX_TAGS = 10
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,30})(?![\w@])")
+_MENTION = re.compile(rf"(?<![\w@])@({HANDLE_CHARACTERS})(?![\w@])")
 _TAG = re.compile(r"(?<![\w#&/])#([^\W_][\w-]{0,39})(?![\w-])")
 
 

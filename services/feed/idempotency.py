@@ -1,45 +1,18 @@
-"""Feed's ``Idempotency-Key`` store (kit.idempotency), which also forgets the answers of
-deleted posts and comments."""
+"""Feed's ``Idempotency-Key`` answers (kit.idempotency), which a deletion of the post or comment
+they created forgets."""
 
 from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from kit.idempotency import IdempotencyKeyHeader, IdempotencyKeys, fingerprint
+from kit.idempotency import IdempotencyKeys
 from services.feed.models import IdempotencyKey
 
-__all__ = [
-    "IdempotencyKeyHeader",
-    "fingerprint",
-    "forget",
-    "remember",
-    "replay",
-    "replay_after_race",
-    "retention",
-]
-
-_keys = IdempotencyKeys(IdempotencyKey)
-replay = _keys.replay
-retention = _keys.retention
-replay_after_race = _keys.replay_after_race
-
-
-def remember(
-    session: AsyncSession,
-    persona_id: uuid.UUID,
-    key: str | None,
-    print_: str,
-    status_code: int,
-    body: BaseModel,
-    location: str,
-    resource_id: uuid.UUID,
-) -> None:
-    _keys.remember(session, persona_id, key, print_, status_code, body, location, resource_id=resource_id)
+keys = IdempotencyKeys(IdempotencyKey, owner_column="persona_id")
 
 
 async def forget(session: AsyncSession, resource_ids: list[uuid.UUID]) -> None:

@@ -5,7 +5,8 @@ The rule an inbox keeps: **it holds every post of the home rule (own posts, post
 personas, posts in the reader's groups; deleted ones aside) whose id is at least its floor**, for
 the reader's followees and groups as they are now. Reads filter what may change without the
 rule changing (an author deactivated, a post deleted or pinned) and go on below the floor with
-the on-demand query of decision 0006. Three writers keep the rule:
+the on-demand query of decision 0006. The rule's SQL, and every statement below that uses it,
+is in ``services.feed.home_sql``. Three writers keep the rule:
 
 - ``build`` fills a reader's inbox with the newest ``size`` posts of the rule when the reader
   opens the home timeline without one;
@@ -40,9 +41,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
-from kit.errors import sqlstate
+from kit.db_errors import sqlstate
 from kit.housekeeping import Retention
+from services.feed import home_sql
 from services.feed.models import HomeEntry, HomeInbox, Post
+from services.feed.timelines import BY_GROUP
 
 log = logging.getLogger(__name__)
 
@@ -59,40 +62,12 @@ _SHARED = text(
 _EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:space, :stripe)")
 _LOCK_TIMEOUT = text(f"SET LOCAL lock_timeout = '{BUILD_LOCK_TIMEOUT}'")
 _DROP = text("DELETE FROM home_inbox WHERE reader_id = :reader")
-_FAN_OUT_FOLLOWERS = text(
-    """INSERT INTO home_entry (reader_id, post_id, built_at)
-    SELECT i.reader_id, :post, i.built_at FROM home_inbox i
-    WHERE (i.reader_id IN (SELECT f.follower_id FROM follow f WHERE f.followee_id = :author)
-           OR i.reader_id = :author)
-      AND (i.floor_id IS NULL OR i.floor_id < :post)
-    ON CONFLICT DO NOTHING"""
-)
-_FAN_OUT_GROUP = text(
-    """INSERT INTO home_entry (reader_id, post_id, built_at)
-    SELECT i.reader_id, :post, i.built_at FROM home_inbox i
-    WHERE i.reader_id IN (SELECT m.persona_id FROM membership_replica m WHERE m.group_id = :group)
-      AND (i.floor_id IS NULL OR i.floor_id < :post)
-    ON CONFLICT DO NOTHING"""
-)
+_FAN_OUT_BY_AUTHOR = text(home_sql.FAN_OUT_BY_AUTHOR)
+_FAN_OUT_BY_GROUP = text(home_sql.FAN_OUT_BY_GROUP)
 _EXISTING = text("SELECT floor_id FROM home_inbox WHERE reader_id = :reader")
 _CLEAR = text("DELETE FROM home_entry WHERE reader_id = :reader")
-# A reader's followees and groups, as two arrays; written once for both drivers' placeholders
-# (here in the build's transaction, and on asyncpg for pages read on demand: home.PG_SOURCES).
-SOURCES = """SELECT ARRAY(SELECT followee_id FROM follow WHERE follower_id = {reader}),
-    ARRAY(SELECT group_id FROM membership_replica WHERE persona_id = {reader})"""
-_SOURCES = text(SOURCES.format(reader=":reader"))
-# The home rule without what reads filter (authors' status, pins): a deactivated author may
-# come back. Deleted posts never do. The sources are arrays so that the planner sees how many
-# there are (decision 0006).
-_FILL = text(
-    """INSERT INTO home_entry (reader_id, post_id, built_at)
-    SELECT :reader, p.id, :now FROM post p
-    WHERE p.deleted_at IS NULL AND p.context = :context
-      AND ((p.audience IN ('organisation', 'followers') AND p.author_id = ANY(CAST(:authors AS uuid[])))
-           OR (p.audience = 'group' AND p.group_id = ANY(CAST(:groups AS uuid[]))))
-    ORDER BY p.id DESC LIMIT :size
-    RETURNING post_id"""
-)
+_SOURCES = text(home_sql.sources(":reader"))
+_FILL = text(home_sql.FILL)
 _CREATE = text("INSERT INTO home_inbox (reader_id, floor_id, built_at) VALUES (:reader, :floor, :now)")
 
 
@@ -112,10 +87,10 @@ async def fan_out(session: AsyncSession, post: Post) -> None:
     if not _postgres(session):
         return
     await session.execute(_SHARED)
-    if post.audience == "group":
-        await session.execute(_FAN_OUT_GROUP, {"post": post.id, "group": post.group_id})
+    if post.audience == BY_GROUP:
+        await session.execute(_FAN_OUT_BY_GROUP, {"post": post.id, "group": post.group_id})
     else:
-        await session.execute(_FAN_OUT_FOLLOWERS, {"post": post.id, "author": post.author_id})
+        await session.execute(_FAN_OUT_BY_AUTHOR, {"post": post.id, "author": post.author_id})
 
 
 def stripe(reader: uuid.UUID) -> int:

@@ -1,5 +1,10 @@
 """Notifications: mentions, comments on a persona's posts and replies to their comments reach
-that persona, and only when they may see the post."""
+that persona, and only when the rule lets them see the post (``timelines.seen_by_each``); its
+reader lists them and marks them read.
+
+A reader's notifications leave out those about posts not shown (``timelines.shown_ids``: a
+post deleted, or by an author no longer active) and those of actors no longer active
+(``notifications_of``). Every read of notifications starts from it."""
 
 from __future__ import annotations
 
@@ -7,36 +12,29 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from services.feed.models import Follow, GroupReplica, MembershipReplica, Notification, Post
+from domain.principal import Principal
+from kit.pagination import decode_id_cursor
+from kit.timeutil import utcnow
+from services.feed.listing import Listing, by_id
+from services.feed.models import Notification, PersonaReplica, Post
+from services.feed.schemas import NotificationsRead
+from services.feed.timelines import ACTIVE_AUTHOR, seen_by_each, shown_ids
 
 
 async def who_can_see(session: AsyncSession, post: Post, personas: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-    """The subset of ``personas`` (all of the post's context) that may see ``post``."""
-    candidates = set(personas)
-    if not candidates or post.audience == "organisation":
-        return candidates
-    if post.audience == "followers":
-        rows = await session.scalars(
-            select(Follow.follower_id).where(
-                col(Follow.followee_id) == post.author_id, col(Follow.follower_id).in_(candidates)
-            )
-        )
-        return set(rows.all()) | ({post.author_id} & candidates)
-    group = await session.get(GroupReplica, post.group_id)
-    if group is None:
+    """The subset of ``personas`` (all of the post's context) that may see ``post``, in one
+    statement."""
+    candidates = list(dict.fromkeys(personas))
+    if not candidates:
         return set()
-    if group.visibility == "open":
-        return candidates
-    rows = await session.scalars(
-        select(MembershipReplica.persona_id).where(
-            col(MembershipReplica.group_id) == post.group_id,
-            col(MembershipReplica.persona_id).in_(candidates),
-        )
-    )
-    return set(rows.all())
+    row = (await session.execute(seen_by_each(post.id, post.context, candidates))).first()
+    if row is None:
+        return set()
+    return {persona for persona, sees in zip(candidates, row, strict=True) if sees}
 
 
 async def notify(
@@ -61,3 +59,48 @@ async def notify(
 
 def mention_ids(mentions: list[dict[str, Any]]) -> list[uuid.UUID]:
     return [uuid.UUID(m["id"]) for m in mentions]
+
+
+def notifications_of(persona_id: uuid.UUID) -> Any:
+    """``persona_id``'s notifications with their actors' names (rows for
+    ``schemas.notification_public``): those about posts shown, by actors still active."""
+    return (
+        select(Notification, PersonaReplica.handle, PersonaReplica.display_name)
+        .join(PersonaReplica, col(PersonaReplica.id) == col(Notification.actor_id), isouter=True)
+        .where(
+            col(Notification.persona_id) == persona_id,
+            ACTIVE_AUTHOR,
+            col(Notification.post_id).in_(shown_ids()),
+        )
+    )
+
+
+async def received(
+    session: AsyncSession, reader: Principal, *, unread: bool, cursor: str | None, limit: int
+) -> Listing[Any]:
+    """The reader's notifications, newest first; with ``unread`` only those not yet read."""
+    assert reader.persona_id is not None
+    scope = f"notifications:{reader.persona_id}:{int(unread)}"
+    before = decode_id_cursor(scope, cursor)
+    query = notifications_of(reader.persona_id)
+    if unread:
+        query = query.where(col(Notification.read_at).is_(None))
+    if before is not None:
+        query = query.where(col(Notification.id) < before)
+    rows = (await session.execute(query.order_by(col(Notification.id).desc()).limit(limit + 1))).all()
+    return Listing(scope, rows, by_id)
+
+
+async def mark_read(session: AsyncSession, persona_id: uuid.UUID, which: NotificationsRead) -> int:
+    """Marks the given ids (those of other personas are ignored), or all, read; returns how
+    many it marked. Commits."""
+    statement = update(Notification).where(
+        col(Notification.persona_id) == persona_id, col(Notification.read_at).is_(None)
+    )
+    if which.ids is not None:
+        statement = statement.where(col(Notification.id).in_(which.ids))
+    elif not which.all:
+        return 0  # all: false and no ids
+    result = await session.execute(statement.values(read_at=utcnow()))
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

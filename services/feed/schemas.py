@@ -1,15 +1,20 @@
-"""Feed's public contract."""
+"""Feed's public contract: the request and response models, and the functions that map each
+model to its one public shape (``post_public``, ``revision_public``, ``comment_public``,
+``notification_public``, ``follow_public``)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from domain.contexts import Context
 from kit.text import HttpsUrl, IsoDateTime, MultiLineText, SingleLineText
+from kit.timeutil import utcnow
+from services.feed.models import REACTION_KINDS, Comment, Follow, Notification, Post, PostRevision
 
 Audience = Literal["organisation", "followers", "group"]
 ReactionKind = Literal["like", "celebrate", "support", "insightful", "curious"]
@@ -36,6 +41,11 @@ class LinkIn(BaseModel):
 class LinkPublic(BaseModel):
     url: str
     title: str | None = None
+
+
+def links_public(links: list[dict[str, Any]] | None) -> list[LinkPublic]:
+    """A post's (or a revision's) stored links."""
+    return [LinkPublic(url=link["url"], title=link.get("title")) for link in links or []]
 
 
 class PostCreate(BaseModel):
@@ -95,10 +105,15 @@ class ReactionsPublic(BaseModel):
     mine: list[ReactionKind] = Field(description="The caller's own reactions.")
 
 
+def mentions_public(mentions: list[dict[str, Any]] | None) -> list[MentionPublic]:
+    """A post's (or a comment's) stored mentions."""
+    return [MentionPublic(id=m["id"], handle=m["handle"]) for m in mentions or []]
+
+
 class PostPublic(BaseModel):
     id: uuid.UUID
     author: AuthorPublic
-    context: Literal["professional", "personal"]
+    context: Context
     audience: Audience
     group_id: uuid.UUID | None
     body: str
@@ -114,11 +129,55 @@ class PostPublic(BaseModel):
     edited_at: datetime | None
 
 
+def post_public(row: Any, now: datetime | None = None) -> PostPublic:
+    """A post as the public shape, from a row of ``timelines.posts_for``: the post, its author's
+    handle and display name, and the reader's reactions as a bit set (bit ``i`` for
+    ``REACTION_KINDS[i]``). ``pinned`` is as of ``now``.
+
+    PostgreSQL's home page writes the same shape as JSON itself (``home_sql``); its document is
+    built from this model's fields, and the feed's tests compare the two."""
+    post: Post
+    post, handle, display_name, mine = row
+    now = now or utcnow()
+    mine = int(mine or 0)
+    return PostPublic(
+        id=post.id,
+        author=AuthorPublic(id=post.author_id, handle=handle, display_name=display_name),
+        context=post.context,
+        audience=post.audience,
+        group_id=post.group_id,
+        body=post.body,
+        mentions=mentions_public(post.mentions),
+        tags=list(post.tags or []),
+        links=links_public(post.links),
+        pinned=bool(post.pinned_until and post.pinned_until > now) or post.group_pinned_at is not None,
+        pinned_until=post.pinned_until,
+        reactions=ReactionsPublic(
+            counts={kind: getattr(post, f"{kind}_count") for kind in REACTION_KINDS},
+            mine=[kind for i, kind in enumerate(REACTION_KINDS) if mine & (1 << i)],
+        ),
+        comment_count=post.comment_count,
+        created_at=post.created_at,
+        updated_at=post.updated_at,
+        edited_at=post.edited_at,
+    )
+
+
 class RevisionPublic(BaseModel):
     id: uuid.UUID
     body: str
     links: list[LinkPublic]
     replaced_at: datetime = Field(description="When an edit replaced this text.")
+
+
+def revision_public(revision: PostRevision) -> RevisionPublic:
+    """A text an edit replaced, from its ``PostRevision``."""
+    return RevisionPublic(
+        id=revision.id,
+        body=revision.body,
+        links=links_public(revision.links),
+        replaced_at=revision.created_at,
+    )
 
 
 class CommentCreate(BaseModel):
@@ -149,6 +208,23 @@ class CommentPublic(BaseModel):
     edited_at: datetime | None
 
 
+def comment_public(comment: Comment, handle: str | None, display_name: str | None) -> CommentPublic:
+    """A comment as the public shape, with its author's handle and display name (a row of
+    ``commenting.comments_of``)."""
+    return CommentPublic(
+        id=comment.id,
+        post_id=comment.post_id,
+        parent_id=comment.parent_id,
+        author=AuthorPublic(id=comment.author_id, handle=handle, display_name=display_name),
+        body=comment.body,
+        mentions=mentions_public(comment.mentions),
+        reply_count=comment.reply_count,
+        created_at=comment.created_at,
+        updated_at=comment.updated_at,
+        edited_at=comment.edited_at,
+    )
+
+
 class NotificationPublic(BaseModel):
     id: uuid.UUID
     kind: Literal["mention", "comment", "reply"]
@@ -157,6 +233,22 @@ class NotificationPublic(BaseModel):
     comment_id: uuid.UUID | None
     created_at: datetime
     read: bool
+
+
+def notification_public(
+    note: Notification, handle: str | None, display_name: str | None
+) -> NotificationPublic:
+    """A notification as the public shape, with its actor's handle and display name (a row of
+    ``notifications.notifications_of``)."""
+    return NotificationPublic(
+        id=note.id,
+        kind=note.kind,
+        actor=AuthorPublic(id=note.actor_id, handle=handle, display_name=display_name),
+        post_id=note.post_id,
+        comment_id=note.comment_id,
+        created_at=note.created_at,
+        read=note.read_at is not None,
+    )
 
 
 class NotificationsRead(BaseModel):
@@ -190,3 +282,16 @@ class FollowPublic(BaseModel):
     handle: str | None
     display_name: str | None
     since: datetime
+
+
+def follow_public(
+    follow: Follow, handle: str | None, display_name: str | None, *, follower: bool
+) -> FollowPublic:
+    """The other side of ``follow`` as the public shape: its follower when ``follower``, else
+    the persona followed; ``handle`` and ``display_name`` are that persona's."""
+    return FollowPublic(
+        persona_id=follow.follower_id if follower else follow.followee_id,
+        handle=handle,
+        display_name=display_name,
+        since=follow.created_at,
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import ServiceSettings
+from domain.settings import PersonaReplicaSettings
 
 
-class FeedSettings(ServiceSettings):
+class FeedSettings(PersonaReplicaSettings):
     model_config = SettingsConfigDict(env_prefix="FEED_", extra="ignore", env_nested_delimiter="__")
 
     service_name: str = "feed"

@@ -1,30 +1,46 @@
-"""Who sees which post, and the timeline queries built on that rule.
+"""Who sees which post, as SQLAlchemy conditions, and the timeline queries built on them.
 
-A post is visible to a persona of the same context when it is not deleted, its author is not
-deactivated or erased, and: its audience is the organisation; or it is for the author's
-followers and the reader is the author or follows them; or it is in a group the reader is a
-member of, or in an open group of the reader's context (decision 0004). Posts of closed and
-secret groups are for members only.
+A post is visible to a persona of the same context when it is shown at all (``shown``: not
+deleted, its author not deactivated or erased), and: its audience is the organisation; or it is
+for the author's followers and the reader is the author or follows them; or it is in a group the
+reader is a member of, or in an open group of the reader's context (decision 0004). Posts of
+closed and secret groups are for members only.
+
+This module is the rule's one statement for every read but PostgreSQL's home page:
+
+- posts: ``visible_posts`` (``posts_for`` with ``visible_to``) for single posts, search and
+  every timeline but the home timeline; ``home_rule``/``home_condition`` and
+  ``announcements_condition`` (on ``posts_for``) for the home timeline on SQLite and the event
+  stream;
+- what hangs off a post: ``visible_ids`` for its comments (``commenting.comments_of``) and
+  ``shown_ids`` for notifications about it (``notifications.notifications_of``);
+- who is told of a post: ``seen_by_each`` (``notifications.who_can_see``).
+
+PostgreSQL's home page and inboxes have their own statement of it, in SQL
+(``services.feed.home_sql``); ``tests/feed/test_home_rules.py`` compares the two on generated
+worlds. Hiding more posts from every reader (a moderation flag, say) is a condition added to
+``shown`` here and to ``home_sql._shown`` there; ``tests/feed/test_hiding.py`` checks that such
+a condition reaches every read.
 
 Every list is newest first with a one-column keyset (post ids are UUIDv7, so id order is
-creation order); a page costs one statement, plus one for the pinned posts on a first page
+creation order); a page costs one statement, the pinned posts of a first page included
 (decision 0006).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal, or_, union_all
+from sqlalchemy import BindParameter, and_, bindparam, case, func, literal, literal_column, or_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from kit.timeutil import utcnow
-from kit.tokens import Principal
+from domain.principal import Principal
 from services.feed.models import (
     REACTION_KINDS,
     Follow,
@@ -34,17 +50,13 @@ from services.feed.models import (
     Post,
     Reaction,
 )
-from services.feed.schemas import (
-    AuthorPublic,
-    LinkPublic,
-    MentionPublic,
-    PostPublic,
-    ReactionsPublic,
-)
 
 MAX_PINNED = 10
 MAX_INLINE_SOURCES = 1000
 ACTIVE_AUTHOR = or_(col(PersonaReplica.status).is_(None), col(PersonaReplica.status) == "active")
+# Audiences whose posts reach a home timeline by their author, and by their group.
+BY_AUTHOR = ("organisation", "followers")
+BY_GROUP = "group"
 
 
 def me(reader: Principal) -> uuid.UUID:
@@ -52,37 +64,72 @@ def me(reader: Principal) -> uuid.UUID:
     return reader.persona_id
 
 
-def my_reactions(reader: Principal) -> Any:
-    """The caller's reactions to the outer query's post as a bit set, so that a page of posts
-    with the caller's own reactions stays one statement."""
+# Most functions below take the reader's persona and context as values or as bound parameters
+# (``bindparam``): a statement built once with parameters serves every reader (the home
+# timeline on SQLite: see ``services.feed.home``).
+
+
+def reactions_of(persona: Any) -> Any:
+    """``persona``'s reactions to the outer query's post as a bit set, so that a page of posts
+    with the reader's own reactions stays one statement."""
     bits = case(*[(col(Reaction.kind) == kind, 1 << i) for i, kind in enumerate(REACTION_KINDS)], else_=0)
     return (
         select(func.coalesce(func.sum(bits), 0))
-        .where(col(Reaction.post_id) == col(Post.id), col(Reaction.persona_id) == me(reader))
+        .where(col(Reaction.post_id) == col(Post.id), col(Reaction.persona_id) == persona)
         .scalar_subquery()
     )
 
 
-def posts_for(reader: Principal) -> Any:
-    """Live posts of active authors, each with its author's names and the reader's reactions."""
-    return (
-        select(Post, PersonaReplica.handle, PersonaReplica.display_name, my_reactions(reader).label("mine"))
-        .join(PersonaReplica, col(PersonaReplica.id) == col(Post.author_id), isouter=True)
-        .where(col(Post.deleted_at).is_(None), ACTIVE_AUTHOR)
+def my_reactions(reader: Principal) -> Any:
+    return reactions_of(me(reader))
+
+
+def shown() -> Any:
+    """What every read leaves out, whoever the reader: deleted posts, and posts of authors no
+    longer active. A condition on ``Post`` joined to its author's ``PersonaReplica`` (as in
+    ``posts_for``). Every read of posts, and of what hangs off them, is built on it: a
+    condition added here hides a post everywhere but PostgreSQL's home page (``home_sql``)."""
+    return and_(col(Post.deleted_at).is_(None), ACTIVE_AUTHOR)
+
+
+def _shown_with_authors(query: Any) -> Any:
+    """``query`` (of ``Post``) joined to each post's author in the replica, keeping posts
+    ``shown``."""
+    return query.join(PersonaReplica, col(PersonaReplica.id) == col(Post.author_id), isouter=True).where(
+        shown()
     )
 
 
-def _follows(reader: uuid.UUID) -> Any:
+def posts_seen_by(persona: Any) -> Any:
+    """Shown posts, each with its author's names and ``persona``'s reactions (a row for
+    ``schemas.post_public``)."""
+    return _shown_with_authors(
+        select(Post, PersonaReplica.handle, PersonaReplica.display_name, reactions_of(persona).label("mine"))
+    )
+
+
+def posts_for(reader: Principal) -> Any:
+    return posts_seen_by(me(reader))
+
+
+def shown_ids() -> Any:
+    """The ids of the posts ``shown``, as a subquery complete in itself: it joins the authors'
+    replica on its own and borrows no table of the query it sits in (which may join the
+    replica for a persona of its own: a comment's author, a notification's actor)."""
+    return _shown_with_authors(select(Post.id)).correlate(None)
+
+
+def _follows(reader: Any) -> Any:
     return col(Post.author_id).in_(select(Follow.followee_id).where(col(Follow.follower_id) == reader))
 
 
-def _my_groups(reader: uuid.UUID) -> Any:
+def _my_groups(reader: Any) -> Any:
     return col(Post.group_id).in_(
         select(MembershipReplica.group_id).where(col(MembershipReplica.persona_id) == reader)
     )
 
 
-def _open_groups(context: str) -> Any:
+def _open_groups(context: Any) -> Any:
     return col(Post.group_id).in_(
         select(GroupReplica.id).where(
             col(GroupReplica.visibility) == "open", col(GroupReplica.context) == context
@@ -90,66 +137,176 @@ def _open_groups(context: str) -> Any:
     )
 
 
-def visible_to(reader: Principal) -> Any:
-    """The visibility rule as a SQL condition on ``Post``."""
-    persona = me(reader)
-    assert reader.context is not None
+def seen_by(persona: Any, context: Any) -> Any:
+    """The visibility rule as a SQL condition on ``Post``, for ``persona`` of ``context``
+    (values or bound parameters): which posts the persona may see, ``shown`` aside."""
     return and_(
-        col(Post.context) == reader.context,
+        col(Post.context) == context,
         or_(
             col(Post.audience) == "organisation",
             and_(
                 col(Post.audience) == "followers",
                 or_(col(Post.author_id) == persona, _follows(persona)),
             ),
-            and_(col(Post.audience) == "group", or_(_my_groups(persona), _open_groups(reader.context))),
+            and_(col(Post.audience) == "group", or_(_my_groups(persona), _open_groups(context))),
         ),
     )
 
 
-def not_pinned(now: datetime) -> Any:
+def visible_to(reader: Principal) -> Any:
+    """The visibility rule as a SQL condition on ``Post``, for ``reader``."""
+    assert reader.context is not None
+    return seen_by(me(reader), reader.context)
+
+
+def visible_posts(reader: Principal) -> Any:
+    """The posts ``reader`` sees, as rows for ``schemas.post_public``: what single posts,
+    search and every timeline but the home timeline read."""
+    return posts_for(reader).where(visible_to(reader))
+
+
+def visible_ids(reader: Principal) -> Any:
+    """The ids of the posts ``reader`` sees, as a subquery complete in itself (``shown_ids``)."""
+    return shown_ids().where(visible_to(reader))
+
+
+def seen_by_each(post_id: uuid.UUID, context: str, personas: Sequence[uuid.UUID]) -> Any:
+    """One row for the post (none when there is no such post), with a column for each of
+    ``personas`` (of ``context``, the post's), in their order: whether the rule lets that
+    persona see the post (``seen_by``). Whether the post is shown at all is left to the reads."""
+    return (
+        select(*(seen_by(persona, context).label(f"p{i}") for i, persona in enumerate(personas)))
+        .select_from(Post)
+        .where(col(Post.id) == post_id)
+    )
+
+
+def not_pinned(now: Any) -> Any:
     return or_(col(Post.pinned_until).is_(None), col(Post.pinned_until) <= now)
 
 
 @dataclass(frozen=True, slots=True)
 class Sources:
-    """Whom and which groups a reader's home timeline draws from."""
+    """Whom and which groups a reader's home timeline draws from: ``authors`` are the reader
+    and their followees. Lists of ids, or bound parameters that expand to them."""
 
-    followees: list[uuid.UUID]
-    groups: list[uuid.UUID]
+    authors: Any
+    groups: Any
 
 
-def home_condition(reader: Principal, now: datetime, sources: Sources | None = None) -> Any:
-    """Own posts, posts by followed personas (organisation or followers), and posts in the
-    reader's groups. Announcements still pinned lead the first page instead.
+BOUND_SOURCES = Sources(
+    authors=bindparam("authors", expanding=True), groups=bindparam("groups", expanding=True)
+)
+_READER: BindParameter[Any] = bindparam("reader")
+_SOURCES: Any = union_all(
+    select(literal_column("'f'").label("kind"), col(Follow.followee_id).label("source")).where(
+        col(Follow.follower_id) == _READER
+    ),
+    select(literal_column("'g'").label("kind"), col(MembershipReplica.group_id).label("source")).where(
+        col(MembershipReplica.persona_id) == _READER
+    ),
+).limit(bindparam("cap"))
 
-    With ``sources`` the followees and groups are literal lists, which lets PostgreSQL's planner
-    see how few there are: for a persona following three people it then reads their posts
-    through the author index instead of walking the whole post index backwards (decision
-    0006). Without, they are subqueries."""
+
+async def home_sources(session: AsyncSession, reader: Principal) -> Sources | None:
+    """The reader's followees and groups, or None when there are more than
+    ``MAX_INLINE_SOURCES`` (``home_rule`` then uses subqueries instead of lists)."""
     persona = me(reader)
+    rows = (await session.execute(_SOURCES, {"reader": persona, "cap": MAX_INLINE_SOURCES + 1})).all()
+    if len(rows) > MAX_INLINE_SOURCES:
+        return None
+    return Sources(
+        authors=[persona, *(_uuid(row.source) for row in rows if row.kind == "f")],
+        groups=[_uuid(row.source) for row in rows if row.kind == "g"],
+    )
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def home_rule(persona: Any, context: Any, now: Any, sources: Sources | None) -> Any:
+    """Own posts, posts by followed personas (organisation or followers), and posts in the
+    reader's groups, in the reader's context. Announcements still pinned lead the first page
+    instead (``announcements_rule``).
+
+    With ``sources`` the followees and groups are lists, which lets a planner see how few
+    there are (decision 0006). Without, they are subqueries."""
     if sources is None:
         authors = or_(col(Post.author_id) == persona, _follows(persona))
         groups = _my_groups(persona)
     else:
-        authors = col(Post.author_id).in_([persona, *sources.followees])
-        groups = col(Post.group_id).in_(sources.groups) if sources.groups else false()
+        authors = col(Post.author_id).in_(sources.authors)
+        groups = col(Post.group_id).in_(sources.groups)
     return and_(
-        col(Post.context) == reader.context,
+        col(Post.context) == context,
         or_(
-            and_(col(Post.audience).in_(("organisation", "followers")), authors),
-            and_(col(Post.audience) == "group", groups),
+            and_(col(Post.audience).in_(BY_AUTHOR), authors),
+            and_(col(Post.audience) == BY_GROUP, groups),
         ),
         not_pinned(now),
     )
 
 
-def announcements_condition(reader: Principal, now: datetime) -> Any:
+def home_condition(reader: Principal, now: datetime, sources: Sources | None = None) -> Any:
+    """``home_rule`` for ``reader``."""
+    return home_rule(me(reader), reader.context, now, sources)
+
+
+def announcements_rule(context: Any, now: Any) -> Any:
+    """Announcements still pinned in ``context``: they lead the home timeline."""
     return and_(
-        col(Post.context) == reader.context,
+        col(Post.context) == context,
         col(Post.audience) == "organisation",
         col(Post.pinned_until) > now,
     )
+
+
+def announcements_condition(reader: Principal, now: datetime) -> Any:
+    return announcements_rule(reader.context, now)
+
+
+ANNOUNCEMENTS_ORDER = col(Post.pinned_until).desc()  # most recently pinned first
+
+
+def home_lead(reader: Principal, now: datetime) -> tuple[Any, Any]:
+    """What leads a first page of the home timeline, as ``page_of_posts``'s ``lead``."""
+    return announcements_condition(reader, now), ANNOUNCEMENTS_ORDER
+
+
+def page_statement(
+    posts: Any, condition: Any, *, before: Any, count: Any, lead: tuple[Any, Any, Any] | None = None
+) -> Any:
+    """``posts`` (a ``posts_seen_by`` query, maybe joined) matching ``condition``: ``count`` at
+    most, newest first, older than ``before`` unless it is None; and with ``lead`` = (posts,
+    condition, order), up to ``MAX_PINNED`` of those in the same statement with UNION ALL
+    (rows then carry a ``lead`` column: ``read_page(..., led=True)``)."""
+    query = posts.where(condition)
+    if before is not None:
+        query = query.where(col(Post.id) < before)
+    query = query.order_by(col(Post.id).desc()).limit(count)
+    if lead is None:
+        return query
+    lead_posts, lead_condition, lead_order = lead
+    pinned = lead_posts.where(lead_condition).order_by(lead_order).limit(MAX_PINNED)
+    both = union_all(
+        select(query.add_columns(literal(0).label("lead")).subquery()),
+        select(pinned.add_columns(literal(1).label("lead")).subquery()),
+    ).subquery()
+    post = aliased(Post, both)
+    return select(post, both.c.handle, both.c.display_name, both.c.mine).add_columns(both.c.lead)
+
+
+async def read_page(
+    session: AsyncSession, statement: Any, params: dict[str, Any] | None = None, *, led: bool
+) -> tuple[list[Any], list[Any]]:
+    """The rows of a ``page_statement``, newest first, and (``led``) the leading ones apart."""
+    rows = (await session.execute(statement, params)).all()
+    if not led:
+        return list(rows), []
+    regular = sorted((r[:4] for r in rows if not r.lead), key=lambda r: r[0].id, reverse=True)
+    leading = sorted((r[:4] for r in rows if r.lead), key=_pin_key, reverse=True)
+    return regular, leading
 
 
 async def page_of_posts(
@@ -162,60 +319,17 @@ async def page_of_posts(
     source: Any = None,
     lead: tuple[Any, Any] | None = None,
 ) -> tuple[list[Any], list[Any]]:
-    """One statement: up to ``limit + 1`` posts newest first, strictly older than ``before``;
-    and on a first page, the posts matching ``lead`` = (condition, order), which come first
-    (pinned posts), fetched in the same statement with UNION ALL. ``source`` replaces the
-    plain post query (the tag timeline joins its tag table)."""
-    query = (source if source is not None else posts_for(reader)).where(condition)
-    if before is not None:
-        query = query.where(col(Post.id) < before)
-    query = query.order_by(col(Post.id).desc()).limit(limit + 1)
-    if lead is None or before is not None:
-        return list((await session.execute(query)).all()), []
-    pinned = posts_for(reader).where(lead[0]).order_by(lead[1]).limit(MAX_PINNED)
-    both = union_all(
-        select(query.add_columns(literal(0).label("lead")).subquery()),
-        select(pinned.add_columns(literal(1).label("lead")).subquery()),
-    ).subquery()
-    post = aliased(Post, both)
-    rows = (
-        await session.execute(
-            select(post, both.c.handle, both.c.display_name, both.c.mine).add_columns(both.c.lead)
-        )
-    ).all()
-    regular = sorted((r[:4] for r in rows if not r[4]), key=lambda r: r[0].id, reverse=True)
-    leading = sorted((r[:4] for r in rows if r[4]), key=_pin_key, reverse=True)
-    return regular, leading
+    """One statement: up to ``limit + 1`` posts of ``source`` newest first, strictly older than
+    ``before``; and on a first page, those matching ``lead`` = (condition, order), which come
+    first (pinned posts), fetched in the same statement with UNION ALL. ``source`` is a
+    ``posts_for`` query (the default), maybe narrowed (``visible_posts``) or joined (the tag
+    timeline joins its tag table)."""
+    posts = source if source is not None else posts_for(reader)
+    leading = (posts, *lead) if lead is not None and before is None else None
+    statement = page_statement(posts, condition, before=before, count=limit + 1, lead=leading)
+    return await read_page(session, statement, led=leading is not None)
 
 
 def _pin_key(row: Any) -> tuple[datetime, uuid.UUID]:
     post: Post = row[0]
     return (post.group_pinned_at or post.pinned_until or post.created_at, post.id)
-
-
-def post_public(row: Any, now: datetime | None = None) -> PostPublic:
-    """A row of ``posts_for`` as the public shape."""
-    post, handle, display_name, mine = row
-    now = now or utcnow()
-    mine = int(mine or 0)
-    return PostPublic(
-        id=post.id,
-        author=AuthorPublic(id=post.author_id, handle=handle, display_name=display_name),
-        context=post.context,
-        audience=post.audience,
-        group_id=post.group_id,
-        body=post.body,
-        mentions=[MentionPublic(id=m["id"], handle=m["handle"]) for m in post.mentions or []],
-        tags=list(post.tags or []),
-        links=[LinkPublic(url=link["url"], title=link.get("title")) for link in post.links or []],
-        pinned=bool(post.pinned_until and post.pinned_until > now) or post.group_pinned_at is not None,
-        pinned_until=post.pinned_until,
-        reactions=ReactionsPublic(
-            counts={kind: getattr(post, f"{kind}_count") for kind in REACTION_KINDS},
-            mine=[kind for i, kind in enumerate(REACTION_KINDS) if mine & (1 << i)],
-        ),
-        comment_count=post.comment_count,
-        created_at=post.created_at,
-        updated_at=post.updated_at,
-        edited_at=post.edited_at,
-    )

@@ -1,4 +1,5 @@
-"""Who may see and do what in a group. A group of the other context, or a secret group the
+"""Who may see and do what in a group: the rules, as plain functions and queries (deps.py
+makes the request dependency of them). A group of the other context, or a secret group the
 caller neither belongs to nor is invited to, answers exactly as one that does not exist."""
 
 from __future__ import annotations
@@ -6,17 +7,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import Depends, Path
 from sqlalchemy import or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from kit.db import SessionDep
+from domain.principal import Principal
 from kit.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from kit.timeutil import utcnow
-from kit.tokens import CurrentPersona, Principal
 from services.groups.models import Group, Invitation, JoinRequest, Membership
 
 NO_GROUP = "No group with this id."
@@ -32,6 +30,8 @@ def archived_error() -> Conflict:
 
 @dataclass
 class Access:
+    """A group the caller may see, with the caller's membership of it (if any)."""
+
     group: Group
     membership: Membership | None
     caller: Principal
@@ -68,6 +68,11 @@ class Access:
         if self.group.archived_at is not None:
             raise archived_error()
 
+    def require_membership(self, what: str) -> None:
+        """Members (and administrators) only, whatever the group's visibility."""
+        if self.membership is None and not self.is_admin:
+            raise Forbidden(f"Only members see {what}.")
+
     def require_member_view(self) -> None:
         """Members lists, requests and health of closed and secret groups are for members."""
         if self.group.visibility != "open" and self.membership is None and not self.is_admin:
@@ -84,13 +89,10 @@ async def membership_of(
     )
 
 
-async def _access(
-    group_id: Annotated[uuid.UUID, Path(description="The group's id.")],
-    session: SessionDep,
-    caller: CurrentPersona,
-) -> Access:
-    """One query whatever the answer, and the same path to the 404 for a group that does not
-    exist, one of the other context and a secret one the caller may not see: the statement
+async def visible_group(session: AsyncSession, group_id: uuid.UUID, caller: Principal) -> Access:
+    """The group as the caller sees it, with the caller's membership, or 404. One query
+    whatever the answer, and the same path to the 404 for a group that does not exist, one of
+    the other context and a secret one the caller may not see: the statement
     itself leaves out what the caller may not see, so all three come back as no row and neither
     the answer nor its timing tells them apart. The membership and a pending invitation are
     read in the same statement as the group, so one consistent snapshot decides."""
@@ -125,9 +127,6 @@ async def _access(
     if row is None:
         raise group_not_found()
     return Access(row[0], row[1], caller)
-
-
-GroupAccess = Annotated[Access, Depends(_access)]
 
 
 async def check_join_budget(session: AsyncSession, persona_id: uuid.UUID, per_hour: int) -> None:

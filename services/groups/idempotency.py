@@ -1,13 +1,8 @@
-"""Groups' ``Idempotency-Key`` store (kit.idempotency)."""
+"""Groups' ``Idempotency-Key`` answers (kit.idempotency), kept in groups' own table."""
 
 from __future__ import annotations
 
-from kit.idempotency import IdempotencyKeyHeader, IdempotencyKeys, fingerprint
+from kit.idempotency import IdempotencyKeys
 from services.groups.models import IdempotencyKey
 
-__all__ = ["IdempotencyKeyHeader", "fingerprint", "remember", "replay", "retention"]
-
-_keys = IdempotencyKeys(IdempotencyKey)
-replay = _keys.replay
-retention = _keys.retention
-remember = _keys.remember
+keys = IdempotencyKeys(IdempotencyKey, owner_column="persona_id")

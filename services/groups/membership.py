@@ -1,24 +1,30 @@
 """Membership changes and the events that tell other services about them. Every change of a
 group's members goes through here, so the member count, the owner rule and the events stay
-consistent whichever route or event caused it."""
+consistent whichever route or event caused it: joining an open group, role changes, leaving and
+removals (the flows the routes call), and the steps they and the join-request and invitation
+flows share."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, update
+from sqlalchemy import Row, String, cast, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from kit.errors import Conflict, Forbidden, NotFound
 from kit.ids import new_id
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
-from services.groups.access import lock_group
-from services.groups.models import Group, Invitation, JoinRequest, Membership
+from services.groups.access import Access, check_join_budget, lock_group, membership_of
+from services.groups.models import Group, Invitation, JoinRequest, Membership, PersonaReplica
 
 ROLE_RANK = {"owner": 0, "moderator": 1, "member": 2}
+NOT_MEMBER = "The persona is not a member of this group."
+LAST_OWNER = "The last owner cannot leave or step down: hand over ownership first."
 
 
 def group_event(group: Group) -> dict[str, object]:
@@ -185,3 +191,88 @@ async def _drop_steward(session: AsyncSession, persona_id: uuid.UUID) -> None:
         group.stewards = stewards
         session.add(group)
     await session.flush()
+
+
+async def members(
+    session: AsyncSession, group: Group, *, role: str | None, after: uuid.UUID | None, limit: int
+) -> Sequence[Row[Membership, str | None, str | None]]:
+    """A page of the group's members in the order they joined, each with its handle and
+    display name from the replica."""
+    query = (
+        select(Membership, PersonaReplica.handle, PersonaReplica.display_name)
+        .join(PersonaReplica, col(PersonaReplica.id) == Membership.persona_id, isouter=True)
+        .where(col(Membership.group_id) == group.id)
+    )
+    if role:
+        query = query.where(col(Membership.role) == role)
+    if after:
+        query = query.where(col(Membership.id) > after)
+    return (await session.execute(query.order_by(col(Membership.id)).limit(limit + 1))).all()
+
+
+async def join(
+    session: AsyncSession, outbox: Outbox, access: Access, persona_id: uuid.UUID, joins_per_hour: int
+) -> tuple[Membership, bool]:
+    """The caller joins an open group; returns the membership and whether it is new.
+    Idempotent: joining twice, or fifty times at once, keeps one membership."""
+    group = access.group
+    if persona_id != access.persona_id:
+        raise Forbidden("Members join themselves; invite others instead.")
+    if access.membership is not None:
+        return access.membership, False
+    access.require_writable()
+    if group.visibility != "open":
+        raise Forbidden("This group takes join requests or invitations, not direct joins.")
+    await check_join_budget(session, access.persona_id, joins_per_hour)
+    joined, created = await add(session, outbox, group, persona_id)
+    await session.commit()
+    return joined, created
+
+
+async def change_role(
+    session: AsyncSession, outbox: Outbox, access: Access, persona_id: uuid.UUID, role: str
+) -> Membership:
+    """Owners (and administrators) change roles; a group always keeps one owner."""
+    access.require("owner", admin=True, action="change roles")
+    access.require_writable()
+    group = access.group
+    await access.relock(session)
+    access.require("owner", admin=True, action="change roles")
+    target = await membership_of(session, group.id, persona_id)
+    if target is None:
+        raise NotFound(NOT_MEMBER)
+    await session.refresh(target)
+    if target.role == "owner" and role != "owner" and await owner_count(session, group.id) <= 1:
+        raise Conflict(LAST_OWNER, slug="last-owner")
+    await set_role(session, outbox, group, target, role)
+    await session.commit()
+    return target
+
+
+async def leave_or_remove(
+    session: AsyncSession, outbox: Outbox, access: Access, persona_id: uuid.UUID
+) -> None:
+    """The caller leaves, or removes another member: moderators remove members, owners (and
+    administrators) anyone; the last owner stays."""
+    group = access.group
+    access.require_writable()
+    if persona_id != access.persona_id:
+        access.require("owner", "moderator", admin=True, action="remove members")
+    await access.relock(session)
+    if persona_id != access.persona_id:
+        access.require("owner", "moderator", admin=True, action="remove members")
+    target = await membership_of(session, group.id, persona_id)
+    if target is None:
+        raise NotFound(NOT_MEMBER)
+    await session.refresh(target)
+    if (
+        persona_id != access.persona_id
+        and access.role == "moderator"
+        and not access.is_admin
+        and target.role != "member"
+    ):
+        raise Forbidden("Moderators remove members; only owners remove moderators and owners.")
+    if target.role == "owner" and await owner_count(session, group.id) <= 1:
+        raise Conflict(LAST_OWNER, slug="last-owner")
+    await remove(session, outbox, group, target)
+    await session.commit()

@@ -1,4 +1,5 @@
-"""Groups' public contract."""
+"""Groups' public contract: request and response models, and the functions that map a
+stored row to its one public shape."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from kit.text import Checked, Handle, IsoDate, MultiLineText, SingleLineText, Tag
+from domain.contexts import Context
+from domain.handles import Handle
+from kit.text import Checked, IsoDate, MultiLineText, SingleLineText, Tag
+from services.groups.models import Group, Invitation, JoinRequest, Membership, PersonaReplica
 
 Visibility = Literal["open", "closed", "secret"]
 Role = Literal["owner", "moderator", "member"]
@@ -128,7 +132,7 @@ class CharterPublic(BaseModel):
 
 class GroupPublic(BaseModel):
     id: uuid.UUID
-    context: Literal["professional", "personal"]
+    context: Context
     name: str
     handle: str
     purpose: str
@@ -238,3 +242,78 @@ class GroupHealth(BaseModel):
     days_since_last_activity: int | None
     review_at: date | None
     review_due: bool
+
+
+def group_public(group: Group, role: str | None = None) -> GroupPublic:
+    return GroupPublic(
+        id=group.id,
+        context=group.context,
+        name=group.name,
+        handle=group.handle,
+        purpose=group.purpose,
+        description=group.description,
+        tags=group.tags,
+        visibility=group.visibility,
+        charter=CharterPublic(
+            objective=group.objective,
+            audience=group.audience,
+            success_indicators=group.success_indicators,
+            review_at=group.review_at,
+            stewards=[uuid.UUID(s) for s in group.stewards],
+        ),
+        member_count=group.member_count,
+        created_at=group.created_at,
+        updated_at=group.updated_at,
+        archived_at=group.archived_at,
+        my_role=role,
+    )
+
+
+def group_summary(group: Group) -> GroupSummary:
+    return GroupSummary(
+        id=group.id,
+        handle=group.handle,
+        name=group.name,
+        visibility=group.visibility,
+        archived=group.archived_at is not None,
+    )
+
+
+def member_public(m: Membership, handle: str | None, display_name: str | None) -> MemberPublic:
+    return MemberPublic(
+        persona_id=m.persona_id, handle=handle, display_name=display_name, role=m.role, joined_at=m.joined_at
+    )
+
+
+def membership_public(m: Membership) -> MembershipPublic:
+    return MembershipPublic(group_id=m.group_id, persona_id=m.persona_id, role=m.role, joined_at=m.joined_at)
+
+
+def my_membership_public(m: Membership, group: Group) -> MyMembershipPublic:
+    return MyMembershipPublic(group=group_summary(group), role=m.role, joined_at=m.joined_at)
+
+
+def join_request_public(r: JoinRequest, replica: PersonaReplica | None = None) -> JoinRequestPublic:
+    return JoinRequestPublic(
+        group_id=r.group_id,
+        persona_id=r.persona_id,
+        handle=replica.handle if replica else None,
+        display_name=replica.display_name if replica else None,
+        status=r.status,
+        message=r.message,
+        response=r.response,
+        created_at=r.created_at,
+        decided_at=r.decided_at,
+    )
+
+
+def invitation_public(i: Invitation, group: Group) -> InvitationPublic:
+    return InvitationPublic(
+        group=group_summary(group),
+        persona_id=i.persona_id,
+        invited_by=i.invited_by,
+        status=i.status,
+        message=i.message,
+        created_at=i.created_at,
+        decided_at=i.decided_at,
+    )

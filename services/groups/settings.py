@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import ServiceSettings
+from domain.settings import PersonaReplicaSettings
 
 
-class GroupsSettings(ServiceSettings):
+class GroupsSettings(PersonaReplicaSettings):
     model_config = SettingsConfigDict(env_prefix="GROUPS_", extra="ignore", env_nested_delimiter="__")
 
     service_name: str = "groups"
@@ -20,11 +17,3 @@ class GroupsSettings(ServiceSettings):
     joins_per_hour: int = Field(
         default=100, ge=1, description="Joins and join requests one persona may make in an hour."
     )
-
-
-def _settings(request: Request) -> GroupsSettings:
-    settings: GroupsSettings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[GroupsSettings, Depends(_settings)]

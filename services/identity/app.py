@@ -9,6 +9,9 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from domain.contexts import PROBLEM_DESCRIPTIONS
+from domain.principal import principal_from_claims
+from kit.outbox import Consumer, EventIn
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import JWKSKeySource
 from services.identity import accounts, verification, webhooks
@@ -64,8 +67,10 @@ def create_app(
         routers=routers,
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
+        principal=principal_from_claims,
+        problem_descriptions=PROBLEM_DESCRIPTIONS,
         key_source=key_source,
-        event_handlers={"*": webhooks.enqueue},
+        event_handlers={"*": Consumer(EventIn, webhooks.enqueue)},
         workers=[_webhook_relay, _pending_statuses],
         retention=[webhooks.delivery_log_retention(), verification.retention()],
     )

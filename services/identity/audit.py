@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.principal import Principal
 from kit.errors import Forbidden
-from kit.tokens import Principal
 from services.identity.models import AuditEntry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.tokens import Principal
+from domain.principal import Principal
 from services.identity.models import Client
 
 

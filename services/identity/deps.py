@@ -1,4 +1,7 @@
-"""Identity's request dependencies."""
+"""Identity's request dependencies: everything a route takes from the request or the app's
+state (settings, keys, the password hasher, the mailer, the single sign-on provider, the
+database session and outbox, and who is calling: a persona, an administrator, a webhook owner
+or a SCIM client) comes from here, so routes never read ``request.app.state`` themselves."""
 
 from __future__ import annotations
 
@@ -7,14 +10,37 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from kit.db import SessionDep
-from kit.errors import Unauthorized
+from domain.principal import CurrentPersona, CurrentPrincipal, Principal
+from kit.db import Database, SessionDep
+from kit.errors import Forbidden, Unauthorized
+from kit.outbox import OutboxDep
 from kit.timeutil import as_utc
-from kit.tokens import CurrentPersona, Principal
+from kit.tokens import TokenVerifier, bearer_token
+from services.identity import clients, endpoints, scim
+from services.identity.endpoints import Owner
 from services.identity.keys import KeyRing
+from services.identity.mail import Mailer
 from services.identity.models import Account, Persona
+from services.identity.oidc import ExternalProvider
 from services.identity.passwords import Passwords
+from services.identity.scim import ScimError
 from services.identity.settings import IdentitySettings
+
+__all__ = [
+    "AdminDep",
+    "Caller",
+    "CallerDep",
+    "ExternalProviderDep",
+    "KeysDep",
+    "MailerDep",
+    "OutboxDep",
+    "PasswordsDep",
+    "ScimBaseDep",
+    "SessionDep",
+    "SettingsDep",
+    "WebhookOwnerDep",
+    "scim_client",
+]
 
 
 def _settings(request: Request) -> IdentitySettings:
@@ -32,9 +58,22 @@ def _passwords(request: Request) -> Passwords:
     return passwords
 
 
+def _mailer(request: Request) -> Mailer:
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
+async def _external_provider(request: Request) -> ExternalProvider | None:
+    """The trusted single sign-on provider, when one is configured."""
+    provider: ExternalProvider | None = request.app.state.external_provider
+    return provider
+
+
 SettingsDep = Annotated[IdentitySettings, Depends(_settings)]
 KeysDep = Annotated[KeyRing, Depends(_keys)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+MailerDep = Annotated[Mailer, Depends(_mailer)]
+ExternalProviderDep = Annotated[ExternalProvider | None, Depends(_external_provider)]
 
 
 @dataclass
@@ -68,3 +107,46 @@ async def _caller(principal: CurrentPersona, session: SessionDep) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+async def _admin(caller: CallerDep) -> Caller:
+    if not caller.holds_role("admin"):
+        raise Forbidden("This operation is for administrators.")
+    return caller
+
+
+AdminDep = Annotated[Caller, Depends(_admin)]
+
+
+async def _webhook_owner(principal: CurrentPrincipal, session: SessionDep) -> Owner:
+    """Who manages webhooks with this token (endpoints.owner_of)."""
+    return await endpoints.owner_of(session, principal)
+
+
+WebhookOwnerDep = Annotated[Owner, Depends(_webhook_owner)]
+
+
+async def scim_client(request: Request) -> Principal:
+    """The SCIM router's guard: an active integrator client's token with the ``scim`` scope,
+    refused in SCIM's own error format."""
+    verifier: TokenVerifier[Principal] = request.app.state.verifier
+    try:
+        principal = await verifier.verify(bearer_token(request))
+    except Unauthorized as exc:
+        raise ScimError(401, exc.detail) from None
+    if principal.client_id is None or "scim" not in principal.scopes:
+        raise ScimError(403, "SCIM needs an integrator client's token with the scim scope.")
+    database: Database = request.app.state.database
+    async with database.read_sessionmaker() as session:
+        if not await clients.is_active(session, principal):
+            raise ScimError(401, "The client has been revoked.")
+    request.state.principal = principal
+    return principal
+
+
+async def _scim_base(settings: SettingsDep) -> str:
+    """Where SCIM's resources are, as clients name them (scim.base_url)."""
+    return scim.base_url(settings.public_url)
+
+
+ScimBaseDep = Annotated[str, Depends(_scim_base)]

@@ -7,10 +7,9 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Annotated, Protocol
+from typing import Protocol
 
 import anyio.to_thread
-from fastapi import Depends, Request
 
 from services.identity.settings import IdentitySettings
 
@@ -93,11 +92,3 @@ class LogMailer:
 
 def mailer_for(settings: IdentitySettings) -> Mailer:
     return SmtpMailer(settings) if settings.smtp_host else LogMailer()
-
-
-def _mailer(request: Request) -> Mailer:
-    mailer: Mailer = request.app.state.mailer
-    return mailer
-
-
-MailerDep = Annotated[Mailer, Depends(_mailer)]

@@ -1,4 +1,5 @@
-"""Identity's public contract."""
+"""Identity's public contract: request and response models, and the functions that map a
+stored row to its one public shape."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from kit.text import Handle, HttpsUrl, MultiLineText, SingleLineText
+from domain.contexts import Context
+from domain.handles import Handle
+from kit.text import HttpsUrl, MultiLineText, SingleLineText
+from services.identity.models import Account, AuditEntry, Client, Persona, WebhookDelivery, WebhookEndpoint
 
 Name = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
 ShortLine = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
@@ -32,7 +36,6 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_email)]
-PersonaKind = Literal["professional", "personal"]
 
 
 PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH = 12, 256
@@ -96,7 +99,7 @@ class PersonaPublic(BaseModel):
     """What anyone in the persona's context may see."""
 
     id: uuid.UUID
-    kind: PersonaKind
+    kind: Context
     handle: str
     display_name: str
     job_title: str | None = None
@@ -153,7 +156,7 @@ class MePublic(BaseModel):
     a personal persona's token shows the personal persona alone. No answer holds both personas,
     so that an app holding one persona's token learns nothing of the other."""
 
-    context: PersonaKind = Field(description="The kind of the token's persona, whose data this is.")
+    context: Context = Field(description="The kind of the token's persona, whose data this is.")
     account_id: uuid.UUID | None = Field(description="The account; null with a personal persona's token.")
     email: str | None = Field(description="The account's address; null with a personal persona's token.")
     status: str | None = Field(description="The account's status; null with a personal persona's token.")
@@ -181,7 +184,7 @@ class TokenResponse(BaseModel):
     refresh_token: str | None = None
     scope: str = ""
     persona_id: uuid.UUID | None = None
-    context: PersonaKind | None = None
+    context: Context | None = None
 
 
 AccountStatus = Literal["active", "suspended", "deactivated"]
@@ -255,7 +258,6 @@ class ClientCreated(ClientPublic):
 
 
 EventPattern = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^(\*|[a-z_]+\.(\*|[a-z_]+))$")]
-WebhookContext = Literal["professional", "personal"]
 
 
 WebhookUrl = Annotated[
@@ -275,8 +277,8 @@ class WebhookCreate(Strict):
     event_types: list[EventPattern] = Field(
         min_length=1, max_length=50, examples=[["post.created", "group.*"]]
     )
-    contexts: list[WebhookContext] = Field(
-        default_factory=lambda: list[WebhookContext](["professional"]),
+    contexts: list[Context] = Field(
+        default_factory=lambda: list[Context](["professional"]),
         min_length=1,
         max_length=2,
         description="`personal` only when an administrator registers the endpoint.",
@@ -291,7 +293,7 @@ class WebhookUpdate(Update):
     event_types: Annotated[list[EventPattern], Field(min_length=1, max_length=50)] | SkipJsonSchema[None] = (
         None
     )
-    contexts: Annotated[list[WebhookContext], Field(min_length=1, max_length=2)] | SkipJsonSchema[None] = None
+    contexts: Annotated[list[Context], Field(min_length=1, max_length=2)] | SkipJsonSchema[None] = None
     description: Annotated[str, Field(max_length=500), SingleLineText] | None = None
     active: StrictBool | SkipJsonSchema[None] = None
 
@@ -323,3 +325,69 @@ class WebhookDeliveryPublic(BaseModel):
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+def persona_public(persona: Persona) -> PersonaPublic:
+    return PersonaPublic.model_validate(persona, from_attributes=True)
+
+
+def me_public(persona: Persona, account: Account) -> MePublic:
+    """Only the token's own persona: with a personal token nothing of the account or of the
+    professional persona, with a professional token nothing of the personal persona."""
+    if persona.kind == "personal":
+        return MePublic(
+            context="personal",
+            account_id=None,
+            email=None,
+            status=None,
+            roles=None,
+            created_at=None,
+            professional=None,
+            personal=persona_public(persona),
+        )
+    return MePublic(
+        context="professional",
+        account_id=account.id,
+        email=account.email,
+        status=account.status,
+        roles=account.roles,
+        created_at=account.created_at,
+        professional=persona_public(persona),
+        personal=None,
+    )
+
+
+def account_admin_public(account: Account, professional: Persona | None) -> AccountAdminPublic:
+    return AccountAdminPublic(
+        id=account.id,
+        email=account.email,
+        status=account.status,
+        roles=account.roles,
+        provisioned=account.provisioned,
+        created_at=account.created_at,
+        professional=PersonaSummary.model_validate(professional, from_attributes=True)
+        if professional
+        else None,
+    )
+
+
+def audit_entry_public(entry: AuditEntry) -> AuditEntryPublic:
+    return AuditEntryPublic.model_validate(entry, from_attributes=True)
+
+
+def client_public(client: Client) -> ClientPublic:
+    return ClientPublic(
+        client_id=client.id,
+        name=client.name,
+        scopes=client.scopes,
+        created_at=client.created_at,
+        revoked_at=client.revoked_at,
+    )
+
+
+def webhook_public(endpoint: WebhookEndpoint) -> WebhookPublic:
+    return WebhookPublic.model_validate(endpoint, from_attributes=True)
+
+
+def delivery_public(delivery: WebhookDelivery) -> WebhookDeliveryPublic:
+    return WebhookDeliveryPublic.model_validate(delivery, from_attributes=True)

@@ -28,8 +28,10 @@ from scim2_models import (
     ETag,
     Filter,
     Patch,
+    PatchOp,
     ResourceType,
     ScimProvider,
+    SearchRequest,
     ServiceProviderConfig,
     Sort,
     User,
@@ -80,6 +82,23 @@ async def scim_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if exc.scim_type:
         body["scimType"] = exc.scim_type
     return scim_json(body, exc.status, exc.headers)
+
+
+def base_url(public_url: str | None) -> str:
+    """Where SCIM's resources are, as clients name them: the configured public address, never
+    the request's (behind the gateway that is identity's own, and a Host header is the client's)."""
+    return (public_url or "").rstrip("/") + "/scim/v2"
+
+
+def list_message(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A complete (one-page) ListResponse of ``resources``."""
+    return {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": len(resources),
+        "startIndex": 1,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
 
 
 def service_provider_config(base_url: str) -> dict[str, Any]:
@@ -172,6 +191,37 @@ def render(
     if "active" in data:  # HR's flag, as the account's status now says (an admin may suspend)
         payload["active"] = active
     return UserResource.model_validate(payload, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+
+
+def search_request(query: dict[str, Any]) -> SearchRequest[UserResource]:
+    """A search's parameters (a GET's query or a POST's body), or a SCIM 400."""
+    try:
+        return SearchRequest[UserResource].model_validate(query)
+    except ValidationError as exc:
+        message = str(exc.errors()[0].get("msg", "invalid"))
+        scim_type = "invalidFilter" if "filter" in str(exc.errors()[0].get("loc", "")) else "invalidValue"
+        raise ScimError(400, message[:500], scim_type) from None
+
+
+def patched(current: UserResource, payload: Any) -> UserResource:
+    """``current`` with a PatchOp message applied, or a SCIM 400 (4xx) saying what is wrong."""
+    try:
+        patch = PatchOp[UserResource].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        patch.patch(current)
+        return UserResource.model_validate(
+            current.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE),
+            scim_ctx=Context.RESOURCE_QUERY_RESPONSE,
+        )
+    except ScimError:
+        raise
+    except ValidationError as exc:
+        raise ScimError(400, str(exc.errors()[0].get("msg", "invalid"))[:500], "invalidValue") from None
+    except Exception as exc:  # scim2-models signals patch problems with its own exception family
+        status = int(getattr(exc, "status", 400) or 400)
+        scim_type = getattr(exc, "scim_type", None) or "invalidValue"
+        raise ScimError(
+            status if 400 <= status < 500 else 400, str(exc)[:500] or "invalid patch", scim_type
+        ) from None
 
 
 def email_of(resource: UserResource, account_id: uuid.UUID) -> str:

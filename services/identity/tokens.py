@@ -87,6 +87,16 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
     )
 
 
+async def revoke(session: AsyncSession, token: str) -> bool:
+    """Revokes a refresh token's whole family; returns whether the token was known."""
+    row = await session.scalar(select(RefreshToken).where(RefreshToken.digest == digest(token)))
+    if row is None:
+        return False
+    await revoke_family(session, row.family_id)
+    await session.commit()
+    return True
+
+
 async def use_refresh_token(session: AsyncSession, token: str) -> RefreshToken | None:
     """The token's row when it may be used now, marking it used. A token that was already used
     revokes its family (it was stolen or replayed) and counts as invalid. The update is

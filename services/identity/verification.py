@@ -4,6 +4,8 @@ Registering stores a pending ``Registration`` and mails a single-use token; only
 sent back with the password chosen at registration, turns it into an account. Until then
 nobody can sign in with it, and it holds neither the address nor the handle. An address that
 has an account already gets a notice instead, and the caller the same answer either way.
+
+``start`` and ``complete`` are the two steps as the routes call them.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import delete, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from kit.errors import BadRequest, Conflict, Forbidden, Unprocessable
 from kit.housekeeping import Retention
+from kit.outbox import Outbox
 from kit.timeutil import as_utc, utcnow
+from services.identity import personas
 from services.identity.mail import Mail
-from services.identity.models import Account, RefreshToken, Registration
-from services.identity.passwords import UNUSABLE_PREFIX, unusable
+from services.identity.models import Account, Persona, RefreshToken, Registration
+from services.identity.passwords import UNUSABLE_PREFIX, Passwords, unusable
 from services.identity.settings import IdentitySettings
 from services.identity.tokens import digest
 
@@ -108,6 +114,105 @@ async def register(
     if has_account is not None:
         return existing_account_mail(email, handle)
     return verification_mail(settings, email, handle, token)
+
+
+def check_open(settings: IdentitySettings, email: str) -> None:
+    """Whether self-registration is open to this (normalised) address."""
+    domain = email.rsplit("@", 1)[-1]
+    if settings.registration == "closed":
+        raise Forbidden("Registration is closed: accounts come from an administrator or from HR.")
+    if settings.registration == "domains" and domain not in {
+        d.lower() for d in settings.allowed_email_domains
+    }:
+        raise Forbidden("Registration is open only to the organisation's email domains.")
+
+
+def check_password(password: str, settings: IdentitySettings) -> None:
+    """The configured password policy, with a message that says what to change."""
+    if len(password) < settings.password_min_length:
+        problem = f"must be at least {settings.password_min_length} characters"
+    elif len(password) > settings.password_max_length:
+        problem = f"must be at most {settings.password_max_length} characters"
+    elif not password.strip():
+        problem = "must not be only spaces"
+    else:
+        return
+    raise Unprocessable(
+        f"The password {problem}.",
+        errors=[{"location": "body.password", "message": problem, "code": "password_policy"}],
+    )
+
+
+async def start(
+    session: AsyncSession,
+    settings: IdentitySettings,
+    passwords: Passwords,
+    *,
+    email: str,
+    password: str,
+    handle: str,
+    display_name: str,
+) -> Mail | None:
+    """The first step: checks that registration is open to the address and the password's
+    policy, then stores the registration (``register``); returns the mail to send, if any."""
+    email = email.strip().lower()
+    check_open(settings, email)
+    check_password(password, settings)
+    return await register(
+        session,
+        settings,
+        email=email,
+        password_hash=await passwords.hash(password),
+        handle=handle,
+        display_name=display_name,
+    )
+
+
+async def complete(
+    session: AsyncSession,
+    outbox: Outbox,
+    passwords: Passwords,
+    *,
+    token: str,
+    password: str,
+    handle: str | None,
+) -> Persona:
+    """The second step: creates the account and its professional persona from the registration
+    the token names, if the password is the one chosen at registration. A taken handle is a 409
+    that leaves the token usable with another ``handle``."""
+    registration = await pending(session, token)
+    ok = await passwords.verify(password, registration.password_hash if registration else None)
+    if registration is None or not ok:
+        raise BadRequest("The token or the password is not valid; a token works once, until it expires.")
+    email = registration.email
+    if await session.scalar(select(Account.id).where(Account.email == email)) is not None:
+        await forget(session, email)
+        await session.commit()
+        raise Conflict("This address has an account already: sign in, or ask an administrator.")
+    handle = handle or registration.handle
+    taken = Conflict("This handle is taken: send the token again with another handle.")
+    if await session.scalar(
+        select(Persona.id).where(Persona.kind == "professional", Persona.handle == handle)
+    ):
+        raise taken
+    now = utcnow()
+    account = Account(email=email, password_hash=registration.password_hash, email_verified_at=now)
+    persona = Persona(
+        account_id=account.id, kind="professional", handle=handle, display_name=registration.display_name
+    )
+    session.add(account)
+    session.add(persona)
+    try:
+        await session.flush()
+        await forget(session, email)
+        await outbox.publish(session, "persona.created", str(persona.id), personas.event_data(persona))
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        if await session.scalar(select(Account.id).where(Account.email == email)) is not None:
+            raise Conflict("This address has an account already: sign in, or ask an administrator.") from None
+        raise taken from None
+    return persona
 
 
 async def pending(session: AsyncSession, token: str) -> Registration | None:

@@ -191,3 +191,48 @@ async def test_archived_group_posts_take_no_edits_or_reactions(suite):
     assert pin.status_code == 403
     readable = await suite.client.get(f"{POSTS}/{created['id']}", headers=auth(bob))
     assert readable.status_code == 200 and readable.json()["body"] == "before"
+
+
+async def test_a_repeated_comment_replays_with_its_location_and_is_per_post(suite):
+    ((ada, _),) = await people(suite, "ada")
+    one = await post(suite.client, ada, "one")
+    two = await post(suite.client, ada, "two")
+    headers = {**auth(ada), "Idempotency-Key": "c-1"}
+    first = await suite.client.post(f"{POSTS}/{one['id']}/comments", json={"body": "hi"}, headers=headers)
+    again = await suite.client.post(f"{POSTS}/{one['id']}/comments", json={"body": "hi"}, headers=headers)
+    assert first.headers["location"] == f"{POSTS}/{one['id']}/comments/{first.json()['id']}"
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    # The same key and body on another post is another request.
+    other = await suite.client.post(f"{POSTS}/{two['id']}/comments", json={"body": "hi"}, headers=headers)
+    assert other.status_code == 422 and other.json()["type"].endswith("idempotency-mismatch")
+
+
+async def test_concurrent_repeats_of_a_comment_make_one(suite):
+    ((ada, _),) = await people(suite, "ada")
+    created = await post(suite.client, ada, "talk")
+    url = f"{POSTS}/{created['id']}/comments"
+    headers = {**auth(ada), "Idempotency-Key": "race"}
+    answers = await asyncio.gather(
+        *[suite.client.post(url, json={"body": "once"}, headers=headers) for _ in range(5)]
+    )
+    assert all(a.status_code in (201, 409) for a in answers), [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers if a.status_code == 201}) == 1
+    listed = (await suite.client.get(url, headers=auth(ada))).json()["items"]
+    assert [c["body"] for c in listed] == ["once"]
+    assert (await suite.client.get(f"{POSTS}/{created['id']}", headers=auth(ada))).json()[
+        "comment_count"
+    ] == 1
+
+
+async def test_a_deleted_comment_leaves_no_stored_answer(suite):
+    ((ada, _),) = await people(suite, "ada")
+    created = await post(suite.client, ada, "talk")
+    url = f"{POSTS}/{created['id']}/comments"
+    headers = {**auth(ada), "Idempotency-Key": "gone"}
+    first = (await suite.client.post(url, json={"body": "private words"}, headers=headers)).json()
+    assert (await suite.client.delete(f"{url}/{first['id']}", headers=auth(ada))).status_code == 204
+    # The key's answer went with the comment: the same request now makes a new comment.
+    again = await suite.client.post(url, json={"body": "private words"}, headers=headers)
+    assert again.status_code == 201 and again.json()["id"] != first["id"]
+    assert "idempotent-replayed" not in again.headers

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from domain.principal import current_persona
 from kit.errors import Forbidden
-from kit.tokens import current_persona
 from services.feed.routes import timelines
 from services.feed.routes.timelines import HOME_PATH, PLAIN_QUERY, HomeFastRoute, _well_formed
 from tests.feed.support import follow, people, post, set_persona_status

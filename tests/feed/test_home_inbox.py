@@ -16,7 +16,7 @@ from sqlalchemy import func, make_url, select, text, update
 
 from kit.housekeeping import Housekeeper
 from kit.pagination import encode_cursor
-from services.feed import home, inbox
+from services.feed import home_sql, inbox
 from services.feed.models import HomeEntry, HomeInbox, Post
 from tests.feed.support import (
     bodies,
@@ -372,8 +372,8 @@ async def test_generic_inbox_plans_look_authors_up_by_key_at_any_number_of_perso
         await conn.execute("ANALYZE persona_replica, post, home_entry")
         reader = f"'{ada_id}', 'professional', now(), 21"
         for name, sql, args in (
-            ("first", home.PG_INBOX_FIRST_PAGE, reader),
-            ("later", home.PG_INBOX_LATER_PAGE, f"{reader}, '{uuid.uuid4()}'"),
+            ("first", home_sql.INBOX_FIRST_PAGE, reader),
+            ("later", home_sql.INBOX_LATER_PAGE, f"{reader}, '{uuid.uuid4()}'"),
         ):
             await conn.execute(f"PREPARE {name} AS {sql}")
             plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN EXECUTE {name}({args})"))

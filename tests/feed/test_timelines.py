@@ -12,7 +12,7 @@ from pydantic_core import to_json
 from sqlalchemy import delete
 from sqlmodel import col
 
-from services.feed import home
+from services.feed import home_sql
 from services.feed.models import PersonaReplica
 from tests.feed.support import (
     bodies,
@@ -224,8 +224,8 @@ async def test_home_page_costs_at_most_two_statements_and_no_offset(suite):
         first = await suite.client.get(HOME, params={"limit": 4}, headers=auth(ada))
     assert first.status_code == 200
     assert 1 <= len(seen) <= 2, seen
-    # On PostgreSQL the page is built by the database (the home module's own statements).
-    pages = {home.PG_INBOX_FIRST_PAGE, home.PG_INBOX_LATER_PAGE, home.PG_FIRST_PAGE, home.PG_LATER_PAGE}
+    # On PostgreSQL the page is built by the database (the statements of home_sql).
+    pages = {home_sql.INBOX_FIRST_PAGE, home_sql.INBOX_LATER_PAGE, home_sql.FIRST_PAGE, home_sql.LATER_PAGE}
     built_by_database = any(statement in pages for statement, _ in seen)
     assert built_by_database == suite.feed.state.database.is_postgres
     with statements(suite) as seen:
@@ -400,7 +400,9 @@ async def test_the_databases_timestamps_are_written_as_pydantic_writes_them(suit
         datetime(2026, 6, 1, 12, 0, 0, 7, tzinfo=timezone(timedelta(hours=-5))),
     ]
     for moment in moments:
-        ((written,),) = await database.raw_fetch(f"SELECT {home.sql_timestamp('$1::timestamptz')}", moment)
+        ((written,),) = await database.raw_fetch(
+            f"SELECT {home_sql.sql_timestamp('$1::timestamptz')}", moment
+        )
         assert f'"{written}"'.encode() == to_json(moment.astimezone(UTC)), moment
-    ((missing,),) = await database.raw_fetch(f"SELECT {home.sql_timestamp('$1::timestamptz')}", None)
+    ((missing,),) = await database.raw_fetch(f"SELECT {home_sql.sql_timestamp('$1::timestamptz')}", None)
     assert missing is None

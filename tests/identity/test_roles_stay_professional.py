@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from jose import jwt
 
+from domain.principal import Principal, principal_from_claims
 from kit.errors import Forbidden
-from kit.tokens import Principal, StaticKeySource, TokenVerifier
+from kit.tokens import TokenVerifier
 from services.identity import audit
+from services.identity.keys import RingKeySource
 from tests.helpers import auth, create_group, login, make_role, with_personal
 from tests.suite import AUDIENCE, ISSUER
 from tests.tokens import claims, sign
@@ -69,7 +71,9 @@ async def test_personal_tokens_carry_no_roles_and_professional_ones_do(suite):
 
 
 async def test_a_personal_token_claiming_roles_holds_none(suite):
-    verifier = TokenVerifier(StaticKeySource(suite.keys.jwks()), issuer=ISSUER, audience=AUDIENCE)
+    verifier = TokenVerifier(
+        RingKeySource(suite.keys), issuer=ISSUER, audience=AUDIENCE, principal=principal_from_claims
+    )
     personal = await verifier.verify(forged_roles(suite, str(uuid.uuid4())))
     assert personal.roles == frozenset()
     assert not personal.has_role("admin")
@@ -207,7 +211,9 @@ async def test_audit_log_names_only_the_professional_persona_as_actor(suite):
 
 
 async def test_audit_entry_refuses_a_personal_actor(suite):
-    verifier = TokenVerifier(StaticKeySource(suite.keys.jwks()), issuer=ISSUER, audience=AUDIENCE)
+    verifier = TokenVerifier(
+        RingKeySource(suite.keys), issuer=ISSUER, audience=AUDIENCE, principal=principal_from_claims
+    )
     personal = await verifier.verify(forged_roles(suite, str(uuid.uuid4())))
     async with suite.identity.state.database.sessionmaker() as session:
         with pytest.raises(Forbidden):

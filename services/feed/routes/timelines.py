@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.routing import APIRoute
 from pydantic_core import to_json
-from sqlalchemy import and_
-from sqlmodel import col
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from kit.db import Database, SessionDep
-from kit.errors import NotFound
+from domain.principal import Principal, current_persona, current_principal
 from kit.pagination import (
     CURSOR_ALPHABET,
     DEFAULT_LIMIT,
@@ -25,52 +21,17 @@ from kit.pagination import (
     Cursor,
     Limit,
     Page,
-    decode_id_cursor,
     decode_marked_id_cursor,
     encode_marked_id_cursor,
     next_link,
-    paginate,
 )
 from kit.timeutil import utcnow
-from kit.tokens import CurrentPersona, Principal, current_persona, current_principal
-from services.feed import home
-from services.feed.content import tag_name
-from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post, PostTag
+from services.feed import deps, home, reading
+from services.feed.deps import CurrentPersona, SessionDep
+from services.feed.listing import posts_page
 from services.feed.schemas import PostPublic, TagName
-from services.feed.timelines import (
-    page_of_posts,
-    post_public,
-    posts_for,
-    visible_to,
-)
 
 router = APIRouter(prefix="/api/v1/timelines", tags=["timelines"])
-
-
-async def _page(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    caller: CurrentPersona,
-    *,
-    scope: str,
-    condition: Any,
-    limit: int,
-    cursor: str | None,
-    pinned: tuple[Any, Any] | None = None,
-    source: Any = None,
-) -> Page[PostPublic]:
-    """A page of ``condition``; on a first page the ``pinned`` (condition, order) posts lead,
-    fetched in the same statement."""
-    before = decode_id_cursor(scope, cursor)
-    rows, lead = await page_of_posts(
-        session, caller, condition, before=before, limit=limit, source=source, lead=pinned
-    )
-    page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda r: [str(r[0].id)])
-    now = utcnow()
-    return Page[PostPublic](
-        items=[post_public(r, now) for r in [*lead, *page.items]], next_cursor=page.next_cursor
-    )
 
 
 OLDER = "older"
@@ -86,36 +47,27 @@ async def get_home_timeline(
 
 
 async def _home(request: Request, caller: Principal, limit: int, cursor: str | None) -> Response:
-    assert caller.persona_id is not None and caller.context is not None
-    database: Database = request.app.state.database
-    now = utcnow()
     scope = f"home:{caller.persona_id}"
     # A cursor is the last id shown, marked when the next page lies below the reader's inbox
     # (PostgreSQL; decision 0012). A bad cursor fails before any query.
     before, older = decode_marked_id_cursor(scope, cursor, OLDER)
-    if database.is_postgres:
-        items, after, older = await home.home_page_json(
-            database,
-            caller.persona_id,
-            caller.context,
-            before=before,
-            older=older,
-            limit=limit,
-            now=now,
-            inbox_size=request.app.state.settings.home_inbox_size,
-        )
-    else:
-        async with database.read_sessionmaker() as session:
-            sources = await home.home_sources(session, caller.persona_id)
-            rows, lead = await home.home_page(
-                session, caller.persona_id, caller.context, sources, before=before, limit=limit, now=now
-            )
-        after = rows[limit - 1].id if len(rows) > limit else None
-        items = [to_json(home.post_json(r, now)).decode() for r in [*lead, *rows[:limit]]]
+    page = await home.home_page(
+        deps.database_of(request),
+        caller,
+        before=before,
+        older=older,
+        limit=limit,
+        now=utcnow(),
+        inbox_size=deps.settings_of(request).home_inbox_size,
+    )
     # The items are already JSON in the published shape (see the home module): the body is
     # put together here rather than validated and serialised again.
-    next_cursor = None if after is None else encode_marked_id_cursor(scope, after, OLDER if older else None)
-    body = f'{{"items":[{",".join(items)}],"next_cursor":{to_json(next_cursor).decode()}}}'
+    next_cursor = (
+        None
+        if page.after is None
+        else encode_marked_id_cursor(scope, page.after, OLDER if page.older else None)
+    )
+    body = f'{{"items":[{",".join(page.items)}],"next_cursor":{to_json(next_cursor).decode()}}}'
     headers = {"Link": next_link(request, next_cursor, limit)} if next_cursor else None
     return Response(body, media_type="application/json", headers=headers)
 
@@ -129,16 +81,8 @@ async def get_organisation_timeline(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[PostPublic]:
-    return await _page(
-        request,
-        response,
-        session,
-        caller,
-        scope=f"organisation:{caller.context}",
-        condition=and_(col(Post.context) == caller.context, col(Post.audience) == "organisation"),
-        limit=limit,
-        cursor=cursor,
-    )
+    found = await reading.organisation(session, caller, cursor=cursor, limit=limit)
+    return posts_page(request, response, found, limit=limit)
 
 
 @router.get("/personas/{persona_id}", summary="A persona's posts that the caller can see")
@@ -152,19 +96,8 @@ async def get_persona_timeline(
     cursor: Cursor = None,
 ) -> Page[PostPublic]:
     """A persona of the other context, or one no longer active, is a 404."""
-    persona = await session.get(PersonaReplica, persona_id)
-    if persona is None or persona.context != caller.context or persona.status != "active":
-        raise NotFound("No persona with this id.")
-    return await _page(
-        request,
-        response,
-        session,
-        caller,
-        scope=f"persona:{persona_id}:{caller.persona_id}",
-        condition=and_(col(Post.author_id) == persona_id, visible_to(caller)),
-        limit=limit,
-        cursor=cursor,
-    )
+    found = await reading.by_persona(session, caller, persona_id, cursor=cursor, limit=limit)
+    return posts_page(request, response, found, limit=limit)
 
 
 @router.get("/groups/{group_id}", summary="A group's posts")
@@ -180,28 +113,8 @@ async def get_group_timeline(
     """Members read their group; anyone of the context reads an open group. Any other group
     answers 404, as one that does not exist. Posts the group's owners pinned lead the first
     page."""
-    group = await session.get(GroupReplica, group_id)
-    member = await session.get(MembershipReplica, (caller.persona_id, group_id))
-    if group is None or group.context != caller.context or (group.visibility != "open" and member is None):
-        raise NotFound("No group with this id.")
-    return await _page(
-        request,
-        response,
-        session,
-        caller,
-        scope=f"group:{group_id}",
-        condition=and_(
-            col(Post.group_id) == group_id,
-            col(Post.context) == caller.context,
-            col(Post.group_pinned_at).is_(None),
-        ),
-        limit=limit,
-        cursor=cursor,
-        pinned=(
-            and_(col(Post.group_id) == group_id, col(Post.group_pinned_at).is_not(None)),
-            col(Post.group_pinned_at).desc(),
-        ),
-    )
+    found = await reading.in_group(session, caller, group_id, cursor=cursor, limit=limit)
+    return posts_page(request, response, found, limit=limit)
 
 
 @router.get("/tags/{tag}", summary="Posts with a tag that the caller can see")
@@ -214,19 +127,8 @@ async def get_tag_timeline(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[PostPublic]:
-    name = tag_name(tag)
-    source = posts_for(caller).join(PostTag, col(PostTag.post_id) == col(Post.id))
-    return await _page(
-        request,
-        response,
-        session,
-        caller,
-        scope=f"tag:{caller.persona_id}:{hashlib.sha256(name.encode()).hexdigest()[:16]}",
-        condition=and_(col(PostTag.context) == caller.context, col(PostTag.tag) == name, visible_to(caller)),
-        limit=limit,
-        cursor=cursor,
-        source=source,
-    )
+    found = await reading.tagged(session, caller, tag, cursor=cursor, limit=limit)
+    return posts_page(request, response, found, limit=limit)
 
 
 HOME_PATH = router.prefix + "/home"

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Response
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
-from kit.db import SessionDep
-from kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from kit.outbox import OutboxDep
-from kit.timeutil import utcnow
 from services.identity import personas, verification
-from services.identity.deps import CallerDep, PasswordsDep, SettingsDep
-from services.identity.mail import MailerDep
-from services.identity.models import Account, Persona
+from services.identity.deps import CallerDep, MailerDep, OutboxDep, PasswordsDep, SessionDep, SettingsDep
 from services.identity.schemas import (
     AccountCreate,
     AccountVerified,
@@ -22,6 +14,8 @@ from services.identity.schemas import (
     PersonaPublic,
     RegistrationAccepted,
     VerificationCreate,
+    me_public,
+    persona_public,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -32,21 +26,6 @@ ACCEPTED = (
     "POST /api/v1/auth/token. An address that already has an account is left unchanged."
 )
 VERIFIED = "The address is confirmed and the account ready: sign in with POST /api/v1/auth/token."
-
-
-def _check_password(password: str, settings: SettingsDep) -> None:
-    if len(password) < settings.password_min_length:
-        problem = f"must be at least {settings.password_min_length} characters"
-    elif len(password) > settings.password_max_length:
-        problem = f"must be at most {settings.password_max_length} characters"
-    elif not password.strip():
-        problem = "must not be only spaces"
-    else:
-        return
-    raise Unprocessable(
-        f"The password {problem}.",
-        errors=[{"location": "body.password", "message": problem, "code": "password_policy"}],
-    )
 
 
 @router.post(
@@ -67,20 +46,12 @@ async def create_account(
     exists until then. The answer is the same whether or not the address already had an account,
     and whether or not the handle is free (that is found out on confirming), so that
     registration cannot be used to find out who has an account."""
-    email = body.email.strip().lower()
-    domain = email.rsplit("@", 1)[-1]
-    if settings.registration == "closed":
-        raise Forbidden("Registration is closed: accounts come from an administrator or from HR.")
-    if settings.registration == "domains" and domain not in {
-        d.lower() for d in settings.allowed_email_domains
-    }:
-        raise Forbidden("Registration is open only to the organisation's email domains.")
-    _check_password(body.password, settings)
-    mail = await verification.register(
+    mail = await verification.start(
         session,
         settings,
-        email=email,
-        password_hash=await passwords.hash(body.password),
+        passwords,
+        email=body.email,
+        password=body.password,
         handle=body.handle,
         display_name=body.display_name,
     )
@@ -106,38 +77,9 @@ async def verify_account(
     """Creates the account and its professional persona from the registration the token names,
     if the password is the one chosen at registration. A taken handle is a 409 that leaves the
     token usable with another ``handle``."""
-    registration = await verification.pending(session, body.token)
-    ok = await passwords.verify(body.password, registration.password_hash if registration else None)
-    if registration is None or not ok:
-        raise BadRequest("The token or the password is not valid; a token works once, until it expires.")
-    email = registration.email
-    if await session.scalar(select(Account.id).where(Account.email == email)) is not None:
-        await verification.forget(session, email)
-        await session.commit()
-        raise Conflict("This address has an account already: sign in, or ask an administrator.")
-    handle = body.handle or registration.handle
-    taken = Conflict("This handle is taken: send the token again with another handle.")
-    if await session.scalar(
-        select(Persona.id).where(Persona.kind == "professional", Persona.handle == handle)
-    ):
-        raise taken
-    now = utcnow()
-    account = Account(email=email, password_hash=registration.password_hash, email_verified_at=now)
-    persona = Persona(
-        account_id=account.id, kind="professional", handle=handle, display_name=registration.display_name
+    persona = await verification.complete(
+        session, outbox, passwords, token=body.token, password=body.password, handle=body.handle
     )
-    session.add(account)
-    session.add(persona)
-    try:
-        await session.flush()
-        await verification.forget(session, email)
-        await outbox.publish(session, "persona.created", str(persona.id), personas.event_data(persona))
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        if await session.scalar(select(Account.id).where(Account.email == email)) is not None:
-            raise Conflict("This address has an account already: sign in, or ask an administrator.") from None
-        raise taken from None
     return AccountVerified(detail=VERIFIED, persona_id=persona.id)
 
 
@@ -145,29 +87,7 @@ async def verify_account(
 async def get_me(caller: CallerDep) -> MePublic:
     """Only the token's own persona: with a personal token nothing of the account or of the
     professional persona, with a professional token nothing of the personal persona."""
-    persona = personas.public(caller.persona)
-    if caller.persona.kind == "personal":
-        return MePublic(
-            context="personal",
-            account_id=None,
-            email=None,
-            status=None,
-            roles=None,
-            created_at=None,
-            professional=None,
-            personal=persona,
-        )
-    account = caller.account
-    return MePublic(
-        context="professional",
-        account_id=account.id,
-        email=account.email,
-        status=account.status,
-        roles=account.roles,
-        created_at=account.created_at,
-        professional=persona,
-        personal=None,
-    )
+    return me_public(caller.persona, caller.account)
 
 
 @router.post(
@@ -179,26 +99,9 @@ async def get_me(caller: CallerDep) -> MePublic:
 async def create_personal_persona(
     body: PersonalCreate, session: SessionDep, caller: CallerDep, outbox: OutboxDep, response: Response
 ) -> PersonaPublic:
-    existing = await session.scalar(
-        select(Persona).where(Persona.account_id == caller.account.id, Persona.kind == "personal")
-    )
-    if existing is not None:
-        raise Conflict("This account has a personal persona already.")
-    if await session.scalar(
-        select(Persona.id).where(Persona.kind == "personal", Persona.handle == body.handle)
-    ):
-        raise Conflict("This handle is taken.")
-    persona = Persona(account_id=caller.account.id, kind="personal", **body.model_dump())
-    session.add(persona)
-    try:
-        await session.flush()
-        await outbox.publish(session, "persona.created", str(persona.id), personas.event_data(persona))
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict("A personal persona exists already, or the handle is taken.") from None
+    persona = await personas.create_personal(session, outbox, caller.account.id, body)
     response.headers["Location"] = f"/api/v1/personas/{persona.id}"
-    return personas.public(persona)
+    return persona_public(persona)
 
 
 @router.delete(
@@ -210,13 +113,4 @@ async def create_personal_persona(
 async def delete_personal_persona(session: SessionDep, caller: CallerDep, outbox: OutboxDep) -> None:
     """Erases the persona; the services that hold its content remove it on the
     ``persona.erased`` event."""
-    persona = await session.scalar(
-        select(Persona).where(Persona.account_id == caller.account.id, Persona.kind == "personal")
-    )
-    if persona is None:
-        raise NotFound("There is no personal persona.")
-    await outbox.publish(
-        session, "persona.erased", str(persona.id), {"id": str(persona.id), "context": "personal"}
-    )
-    await session.delete(persona)
-    await session.commit()
+    await personas.erase_personal(session, outbox, caller.account.id)

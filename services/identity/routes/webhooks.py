@@ -1,63 +1,26 @@
-"""``/api/v1/webhooks``: endpoints, their delivery logs, redelivery and a test event."""
+"""``/api/v1/webhooks``: endpoints, their delivery logs, redelivery and a test event
+(services/identity/endpoints.py holds the rules)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import select
-from sqlmodel import col
+from fastapi import APIRouter, Request, Response
 
-from kit.db import SessionDep
-from kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from kit.ids import new_id
 from kit.inputs import SerialId
-from kit.outbox import EventIn
 from kit.pagination import Cursor, Limit, Page, decode_id_cursor, decode_serial_cursor, paginate
-from kit.timeutil import utcnow
-from kit.tokens import CurrentPrincipal
-from services.identity import clients, webhooks
-from services.identity.deps import SettingsDep
-from services.identity.models import Account, Persona, WebhookDelivery, WebhookEndpoint
+from services.identity import endpoints
+from services.identity.deps import SessionDep, SettingsDep, WebhookOwnerDep
 from services.identity.schemas import (
     WebhookCreate,
     WebhookCreated,
     WebhookDeliveryPublic,
     WebhookPublic,
     WebhookUpdate,
+    delivery_public,
+    webhook_public,
 )
 
-
-@dataclass
-class Owner:
-    key: str
-    is_admin: bool
-
-
-async def _owner(principal: CurrentPrincipal, session: SessionDep) -> Owner:
-    """An integrator client with the `webhooks` scope, or an administrator."""
-    if principal.client_id is not None:
-        if not await clients.is_active(session, principal):
-            raise Unauthorized("The client has been revoked.")
-        if "webhooks" not in principal.scopes:
-            raise Forbidden("This client lacks the webhooks scope.")
-        return Owner(f"client:{principal.client_id}", False)
-    persona = await session.get(Persona, principal.persona_id)
-    account = await session.get(Account, persona.account_id) if persona else None
-    if (
-        account is None
-        or account.status != "active"
-        or "admin" not in account.roles
-        or not principal.has_role("admin")
-    ):
-        raise Forbidden("Webhooks are managed by administrators and integrator clients.")
-    return Owner(str(principal.persona_id), True)
-
-
-OwnerDep = Annotated[Owner, Depends(_owner)]
 router = APIRouter(
     prefix="/api/v1/webhooks",
     tags=["webhooks"],
@@ -65,48 +28,20 @@ router = APIRouter(
 )
 
 
-def _public(endpoint: WebhookEndpoint) -> WebhookPublic:
-    return WebhookPublic.model_validate(endpoint, from_attributes=True)
-
-
-async def _check(
-    url: str | None, contexts: Sequence[str] | None, owner: Owner, settings: SettingsDep
-) -> None:
-    if url is not None and (problem := await webhooks.registration_problem(url, settings)):
-        raise Unprocessable(
-            f"The URL {problem}.", errors=[{"location": "body.url", "message": problem, "code": "url"}]
-        )
-    if contexts is not None and "personal" in contexts and not owner.is_admin:
-        raise Forbidden("Only an administrator can allow the personal context for an endpoint.")
-
-
-async def _endpoint(session: SessionDep, owner: Owner, webhook_id: uuid.UUID) -> WebhookEndpoint:
-    endpoint = await session.get(WebhookEndpoint, webhook_id)
-    if endpoint is None or (not owner.is_admin and endpoint.owner != owner.key):
-        raise NotFound("No webhook with this id.")
-    return endpoint
-
-
 @router.post(
     "", status_code=201, summary="Register a webhook endpoint", responses={422: {"description": "Bad URL"}}
 )
 async def create_webhook(
-    body: WebhookCreate, session: SessionDep, owner: OwnerDep, settings: SettingsDep, response: Response
+    body: WebhookCreate,
+    session: SessionDep,
+    owner: WebhookOwnerDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> WebhookCreated:
     """The signing secret is in this response only."""
-    await _check(body.url, body.contexts, owner, settings)
-    endpoint = WebhookEndpoint(
-        owner=owner.key,
-        url=body.url,
-        description=body.description,
-        event_types=sorted(set(body.event_types)),
-        contexts=sorted(set(body.contexts)),
-        secret=webhooks.new_secret(),
-    )
-    session.add(endpoint)
-    await session.commit()
+    endpoint = await endpoints.register(session, owner, settings, body)
     response.headers["Location"] = f"/api/v1/webhooks/{endpoint.id}"
-    return WebhookCreated(**_public(endpoint).model_dump(), secret=endpoint.secret)
+    return WebhookCreated(**webhook_public(endpoint).model_dump(), secret=endpoint.secret)
 
 
 @router.get("", summary="List webhook endpoints")
@@ -114,26 +49,21 @@ async def list_webhooks(
     request: Request,
     response: Response,
     session: SessionDep,
-    owner: OwnerDep,
+    owner: WebhookOwnerDep,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[WebhookPublic]:
     after = decode_id_cursor("webhooks", cursor)
-    query = select(WebhookEndpoint)
-    if not owner.is_admin:
-        query = query.where(col(WebhookEndpoint.owner) == owner.key)
-    if after:
-        query = query.where(col(WebhookEndpoint.id) > after)
-    rows = (await session.scalars(query.order_by(col(WebhookEndpoint.id)).limit(limit + 1))).all()
+    rows = await endpoints.endpoints_of(session, owner, after=after, limit=limit)
     page = paginate(request, response, rows, limit=limit, scope="webhooks", key=lambda e: [str(e.id)])
-    return Page[WebhookPublic](items=[_public(e) for e in page.items], next_cursor=page.next_cursor)
+    return Page[WebhookPublic](items=[webhook_public(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.get(
     "/{webhook_id}", summary="A webhook endpoint", responses={404: {"description": "No such webhook"}}
 )
-async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: OwnerDep) -> WebhookPublic:
-    return _public(await _endpoint(session, owner, webhook_id))
+async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: WebhookOwnerDep) -> WebhookPublic:
+    return webhook_public(await endpoints.endpoint_of(session, owner, webhook_id))
 
 
 @router.patch(
@@ -142,17 +72,13 @@ async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: OwnerDe
     responses={404: {"description": "No such webhook"}, 409: {"description": "The owning client is revoked"}},
 )
 async def update_webhook(
-    webhook_id: uuid.UUID, body: WebhookUpdate, session: SessionDep, owner: OwnerDep, settings: SettingsDep
+    webhook_id: uuid.UUID,
+    body: WebhookUpdate,
+    session: SessionDep,
+    owner: WebhookOwnerDep,
+    settings: SettingsDep,
 ) -> WebhookPublic:
-    endpoint = await _endpoint(session, owner, webhook_id)
-    await _check(body.url, body.contexts, owner, settings)
-    if body.active and await webhooks.client_revoked(session, endpoint.owner):
-        raise Conflict("The endpoint's client has been revoked; its endpoints stay disabled.")
-    for field, value in body.model_dump(exclude_unset=True).items():
-        setattr(endpoint, field, sorted(set(value)) if isinstance(value, list) else value)
-    endpoint.updated_at = utcnow()
-    await session.commit()
-    return _public(endpoint)
+    return webhook_public(await endpoints.change(session, owner, settings, webhook_id, body))
 
 
 @router.delete(
@@ -161,9 +87,8 @@ async def update_webhook(
     summary="Remove a webhook endpoint",
     responses={404: {"description": "No such webhook"}},
 )
-async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: OwnerDep) -> None:
-    await session.delete(await _endpoint(session, owner, webhook_id))
-    await session.commit()
+async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: WebhookOwnerDep) -> None:
+    await endpoints.remove(session, owner, webhook_id)
 
 
 @router.get(
@@ -176,21 +101,17 @@ async def list_deliveries(
     request: Request,
     response: Response,
     session: SessionDep,
-    owner: OwnerDep,
+    owner: WebhookOwnerDep,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[WebhookDeliveryPublic]:
-    endpoint = await _endpoint(session, owner, webhook_id)
+    endpoint = await endpoints.endpoint_of(session, owner, webhook_id)
     scope = f"deliveries:{endpoint.id}"
     before = decode_serial_cursor(scope, cursor)
-    query = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
-    if before is not None:
-        query = query.where(col(WebhookDelivery.id) < before)
-    rows = (await session.scalars(query.order_by(col(WebhookDelivery.id).desc()).limit(limit + 1))).all()
+    rows = await endpoints.deliveries(session, endpoint, before=before, limit=limit)
     page = paginate(request, response, rows, limit=limit, scope=scope, key=lambda d: [d.id])
     return Page[WebhookDeliveryPublic](
-        items=[WebhookDeliveryPublic.model_validate(d, from_attributes=True) for d in page.items],
-        next_cursor=page.next_cursor,
+        items=[delivery_public(d) for d in page.items], next_cursor=page.next_cursor
     )
 
 
@@ -204,14 +125,9 @@ async def redeliver(
     webhook_id: uuid.UUID,
     delivery_id: SerialId,
     session: SessionDep,
-    owner: OwnerDep,
+    owner: WebhookOwnerDep,
 ) -> dict[str, str]:
-    endpoint = await _endpoint(session, owner, webhook_id)
-    delivery = await session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.endpoint_id != endpoint.id:
-        raise NotFound("No delivery with this id.")
-    await webhooks.redeliver(session, delivery)
-    await session.commit()
+    await endpoints.redeliver(session, owner, webhook_id, delivery_id)
     return {"status": "queued"}
 
 
@@ -221,24 +137,6 @@ async def redeliver(
     summary="Send a webhook.test event",
     responses={404: {"description": "No such webhook"}},
 )
-async def test_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: OwnerDep) -> dict[str, str]:
-    endpoint = await _endpoint(session, owner, webhook_id)
-    event = EventIn(
-        id=new_id(),
-        type="webhook.test",
-        source="identity",
-        subject=str(endpoint.id),
-        time=utcnow(),
-        data={"webhook_id": str(endpoint.id), "message": "A test event."},
-    )
-    session.add(
-        WebhookDelivery(
-            endpoint_id=endpoint.id,
-            event_id=event.id,
-            event_type=event.type,
-            subject=event.subject,
-            payload=webhooks.cloud_event(event),
-        )
-    )
-    await session.commit()
-    return {"status": "queued", "event_id": str(event.id)}
+async def test_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: WebhookOwnerDep) -> dict[str, str]:
+    event_id = await endpoints.send_test(session, owner, webhook_id)
+    return {"status": "queued", "event_id": str(event_id)}

@@ -1,0 +1,240 @@
+"""Writing posts: publish, edit, delete and pin. Each flow is the whole change in one transaction
+(checks, text with its mentions and tags, notifications, events, the home inboxes' fan-out) and
+needs no HTTP: the caller is a ``Principal``, the answer a public schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from domain.principal import Principal
+from kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from kit.idempotency import Created
+from kit.outbox import Outbox
+from kit.timeutil import utcnow
+from services.feed import inbox
+from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
+from services.feed.content import parse_tags, resolve_mentions
+from services.feed.deletion import publish_deleted
+from services.feed.models import (
+    GroupReplica,
+    MembershipReplica,
+    Notification,
+    PersonaReplica,
+    Post,
+    PostRevision,
+    PostTag,
+)
+from services.feed.notifications import mention_ids, notify
+from services.feed.schemas import LinkIn, PostCreate, PostPublic, PostUpdate, post_public
+
+
+def post_event(post: Post) -> dict[str, object]:
+    """What other services learn of a post: never its text."""
+    return {
+        "id": str(post.id),
+        "author_id": str(post.author_id),
+        "context": post.context,
+        "audience": post.audience,
+        "group_id": str(post.group_id) if post.group_id else None,
+        "created_at": post.created_at.isoformat(),
+    }
+
+
+def _links(links: list[LinkIn]) -> list[dict[str, Any]]:
+    return [link.model_dump() for link in links]
+
+
+async def _set_text(
+    session: AsyncSession, post: Post, body: str, *, new: bool = False
+) -> list[dict[str, Any]]:
+    """Parses mentions and tags from the body; returns the mentions that are new."""
+    before = {m["id"] for m in post.mentions or []}
+    post.body = body
+    post.mentions = await resolve_mentions(session, body, post.context, post.author_id)
+    tags = parse_tags(body)
+    if tags != list(post.tags or []):
+        # A new post has no tag rows. An edit deletes whatever rows there are, not those its
+        # copy of the post names: an edit committed meanwhile may have written others.
+        if not new:
+            await session.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
+        session.add_all(PostTag(post_id=post.id, tag=tag, context=post.context) for tag in tags)
+    post.tags = tags
+    return [m for m in post.mentions if m["id"] not in before]
+
+
+async def _notify_mentions(
+    session: AsyncSession, post: Post, author_id: uuid.UUID, mentions: list[dict[str, Any]]
+) -> None:
+    await notify(session, post, author_id, dict.fromkeys(mention_ids(mentions), "mention"))
+
+
+async def _check_group(session: AsyncSession, author: Principal, group_id: uuid.UUID) -> None:
+    assert author.persona_id is not None
+    # Shared until the post commits, so that the group's deletion (events.on_group_deleted)
+    # waits for the post and removes it too.
+    group = await session.get(GroupReplica, group_id, with_for_update={"read": True})
+    member = await session.get(MembershipReplica, (author.persona_id, group_id))
+    if group is None or group.context != author.context or (group.visibility != "open" and member is None):
+        raise NotFound("No group with this id.")
+    if member is None:
+        raise Forbidden("Only members post to a group.")
+    if group.archived:
+        raise Forbidden("The group is archived and read-only.", slug="group-archived")
+
+
+def _check_pin_time(pinned_until: datetime) -> None:
+    if pinned_until <= utcnow():
+        raise Unprocessable(
+            "pinned_until must be in the future.",
+            errors=[{"location": "body.pinned_until", "message": "must be in the future", "code": "past"}],
+        )
+
+
+async def _render(session: AsyncSession, post: Post) -> PostPublic:
+    author = await session.get(PersonaReplica, post.author_id)
+    return post_public((post, author.handle if author else None, author.display_name if author else None, 0))
+
+
+async def publish(
+    session: AsyncSession, outbox: Outbox, author: Principal, body: PostCreate
+) -> Created[PostPublic]:
+    """A new post by ``author`` in its context: checked, written with its tags, mentions
+    notified, ``post.created`` published and fanned out to home inboxes. The caller commits
+    (kit.idempotency commits it with the stored answer)."""
+    assert author.persona_id is not None and author.context is not None
+    if body.group_id is not None:
+        await _check_group(session, author, body.group_id)
+    if body.pinned_until is not None:
+        if not can_announce(author):
+            raise Forbidden("Only administrators and communications post announcements.")
+        _check_pin_time(body.pinned_until)
+    post = Post(
+        author_id=author.persona_id,
+        context=author.context,
+        audience=body.audience,
+        group_id=body.group_id,
+        body="",
+        links=_links(body.links),
+        pinned_until=body.pinned_until,
+    )
+    new_mentions = await _set_text(session, post, body.body, new=True)
+    session.add(post)
+    await _notify_mentions(session, post, author.persona_id, new_mentions)
+    await outbox.publish(session, "post.created", str(post.id), post_event(post))
+    await inbox.fan_out(session, post)
+    result = await _render(session, post)
+    return Created(result, f"/api/v1/posts/{post.id}", columns={"resource_id": post.id})
+
+
+async def edit(
+    session: AsyncSession, outbox: Outbox, caller: Principal, post_id: uuid.UUID, body: PostUpdate
+) -> PostPublic:
+    """The author edits the text and links, each edit keeping the text it replaced; announcers
+    set or clear ``pinned_until``. Commits."""
+    row = await visible_post(session, caller, post_id)
+    post: Post = row[0]
+    fields = body.model_fields_set
+    if not fields:
+        return post_public((post, row[1], row[2], row[3]))  # nothing to change: as it is
+    # Overlapping edits of one post take turns: each reads the post as the one before left it
+    # (its history, its tag rows), not as it was when both began.
+    await session.refresh(post, with_for_update=True)
+    await ensure_writable(session, post)
+    now = utcnow()
+    if "pinned_until" in fields:
+        _repin(caller, post, body.pinned_until)
+    if fields & {"body", "links"}:
+        await _edit_text(session, caller, post, body, now)
+    post.updated_at = now
+    await outbox.publish(
+        session, "post.updated", str(post.id), {**post_event(post), "updated_at": now.isoformat()}
+    )
+    await session.commit()
+    return post_public((post, row[1], row[2], row[3]), now)
+
+
+def _repin(caller: Principal, post: Post, pinned_until: datetime | None) -> None:
+    if not can_announce(caller):
+        raise Forbidden("Only administrators and communications pin announcements.")
+    if post.audience != "organisation":
+        raise Conflict("Only posts to the organisation are announcements.")
+    if pinned_until is not None:
+        _check_pin_time(pinned_until)
+    post.pinned_until = pinned_until
+
+
+async def _edit_text(
+    session: AsyncSession, caller: Principal, post: Post, body: PostUpdate, now: datetime
+) -> None:
+    if post.author_id != caller.persona_id:
+        raise Forbidden("Only the author edits a post.")
+    new_body = body.body if body.body is not None else post.body
+    new_links = _links(body.links) if body.links is not None else list(post.links or [])
+    if new_body == post.body and new_links == list(post.links or []):
+        return
+    session.add(PostRevision(post_id=post.id, body=post.body, links=list(post.links or []), created_at=now))
+    assert caller.persona_id is not None
+    new_mentions = await _set_text(session, post, new_body)
+    post.links = new_links
+    post.edited_at = now
+    await _notify_mentions(session, post, caller.persona_id, new_mentions)
+
+
+async def remove(session: AsyncSession, outbox: Outbox, caller: Principal, post_id: uuid.UUID) -> None:
+    """The author, a moderator or owner of the post's group, or staff deletes a post. Commits."""
+    post: Post = (await visible_post(session, caller, post_id))[0]
+    if post.author_id != caller.persona_id and not await may_moderate(session, caller, post):
+        raise Forbidden("Only the author or a moderator deletes a post.")
+    await _erase(session, outbox, post)
+    await session.commit()
+
+
+async def _erase(session: AsyncSession, outbox: Outbox, post: Post) -> None:
+    """Deleting keeps a tombstone row (ids stay unique, events stay ordered) but no text."""
+    now = utcnow()
+    post.deleted_at = now
+    post.body = ""
+    post.mentions = []
+    post.links = []
+    post.tags = []
+    post.pinned_until = None
+    post.group_pinned_at = None
+    await session.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
+    await session.execute(delete(PostRevision).where(col(PostRevision.post_id) == post.id))
+    await session.execute(delete(Notification).where(col(Notification.post_id) == post.id))
+    await publish_deleted(session, outbox, [post], now)
+
+
+async def pin(session: AsyncSession, caller: Principal, post_id: uuid.UUID) -> PostPublic:
+    """A group's owner pins one of its posts, which then leads the group's timeline."""
+    post = await _group_owner_post(session, caller, post_id)
+    if post.group_pinned_at is None:
+        post.group_pinned_at = utcnow()
+        await session.commit()
+    return post_public(await visible_post(session, caller, post_id))
+
+
+async def unpin(session: AsyncSession, caller: Principal, post_id: uuid.UUID) -> PostPublic:
+    post = await _group_owner_post(session, caller, post_id)
+    if post.group_pinned_at is not None:
+        post.group_pinned_at = None
+        await session.commit()
+    return post_public(await visible_post(session, caller, post_id))
+
+
+async def _group_owner_post(session: AsyncSession, caller: Principal, post_id: uuid.UUID) -> Post:
+    post: Post = (await visible_post(session, caller, post_id))[0]
+    if post.group_id is None:
+        raise Conflict("Only group posts are pinned in a group; announcements use pinned_until.")
+    assert caller.persona_id is not None
+    membership = await session.get(MembershipReplica, (caller.persona_id, post.group_id))
+    if membership is None or membership.role != "owner":
+        raise Forbidden("Only the group's owners pin its posts.")
+    await ensure_writable(session, post)
+    return post

@@ -1,0 +1,183 @@
+"""What administrators do: find and change accounts (status and roles), resolve which personas
+belong together, and register and revoke integrator clients. Every change is written to the
+audit log in the same transaction as the change itself."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from domain.principal import Principal
+from kit.errors import Forbidden, NotFound, Unprocessable
+from kit.outbox import Outbox
+from kit.text import LIKE_ESCAPE, like_escape
+from kit.timeutil import utcnow
+from services.identity import accounts, audit, webhooks
+from services.identity.models import Account, AuditEntry, Client, Persona
+from services.identity.passwords import Passwords
+from services.identity.schemas import (
+    AccountAdminPublic,
+    AccountAdminUpdate,
+    PersonaLinkPublic,
+    account_admin_public,
+)
+from services.identity.settings import IdentitySettings
+
+
+async def account_view(session: AsyncSession, account: Account) -> AccountAdminPublic:
+    """The account as administrators see it, with its professional persona (never the
+    personal one)."""
+    professional = await session.scalar(
+        select(Persona).where(col(Persona.account_id) == account.id, col(Persona.kind) == "professional")
+    )
+    return account_admin_public(account, professional)
+
+
+async def find_accounts(
+    session: AsyncSession, *, status: str | None, q: str | None, after: uuid.UUID | None, limit: int
+) -> Sequence[Account]:
+    """A page of accounts in id order, of one status and with ``q`` in the address if asked."""
+    query = select(Account)
+    if status:
+        query = query.where(col(Account.status) == status)
+    if q:
+        query = query.where(col(Account.email).like(f"%{like_escape(q)}%", escape=LIKE_ESCAPE))
+    if after:
+        query = query.where(col(Account.id) > after)
+    return (await session.scalars(query.order_by(col(Account.id)).limit(limit + 1))).all()
+
+
+async def account(session: AsyncSession, account_id: uuid.UUID) -> Account:
+    found = await session.get(Account, account_id)
+    if found is None:
+        raise NotFound("No account with this id.")
+    return found
+
+
+async def update_account(
+    session: AsyncSession,
+    outbox: Outbox,
+    settings: IdentitySettings,
+    admin: Principal,
+    admin_account_id: uuid.UUID,
+    account_id: uuid.UUID,
+    body: AccountAdminUpdate,
+) -> Account:
+    """A status change stops new tokens at once and revokes refresh tokens (accounts.set_status);
+    it needs a reason, and administrators cannot stop their own account. Every change is
+    audited with its reason."""
+    target = await account(session, account_id)
+    if body.status is not None and body.reason is None:
+        raise Unprocessable(
+            "A status change needs a reason.",
+            errors=[{"location": "body.reason", "message": "required with status", "code": "missing"}],
+        )
+    if target.id == admin_account_id and body.status not in (None, "active"):
+        raise Forbidden("Administrators cannot suspend or deactivate their own account.")
+    if body.status is not None and body.status != target.status:
+        before = target.status
+        await accounts.set_status(session, outbox, settings, target, body.status)
+        audit.record(
+            session,
+            admin,
+            f"account.{body.status}",
+            account_id=target.id,
+            reason=body.reason,
+            before=before,
+        )
+    if body.roles is not None and sorted(set(body.roles)) != sorted(target.roles):
+        before_roles = list(target.roles)
+        target.roles = sorted(set(body.roles))
+        target.updated_at = utcnow()
+        audit.record(
+            session,
+            admin,
+            "account.roles",
+            account_id=target.id,
+            reason=body.reason,
+            before=before_roles,
+            after=target.roles,
+        )
+    await session.commit()
+    return target
+
+
+async def audit_entries(
+    session: AsyncSession, *, account_id: uuid.UUID | None, before: uuid.UUID | None, limit: int
+) -> Sequence[AuditEntry]:
+    """A page of the audit log, newest first, about one account if asked."""
+    query = select(AuditEntry)
+    if account_id:
+        query = query.where(col(AuditEntry.account_id) == account_id)
+    if before:
+        query = query.where(col(AuditEntry.id) < before)
+    return (await session.scalars(query.order_by(col(AuditEntry.id).desc()).limit(limit + 1))).all()
+
+
+async def resolve_persona_link(
+    session: AsyncSession, admin: Principal, persona_id: uuid.UUID, reason: str
+) -> PersonaLinkPublic:
+    """The only way anyone but the owner can connect a personal persona to its professional
+    twin. It needs a stated reason, and the audit log records who asked, about whom and why."""
+    persona = await session.get(Persona, persona_id)
+    if persona is None:
+        raise NotFound("No persona with this id.")
+    both = (await session.scalars(select(Persona).where(col(Persona.account_id) == persona.account_id))).all()
+    by_kind = {p.kind: p.id for p in both}
+    audit.record(
+        session,
+        admin,
+        "persona.link_resolved",
+        account_id=persona.account_id,
+        reason=reason,
+        persona_id=str(persona.id),
+    )
+    await session.commit()
+    return PersonaLinkPublic(
+        account_id=persona.account_id,
+        professional_persona_id=by_kind["professional"],
+        personal_persona_id=by_kind.get("personal"),
+    )
+
+
+async def create_client(
+    session: AsyncSession, admin: Principal, passwords: Passwords, name: str, scopes: list[str]
+) -> tuple[Client, str]:
+    """A new integrator client and its secret, which only the answer shows: only its hash is kept."""
+    secret = secrets.token_urlsafe(32)
+    client = Client(
+        id="cl_" + secrets.token_hex(12),
+        name=name,
+        secret_hash=await passwords.hash(secret),
+        scopes=sorted(set(scopes)),
+    )
+    session.add(client)
+    audit.record(session, admin, "client.created", client_id=client.id, scopes=client.scopes)
+    await session.commit()
+    return client, secret
+
+
+async def find_clients(session: AsyncSession, *, after: str | None, limit: int) -> Sequence[Client]:
+    """A page of integrator clients in id order."""
+    query = select(Client)
+    if after is not None:
+        query = query.where(col(Client.id) > after)
+    return (await session.scalars(query.order_by(col(Client.id)).limit(limit + 1))).all()
+
+
+async def revoke_client(session: AsyncSession, admin: Principal, client_id: str) -> None:
+    """Its access tokens stop working at once (identity checks the client on every request)
+    and its webhook endpoints are disabled, their pending deliveries never sent."""
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise NotFound("No client with this id.")
+    if client.revoked_at is None:
+        client.revoked_at = utcnow()
+        audit.record(session, admin, "client.revoked", client_id=client.id)
+    await webhooks.disable_client_endpoints(session, client.id)
+    await session.commit()
