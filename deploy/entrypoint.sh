@@ -27,7 +27,7 @@ case "$component" in
   migrate)
     shift
     [ "$#" -gt 0 ] || set -- identity feed groups
-    exec python -m kit.migrate upgrade "$@" ;;
+    exec python -m services.migrate upgrade "$@" ;;
   *)
     echo "usage: govsocial identity|feed|groups|gateway | govsocial migrate [SERVICE...]" >&2
     exit 2 ;;

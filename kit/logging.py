@@ -1,15 +1,28 @@
 """Structured JSON logs. Nothing secret is logged: the access log records method, path,
-status and timing, never headers, query strings or bodies."""
+status and timing, and what the caller's principal offers (``caller_fields``), never headers,
+query strings or bodies."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def caller_fields(principal: object) -> Mapping[str, object]:
+    """What the access log records of the caller: the fields the request's principal offers
+    through a ``log_fields()`` method (a field whose value is None is left out); none when
+    there is no principal, or it offers nothing."""
+    log_fields = getattr(principal, "log_fields", None)
+    if not callable(log_fields):
+        return {}
+    fields: Mapping[str, object] = log_fields()
+    return fields
 
 
 class JSONFormatter(logging.Formatter):
@@ -28,10 +41,14 @@ class JSONFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key in ("method", "path", "status", "duration_ms", "persona_id"):
+        for key in ("method", "path", "status", "duration_ms"):
             value = getattr(record, key, None)
             if value is not None:
                 entry[key] = value
+        caller: Mapping[str, object] = getattr(record, "caller", None) or {}
+        for key, value in caller.items():
+            if value is not None:
+                entry.setdefault(key, value)
         if record.exc_info:
             entry["error"] = repr(record.exc_info[1])[:500]
             entry["traceback"] = self.formatException(record.exc_info)

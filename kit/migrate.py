@@ -1,11 +1,15 @@
-"""Command line for the services' migrations.
+"""Command line for Alembic migrations: one or more apps, each a folder that holds its
+``alembic.ini`` and ``migrations/``.
 
-    python -m kit.migrate upgrade identity feed groups
-    python -m kit.migrate revision feed -m "add reactions"     (autogenerate)
-    python -m kit.migrate check identity                       (models match migrations)
+    python -m kit.migrate upgrade path/to/app [path/to/other ...]
+    python -m kit.migrate revision path/to/app -m "add reactions"     (autogenerate)
+    python -m kit.migrate check path/to/app                           (models match migrations)
+    python -m kit.migrate current path/to/app
 
-Each service's database URL comes from ``<SERVICE>_DATABASE_URL`` (as the service itself reads
-it), by default ``sqlite+aiosqlite:///var/<service>.db``.
+An app's database URL comes from ``<NAME>_DATABASE_URL``, NAME being its folder's name in
+capitals (as the app's own settings read it), by default ``sqlite+aiosqlite:///var/<name>.db``.
+A project that keeps its apps side by side calls ``main(argv, root=folder)`` from a command of
+its own, so that they are named rather than given as paths.
 """
 
 from __future__ import annotations
@@ -19,34 +23,41 @@ from alembic import command
 
 from kit.migrations import alembic_config
 
-SERVICES_ROOT = Path(__file__).resolve().parent.parent / "services"
+ACTIONS = ("upgrade", "revision", "check", "current")
 
 
-def database_url(service: str) -> str:
-    return os.environ.get(f"{service.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///var/{service}.db")
+def database_url(name: str) -> str:
+    return os.environ.get(f"{name.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///var/{name}.db")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kit.migrate")
-    parser.add_argument("action", choices=["upgrade", "revision", "check", "current"])
-    parser.add_argument("services", nargs="+")
+def run(action: str, folder: Path, *, message: str = "change") -> None:
+    """One of ``ACTIONS`` on the app in ``folder``."""
+    name = folder.resolve().name
+    config = alembic_config(folder, database_url(name))
+    if action == "upgrade":
+        command.upgrade(config, "head")
+        print(f"{name}: migrated to head")
+    elif action == "revision":
+        command.revision(config, message=message, autogenerate=True)
+    elif action == "check":
+        command.check(config)
+    else:
+        command.current(config)
+
+
+def main(argv: list[str] | None = None, *, root: Path | None = None, prog: str | None = None) -> int:
+    """Apps are folders, or with ``root`` the names of folders under it."""
+    parser = argparse.ArgumentParser(prog=prog or "python -m kit.migrate")
+    parser.add_argument("action", choices=ACTIONS)
+    parser.add_argument("apps", nargs="+", help="app names" if root else "app folders")
     parser.add_argument("-m", "--message", default="change")
     args = parser.parse_args(argv)
-    for service in args.services:
-        folder = SERVICES_ROOT / service
+    for app in args.apps:
+        folder = root / app if root is not None else Path(app)
         if not (folder / "alembic.ini").exists():
-            print(f"unknown service: {service}", file=sys.stderr)
+            print(f"unknown app: {app}", file=sys.stderr)
             return 2
-        config = alembic_config(folder, database_url(service))
-        if args.action == "upgrade":
-            command.upgrade(config, "head")
-            print(f"{service}: migrated to head")
-        elif args.action == "revision":
-            command.revision(config, message=args.message, autogenerate=True)
-        elif args.action == "check":
-            command.check(config)
-        else:
-            command.current(config)
+        run(args.action, folder, message=args.message)
     return 0
 
 

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from kit import tracing
 from kit.db import Database
-from kit.errors import install_error_handlers
+from kit.errors import PROBLEM_JSON, PROBLEM_SCHEMA, install_error_handlers
 from kit.health import health_router
 from kit.housekeeping import Housekeeper, Retention, outbox_retention
 from kit.inputs import refuse_unstorable_input
@@ -27,20 +28,27 @@ from kit.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from kit.outbox import EventHandler, Outbox, OutboxTables, Relay, event_receiver
 from kit.runtime import freeze_startup_objects
 from kit.settings import ServiceSettings
-from kit.tokens import JWKSKeySource, KeySource, Principal, TokenVerifier
+from kit.tokens import JWKSKeySource, KeySource, TokenVerifier, VerifiedClaims
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-    for code, description in {
-        400: "Bad request",
-        401: "Missing or invalid bearer token",
-        404: "Not found (also for objects of the other context)",
-        422: "Invalid fields",
-    }.items()
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "Bad request",
+    401: "Missing or invalid bearer token",
+    404: "Not found",
+    422: "Invalid fields",
 }
+"""The problem answers any operation may give, as every service's OpenAPI document lists them;
+a service may describe them its own way (``ServiceSpec.problem_descriptions``)."""
+
+
+def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, object]]:
+    """``PROBLEM_DESCRIPTIONS`` with the service's own ``descriptions``, as OpenAPI responses."""
+    return {
+        code: {
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for code, description in {**PROBLEM_DESCRIPTIONS, **descriptions}.items()
+    }
 
 
 class Worker(Protocol):
@@ -61,9 +69,13 @@ class ServiceSpec:
     routers: Sequence[APIRouter]
     outbox_tables: OutboxTables
     migrations_dir: Path | None
+    # What a verified access token stands for: routes get it from the service's dependencies.
+    principal: Callable[[VerifiedClaims], object]
     event_handlers: Mapping[str, EventHandler] = field(default_factory=dict)
     key_source: KeySource | None = None
-    principal_check: Callable[[Request, Principal], Awaitable[None]] | None = None
+    # Holds each request's principal against the service's own state (None: no such check).
+    principal_check: Callable[[Request, Any], Awaitable[None]] | None = None
+    problem_descriptions: Mapping[int, str] = field(default_factory=dict)
     workers: Sequence[Callable[[FastAPI], Worker]] = ()
     on_startup: Sequence[Callable[[FastAPI], object]] = ()
     retention: Sequence[Retention] = ()
@@ -86,6 +98,7 @@ def create_service_app(
         audience=settings.token_audience,
         leeway=settings.token_leeway_seconds,
         max_lifetime=settings.token_max_lifetime_seconds,
+        principal=spec.principal,
     )
     outbox = Outbox(spec.outbox_tables, spec.name, settings.subscribers)
     relay = Relay(
@@ -97,6 +110,7 @@ def create_service_app(
         batch_size=settings.relay_batch_size,
         timeout=settings.relay_timeout_seconds,
         max_backoff=settings.relay_max_backoff_seconds,
+        max_attempts=settings.relay_max_attempts,
     )
 
     days = timedelta(days=1)
@@ -147,7 +161,7 @@ def create_service_app(
         description=spec.description,
         version="0.1.0",
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
+        responses=problem_responses(spec.problem_descriptions),
         # Starlette's slash redirect names the address the request reached: behind the
         # gateway, the service's own. A path with a stray slash is a 404 like any other.
         redirect_slashes=False,
@@ -163,7 +177,7 @@ def create_service_app(
     app.state.principal_check = spec.principal_check
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
-    install_metrics(app)
+    relay.register_metrics(install_metrics(app).registry)
     app.add_middleware(RequestContextMiddleware)
     tracing.install_tracing(app, tracing.provider_from_env(spec.name), [client])
     app.include_router(health_router(spec.migrations_dir))
@@ -183,30 +197,7 @@ def _add_problem_schema(app: FastAPI) -> None:
         schema = original()
         components = schema.setdefault("components", {})
         assert isinstance(components, dict)
-        components.setdefault("schemas", {})["Problem"] = {
-            "type": "object",
-            "description": "RFC 9457 problem details.",
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "instance": {"type": "string"},
-                "trace_id": {"type": "string"},
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "location": {"type": "string"},
-                            "message": {"type": "string"},
-                            "code": {"type": "string"},
-                        },
-                    },
-                },
-            },
-            "required": ["type", "title", "status", "detail"],
-        }
+        components.setdefault("schemas", {})["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
         app.openapi_schema = schema
         return schema
 

@@ -30,7 +30,7 @@ class BaseProcessSettings(BaseSettings):
         ge=60,
         le=86400,
         description="An access token whose exp lies further than this after its iat is refused; at least "
-        "identity's access-token lifetime (at most 3600 s).",
+        "the lifetime its issuer gives access tokens.",
     )
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwks_cache_seconds: int = Field(default=300, ge=1)
@@ -55,6 +55,12 @@ class ServiceSettings(BaseProcessSettings):
     relay_batch_size: int = Field(default=100, ge=1, le=1000)
     relay_timeout_seconds: float = Field(default=5.0, gt=0)
     relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    relay_max_attempts: int = Field(
+        default=1500,  # kit.outbox.MAX_ATTEMPTS
+        ge=1,
+        description="Attempts after which a delivery is marked failed and waits for an operator "
+        "(python -m kit.outbox retry): about 25 hours with the default back-off (decision 0022).",
+    )
     housekeeping_interval_seconds: float = Field(
         default=600.0, gt=0, description="How often rows past their retention are deleted (kit.housekeeping)."
     )
@@ -68,12 +74,4 @@ class ServiceSettings(BaseProcessSettings):
     )
     processed_event_retention_days: float = Field(
         default=30.0, gt=0, description="How long the ids of applied events are kept against redelivery."
-    )
-    cursor_secret: SecretStr | None = None
-    unknown_persona_wait_seconds: float = Field(
-        default=3.0,
-        ge=0,
-        le=30,
-        description="How long a token of a persona this service's replica does not know yet waits for "
-        "its creation event (about a second behind identity) before it is refused with 401.",
     )

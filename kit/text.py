@@ -22,7 +22,6 @@ from pydantic_core import core_schema
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_SINGLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_HANDLE = re.compile(r"^[a-z0-9_]{3,30}$")
 
 
 def _single_line(value: str) -> str:
@@ -38,13 +37,6 @@ def _multi_line(value: str) -> str:
         raise ValueError("must not contain control characters")
     if not value.strip():
         raise ValueError("must not be blank")
-    return value
-
-
-def _handle(value: str) -> str:
-    value = value.lower()
-    if not _HANDLE.match(value):
-        raise ValueError("3 to 30 characters: lowercase letters, digits and underscores")
     return value
 
 
@@ -84,11 +76,6 @@ MultiLineText = Checked(_multi_line, rf"^{_MULTI}*[^\x00-\x08\x0b-\x1f\x7f-\x9f\
 """Use as ``Annotated[str, Field(max_length=100), SingleLineText]``: no control characters
 (``MultiLineText`` allows tab and line feed), not blank."""
 
-Handle = Annotated[
-    str,
-    Field(min_length=3, max_length=30, examples=["ada_lovelace"]),
-    Checked(_handle, r"^[A-Za-z0-9_]{3,30}$"),
-]
 HttpsUrl = Annotated[
     str,
     Field(

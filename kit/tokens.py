@@ -1,4 +1,4 @@
-"""Access-token verification against identity's JWKS, and the FastAPI dependencies that use it.
+"""Access-token (JWT) verification against an issuer's published keys, and the bearer header.
 
 Every check that RFC 8725 asks for is explicit here: a fixed algorithm list (never taken from
 the token), a required ``kid`` that must name a published key, required ``exp``/``iat``/``sub``/
@@ -6,9 +6,10 @@ the token), a required ``kid`` that must name a published key, required ``exp``/
 passes as an access token. A token may not be issued in the future nor live longer than the
 configured maximum. Any failure of any kind is a 401, never a 500.
 
-Roles are exercised through the professional persona only: a personal context never holds one,
-whatever its token says, since a personal persona seen using a role would be one of the few
-role holders and so linkable to its professional twin.
+What a verified token stands for is the caller's business: the verifier hands the checked
+claims (``VerifiedClaims``) to the ``principal`` function it was given and caches its answer per
+token until the token expires; a ``ValueError`` (or ``TypeError``, ``KeyError``) raised there
+makes the token invalid, as any failed check does.
 """
 
 from __future__ import annotations
@@ -16,68 +17,45 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
-from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Request
 from jose import jwt
 from jose.exceptions import JOSEError
 
-from kit.errors import Forbidden, Unauthorized
+from kit.errors import Unauthorized
 
 ALGORITHMS = ["RS256"]
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 MAX_TOKEN_LENGTH = 8192
 DEFAULT_MAX_LIFETIME = 3600
-Context = Literal["professional", "personal"]
-CONTEXTS: tuple[Context, ...] = ("professional", "personal")
+
+P = TypeVar("P")
 
 log = logging.getLogger("kit.tokens")
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a verified token speaks for: a persona in one context, or an integrator client."""
+class VerifiedClaims:
+    """The claims of a token that passed every check, with the registered ones it required."""
 
     subject: str
-    persona_id: uuid.UUID | None
-    context: Context | None
-    scopes: frozenset[str]
-    roles: frozenset[str]
     token_id: str
     issued_at: float
     expires_at: float
-    client_id: str | None = None
-
-    def has_role(self, role: str) -> bool:
-        return self.context != "personal" and role in self.roles
+    claims: Mapping[str, Any]
 
 
 class KeySource(Protocol):
     async def key_for(self, kid: str) -> dict[str, Any] | None: ...
 
 
-class StaticKeySource:
-    """Keys held in process (identity verifies its own tokens this way)."""
-
-    def __init__(self, jwks: dict[str, Any] | None = None) -> None:
-        self.keys: dict[str, dict[str, Any]] = {}
-        if jwks:
-            self.update(jwks)
-
-    def update(self, jwks: dict[str, Any]) -> None:
-        self.keys = {k["kid"]: k for k in jwks.get("keys", []) if "kid" in k}
-
-    async def key_for(self, kid: str) -> dict[str, Any] | None:
-        return self.keys.get(kid)
-
-
 class JWKSKeySource:
-    """Identity's published keys, cached; an unknown ``kid`` triggers at most one refetch per
-    ``min_refresh_seconds``; when identity is unreachable the cached keys keep working."""
+    """An issuer's published keys, cached; an unknown ``kid`` triggers at most one refetch per
+    ``min_refresh_seconds``; when the issuer is unreachable the cached keys keep working."""
 
     def __init__(
         self,
@@ -122,13 +100,17 @@ class JWKSKeySource:
         return self._keys.get(kid)
 
 
-class TokenVerifier:
+class TokenVerifier(Generic[P]):
+    """Verifies access tokens and answers what each stands for (``principal(claims)``), cached
+    per token (at most ``cache_size`` of them) until the token expires."""
+
     def __init__(
         self,
         keys: KeySource,
         *,
         issuer: str,
         audience: str,
+        principal: Callable[[VerifiedClaims], P],
         leeway: int = 30,
         max_lifetime: int = DEFAULT_MAX_LIFETIME,
         cache_size: int = 10_000,
@@ -136,27 +118,33 @@ class TokenVerifier:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
+        self.principal = principal
         self.leeway = leeway
         self.max_lifetime = max_lifetime
         self.cache_size = cache_size
-        self._cache: dict[str, Principal] = {}
+        self._cache: dict[str, tuple[float, P]] = {}
 
-    async def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> P:
         cached = self._cache.get(token)
         if cached is not None:
-            if cached.expires_at + self.leeway >= time.time():
-                return cached
+            expires_at, principal = cached
+            if expires_at + self.leeway >= time.time():
+                return principal
             self._cache.pop(token, None)
-        principal = await self._verify(token)
+        claims = await self._verify(token)
+        try:
+            principal = self.principal(claims)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise Unauthorized("The bearer token is not valid.") from exc
         if len(self._cache) >= self.cache_size:
             self._cache.clear()
-        self._cache[token] = principal
+        self._cache[token] = (claims.expires_at, principal)
         return principal
 
     def forget(self, token: str) -> None:
         self._cache.pop(token, None)
 
-    async def _verify(self, token: str) -> Principal:
+    async def _verify(self, token: str) -> VerifiedClaims:
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise Unauthorized("The bearer token is malformed.")
         try:
@@ -187,54 +175,25 @@ class TokenVerifier:
                     "leeway": self.leeway,
                 },
             )
-            self._check_times(claims)
-            return _principal(claims)
+            verified = VerifiedClaims(
+                subject=str(claims["sub"]),
+                token_id=str(claims["jti"]),
+                issued_at=float(claims["iat"]),
+                expires_at=float(claims["exp"]),
+                claims=claims,
+            )
+            self._check_times(verified)
+            return verified
         except Unauthorized:
             raise
         except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise Unauthorized("The bearer token is not valid.") from exc
 
-    def _check_times(self, claims: dict[str, Any]) -> None:
-        issued_at, expires_at = float(claims["iat"]), float(claims["exp"])
-        if issued_at > time.time() + self.leeway:
+    def _check_times(self, verified: VerifiedClaims) -> None:
+        if verified.issued_at > time.time() + self.leeway:
             raise Unauthorized("The token was issued in the future.")
-        if expires_at - issued_at > self.max_lifetime:
+        if verified.expires_at - verified.issued_at > self.max_lifetime:
             raise Unauthorized("The token lives longer than an access token may.")
-
-
-def _principal(claims: dict[str, Any]) -> Principal:
-    ctx = claims.get("ctx")
-    scope = claims.get("scope", "")
-    roles = claims.get("roles", [])
-    if not isinstance(scope, str) or not isinstance(roles, list):
-        raise ValueError("bad scope or roles")
-    client_id = claims.get("client_id")
-    persona_id = None
-    if client_id is None:
-        if ctx not in CONTEXTS:
-            raise ValueError("bad ctx")
-        persona_id = uuid.UUID(str(claims["sub"]))
-    elif ctx is not None:
-        raise ValueError("client token with a context")
-    return Principal(
-        subject=str(claims["sub"]),
-        persona_id=persona_id,
-        context=ctx,
-        scopes=frozenset(scope.split()),
-        roles=frozenset() if ctx == "personal" else frozenset(str(r) for r in roles),
-        token_id=str(claims["jti"]),
-        issued_at=float(claims["iat"]),
-        expires_at=float(claims["exp"]),
-        client_id=None if client_id is None else str(client_id),
-    )
-
-
-oauth2_scheme = OAuth2PasswordBearer(
-    tokenUrl="/api/v1/auth/token",
-    auto_error=False,
-    scheme_name="bearer",
-    description="A persona-scoped access token from `POST /api/v1/auth/token`.",
-)
 
 
 def bearer_token(request: Request) -> str:
@@ -249,87 +208,3 @@ def bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Use the Bearer authorization scheme.", error="invalid_request")
     return token
-
-
-class PersonaCheck:
-    """Accepts a persona's token only when the service's replica of identity's personas (fed by
-    identity's events) knows the persona, in the token's context, and active: a token for a
-    persona the service has never heard of, or whose ``ctx`` is not its persona's kind, is
-    refused, and a suspended, deactivated or erased persona's tokens stop working once the
-    event arrives rather than when they expire. One cached lookup per persona answers all three
-    (for ``ttl`` seconds).
-
-    A persona is created at identity and known here when its event arrives, about a second
-    later; a token used in between waits up to ``wait`` seconds for it before it is refused.
-    An unknown persona is never cached, so it is accepted as soon as the event has arrived."""
-
-    def __init__(
-        self, replica: Any, *, ttl: float = 30.0, wait: float = 0.0, max_entries: int = 100_000
-    ) -> None:
-        self.replica = replica
-        self.ttl = ttl
-        self.wait = wait
-        self.max_entries = max_entries
-        self._cache: dict[uuid.UUID, tuple[float, str, str]] = {}
-
-    async def __call__(self, request: Request, principal: Principal) -> None:
-        if principal.persona_id is None:
-            return
-        now = time.monotonic()
-        cached = self._cache.get(principal.persona_id)
-        if cached is None or cached[0] < now:
-            found = await self._lookup(request, principal.persona_id)
-            if found is None:
-                self._cache.pop(principal.persona_id, None)
-                error = Unauthorized(
-                    "This service does not know the token's persona; a persona just created "
-                    "is known within seconds."
-                )
-                error.headers["Retry-After"] = "1"
-                raise error
-            if len(self._cache) >= self.max_entries:
-                self._cache.clear()
-            cached = (time.monotonic() + self.ttl, *found)
-            self._cache[principal.persona_id] = cached
-        _, context, status = cached
-        if context != principal.context:
-            raise Unauthorized("The token's context is not its persona's.")
-        if status != "active":
-            raise Unauthorized("The token's persona is no longer active.")
-
-    async def _lookup(self, request: Request, persona_id: uuid.UUID) -> tuple[str, str] | None:
-        """(context, status) from the replica, waiting up to ``wait`` seconds for a new one."""
-        deadline = time.monotonic() + self.wait
-        pause = 0.05
-        while True:
-            async with request.app.state.database.sessionmaker() as session:
-                row = await session.get(self.replica, persona_id)
-                if row is not None:
-                    return str(row.context), str(row.status)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            await asyncio.sleep(min(pause, left))
-            pause = min(pause * 2, 0.5)
-
-
-async def current_principal(
-    request: Request, _documented: Annotated[str | None, Depends(oauth2_scheme)] = None
-) -> Principal:
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = await verifier.verify(bearer_token(request))
-    request.state.principal = principal
-    check = getattr(request.app.state, "principal_check", None)
-    if check is not None:
-        await check(request, principal)
-    return principal
-
-
-async def current_persona(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if principal.persona_id is None or principal.context is None:
-        raise Forbidden("This operation needs a persona's token, not a client's.")
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-CurrentPersona = Annotated[Principal, Depends(current_persona)]

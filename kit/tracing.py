@@ -64,7 +64,7 @@ def _method_only(scope: Scope) -> tuple[str, dict[str, object]]:
 
 class RouteSpanName:
     """Names the request's span after its route template once routing is done (``GET
-    /api/v1/posts/{post_id}``), never after the raw path, whose ids would leak into span names."""
+    /api/v1/items/{item_id}``), never after the raw path, whose ids would leak into span names."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if key in os.environ:
             env[key] = os.environ[key]
     migrate = subprocess.run(
-        [sys.executable, "-m", "kit.migrate", "upgrade", *SERVICES], env=env, cwd=ROOT, check=False
+        [sys.executable, "-m", "services.migrate", "upgrade", *SERVICES], env=env, cwd=ROOT, check=False
     )
     if migrate.returncode != 0:
         print("Migrations failed; nothing was started.", file=sys.stderr)

@@ -25,3 +25,19 @@ async def test_logs_are_json_and_free_of_secrets(capfd, suite):
     assert any(e.get("path") == "/api/v1/me" and e.get("status") == 200 for e in entries)
     for secret in (SECRET_PASSWORD, tokens["access_token"], tokens["refresh_token"], "ada.secret"):
         assert secret not in err
+
+
+async def test_the_access_log_names_the_persona_behind_a_token_last(capfd, suite):
+    email = await register(suite.client, "ada")
+    tokens = await login(suite.client, email)
+    await suite.client.get("/api/v1/me", headers=auth(tokens["access_token"]))
+    await suite.client.get("/api/v1/me")
+    entries = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
+    answered = [e for e in entries if e.get("path") == "/api/v1/me" and e.get("status") == 200]
+    assert len(answered) == 2  # the gateway's line and identity's
+    for entry in answered:
+        assert entry["persona_id"] == tokens["persona_id"]
+        assert list(entry)[-2:] == ["duration_ms", "persona_id"]
+    refused = [e for e in entries if e.get("path") == "/api/v1/me" and e.get("status") == 401]
+    assert refused
+    assert all("persona_id" not in e for e in refused)

@@ -1,0 +1,179 @@
+"""Who a request speaks for, and the FastAPI dependencies that tell the routes.
+
+A verified access token (``kit.tokens``) speaks either for a persona in one context (its ``sub``
+is the persona's id, its ``ctx`` the persona's kind) or for an integrator client (it carries a
+``client_id`` and no ``ctx``). ``principal_from_claims`` turns the verified claims into a
+``Principal``; claims that fit neither shape make the token invalid (a 401).
+
+Roles are exercised through the professional persona only: a personal context never holds one,
+whatever its token says, since a personal persona seen using a role would be one of the few
+role holders and so linkable to its professional twin (decision 0018).
+
+In feed and groups, ``PersonaCheck`` also holds the token against the service's replica of
+identity's personas: the persona must be known there, of the token's context, and active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from domain.contexts import CONTEXTS, Context
+from kit.errors import Forbidden, Unauthorized
+from kit.tokens import TokenVerifier, VerifiedClaims, bearer_token
+
+if TYPE_CHECKING:  # the gateway imports this module and no database library
+    from kit.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified token speaks for: a persona in one context, or an integrator client."""
+
+    subject: str
+    persona_id: uuid.UUID | None
+    context: Context | None
+    scopes: frozenset[str]
+    roles: frozenset[str]
+    token_id: str
+    issued_at: float
+    expires_at: float
+    client_id: str | None = None
+
+    def has_role(self, role: str) -> bool:
+        return self.context != "personal" and role in self.roles
+
+    def log_fields(self) -> dict[str, str | None]:
+        """What the access log records of the caller: the persona, never the client."""
+        return {"persona_id": str(self.persona_id) if self.persona_id else None}
+
+
+def principal_from_claims(verified: VerifiedClaims) -> Principal:
+    """The principal a verified token speaks for; ``ValueError`` when its claims fit neither a
+    persona's token nor a client's (the verifier answers 401)."""
+    claims = verified.claims
+    ctx = claims.get("ctx")
+    scope = claims.get("scope", "")
+    roles = claims.get("roles", [])
+    if not isinstance(scope, str) or not isinstance(roles, list):
+        raise ValueError("bad scope or roles")
+    client_id = claims.get("client_id")
+    persona_id = None
+    if client_id is None:
+        if ctx not in CONTEXTS:
+            raise ValueError("bad ctx")
+        persona_id = uuid.UUID(verified.subject)
+    elif ctx is not None:
+        raise ValueError("client token with a context")
+    return Principal(
+        subject=verified.subject,
+        persona_id=persona_id,
+        context=ctx,
+        scopes=frozenset(scope.split()),
+        roles=frozenset() if ctx == "personal" else frozenset(str(r) for r in roles),
+        token_id=verified.token_id,
+        issued_at=verified.issued_at,
+        expires_at=verified.expires_at,
+        client_id=None if client_id is None else str(client_id),
+    )
+
+
+class PersonaCheck:
+    """Accepts a persona's token only when the service's replica of identity's personas (fed by
+    identity's events) knows the persona, in the token's context, and active: a token for a
+    persona the service has never heard of, or whose ``ctx`` is not its persona's kind, is
+    refused, and a suspended, deactivated or erased persona's tokens stop working once the
+    event arrives rather than when they expire. One cached lookup per persona answers all three
+    (for ``ttl`` seconds).
+
+    A persona is created at identity and known here when its event arrives, about a second
+    later; a token used in between waits up to ``wait`` seconds for it before it is refused.
+    An unknown persona is never cached, so it is accepted as soon as the event has arrived."""
+
+    def __init__(
+        self, replica: Any, *, ttl: float = 30.0, wait: float = 0.0, max_entries: int = 100_000
+    ) -> None:
+        self.replica = replica
+        self.ttl = ttl
+        self.wait = wait
+        self.max_entries = max_entries
+        self._cache: dict[uuid.UUID, tuple[float, str, str]] = {}
+
+    async def __call__(self, request: Request, principal: Principal) -> None:
+        if principal.persona_id is None:
+            return
+        now = time.monotonic()
+        cached = self._cache.get(principal.persona_id)
+        if cached is None or cached[0] < now:
+            found = await self._lookup(request.app.state.database, principal.persona_id)
+            if found is None:
+                self._cache.pop(principal.persona_id, None)
+                error = Unauthorized(
+                    "This service does not know the token's persona; a persona just created "
+                    "is known within seconds."
+                )
+                error.headers["Retry-After"] = "1"
+                raise error
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            cached = (time.monotonic() + self.ttl, *found)
+            self._cache[principal.persona_id] = cached
+        _, context, status = cached
+        if context != principal.context:
+            raise Unauthorized("The token's context is not its persona's.")
+        if status != "active":
+            raise Unauthorized("The token's persona is no longer active.")
+
+    async def _lookup(self, database: Database, persona_id: uuid.UUID) -> tuple[str, str] | None:
+        """(context, status) from the replica, waiting up to ``wait`` seconds for a new one."""
+        deadline = time.monotonic() + self.wait
+        pause = 0.05
+        while True:
+            async with database.sessionmaker() as session:
+                row = await session.get(self.replica, persona_id)
+                if row is not None:
+                    return str(row.context), str(row.status)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.5)
+
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    auto_error=False,
+    scheme_name="bearer",
+    description="A persona-scoped access token from `POST /api/v1/auth/token`.",
+)
+"""Declares the bearer scheme in the services' OpenAPI documents; ``bearer_token`` reads it."""
+
+
+async def current_principal(
+    request: Request, _documented: Annotated[str | None, Depends(oauth2_scheme)] = None
+) -> Principal:
+    """The request's verified principal, held against the service's persona check if it has one,
+    and left in ``request.state`` for the access log."""
+    verifier: TokenVerifier[Principal] = request.app.state.verifier
+    principal = await verifier.verify(bearer_token(request))
+    request.state.principal = principal
+    check = getattr(request.app.state, "principal_check", None)
+    if check is not None:
+        await check(request, principal)
+    return principal
+
+
+async def current_persona(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if principal.persona_id is None or principal.context is None:
+        raise Forbidden("This operation needs a persona's token, not a client's.")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentPersona = Annotated[Principal, Depends(current_persona)]
