@@ -38,19 +38,20 @@ migrate: setup ## Apply every service's migrations (IDENTITY_/FEED_/GROUPS_DATAB
 	$(BIN)/python -m services.migrate upgrade identity feed groups
 
 # $(call pytest-passes,NAME,MARKERS,PREFIX): the tests MARKERS selects, in two runs of
-# PREFIX pytest: those not marked serial on every worker at once (a test file's tests on one
-# worker, so that a module's fixtures start once), then the serial ones (they measure time or
-# CPU) alone. JUnit XML in $(RESULTS)/NAME.xml and NAME-serial.xml. pytest's
-# exit code 5 (no test selected, as when PYTEST_ARGS names tests of one kind only) fails
-# neither run; .ci/run checks the XML.
+# PREFIX pytest: first the serial ones (they measure time or CPU) alone, while the machine and
+# the database server are quiet (right after a parallel run, PostgreSQL is still writing out
+# and dropping its databases), then the others on every worker at once (a test file's tests on
+# one worker, so that a module's fixtures start once). JUnit XML in $(RESULTS)/NAME-serial.xml
+# and NAME.xml. pytest's exit code 5 (no test selected, as when PYTEST_ARGS names tests of one
+# kind only) fails neither run; .ci/run checks the XML.
 define pytest-passes
-	$(3) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "($(2)) and not serial" \
-		--junitxml=$(RESULTS)/$(1).xml $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(3) $(BIN)/pytest -n 0 -m "($(2)) and serial" \
 		--junitxml=$(RESULTS)/$(1)-serial.xml $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(3) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "($(2)) and not serial" \
+		--junitxml=$(RESULTS)/$(1).xml $(PYTEST_ARGS) || [ $$? -eq 5 ]
 endef
 
-test: setup ## Run the tests on SQLite (in parallel, then the timing ones alone), then `make test-postgres` when TEST_DATABASE_URL is set; the browser tests are `make browser-test`'s
+test: setup ## Run the tests on SQLite (the timing ones alone, then the rest in parallel), then `make test-postgres` when TEST_DATABASE_URL is set; the browser tests are `make browser-test`'s
 	@mkdir -p $(RESULTS)
 	@rm -f $(RESULTS)/sqlite*.xml $(RESULTS)/postgres*.xml
 	$(call pytest-passes,sqlite,not browser,env -u TEST_DATABASE_URL)
