@@ -1,40 +1,15 @@
-"""Groups keeps the service layout: route modules are thin and import no other route module nor
-the app's state, and the flows they call work without HTTP."""
+"""Groups' flows work without HTTP (the layout itself: tests/test_layout.py)."""
 
 from __future__ import annotations
 
-import ast
 import time
 import uuid
-from pathlib import Path
 
 from domain.principal import Principal
 from services.groups import access, lifecycle, membership
 from services.groups.schemas import GroupCreate
 from tests.groups.support import GROUPS, people
 from tests.helpers import auth
-
-ROUTES = Path(__file__).parents[2] / "services" / "groups" / "routes"
-
-
-def _imported(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
-
-
-def test_route_modules_import_no_other_route_module_nor_the_app_state():
-    modules = [p for p in ROUTES.glob("*.py") if p.name != "__init__.py"]
-    assert modules
-    for path in modules:
-        others = {n for n in _imported(path) if n.startswith("services.groups.routes")}
-        assert not others, (path.name, others)
-        assert "app.state" not in path.read_text(), path.name
 
 
 def _principal(persona_id: str) -> Principal:
