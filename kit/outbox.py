@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import random
@@ -66,8 +65,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database, UTCDateTime
-from kit.errors import Unauthorized
 from kit.ids import new_id
+from kit.internal import ServiceToken
 from kit.metrics import HTTPMetrics
 from kit.settings import Subscriber
 from kit.timeutil import utcnow
@@ -626,16 +625,9 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
     matches but whose handler raises is answered with a 500, so its relay tries it again
     later: that is a passing fault, such as the database going away."""
 
-    def _service_token(request: Request) -> None:
-        expected: str = request.app.state.settings.internal_token.get_secret_value()
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-            raise Unauthorized("A service token is required.")
-
     router = APIRouter(include_in_schema=False)
 
-    @router.post("/internal/events", dependencies=[Depends(_service_token)])
+    @router.post("/internal/events", dependencies=[ServiceToken])
     async def receive_events(batch: EventBatch, request: Request) -> dict[str, int]:
         database: Database = request.app.state.database
         applied = 0
