@@ -84,6 +84,11 @@ def principal_from_claims(verified: VerifiedClaims) -> Principal:
     )
 
 
+NOTICES_SCOPE = "notices"
+"""The one scope a suspended persona may sign in with: it reads and appeals its notices at
+moderation, and opens nothing else (decision 0032)."""
+
+
 class PersonaCheck:
     """Accepts a persona's token only when the service's replica of identity's personas (fed by
     identity's events) knows the persona, in the token's context, and active: a token for a
@@ -108,6 +113,10 @@ class PersonaCheck:
     async def __call__(self, request: Request, principal: Principal) -> None:
         if principal.persona_id is None:
             return
+        if NOTICES_SCOPE in principal.scopes:
+            # Minted for a suspended persona: it stays refused here even after the hold is
+            # lifted, until it expires.
+            raise Unauthorized("A notices token only reads the persona's moderation notices.")
         now = time.monotonic()
         cached = self._cache.get(principal.persona_id)
         if cached is None or cached[0] < now:

@@ -11,11 +11,25 @@ from gateway.settings import GatewaySettings
 
 @dataclass(frozen=True)
 class Route:
+    """``prefix`` owns the paths under it; with a ``suffix``, only the paths made of the prefix,
+    exactly one segment, and the suffix (``/api/v1/groups/{id}/reports``)."""
+
     prefix: str
     service: str
+    suffix: str = ""
 
 
+# In order: the first route that matches owns the path, so a route goes before any prefix it
+# sits under (tests/gateway/test_routing.py fails when one shadows another).
 ROUTES = (
+    # Moderation's paths sit under identity's and groups' prefixes (decision 0032).
+    Route("/api/v1/me/notices", "moderation"),
+    Route("/api/v1/admin/code-of-conduct", "moderation"),
+    Route("/api/v1/admin/moderation/", "moderation"),
+    Route("/api/v1/code-of-conduct", "moderation"),
+    Route("/api/v1/reports", "moderation"),
+    Route("/api/v1/moderation/", "moderation"),
+    Route("/api/v1/groups/", "moderation", suffix="/reports"),
     Route("/api/v1/auth/", "identity"),
     Route("/api/v1/accounts", "identity"),
     Route("/api/v1/me", "identity"),
@@ -52,6 +66,7 @@ def upstreams(settings: GatewaySettings) -> dict[str, str]:
         "identity": settings.identity_url.rstrip("/"),
         "feed": settings.feed_url.rstrip("/"),
         "groups": settings.groups_url.rstrip("/"),
+        "moderation": settings.moderation_url.rstrip("/"),
     }
 
 
@@ -66,7 +81,12 @@ def route_for(path: str) -> Route | None:
     """The route that owns ``path``, matching whole path segments."""
     for route in ROUTES:
         prefix = route.prefix
-        if prefix.endswith("/"):
+        if route.suffix:
+            if path.startswith(prefix) and path.endswith(route.suffix):
+                segment = path[len(prefix) : len(path) - len(route.suffix)]
+                if segment and "/" not in segment:
+                    return route
+        elif prefix.endswith("/"):
             if path.startswith(prefix):
                 return route
         elif path == prefix or path.startswith(prefix + "/"):

@@ -41,6 +41,7 @@ class GatewaySettings(BaseProcessSettings):
     identity_url: str = "http://127.0.0.1:8001"
     feed_url: str = "http://127.0.0.1:8002"
     groups_url: str = "http://127.0.0.1:8003"
+    moderation_url: str = "http://127.0.0.1:8004"
 
     upstream_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long an upstream may take to start answering."

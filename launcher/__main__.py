@@ -1,4 +1,4 @@
-"""``python -m launcher``: migrate, start the four processes, stop them all on Ctrl-C."""
+"""``python -m launcher``: migrate, start the five processes, stop them all on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     if busy:
         print(
             f"Cannot start: {', '.join(busy)} already in use on {args.host}. Stop what uses it, or choose "
-            "other ports (GATEWAY_PORT, IDENTITY_PORT, FEED_PORT, GROUPS_PORT, GATEWAY_METRICS_PORT).",
+            "other ports (GATEWAY_PORT, IDENTITY_PORT, FEED_PORT, GROUPS_PORT, MODERATION_PORT, "
+            "GATEWAY_METRICS_PORT).",
             file=sys.stderr,
         )
         return 1
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nThe suite is running.\n  API:     {gateway}/api/v1/\n  OpenAPI: {gateway}/openapi.json\n"
         f"  Docs:    {gateway}/docs\n  Health:  {gateway}/health/ready\n"
         f"  Metrics: http://{METRICS_HOST}:{args.gateway_metrics_port}/metrics (this host only)\n"
-        "Ctrl-C stops all four processes.\n",
+        "Ctrl-C stops all five processes.\n",
         flush=True,
     )
     exit_code = 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-SERVICES = ("identity", "feed", "groups")
-COMPONENTS = ("identity", "feed", "groups", "gateway")
-DEFAULT_PORTS = {"gateway": 8000, "identity": 8001, "feed": 8002, "groups": 8003}
+SERVICES = ("identity", "feed", "groups", "moderation")
+COMPONENTS = ("identity", "feed", "groups", "moderation", "gateway")
+DEFAULT_PORTS = {"gateway": 8000, "identity": 8001, "feed": 8002, "groups": 8003, "moderation": 8004}
 DEFAULT_METRICS_PORT = 8010
 # The gateway's metrics listen on loopback whatever host the suite serves on: they are for
 # whoever runs it, not for its clients.
@@ -16,15 +16,44 @@ APPS = {
     "identity": "services.identity.app:create_app",
     "feed": "services.feed.app:create_app",
     "groups": "services.groups.app:create_app",
+    "moderation": "services.moderation.app:create_app",
     "gateway": "gateway.app:create_app",
 }
 
 # publisher -> [(subscriber, event types)]
 # Identity receives every event (its own included) to fan them out to integrators' webhooks.
+# Events named ``internal.*`` are between services only: identity never sends them to webhooks.
 SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
-    "identity": [("feed", ["persona.*"]), ("groups", ["persona.*"]), ("identity", ["*"])],
-    "groups": [("feed", ["group.*", "membership.*"]), ("identity", ["*"])],
-    "feed": [("groups", ["post.*", "comment.*", "reaction.*"]), ("identity", ["*"])],
+    "identity": [
+        ("feed", ["persona.*"]),
+        ("groups", ["persona.*"]),
+        ("moderation", ["persona.*", "internal.staff.*"]),
+        ("identity", ["*"]),
+    ],
+    "groups": [
+        ("feed", ["group.*", "membership.*"]),
+        ("moderation", ["group.*", "membership.*"]),
+        ("identity", ["*"]),
+    ],
+    "feed": [
+        ("groups", ["post.*", "comment.*", "reaction.*"]),
+        ("moderation", ["internal.content.*"]),
+        ("identity", ["*"]),
+    ],
+    "moderation": [
+        (
+            "feed",
+            [
+                "moderation.content.*",
+                "moderation.post.*",
+                "moderation.persona.limited",
+                "moderation.persona.unlimited",
+                "internal.moderation.terms",
+            ],
+        ),
+        ("groups", ["moderation.group.*"]),
+        ("identity", ["*"]),
+    ],
 }
 
 
@@ -39,7 +68,7 @@ class Layout:
 
 
 def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[str, str]:
-    """Every variable the four processes need, each under its own prefix."""
+    """Every variable the five processes need, each under its own prefix."""
     identity = layout.url("identity")
     env = {
         "GATEWAY_HOST": layout.host,
@@ -47,6 +76,9 @@ def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[st
         "GATEWAY_IDENTITY_URL": identity,
         "GATEWAY_FEED_URL": layout.url("feed"),
         "GATEWAY_GROUPS_URL": layout.url("groups"),
+        "GATEWAY_MODERATION_URL": layout.url("moderation"),
+        "MODERATION_FEED_URL": layout.url("feed"),
+        "MODERATION_GROUPS_URL": layout.url("groups"),
         "GATEWAY_TOKEN_ISSUER": identity,
         "IDENTITY_SIGNING_KEY_DIR": f"{var_dir}/keys",
         "IDENTITY_PUBLIC_URL": layout.url("gateway"),

@@ -84,10 +84,11 @@ async def create_group(client: httpx.AsyncClient, token: str, handle: str, **fie
 
 
 async def make_role(suite: Any, email: str, role: str) -> None:
-    """Grants a role the way an operator does (python -m services.identity.manage)."""
+    """Grants a role the way an operator does (python -m services.identity.manage), telling
+    moderation through the suite's own outbox."""
     from services.identity.manage import grant_role
 
-    assert await grant_role(suite.identity.state.database, email, role)
+    assert await grant_role(suite.identity.state.database, email, role, suite.identity.state.outbox)
 
 
 async def admin(suite: Any, handle: str = "root") -> tuple[str, str]:

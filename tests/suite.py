@@ -1,4 +1,4 @@
-"""The whole suite in one process: the three services and the gateway wired together through
+"""The whole suite in one process: the four services and the gateway wired together through
 httpx ASGI transports (no sockets), each service on its own database."""
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from services.groups.settings import GroupsSettings
 from services.identity.app import create_app as create_identity
 from services.identity.keys import KeyRing, SigningKey
 from services.identity.settings import IdentitySettings
+from services.moderation.app import create_app as create_moderation
+from services.moderation.settings import ModerationSettings
 
 ISSUER = "http://identity"
 AUDIENCE = "govsocial-api"
@@ -72,7 +74,7 @@ def service_settings(urls: Mapping[str, str], token: str, **overrides: Any) -> d
             "subscribers": SUBSCRIBERS[name],
             **overrides.get(name, {}),
         }
-        for name in ("identity", "feed", "groups")
+        for name in ("identity", "feed", "groups", "moderation")
     }
 
 
@@ -81,6 +83,7 @@ class Suite:
     identity: FastAPI
     feed: FastAPI
     groups: FastAPI
+    moderation: FastAPI
     gateway: FastAPI
     router: HostRouter
     client: httpx.AsyncClient
@@ -92,7 +95,7 @@ class Suite:
         total = 0
         for _ in range(rounds):
             sent = 0
-            for app in (self.identity, self.groups, self.feed):
+            for app in (self.identity, self.groups, self.feed, self.moderation):
                 sent += await app.state.relay.deliver_once()
             total += sent
             if not sent:
@@ -129,34 +132,43 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
     )
     feed = create_feed(FeedSettings(**settings["feed"]), http_client=internal)
     groups = create_groups(GroupsSettings(**settings["groups"]), http_client=internal)
+    moderation = create_moderation(
+        ModerationSettings(
+            **{"feed_url": "http://feed", "groups_url": "http://groups", **settings["moderation"]}
+        ),
+        http_client=internal,
+    )
     gateway = create_gateway(
         GatewaySettings(
             identity_url="http://identity",
             feed_url="http://feed",
             groups_url="http://groups",
+            moderation_url="http://moderation",
             token_issuer=ISSUER,
             token_audience=AUDIENCE,
             **overrides.get("gateway", {}),
         ),
         http_client=internal,
     )
-    for host, app in (("identity", identity), ("feed", feed), ("groups", groups), ("gateway", gateway)):
+    services = {"identity": identity, "feed": feed, "groups": groups, "moderation": moderation}
+    for host, app in (*services.items(), ("gateway", gateway)):
         router.mount(host, app)
     async with contextlib.AsyncExitStack() as stack:
-        for app in (identity, feed, groups, gateway):
+        for app in (*services.values(), gateway):
             await stack.enter_async_context(app.router.lifespan_context(app))
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=router, base_url="http://gateway")
         )
         await stack.enter_async_context(internal)
-        stack.push_async_callback(_stop_relays, identity, feed, groups)
+        stack.push_async_callback(_stop_relays, *services.values())
         yield Suite(
             identity=identity,
             feed=feed,
             groups=groups,
+            moderation=moderation,
             gateway=gateway,
             router=router,
             client=client,
             keys=keys,
-            services={"identity": identity, "feed": feed, "groups": groups},
+            services=services,
         )

@@ -14,6 +14,11 @@ PERSONA = "persona: a random id, or the profile's own last edit"
 ACCOUNT = "account: only the owner, administrators and SCIM see it"
 TOKEN = "token: the persona the caller just signed in as, or just confirmed"
 CALENDAR = "a date the people of a group chose or the week it counts, not an event of an account"
+MODERATION = (
+    "moderation: a report on, or an action about, one context's content or persona, made by its "
+    "reporter or a moderator; no account's event moves it"
+)
+ORGANISATION = "organisation: set by an administrator for everyone, not an event of a persona"
 
 CLASSIFIED: dict[tuple[str, str], str] = {
     ("AccountAdminPublic", "created_at"): ACCOUNT,
@@ -97,6 +102,49 @@ CLASSIFIED: dict[tuple[str, str], str] = {
     ("WebhookPublic", "updated_at"): CONTENT,
     ("WeekActivity", "end"): CALENDAR,
     ("WeekActivity", "start"): CALENDAR,
+    ("ActionPublic", "created_at"): MODERATION,
+    ("ActionPublic", "id"): MODERATION,
+    ("ActionPublic", "lifted_at"): MODERATION,
+    ("ActionPublic", "reverted_at"): MODERATION,
+    ("ActionPublic", "until"): MODERATION,
+    ("AppealPublic", "created_at"): MODERATION,
+    ("AppealPublic", "id"): MODERATION,
+    ("NoticePublic", "appeal_by"): MODERATION,
+    ("NoticePublic", "created_at"): MODERATION,
+    ("NoticePublic", "id"): MODERATION,
+    ("NoticePublic", "until"): MODERATION,
+    ("ReportPublic", "created_at"): MODERATION,
+    ("ReportPublic", "id"): MODERATION,
+    ("ReportPublic", "resolved_at"): MODERATION,
+    ("ReportReview", "appeal_of"): MODERATION,
+    ("ReportReview", "created_at"): MODERATION,
+    ("ReportReview", "first_action_at"): MODERATION,
+    ("ReportReview", "id"): MODERATION,
+    ("ReportReview", "resolved_at"): MODERATION,
+    ("ReportSummary", "appeal_of"): MODERATION,
+    ("ReportSummary", "created_at"): MODERATION,
+    ("ReportSummary", "id"): MODERATION,
+    ("ReportSummary", "resolved_at"): MODERATION,
+    ("EvidencePublic", "captured_at"): MODERATION,
+    ("ActionPublic", "group_id"): CONTENT,
+    ("EvidencePublic", "created_at"): CONTENT,
+    ("EvidencePublic", "item_id"): CONTENT,
+    ("ReportReview", "group_id"): CONTENT,
+    ("ReportSummary", "group_id"): CONTENT,
+    ("ReportTarget", "id"): CONTENT,
+    ("ReviewTarget", "id"): CONTENT,
+    ("ActionPublic", "moderator_id"): PERSONA,
+    ("ActionPublic", "subject_id"): PERSONA,
+    ("EvidencePublic", "author_id"): PERSONA,
+    ("ReportHandle", "id"): PERSONA,
+    ("ReportPersona", "id"): PERSONA,
+    ("ReportReview", "assignee_id"): PERSONA,
+    ("ReportReview", "subject_id"): PERSONA,
+    ("ReportSummary", "assignee_id"): PERSONA,
+    ("ReportSummary", "subject_id"): PERSONA,
+    ("CodeOfConduct", "updated_at"): ORGANISATION,
+    ("TermPublic", "created_at"): ORGANISATION,
+    ("TermPublic", "id"): ORGANISATION,
 }
 
 # the only answers that may hold a persona together with its account, or both personas: the
