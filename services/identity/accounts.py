@@ -7,6 +7,10 @@ pending, with a random time of its own, and ``PendingStatuses`` applies it then,
 transaction of its own, so its event gets that moment's id and time (docs/boundary.md). Until
 then the personal persona looks untouched to everyone else, while identity already refuses the
 account's sign-ins and tokens (which only the owner can observe).
+
+What a persona shows is ``personas.effective_status``: a persona held by moderation stays
+suspended whatever its account does, so a change that does not move what it shows is not
+announced at all.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ async def set_status(
 ) -> None:
     """Applies ``status`` to the account and its professional persona, and schedules it for the
     personal persona after a random delay; revokes every refresh token when the account stops
-    being active. No persona's ``updated_at`` moves: that is the profile's own edit time."""
+    being active. No persona's ``updated_at`` moves: that is the profile's own edit time, and a
+    moderation hold stays as it is."""
     account.status = status
     account.updated_at = utcnow()
     if status != "active":
@@ -51,13 +56,24 @@ async def set_status(
     low, high = settings.unlink_delay_seconds
     for persona in rows:
         if persona.kind == personas.PROFESSIONAL:
-            persona.status = status
-            await outbox.publish(session, _event_type(status), str(persona.id), personas.event_data(persona))
+            await _apply(session, outbox, persona, status)
         elif persona.status == status:
             persona.pending_status = persona.pending_status_at = None  # a change undone before it showed
         else:
             persona.pending_status = status
             persona.pending_status_at = utcnow() + timedelta(seconds=random.uniform(low, high))  # noqa: S311 - not a secret
+
+
+async def _apply(session: AsyncSession, outbox: Outbox, persona: Persona, status: str) -> bool:
+    """Gives the persona its account's ``status`` and announces the persona when what it shows
+    changes; returns whether it did."""
+    before = personas.effective_status(persona)
+    persona.status = status
+    shown = personas.effective_status(persona)
+    if shown == before:
+        return False
+    await outbox.publish(session, _event_type(shown), str(persona.id), personas.event_data(persona))
+    return True
 
 
 class PendingStatuses(Periodic):
@@ -90,11 +106,7 @@ class PendingStatuses(Periodic):
                 for persona in due:
                     status = persona.pending_status
                     persona.pending_status = persona.pending_status_at = None
-                    if status is not None and status != persona.status:
-                        persona.status = status
-                        await self.outbox.publish(
-                            session, _event_type(status), str(persona.id), personas.event_data(persona)
-                        )
+                    if status is not None and await _apply(session, self.outbox, persona, status):
                         applied += 1
                 await session.commit()
             if len(due) < self.batch:

@@ -1,6 +1,10 @@
 """What administrators do: find and change accounts (status and roles), resolve which personas
 belong together, and register and revoke integrator clients. Every change is written to the
-audit log in the same transaction as the change itself."""
+audit log in the same transaction as the change itself.
+
+Moderation learns who may moderate from ``internal.staff.updated``, published with every change
+of an account's roles: the staff roles (``admin``, ``moderator``) its professional persona holds
+now, the only persona roles act through (decision 0032)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,27 @@ from services.identity.schemas import (
     account_admin_public,
 )
 from services.identity.settings import IdentitySettings
+
+STAFF_ROLES = ("admin", "moderator")
+STAFF_EVENT = "internal.staff.updated"
+
+
+async def announce_staff(session: AsyncSession, outbox: Outbox, account: Account) -> bool:
+    """Tells moderation, in the caller's transaction, which staff roles the account's
+    professional persona holds now; returns False for an account without one. The event names
+    the professional persona and never the account, nor the personal persona."""
+    professional = await session.scalar(
+        select(Persona).where(col(Persona.account_id) == account.id, col(Persona.kind) == "professional")
+    )
+    if professional is None:
+        return False
+    data = {
+        "persona_id": str(professional.id),
+        "context": "professional",
+        "roles": sorted(r for r in set(account.roles) if r in STAFF_ROLES),
+    }
+    await outbox.publish(session, STAFF_EVENT, str(professional.id), data)
+    return True
 
 
 async def account_view(session: AsyncSession, account: Account) -> AccountAdminPublic:
@@ -70,7 +95,7 @@ async def update_account(
 ) -> Account:
     """A status change stops new tokens at once and revokes refresh tokens (accounts.set_status);
     it needs a reason, and administrators cannot stop their own account. Every change is
-    audited with its reason."""
+    audited with its reason, and a change of roles is announced to moderation."""
     target = await account(session, account_id)
     if body.status is not None and body.reason is None:
         raise Unprocessable(
@@ -103,6 +128,7 @@ async def update_account(
             before=before_roles,
             after=target.roles,
         )
+        await announce_staff(session, outbox, target)
     await session.commit()
     return target
 

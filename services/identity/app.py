@@ -11,10 +11,10 @@ from starlette.exceptions import HTTPException
 
 from domain.contexts import PROBLEM_DESCRIPTIONS
 from domain.principal import principal_from_claims
-from kit.outbox import Consumer, EventIn
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import JWKSKeySource
-from services.identity import accounts, verification, webhooks
+from services.identity import accounts, events, verification, webhooks
+from services.identity.deps import refuse_notices_tokens
 from services.identity.keys import KeyRing, RingKeySource, SigningKey
 from services.identity.mail import mailer_for
 from services.identity.models import outbox_tables
@@ -68,9 +68,10 @@ def create_app(
         outbox_tables=outbox_tables,
         migrations_dir=HERE,
         principal=principal_from_claims,
+        principal_check=refuse_notices_tokens,
         problem_descriptions=PROBLEM_DESCRIPTIONS,
         key_source=key_source,
-        event_handlers={"*": Consumer(EventIn, webhooks.enqueue)},
+        event_handlers=events.handlers,
         workers=[_webhook_relay, _pending_statuses],
         retention=[webhooks.delivery_log_retention(), verification.retention()],
     )

@@ -1,4 +1,5 @@
-"""The audit log of administrative actions."""
+"""The audit log of administrative actions, and of moderation's actions as moderation reports
+them (decision 0032)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.principal import Principal
 from kit.errors import Forbidden
-from services.identity.models import AuditEntry
+from services.identity.models import AuditEntry, Persona
+
+# The actor of a moderation action taken by no one in particular (a limit or a suspension that
+# ran out), or whose moderator is not a professional persona here.
+MODERATION_ACTOR = "moderation"
 
 
 def record(
@@ -33,5 +38,32 @@ def record(
         reason=reason,
         details=details,
     )
+    session.add(entry)
+    return entry
+
+
+async def record_moderation(
+    session: AsyncSession,
+    *,
+    moderator_id: uuid.UUID | None,
+    group_id: uuid.UUID | None,
+    action: str,
+    reason: str | None,
+    **details: Any,
+) -> AuditEntry:
+    """Adds the entry of one moderation action to the caller's transaction. Moderation knows no
+    account, so the entry names none; its actor is the moderator's professional persona (staff
+    act through it only), or ``group:<id>`` when a group's owners or moderators acted (they may
+    be personal personas, which the log must not tie to the act). A moderator that is not a
+    professional persona here is never written: the entry is then the group's, or moderation's
+    own."""
+    persona = await session.get(Persona, moderator_id) if moderator_id is not None else None
+    if persona is not None and persona.kind == "professional":
+        actor = str(persona.id)
+    elif group_id is not None:
+        actor = f"group:{group_id}"
+    else:
+        actor = MODERATION_ACTOR
+    entry = AuditEntry(actor=actor, action=action, account_id=None, reason=reason, details=details)
     session.add(entry)
     return entry

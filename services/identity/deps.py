@@ -10,13 +10,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from domain.principal import CurrentPersona, CurrentPrincipal, Principal
+from domain.principal import NOTICES_SCOPE, CurrentPersona, CurrentPrincipal, Principal
 from kit.db import Database, SessionDep
 from kit.errors import Forbidden, Unauthorized
 from kit.outbox import OutboxDep
 from kit.timeutil import as_utc
 from kit.tokens import TokenVerifier, bearer_token
-from services.identity import clients, endpoints, scim
+from services.identity import clients, endpoints, personas, scim
 from services.identity.endpoints import Owner
 from services.identity.keys import KeyRing
 from services.identity.mail import Mailer
@@ -39,6 +39,7 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "WebhookOwnerDep",
+    "refuse_notices_tokens",
     "scim_client",
 ]
 
@@ -76,6 +77,15 @@ MailerDep = Annotated[Mailer, Depends(_mailer)]
 ExternalProviderDep = Annotated[ExternalProvider | None, Depends(_external_provider)]
 
 
+async def refuse_notices_tokens(request: Request, principal: Principal) -> None:
+    """Identity's check of every token (``ServiceSpec.principal_check``): a ``notices`` token,
+    which is all a persona held by moderation can get, opens nothing here. It is for reading
+    notices and appealing at moderation; the profile, the directory, ``/me``, administration
+    and webhooks all need a persona that is not held."""
+    if NOTICES_SCOPE in principal.scopes:
+        raise Forbidden("A notices token only reads the persona's notices.", slug="notices-only")
+
+
 @dataclass
 class Caller:
     principal: Principal
@@ -96,7 +106,7 @@ async def _caller(principal: CurrentPersona, session: SessionDep) -> Caller:
     """The token's persona and account, both still active, the token newer than the last
     password change: identity checks its own state on every request."""
     persona = await session.get(Persona, principal.persona_id)
-    if persona is None or persona.status != "active" or persona.kind != principal.context:
+    if persona is None or personas.effective_status(persona) != "active" or persona.kind != principal.context:
         raise Unauthorized("The token's persona no longer exists.")
     account = await session.get(Account, persona.account_id)
     if account is None or account.status != "active":

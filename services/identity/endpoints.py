@@ -17,7 +17,7 @@ from kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessabl
 from kit.ids import new_id
 from kit.outbox import EventIn
 from kit.timeutil import utcnow
-from services.identity import clients, webhooks
+from services.identity import clients, personas, webhooks
 from services.identity.models import Account, Persona, WebhookDelivery, WebhookEndpoint
 from services.identity.schemas import WebhookCreate, WebhookUpdate
 from services.identity.settings import IdentitySettings
@@ -44,6 +44,8 @@ async def owner_of(session: AsyncSession, principal: Principal) -> Owner:
     account = await session.get(Account, persona.account_id) if persona else None
     if (
         account is None
+        or persona is None
+        or personas.effective_status(persona) != "active"
         or account.status != "active"
         or "admin" not in account.roles
         or not principal.has_role("admin")

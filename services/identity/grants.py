@@ -1,6 +1,11 @@
 """Signing in: the OAuth 2.0 grants the token endpoint accepts (password, refresh token,
 client credentials, and the exchange of a single sign-on ID token), each ending in our own
-tokens, and the errors they answer with (RFC 6749 §5.2)."""
+tokens, and the errors they answer with (RFC 6749 §5.2).
+
+A persona held by moderation signs in only with ``scope=notices`` (decision 0032): its token
+carries that scope and no role, moderation takes it on the persona's notices alone, and every
+other check refuses it (identity's own, and feed's and groups', which see the persona
+suspended)."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.principal import NOTICES_SCOPE
 from kit.errors import APIError, TooManyRequests
-from services.identity import oidc, throttle, tokens
+from services.identity import oidc, personas, throttle, tokens
 from services.identity.keys import KeyRing
-from services.identity.models import Account, Client
+from services.identity.models import Account, Client, Persona
 from services.identity.oidc import ExternalProvider, ExternalTokenError
 from services.identity.passwords import Passwords
 from services.identity.schemas import TokenResponse
@@ -46,6 +52,22 @@ def unsupported_grant() -> OAuthError:
     )
 
 
+def _persona_scope(persona: Persona, scope: str | None) -> str:
+    """The scope of the persona's token: none (the persona's whole reach, as ever) for an active
+    persona, ``notices`` for a persona held by moderation that asks for exactly that. Anything
+    else is refused as a suspended persona always was. ``notices`` asked for an active persona
+    is refused too, with its own error: only whoever just proved the password learns that the
+    persona is not held."""
+    asked = set((scope or "").split())
+    if personas.effective_status(persona) == "active":
+        if NOTICES_SCOPE in asked:
+            raise OAuthError("invalid_scope", "The notices scope is only for a suspended persona.")
+        return ""
+    if persona.moderation_hold and asked == {NOTICES_SCOPE}:
+        return NOTICES_SCOPE
+    raise OAuthError("invalid_request", f"This account has no {persona.kind} persona.")
+
+
 async def _issue(
     session: AsyncSession,
     settings: IdentitySettings,
@@ -53,14 +75,21 @@ async def _issue(
     account: Account,
     kind: str,
     family_id: uuid.UUID | None = None,
+    scope: str | None = None,
 ) -> TokenResponse:
     """An access token for the account's persona of ``kind`` and a refresh token (of a new
     family, or of ``family_id`` when one is rotated)."""
     persona = await tokens.persona_of_kind(session, account.id, kind)
-    if persona is None or persona.status != "active":
+    if persona is None:
         raise OAuthError("invalid_request", f"This account has no {kind} persona.")
+    granted = _persona_scope(persona, scope)
     access = tokens.mint_access_token(
-        keys, settings, subject=str(persona.id), context=persona.kind, roles=account.roles
+        keys,
+        settings,
+        subject=str(persona.id),
+        context=persona.kind,
+        roles=[] if granted else account.roles,
+        scope=granted,
     )
     refresh = await tokens.issue_refresh_token(session, settings, account, family_id)
     await session.commit()
@@ -68,6 +97,7 @@ async def _issue(
         access_token=access,
         expires_in=settings.access_token_seconds,
         refresh_token=refresh,
+        scope=granted,
         persona_id=persona.id,
         context=persona.kind,
     )
@@ -83,6 +113,7 @@ async def password_grant(
     username: str | None,
     password: str | None,
     persona: str | None,
+    scope: str | None = None,
 ) -> TokenResponse:
     """The email and password of an active account, from the client ``address``; failures
     count towards the locks of services/identity/throttle.py."""
@@ -100,7 +131,7 @@ async def password_grant(
     if await throttle.account_locked(session, keys_):
         raise invalid_grant()  # a distributed attack locked the account: say nothing more
     await throttle.record_success(session, keys_)
-    return await _issue(session, settings, keys, account, persona or "professional")
+    return await _issue(session, settings, keys, account, persona or "professional", scope=scope)
 
 
 async def refresh_grant(
@@ -110,6 +141,7 @@ async def refresh_grant(
     *,
     refresh_token: str | None,
     persona: str | None,
+    scope: str | None = None,
 ) -> TokenResponse:
     """A refresh token, rotated on every use (a reused one revokes its whole family), optionally
     switching to the account's other persona."""
@@ -124,7 +156,7 @@ async def refresh_grant(
         await tokens.revoke_family(session, row.family_id)
         await session.commit()
         raise invalid_grant()
-    return await _issue(session, settings, keys, account, persona or "professional", row.family_id)
+    return await _issue(session, settings, keys, account, persona or "professional", row.family_id, scope)
 
 
 async def client_grant(
@@ -170,6 +202,7 @@ async def exchange_grant(
     subject_token: str | None,
     subject_token_type: str | None,
     persona: str | None,
+    scope: str | None = None,
 ) -> TokenResponse:
     """An ID token of the trusted single sign-on provider, linked to an active account by the
     configured claim; signing in this way takes the account over (oidc.adopt)."""
@@ -191,4 +224,4 @@ async def exchange_grant(
     if account is None or account.status != "active":
         raise invalid_grant()
     await oidc.adopt(session, account)
-    return await _issue(session, settings, keys, account, persona or "professional")
+    return await _issue(session, settings, keys, account, persona or "professional", scope=scope)

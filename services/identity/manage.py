@@ -1,8 +1,14 @@
 """Operator commands that need no token (run on the identity host):
 
     python -m services.identity.manage grant-role ada@agency.example admin
+    python -m services.identity.manage publish-staff
 
-uses IDENTITY_DATABASE_URL like the service. This is how the first administrator is made.
+use IDENTITY_DATABASE_URL like the service. ``grant-role`` is how the first administrator is
+made. Moderation learns its staff from ``internal.staff.updated`` events, which these commands
+write to identity's outbox for the running service's relay to send: they need the service's
+IDENTITY_SUBSCRIBERS as well, and say so when no subscriber would receive them.
+``publish-staff`` announces every current holder of a staff role once, to seed moderation's
+replica at rollout (decision 0032); running it again changes nothing but the replica's times.
 """
 
 from __future__ import annotations
@@ -15,13 +21,40 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from kit.db import Database
-from services.identity.models import Account, AuditEntry
+from kit.outbox import Outbox
+from services.identity import administration
+from services.identity.models import Account, AuditEntry, outbox_tables
 from services.identity.settings import IdentitySettings
 
 ROLES = ("admin", "moderator", "communications")
 
 
-async def grant_role(database: Database, email: str, role: str) -> bool:
+def environment_outbox(settings: IdentitySettings | None = None) -> Outbox:
+    """Identity's outbox as the service's environment configures it (its subscribers): the
+    commands write events with the deliveries the running service's relay then sends."""
+    settings = settings or _settings()
+    return Outbox(outbox_tables, settings.service_name, settings.subscribers)
+
+
+def _settings() -> IdentitySettings:
+    return IdentitySettings(internal_token="unused-by-these-commands")  # noqa: S106 - not used here
+
+
+def staff_reaches_anyone(outbox: Outbox) -> bool:
+    """Whether any subscriber of ``outbox`` receives the staff event."""
+    event = administration.STAFF_EVENT
+    return any(
+        p == "*" or p == event or (p.endswith(".*") and event.startswith(p[:-1]))
+        for subscriber in outbox.subscribers
+        for p in subscriber.event_types
+    )
+
+
+async def grant_role(database: Database, email: str, role: str, outbox: Outbox | None = None) -> bool:
+    """Gives the account ``role`` (audited, actor ``operator``) and, for a staff role, tells
+    moderation; ``outbox`` defaults to the environment's. Returns False for an unknown
+    address."""
+    outbox = outbox or environment_outbox()
     async with database.sessionmaker() as session:
         account = await session.scalar(select(Account).where(col(Account.email) == email.strip().lower()))
         if account is None:
@@ -33,8 +66,23 @@ async def grant_role(database: Database, email: str, role: str) -> bool:
                     actor="operator", action="account.roles", account_id=account.id, details={"granted": role}
                 )
             )
+            await administration.announce_staff(session, outbox, account)
             await session.commit()
         return True
+
+
+async def publish_staff(database: Database, outbox: Outbox | None = None) -> int:
+    """Announces every account holding a staff role, as its professional persona; returns how
+    many were announced."""
+    outbox = outbox or environment_outbox()
+    announced = 0
+    async with database.sessionmaker() as session:
+        accounts = (await session.scalars(select(Account).order_by(col(Account.id)))).all()
+        for account in accounts:
+            if set(account.roles) & set(administration.STAFF_ROLES):
+                announced += await administration.announce_staff(session, outbox, account)
+        await session.commit()
+    return announced
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,21 +91,34 @@ def main(argv: list[str] | None = None) -> int:
     grant = commands.add_parser("grant-role", help="give an account a role")
     grant.add_argument("email")
     grant.add_argument("role", choices=ROLES)
+    commands.add_parser("publish-staff", help="announce every staff role holder to moderation")
     args = parser.parse_args(argv)
-    settings = IdentitySettings(internal_token="unused-by-this-command")  # noqa: S106 - not used here
+    settings = _settings()
     database = Database(settings.database_url)
+    outbox = environment_outbox(settings)
+    staff = args.command == "publish-staff" or args.role in administration.STAFF_ROLES
+    if staff and not staff_reaches_anyone(outbox):
+        print(
+            "No subscriber receives internal.staff.updated (IDENTITY_SUBSCRIBERS): moderation will "
+            "not learn of staff roles until publish-staff runs with the service's environment.",
+            file=sys.stderr,
+        )
 
-    async def run() -> bool:
+    async def run() -> int:
         try:
-            return await grant_role(database, args.email, args.role)
+            if args.command == "publish-staff":
+                count = await publish_staff(database, outbox)
+                print(f"Announced {count} staff role holders.")
+                return 0
+            if not await grant_role(database, args.email, args.role, outbox):
+                print(f"No account with the address {args.email}.", file=sys.stderr)
+                return 1
+            print(f"{args.email} now has the role {args.role}.")
+            return 0
         finally:
             await database.dispose()
 
-    if not asyncio.run(run()):
-        print(f"No account with the address {args.email}.", file=sys.stderr)
-        return 1
-    print(f"{args.email} now has the role {args.role}.")
-    return 0
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":

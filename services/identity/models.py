@@ -72,6 +72,17 @@ class Persona(IdentityModel, table=True):
         default=None, max_length=20, description="A status that takes effect at pending_status_at."
     )
     pending_status_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    moderation_hold: bool = Field(
+        default=False,
+        description="Suspended by moderation (decision 0032): the persona shows as suspended while "
+        "held, whatever its account's status (personas.effective_status).",
+    )
+    moderation_hold_at: datetime | None = Field(
+        default=None,
+        sa_type=UTCDateTime,
+        description="The time of the moderation event that last set or lifted the hold; an older "
+        "event arriving late is ignored.",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(
         default=None, sa_type=UTCDateTime, description="The owner's (or HR's) last edit of the profile."
@@ -108,15 +119,19 @@ class RefreshToken(IdentityModel, table=True):
 
 
 class AuditEntry(IdentityModel, table=True):
-    """An administrative action: who did what to which account, and why."""
+    """An administrative action: who did what to which account, and why. A moderation action
+    names no account: its actor is the moderator's professional persona or ``group:<id>``."""
 
     __tablename__ = "audit_entry"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    actor: str = Field(max_length=100, description="The acting persona id, or client:<id>.")
+    actor: str = Field(
+        max_length=100, description="The acting persona id, client:<id>, group:<id> or operator."
+    )
     action: str = Field(max_length=50)
     account_id: uuid.UUID | None = Field(default=None, index=True)
-    reason: str | None = Field(default=None, max_length=1000)
+    # a moderation reason may be 2000 characters long (decision 0032)
+    reason: str | None = Field(default=None, max_length=2000)
     details: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

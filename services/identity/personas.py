@@ -6,18 +6,24 @@ one persona moves because of something done to the account (docs/boundary.md): i
 ``updated_at`` is its own last edit, and an account-level change reaches a personal persona
 only after a delay of its own (services/identity/accounts.py).
 
-The flows here are the directory of one context, a persona's owner editing it, and the owner
-creating and erasing the personal persona.
+A persona's status is its account's, as that change reached it (at once for the professional
+persona, after its own delay for the personal one), unless moderation holds the persona
+(decision 0032): ``effective_status`` is the one rule, and what every answer, sign-in and event
+follows. A hold is the persona's own and touches neither its account nor its twin.
+
+The flows here are the directory of one context, a persona's owner editing it, the owner
+creating and erasing the personal persona, and moderation setting and lifting a hold.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -25,12 +31,29 @@ from sqlmodel import col, select
 from kit.errors import Conflict, Forbidden, NotFound, unprocessable_from
 from kit.outbox import Outbox
 from kit.text import LIKE_ESCAPE, like_escape
-from kit.timeutil import utcnow
+from kit.timeutil import as_utc, utcnow
 from services.identity.models import Account, Persona
 from services.identity.schemas import PersonalCreate, PersonalUpdate, ProfessionalUpdate
 
 PROFESSIONAL, PERSONAL = "professional", "personal"
 HR_OWNED_FIELDS = {"display_name", "job_title", "department"}
+
+
+def effective_status(persona: Persona) -> str:
+    """The status the persona shows everywhere: ``persona.status`` (its account's status as it
+    has reached this persona), and ``suspended`` while moderation holds an active one. So
+    reactivating the account never lifts a hold, and lifting a hold never reactivates a
+    suspended or deactivated account. The account is not consulted: its change reaches a
+    personal persona only at that persona's own pending time (accounts.py), and a hold lifted
+    meanwhile must not show it early."""
+    if persona.moderation_hold and persona.status == "active":
+        return "suspended"
+    return persona.status
+
+
+def shown() -> ColumnElement[bool]:
+    """``effective_status(persona) == 'active'``, as a condition of a statement."""
+    return and_(col(Persona.status) == "active", col(Persona.moderation_hold).is_(False))
 
 
 def event_data(persona: Persona) -> dict[str, Any]:
@@ -41,7 +64,7 @@ def event_data(persona: Persona) -> dict[str, Any]:
         "context": persona.kind,
         "handle": persona.handle,
         "display_name": persona.display_name,
-        "status": persona.status,
+        "status": effective_status(persona),
         "discoverable": persona.discoverable,
         "updated_at": None if persona.updated_at is None else persona.updated_at.isoformat(),
     }
@@ -56,11 +79,11 @@ def touch(persona: Persona) -> None:
 async def search(
     session: AsyncSession, kind: str, *, q: str | None, after: str | None, limit: int
 ) -> Sequence[Persona]:
-    """A page of the directory of one context, sorted by handle: only active personas, and
-    never a personal persona that is not discoverable."""
+    """A page of the directory of one context, sorted by handle: only active personas (none
+    held by moderation), and never a personal persona that is not discoverable."""
     query = select(Persona).where(
         col(Persona.kind) == kind,
-        col(Persona.status) == "active",
+        shown(),
         col(Persona.discoverable).is_(True),
     )
     if q:
@@ -86,7 +109,7 @@ async def visible(session: AsyncSession, kind: str, persona_id: uuid.UUID) -> Pe
         select(Persona).where(
             col(Persona.id) == persona_id,
             col(Persona.kind) == kind,
-            col(Persona.status) == "active",
+            shown(),
         )
     )
     if persona is None:
@@ -167,3 +190,24 @@ async def erase_personal(session: AsyncSession, outbox: Outbox, account_id: uuid
     )
     await session.delete(persona)
     await session.commit()
+
+
+async def set_hold(
+    session: AsyncSession, outbox: Outbox, persona_id: uuid.UUID, context: str, *, held: bool, at: datetime
+) -> bool:
+    """Sets or lifts moderation's hold on one persona, as decided at ``at`` (the time of the
+    moderation event), and announces the persona with its new status when that status changes.
+    An event older than the last one applied is ignored, so a suspension and its lifting
+    delivered out of order end as decided; so is a persona of another context than the event
+    says, or one that is gone. Returns whether the hold was applied."""
+    persona = await session.scalar(select(Persona).where(col(Persona.id) == persona_id).with_for_update())
+    if persona is None or persona.kind != context:
+        return False
+    if persona.moderation_hold_at is not None and as_utc(at) < as_utc(persona.moderation_hold_at):
+        return False
+    before = effective_status(persona)
+    persona.moderation_hold = held
+    persona.moderation_hold_at = at
+    if effective_status(persona) != before:
+        await outbox.publish(session, "persona.updated", str(persona.id), event_data(persona))
+    return True

@@ -3,7 +3,8 @@ they fan out, once per endpoint that wants them, as CloudEvents signed per the S
 Webhooks specification, retried with exponential back-off and then marked failed.
 
 A professional-context endpoint never receives an event of the personal context unless an
-administrator allowed that context for it. Payloads carry persona ids only.
+administrator allowed that context for it, and no endpoint receives an ``internal.*`` event.
+Payloads carry persona ids only.
 """
 
 from __future__ import annotations
@@ -300,7 +301,16 @@ async def registration_problem(
     return None
 
 
+# Events between services only (decision 0032): they name moderators, groups' roles and held
+# text, which no integrator receives, whatever its endpoint subscribed to.
+INTERNAL_PREFIX = "internal."
+
+
 def wants(endpoint: WebhookEndpoint, event: EventIn) -> bool:
+    """Whether the endpoint receives the event: never an ``internal.*`` one; one that names its
+    context only where the endpoint allows that context; then as its types say."""
+    if event.type.startswith(INTERNAL_PREFIX):
+        return False
     context = event.data.get("context")
     if context is not None and context not in endpoint.contexts:
         return False

@@ -60,6 +60,8 @@ async def create_token(
     subject_token_type: Annotated[str | None, Form(max_length=100)] = None,
 ) -> TokenResponse:
     """- `password`: `username` (the email), `password` and `persona` (professional by default).
+      A persona suspended by moderation gets a token only with `scope=notices`: it reads the
+      persona's notices and appeals, nothing else.
     - `refresh_token`: `refresh_token`, optionally `persona` to switch face; it rotates on every
       use, and a reused one revokes its whole family.
     - `client_credentials`: an integrator client's `client_id` and `client_secret` (form or
@@ -76,10 +78,11 @@ async def create_token(
             username=username,
             password=password,
             persona=persona,
+            scope=scope,
         )
     if grant_type == "refresh_token":
         return await grants.refresh_grant(
-            session, settings, keys, refresh_token=refresh_token, persona=persona
+            session, settings, keys, refresh_token=refresh_token, persona=persona, scope=scope
         )
     if grant_type == "client_credentials":
         credentials = _basic_credentials(request) or (client_id, client_secret)
@@ -93,6 +96,7 @@ async def create_token(
             subject_token=subject_token,
             subject_token_type=subject_token_type,
             persona=persona,
+            scope=scope,
         )
     raise grants.unsupported_grant()
 
