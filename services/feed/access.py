@@ -27,8 +27,8 @@ def can_announce(caller: Principal) -> bool:
 
 async def visible_post(session: AsyncSession, caller: Principal, post_id: uuid.UUID) -> Any:
     """The post as a ``timelines.visible_posts`` row, or 404 for a post the caller may not see
-    (of the other context, in a group they cannot read, not shown: deleted, or by an inactive
-    author)."""
+    (of the other context, in a group they cannot read, not shown: deleted, by an inactive
+    author, or moderated: hidden or held but from its author, removed, in a moderated group)."""
     row = (await session.execute(visible_posts(caller).where(col(Post.id) == post_id))).first()
     if row is None:
         raise NotFound("No post with this id.")

@@ -3,15 +3,23 @@ and the flows that write them (comment, edit, delete), each the whole change in 
 and free of HTTP.
 
 A reader sees a comment when they see its post (``timelines.visible_ids``: shown, and visible
-to them), the comment is not deleted and its author is active (``comments_of``). Every read of
-comments starts from it."""
+to them), the comment is not deleted, moderation left it alone (its author still sees it
+hidden or held) and its author is active (``comments_of``). Every read of comments starts from
+it.
+
+A post's ``comment_count`` and a comment's ``reply_count`` count the comments everyone sees
+(``counted``): a comment held for review (its text holds one of moderation's terms, as for
+posts: ``posting``) is not counted, and notifies nobody, until a moderator releases it; a
+comment moderation hides or removes is taken off the counts, and its notifications deleted
+(``services.feed.moderation``). A locked post takes no new comments."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -23,24 +31,80 @@ from kit.pagination import decode_id_cursor
 from kit.timeutil import utcnow
 from services.feed import idempotency
 from services.feed.access import ensure_writable, may_moderate, visible_post
-from services.feed.content import resolve_mentions
+from services.feed.content import held_by, hold, resolve_mentions, terms_of
 from services.feed.listing import Listing, by_id
 from services.feed.models import Comment, Notification, PersonaReplica, Post
 from services.feed.notifications import mention_ids, notify
 from services.feed.schemas import CommentCreate, CommentPublic, CommentUpdate, comment_public
-from services.feed.timelines import ACTIVE_AUTHOR, visible_ids
+from services.feed.timelines import ACTIVE_AUTHOR, AUTHOR_ONLY, visible_ids
 
 
 def comments_of(reader: Principal, post_id: uuid.UUID) -> Any:
     """The comments of post ``post_id`` that ``reader`` sees, with their authors' names (rows
     for ``schemas.comment_public``): none unless the reader sees the post; then those not
-    deleted, by authors still active."""
+    deleted, that moderation left alone (but the reader's own hidden and held ones), by authors
+    still active."""
     post_seen = visible_ids(reader).where(col(Post.id) == post_id).exists()
+    moderation_allows = or_(
+        col(Comment.moderation).is_(None),
+        and_(col(Comment.moderation).in_(AUTHOR_ONLY), col(Comment.author_id) == reader.persona_id),
+    )
     return (
         select(Comment, PersonaReplica.handle, PersonaReplica.display_name)
         .join(PersonaReplica, col(PersonaReplica.id) == col(Comment.author_id), isouter=True)
-        .where(col(Comment.post_id) == post_id, post_seen, col(Comment.deleted_at).is_(None), ACTIVE_AUTHOR)
+        .where(
+            col(Comment.post_id) == post_id,
+            post_seen,
+            col(Comment.deleted_at).is_(None),
+            moderation_allows,
+            ACTIVE_AUTHOR,
+        )
     )
+
+
+def counted(comment: Comment) -> bool:
+    """Whether ``comment`` counts in its post's ``comment_count`` and its parent's
+    ``reply_count``: everyone who sees the post sees it."""
+    return comment.deleted_at is None and comment.moderation is None
+
+
+async def recount(session: AsyncSession, comment: Comment, change: int) -> None:
+    """Adds ``change`` to the counts ``comment`` is counted in."""
+    if change == 0:
+        return
+    await session.execute(
+        update(Post).where(col(Post.id) == comment.post_id).values(comment_count=Post.comment_count + change)
+    )
+    if comment.parent_id is not None:
+        await session.execute(
+            update(Comment)
+            .where(col(Comment.id) == comment.parent_id)
+            .values(reply_count=Comment.reply_count + change)
+        )
+
+
+def notice_targets(
+    post: Post, parent: Comment | None, mentions: list[dict[str, Any]]
+) -> dict[uuid.UUID, str]:
+    """Who hears of a comment, and as what: the parent comment's author of a reply, the post's
+    author of a comment, mentioned personas of their mention (``notify`` keeps those who see
+    the post, the commenter aside)."""
+    targets: dict[uuid.UUID, str] = {}
+    if parent is not None:
+        targets[parent.author_id] = "reply"
+    targets.setdefault(post.author_id, "comment")
+    for mentioned in mention_ids(mentions):
+        targets.setdefault(mentioned, "mention")
+    return targets
+
+
+def comment_deleted_event(comment: Comment, post: Post, now: datetime) -> dict[str, object]:
+    return {
+        "id": str(comment.id),
+        "post_id": str(post.id),
+        "group_id": str(post.group_id) if post.group_id else None,
+        "deleted_at": now.isoformat(),
+    }
 
 
 def comment_event(comment: Comment, post: Post) -> dict[str, object]:
@@ -105,24 +169,19 @@ async def comment(
 ) -> Created[CommentPublic]:
     """A comment (or a reply to a top-level comment) by ``author``: the post's author hears of
     it, a parent comment's author of the reply, mentioned personas of their mention (each only
-    if they can see the post). The caller commits (kit.idempotency commits it with the stored
-    answer)."""
+    if they can see the post); or, when its text holds a term, it is held (module docstring).
+    The caller commits (kit.idempotency commits it with the stored answer)."""
     assert author.persona_id is not None and author.context is not None
     post: Post = (await visible_post(session, author, post_id))[0]
     await ensure_writable(session, post)
-    targets: dict[uuid.UUID, str] = {}
+    if post.locked_at is not None:
+        raise Forbidden("A moderator locked the post: it takes no new comments.", slug="post-locked")
+    parent: Comment | None = None
     if body.parent_id is not None:
-        parent: Comment = (await visible_comment(session, author, post_id, body.parent_id))[0]
+        parent = (await visible_comment(session, author, post_id, body.parent_id))[0]
         if parent.parent_id is not None:
             raise Unprocessable("Replies go one level deep: reply to the top-level comment.")
-        targets[parent.author_id] = "reply"
-        await session.execute(
-            update(Comment).where(col(Comment.id) == parent.id).values(reply_count=Comment.reply_count + 1)
-        )
-    targets.setdefault(post.author_id, "comment")
     mentions = await resolve_mentions(session, body.body, author.context, author.persona_id)
-    for mentioned in mention_ids(mentions):
-        targets.setdefault(mentioned, "mention")
     made = Comment(
         post_id=post.id,
         parent_id=body.parent_id,
@@ -131,11 +190,14 @@ async def comment(
         mentions=mentions,
     )
     session.add(made)
-    await session.execute(
-        update(Post).where(col(Post.id) == post.id).values(comment_count=Post.comment_count + 1)
-    )
-    await notify(session, post, author.persona_id, targets, comment_id=made.id)
-    await outbox.publish(session, "comment.created", str(post.id), comment_event(made, post))
+    held = held_by(made.body, await terms_of(session, post.context))
+    if held:
+        await hold(session, outbox, made, post, held, made.created_at)
+    else:
+        await recount(session, made, 1)
+        targets = notice_targets(post, parent, mentions)
+        await notify(session, post, author.persona_id, targets, comment_id=made.id)
+        await outbox.publish(session, "comment.created", str(post.id), comment_event(made, post))
     persona = await session.get(PersonaReplica, author.persona_id)
     result = comment_public(
         made, persona.handle if persona else None, persona.display_name if persona else None
@@ -145,9 +207,16 @@ async def comment(
 
 
 async def edit(
-    session: AsyncSession, caller: Principal, post_id: uuid.UUID, comment_id: uuid.UUID, body: CommentUpdate
+    session: AsyncSession,
+    outbox: Outbox,
+    caller: Principal,
+    post_id: uuid.UUID,
+    comment_id: uuid.UUID,
+    body: CommentUpdate,
 ) -> CommentPublic:
-    """The author edits the text; newly mentioned personas hear of it. Commits."""
+    """The author edits the text; newly mentioned personas hear of it. When the new text of a
+    comment moderation left alone holds a term, the comment is held instead, as a new one would
+    be: taken off the counts, its notifications deleted, told again at its release. Commits."""
     assert caller.context is not None and caller.persona_id is not None
     post: Post = (await visible_post(session, caller, post_id))[0]
     found, handle, display_name = await visible_comment(session, caller, post_id, comment_id)
@@ -158,15 +227,22 @@ async def edit(
         before = {m["id"] for m in found.mentions or []}
         found.body = body.body
         found.mentions = await resolve_mentions(session, body.body, caller.context, caller.persona_id)
-        found.edited_at = found.updated_at = utcnow()
-        new = [m for m in found.mentions if m["id"] not in before]
-        await notify(
-            session,
-            post,
-            caller.persona_id,
-            dict.fromkeys(mention_ids(new), "mention"),
-            comment_id=found.id,
-        )
+        now = utcnow()
+        found.edited_at = found.updated_at = now
+        held = held_by(found.body, await terms_of(session, post.context)) if counted(found) else []
+        if held:
+            await recount(session, found, -1)
+            await session.execute(delete(Notification).where(col(Notification.comment_id) == found.id))
+            await hold(session, outbox, found, post, held, now)
+        elif counted(found):  # a hidden or held comment names nobody in a notification
+            new = [m for m in found.mentions if m["id"] not in before]
+            await notify(
+                session,
+                post,
+                caller.persona_id,
+                dict.fromkeys(mention_ids(new), "mention"),
+                comment_id=found.id,
+            )
         await session.commit()
     return comment_public(found, handle, display_name)
 
@@ -188,31 +264,22 @@ async def remove(
                 select(Comment).where(col(Comment.parent_id) == found.id, col(Comment.deleted_at).is_(None))
             )
         ).all()
-    else:
+    elif counted(found):
         await session.execute(
             update(Comment)
             .where(col(Comment.id) == found.parent_id)
             .values(reply_count=Comment.reply_count - 1)
         )
+    lowered = sum(1 for gone in removed if counted(gone))
     for gone in removed:
         gone.deleted_at = now
         gone.body = ""
         gone.mentions = []
-        await outbox.publish(
-            session,
-            "comment.deleted",
-            str(post.id),
-            {
-                "id": str(gone.id),
-                "post_id": str(post.id),
-                "group_id": str(post.group_id) if post.group_id else None,
-                "deleted_at": now.isoformat(),
-            },
-        )
+        await outbox.publish(session, "comment.deleted", str(post.id), comment_deleted_event(gone, post, now))
     ids = [gone.id for gone in removed]
     await session.execute(delete(Notification).where(col(Notification.comment_id).in_(ids)))
     await idempotency.forget(session, ids)
     await session.execute(
-        update(Post).where(col(Post.id) == post.id).values(comment_count=Post.comment_count - len(removed))
+        update(Post).where(col(Post.id) == post.id).values(comment_count=Post.comment_count - lowered)
     )
     await session.commit()

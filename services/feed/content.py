@@ -1,10 +1,13 @@
-"""What a post's text refers to: ``@handle`` mentions and ``#tag`` tags."""
+"""What a post's text refers to: ``@handle`` mentions and ``#tag`` tags; and whether it holds
+one of moderation's terms, which holds the post or comment for review (decision 0032)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, or_
@@ -12,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from domain.handles import HANDLE_CHARACTERS
-from services.feed.models import Follow, PersonaReplica
+from kit.outbox import Outbox
+from kit.timeutil import as_utc
+from services.feed.models import Comment, Follow, HeldTerm, PersonaReplica, Post
 
 MAX_MENTIONS = 20
 MAX_TAGS = 10
@@ -72,3 +77,86 @@ async def resolve_mentions(
     ).all()
     found = {handle: persona_id for persona_id, handle in rows}
     return [{"id": str(found[h]), "handle": h} for h in handles if h in found]
+
+
+def _folded(text: str) -> str:
+    """Text as terms match it: whatever its case or Unicode form."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def held_by(text: str, terms: Sequence[HeldTerm]) -> list[str]:
+    """The ids of the ``terms`` that ``text`` holds, in the terms' order: a ``literal`` term
+    anywhere, a ``word`` term as a whole word (no word character right before or after it,
+    which is ``\\b`` for a term that starts and ends with one). Case and Unicode form do not
+    matter."""
+    folded = _folded(text)
+    found = []
+    for term in terms:
+        needle = _folded(term.term)
+        if not needle:
+            continue
+        if term.match == "word":
+            hit = re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", folded) is not None
+        else:
+            hit = needle in folded
+        if hit:
+            found.append(str(term.id))
+    return found
+
+
+async def terms_of(session: AsyncSession, context: str) -> list[HeldTerm]:
+    """The held-content terms of ``context`` (at most a few hundred), in a stable order."""
+    rows = await session.scalars(
+        select(HeldTerm).where(col(HeldTerm.context) == context).order_by(col(HeldTerm.id))
+    )
+    return list(rows.all())
+
+
+def post_text(body: str, links: Sequence[dict[str, Any]]) -> str:
+    """What of a post the terms are matched against: its body, and its links' addresses and
+    titles."""
+    parts = [body]
+    for link in links:
+        parts += [str(link.get("url") or ""), str(link.get("title") or "")]
+    return "\n".join(parts)
+
+
+async def hold(
+    session: AsyncSession,
+    outbox: Outbox,
+    item: Post | Comment,
+    post: Post,
+    term_ids: list[str],
+    at: datetime,
+) -> None:
+    """Holds ``item`` (``post`` itself, or a comment on it) for review: it is saved ``held``,
+    seen by its author alone, and ``internal.content.held`` tells moderation, which files a
+    system report on it; a moderator releases it or acts on it. ``at`` is when it was held:
+    its ``created_at`` when it is held as it is written (it was never announced), the edit's
+    time when an edit is held."""
+    item.moderation = "held"
+    item.moderated_at = at
+    comment = isinstance(item, Comment)
+    await outbox.publish(
+        session,
+        "internal.content.held",
+        str(item.id),
+        {
+            "context": post.context,
+            "item_type": "comment" if comment else "post",
+            "item_id": str(item.id),
+            "post_id": str(post.id),
+            "author_id": str(item.author_id),
+            "group_id": str(post.group_id) if post.group_id else None,
+            "body": item.body,
+            "links": [] if comment else [str(link["url"]) for link in post.links or []],
+            "term_ids": term_ids,
+            "created_at": item.created_at.isoformat(),
+        },
+    )
+
+
+def held_since_written(item: Post | Comment) -> bool:
+    """Whether ``item`` (held) has been held since it was written: it was then never announced
+    (``post.created``, ``comment.created``), and its release announces it."""
+    return item.moderated_at is not None and as_utc(item.moderated_at) <= as_utc(item.created_at)

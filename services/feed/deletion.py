@@ -1,6 +1,8 @@
 """What every removal of a post does besides tombstoning it, whoever removes it (its author, a
 moderator, the author's erasure, the group's deletion): stored answers forget its text, and a
-``post.deleted`` event tells the other services and webhook subscribers."""
+``post.deleted`` event tells the other services and webhook subscribers. A post moderation
+removes (decision 0032) keeps its text, to be restored: it is announced deleted
+(``deleted_event``) and nothing is forgotten."""
 
 from __future__ import annotations
 
@@ -21,26 +23,26 @@ BATCH = 1000  # well under the drivers' limits on bound parameters
 DELETED_COLUMNS = (col(Post.id), col(Post.author_id), col(Post.context), col(Post.group_id))
 
 
+def deleted_event(post: Any, now: datetime) -> tuple[str, str, dict[str, object]]:
+    """``post.deleted`` of ``post`` (a row or model with the ``DELETED_COLUMNS``), as (type,
+    subject, data)."""
+    return (
+        "post.deleted",
+        str(post.id),
+        {
+            "id": str(post.id),
+            "author_id": str(post.author_id),
+            "context": post.context,
+            "group_id": str(post.group_id) if post.group_id else None,
+            "deleted_at": now.isoformat(),
+        },
+    )
+
+
 async def publish_deleted(session: AsyncSession, outbox: Outbox, posts: Sequence[Any], now: datetime) -> None:
     """``posts`` are rows or models with the ``DELETED_COLUMNS``; all in the caller's transaction,
     in batches, so that an erasure of thousands of posts stays a handful of statements."""
     for start in range(0, len(posts), BATCH):
         batch = posts[start : start + BATCH]
         await idempotency.forget(session, [post.id for post in batch])
-        await outbox.publish_many(
-            session,
-            [
-                (
-                    "post.deleted",
-                    str(post.id),
-                    {
-                        "id": str(post.id),
-                        "author_id": str(post.author_id),
-                        "context": post.context,
-                        "group_id": str(post.group_id) if post.group_id else None,
-                        "deleted_at": now.isoformat(),
-                    },
-                )
-                for post in batch
-            ],
-        )
+        await outbox.publish_many(session, [deleted_event(post, now) for post in batch])

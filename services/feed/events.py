@@ -1,10 +1,16 @@
 """What feed does with other services' events: keep its replicas of personas, groups and
-memberships, which decide who sees what without calling another service on a read.
+memberships, which decide who sees what without calling another service on a read; and apply
+moderation's actions and terms to its own rows (decision 0032; the flows are
+``services.feed.moderation``'s).
 
 Each consumed event is parsed into the model below that its handler declares; an event that
 does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
 Handlers are idempotent (the receiver also skips event ids it has processed) and tolerate
-events that arrive late: a replica row newer than the event is left alone.
+events that arrive late: a replica row newer than the event is left alone, and so is a row
+moderated after the event's time.
+
+Feed publishes, besides its own ``post.*``, ``comment.*`` and ``reaction.*`` events, one
+internal event: ``internal.content.held`` (``HeldContent``), to moderation.
 """
 
 from __future__ import annotations
@@ -13,22 +19,23 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, func, or_, update
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from domain.contexts import Context
 from kit.db import upsert
-from kit.outbox import Consumer, EventHandler, IdEvent, handler_outbox
+from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc, utcnow
-from services.feed import inbox
+from services.feed import inbox, moderation
 from services.feed.deletion import DELETED_COLUMNS, publish_deleted
 from services.feed.models import (
     REACTION_KINDS,
     Comment,
     Follow,
     GroupReplica,
+    HeldTerm,
     IdempotencyKey,
     MembershipReplica,
     Notification,
@@ -64,11 +71,14 @@ class PersonaErased(_Data):
 
 
 class GroupChanged(_Data):
-    """``group.created``, ``group.updated``, ``group.archived``, ``group.restored`` (groups)."""
+    """``group.created``, ``group.updated``, ``group.archived``, ``group.restored`` (groups).
+    ``moderation`` is what moderation did to the group; null (sent) means nothing, left out
+    keeps what the replica holds."""
 
     context: Context | None = None
     visibility: Literal["open", "closed", "secret"] | None = None
     archived: bool | None = None
+    moderation: Literal["hidden", "removed"] | None = None
     updated_at: datetime | None = None
 
 
@@ -84,6 +94,71 @@ class MembershipChanged(_Data):
     role: str | None = None
     joined_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class Moderated(_Data):
+    """What every ``moderation.*`` event carries (moderation): the report and action it comes
+    from, and its target. It names no reporter, moderator or account."""
+
+    context: Context
+    report_id: uuid.UUID
+    action_id: uuid.UUID | None = None
+    target_type: Literal["post", "comment", "persona", "group"]
+    target_id: uuid.UUID
+    subject_id: uuid.UUID | None = None
+    until: datetime | None = None
+
+
+class ContentModerated(Moderated):
+    """``moderation.content.{hidden,removed,restored,released}`` (moderation): the subject is
+    the post or comment; ``post_id`` a comment's post."""
+
+    target_type: Literal["post", "comment"]
+    post_id: uuid.UUID | None = None
+
+
+class PostModerated(Moderated):
+    """``moderation.post.{locked,unlocked}`` (moderation): the subject is the post."""
+
+    target_type: Literal["post"]
+
+
+class PersonaModerated(Moderated):
+    """``moderation.persona.{limited,unlimited}`` (moderation): the subject is the persona."""
+
+    target_type: Literal["persona"]
+
+
+class Term(_Data):
+    id: uuid.UUID
+    term: str = Field(min_length=1, max_length=100)
+    match: Literal["literal", "word"]
+
+
+class Terms(_Data):
+    """``internal.moderation.terms`` (moderation): every held-content term of the context, at
+    its ``version``; the subject is the context."""
+
+    context: Context
+    version: int = Field(ge=0)
+    terms: list[Term] = Field(max_length=500)
+
+
+class HeldContent(_Data):
+    """``internal.content.held`` (feed, to moderation; published by ``content.hold``): a post or
+    comment held for review, with its text as written, which moderation files a system report
+    on. The subject is the item."""
+
+    context: Context
+    item_type: Literal["post", "comment"]
+    item_id: uuid.UUID
+    post_id: uuid.UUID
+    author_id: uuid.UUID
+    group_id: uuid.UUID | None
+    body: str
+    links: list[str]
+    term_ids: list[uuid.UUID]
+    created_at: datetime
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -126,38 +201,50 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
     own_posts = select(Post.id).where(col(Post.author_id) == persona_id)
     await session.execute(delete(PostTag).where(col(PostTag.post_id).in_(own_posts)))
     await session.execute(delete(PostRevision).where(col(PostRevision.post_id).in_(own_posts)))
+    # What moderation removed kept its text (decision 0032): erasure blanks it too, and
+    # announces only the posts not announced deleted already.
     erased = await session.execute(
         update(Post)
-        .where(col(Post.author_id) == persona_id, col(Post.deleted_at).is_(None))
-        .values(deleted_at=now, body="", mentions=[], links=[], tags=[], pinned_until=None)
-        .returning(*DELETED_COLUMNS)
+        .where(
+            col(Post.author_id) == persona_id,
+            or_(col(Post.deleted_at).is_(None), col(Post.moderation).is_not(None)),
+        )
+        .values(
+            deleted_at=func.coalesce(col(Post.deleted_at), now),
+            body="",
+            mentions=[],
+            links=[],
+            tags=[],
+            pinned_until=None,
+        )
+        .returning(*DELETED_COLUMNS, col(Post.moderation))
     )
-    await publish_deleted(session, handler_outbox(session), erased.all(), now)
+    announced = [row for row in erased.all() if row.moderation != "removed"]
+    await publish_deleted(session, handler_outbox(session), announced, now)
+    # Only the comments everyone saw are counted (``commenting.counted``).
+    counted = and_(
+        col(Comment.author_id) == persona_id,
+        col(Comment.deleted_at).is_(None),
+        col(Comment.moderation).is_(None),
+    )
     live_comments = (
         select(func.count())
         .select_from(Comment)
-        .where(
-            col(Comment.post_id) == col(Post.id),
-            col(Comment.author_id) == persona_id,
-            col(Comment.deleted_at).is_(None),
-        )
+        .where(col(Comment.post_id) == col(Post.id), counted)
         .scalar_subquery()
     )
     await session.execute(
         update(Post)
-        .where(
-            col(Post.id).in_(
-                select(Comment.post_id).where(
-                    col(Comment.author_id) == persona_id, col(Comment.deleted_at).is_(None)
-                )
-            )
-        )
+        .where(col(Post.id).in_(select(Comment.post_id).where(counted)))
         .values(comment_count=col(Post.comment_count) - live_comments)
     )
     await session.execute(
         update(Comment)
-        .where(col(Comment.author_id) == persona_id, col(Comment.deleted_at).is_(None))
-        .values(deleted_at=now, body="", mentions=[])
+        .where(
+            col(Comment.author_id) == persona_id,
+            or_(col(Comment.deleted_at).is_(None), col(Comment.moderation).is_not(None)),
+        )
+        .values(deleted_at=func.coalesce(col(Comment.deleted_at), now), body="", mentions=[])
     )
     for kind in REACTION_KINDS:
         column = getattr(Post, f"{kind}_count")
@@ -195,7 +282,10 @@ async def on_group_changed(session: AsyncSession, event: IdEvent[GroupChanged]) 
     group_id = event.subject
     updated_at = _utc(data.updated_at) or event.time
     current = await session.get(GroupReplica, group_id)
-    if current is not None and current.updated_at >= updated_at:
+    if current is not None and (
+        current.updated_at > updated_at
+        or (current.updated_at == updated_at and not _moderation_changes(data, current))
+    ):
         return
     archived = data.archived if data.archived is not None else (current.archived if current else False)
     if event.type == "group.archived":
@@ -207,9 +297,19 @@ async def on_group_changed(session: AsyncSession, event: IdEvent[GroupChanged]) 
         "context": data.context or (current.context if current else "professional"),
         "visibility": data.visibility or (current.visibility if current else "closed"),
         "archived": archived,
+        "moderation": data.moderation
+        if "moderation" in data.model_fields_set
+        else (current.moderation if current else None),
         "updated_at": updated_at,
     }
     await upsert(session, GroupReplica, values, ["id"])
+
+
+def _moderation_changes(data: GroupChanged, current: GroupReplica) -> bool:
+    """Whether ``group.updated`` changes the group's moderation: a moderation action need not
+    move the group's ``updated_at`` (it is no edit of the group), so an event as recent as the
+    replica's row still applies when it does."""
+    return "moderation" in data.model_fields_set and data.moderation != current.moderation
 
 
 async def on_group_deleted(session: AsyncSession, event: IdEvent[GroupDeleted]) -> None:
@@ -269,9 +369,39 @@ async def on_membership_removed(session: AsyncSession, event: IdEvent[Membership
     await session.delete(current)
 
 
+CONTENT_ACTIONS: dict[str, moderation.ContentAction] = {
+    f"moderation.content.{action}": action for action in ("hidden", "removed", "restored", "released")
+}
+
+
+async def on_content_moderated(session: AsyncSession, event: IdEvent[ContentModerated]) -> None:
+    moderate = moderation.moderate_post if event.data.target_type == "post" else moderation.moderate_comment
+    action = CONTENT_ACTIONS[event.type]
+    await moderate(session, handler_outbox(session), event.subject, action, as_utc(event.time))
+
+
+async def on_post_moderated(session: AsyncSession, event: IdEvent[PostModerated]) -> None:
+    locked = event.type == "moderation.post.locked"
+    await moderation.lock_post(session, event.subject, locked, as_utc(event.time))
+
+
+async def on_persona_moderated(session: AsyncSession, event: IdEvent[PersonaModerated]) -> None:
+    limited = event.type == "moderation.persona.limited"
+    await moderation.limit_persona(session, event.subject, limited, as_utc(event.time))
+
+
+async def on_terms(session: AsyncSession, event: Event[Terms]) -> None:
+    data = event.data
+    terms = [HeldTerm(id=t.id, context=data.context, term=t.term, match=t.match) for t in data.terms]
+    await moderation.replace_terms(session, data.context, data.version, terms, as_utc(event.time))
+
+
 persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
 group_changed = Consumer(IdEvent[GroupChanged], on_group_changed)
 membership_changed = Consumer(IdEvent[MembershipChanged], on_membership_changed)
+content_moderated = Consumer(IdEvent[ContentModerated], on_content_moderated)
+post_moderated = Consumer(IdEvent[PostModerated], on_post_moderated)
+persona_moderated = Consumer(IdEvent[PersonaModerated], on_persona_moderated)
 
 handlers: dict[str, EventHandler] = {
     "persona.created": persona_changed,
@@ -286,4 +416,10 @@ handlers: dict[str, EventHandler] = {
     "membership.added": membership_changed,
     "membership.updated": membership_changed,
     "membership.removed": Consumer(IdEvent[MembershipChanged], on_membership_removed),
+    **dict.fromkeys(CONTENT_ACTIONS, content_moderated),
+    "moderation.post.locked": post_moderated,
+    "moderation.post.unlocked": post_moderated,
+    "moderation.persona.limited": persona_moderated,
+    "moderation.persona.unlimited": persona_moderated,
+    "internal.moderation.terms": Consumer(Event[Terms], on_terms),
 }

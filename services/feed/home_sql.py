@@ -6,22 +6,24 @@ Who sees what on this path is written here once, as fragments that every stateme
 together from:
 
 - ``_kept``: what a reader's inbox may hold: posts of the reader's context, not deleted. Only
-  what is final belongs here, since an inbox is not refilled when a post changes;
+  what is final belongs here, since an inbox is not refilled when a post changes (a post
+  moderation removed is deleted, and its restore fans it out again);
 - ``_shown``: what a page shows: kept posts whose author is active (an author deactivated may
-  come back, so pages filter it rather than the inbox);
+  come back, so pages filter it rather than the inbox), that moderation left alone (the
+  reader's own hidden and held posts aside), outside a group moderation hid or removed;
 - ``_from_sources``: the home rule proper: a post to the organisation or to followers by the
   reader or one of their followees, or a post in one of the reader's groups. Fan-out writes its
   converse (a new post goes to the inboxes of its author and the author's followers, or of the
   group's members: ``FAN_OUT_BY_AUTHOR``, ``FAN_OUT_BY_GROUP``), with the same audiences
   (``BY_AUTHOR``, ``BY_GROUP``);
 - ``_not_pinned`` and ``_announcements``: announcements still pinned lead the first page
-  instead of taking their place.
+  instead of taking their place, but a limited author's.
 
-A condition that must hide posts from every reader (a moderation flag, say) is added to
-``_shown`` here (and to ``_kept`` too if it is final), and to ``timelines.shown`` for every
-other read (SQLite's home timeline, the event stream, the other timelines, search, single
-posts, their comments and the notifications about them); ``tests/feed/test_home_rules.py``
-compares the two on generated worlds, and each item's JSON with ``schemas.post_public``'s.
+A condition that must hide posts from readers is added to ``_shown`` here (and to ``_kept``
+too if it is final), and to ``timelines.shown`` for every other read (SQLite's home timeline,
+the event stream, the other timelines, search, single posts, their comments and the
+notifications about them); ``tests/feed/test_home_rules.py`` compares the two on generated
+worlds, and each item's JSON with ``schemas.post_public``'s.
 
 The statements are put together from this module's constants only: every value is a bound
 parameter, hence the exemption from the SQL-injection lint (S608) in pyproject.toml.
@@ -33,7 +35,7 @@ from pydantic import BaseModel
 
 from services.feed.models import REACTION_KINDS
 from services.feed.schemas import AuthorPublic, PostPublic, ReactionsPublic
-from services.feed.timelines import BY_AUTHOR, BY_GROUP, MAX_PINNED
+from services.feed.timelines import AUTHOR_ONLY, BY_AUTHOR, BY_GROUP, MAX_PINNED
 
 # The columns of a page's rows, and what ``part`` says a row is.
 PART, ID, DOC = "part", "id", "doc"
@@ -49,11 +51,19 @@ def _kept(context: str) -> str:
     return f"p.deleted_at IS NULL AND p.context = {context}"
 
 
+_AUTHOR_ONLY = ", ".join(f"'{state}'" for state in AUTHOR_ONLY)
+
+
 # An author's status is looked up per candidate row (a subplan): joined instead, a reader with
-# few sources got a hash join over every persona.
-def _shown(context: str) -> str:
+# few sources got a hash join over every persona. So is a group post's group, by its key.
+def _shown(context: str, reader: str = "$1") -> str:
+    """``reader`` is the placeholder of the reader, who alone sees their hidden and held posts
+    (``$1`` in every page statement)."""
     return f"""{_kept(context)}
-      AND coalesce((SELECT a.status = 'active' FROM persona_replica a WHERE a.id = p.author_id), true)"""
+      AND coalesce((SELECT a.status = 'active' FROM persona_replica a WHERE a.id = p.author_id), true)
+      AND (p.moderation IS NULL OR (p.moderation IN ({_AUTHOR_ONLY}) AND p.author_id = {reader}))
+      AND (p.group_id IS NULL OR NOT EXISTS (SELECT 1 FROM group_replica g
+           WHERE g.id = p.group_id AND g.moderation IS NOT NULL))"""
 
 
 def _from_sources(authors: str, groups: str) -> str:
@@ -69,7 +79,8 @@ def _not_pinned(now: str) -> str:
 
 
 def _announcements(now: str) -> str:
-    return f"p.audience = 'organisation' AND p.pinned_until > {now}"
+    return f"""p.audience = 'organisation' AND p.pinned_until > {now}
+      AND NOT coalesce((SELECT a.limited FROM persona_replica a WHERE a.id = p.author_id), false)"""
 
 
 # Each post as the JSON text of PostPublic ------------------------------------------------------
@@ -160,6 +171,9 @@ DOCUMENT = _json_model(
         "created_at": _json_timestamp("p.created_at"),
         "updated_at": _json_timestamp("p.updated_at"),
         "edited_at": _json_timestamp("p.edited_at"),
+        "locked": _json_raw("p.locked_at IS NOT NULL"),
+        # a page shows a hidden or held post to its author only (``_shown``)
+        "moderation": _json_string("p.moderation"),
     },
 )
 

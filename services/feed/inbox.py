@@ -11,7 +11,8 @@ is in ``services.feed.home_sql``. Three writers keep the rule:
 - ``build`` fills a reader's inbox with the newest ``size`` posts of the rule when the reader
   opens the home timeline without one;
 - ``fan_out`` adds a new post to the inboxes of its readers (followers or group members, and
-  the author) in the transaction that creates it;
+  the author) in the transaction that creates it, and a post moderation removed to them again
+  in the transaction that restores it (inboxes built meanwhile left it out; decision 0032);
 - ``drop`` deletes a reader's inbox in the transaction that changes the reader's followees or
   groups (it is built again, from the new sources, at the next read).
 
@@ -83,7 +84,8 @@ async def drop(session: AsyncSession, reader: uuid.UUID) -> None:
 
 
 async def fan_out(session: AsyncSession, post: Post) -> None:
-    """Call in the transaction that creates ``post``."""
+    """Call in the transaction that creates ``post`` (or restores it: an inbox that holds it
+    already is left as it is)."""
     if not _postgres(session):
         return
     await session.execute(_SHARED)

@@ -1,5 +1,6 @@
 """Feed's tables, on its own registry. Personas, groups and memberships are replicas kept up
-to date from identity's and groups' events."""
+to date from identity's and groups' events; the held-content terms are moderation's (decision
+0032), kept from its events too."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Index, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -16,6 +17,13 @@ from kit.defaults import empty_list, new_id, utcnow
 from kit.outbox import OutboxTables
 
 REACTION_KINDS = ("like", "celebrate", "support", "insightful", "curious")
+# What moderation (decision 0032) did to a post or a comment: NULL when nothing. ``hidden`` and
+# ``held`` items are seen by their author only; ``removed`` ones are deleted (``deleted_at``)
+# but keep their text, revisions and tags, for the record and for a restore.
+MODERATION_STATES = ("hidden", "held", "removed")
+# What moderation did to a group (``group.updated``'s ``moderation``): its posts are seen by
+# nobody while it is set.
+GROUP_MODERATION_STATES = ("hidden", "removed")
 
 
 class FeedModel(SQLModel, registry=registry(metadata=new_metadata())):
@@ -58,6 +66,10 @@ class Post(FeedModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    moderation: str | None = Field(default=None, max_length=10)
+    # The time of the moderation event last applied (or of the hold): older events are stale.
+    moderated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PostTag(FeedModel, table=True):
@@ -96,6 +108,8 @@ class Comment(FeedModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    moderation: str | None = Field(default=None, max_length=10)
+    moderated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Reaction(FeedModel, table=True):
@@ -144,7 +158,19 @@ class Follow(FeedModel, table=True):
 
 
 class PersonaReplica(FeedModel, table=True):
+    """``limited`` (moderation's ``limit``, decision 0032) keeps the persona's posts to the
+    organisation from everyone but its followers; the few limited personas are read through
+    their partial index."""
+
     __tablename__ = "persona_replica"
+    __table_args__ = (
+        Index(
+            "ix_persona_replica_limited",
+            "id",
+            sqlite_where=text("limited"),
+            postgresql_where=text("limited"),
+        ),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     context: str = Field(max_length=20)
@@ -152,17 +178,57 @@ class PersonaReplica(FeedModel, table=True):
     display_name: str = Field(max_length=100)
     status: str = Field(max_length=20)
     discoverable: bool = True
+    limited: bool = False
+    limited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class GroupReplica(FeedModel, table=True):
+    """``moderation`` (``hidden``/``removed``, from ``group.updated``) hides the group's posts
+    from everyone; the few moderated groups are read through their partial index."""
+
     __tablename__ = "group_replica"
+    __table_args__ = (
+        Index(
+            "ix_group_replica_moderated",
+            "id",
+            sqlite_where=text("moderation IS NOT NULL"),
+            postgresql_where=text("moderation IS NOT NULL"),
+        ),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     context: str = Field(max_length=20)
     visibility: str = Field(max_length=10)
     archived: bool = False
+    moderation: str | None = Field(default=None, max_length=10)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HeldTermSet(FeedModel, table=True):
+    """The version of a context's held-content terms that feed holds (``internal.moderation.
+    terms``): a set arrives whole and replaces the one held only when its version is newer. A
+    context without a row has no terms."""
+
+    __tablename__ = "held_term_set"
+
+    context: str = Field(primary_key=True, max_length=20)
+    version: int
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class HeldTerm(FeedModel, table=True):
+    """A term that holds a new post or comment of its context for review (``content.held_by``):
+    ``literal`` matches anywhere, ``word`` as a whole word; case does not matter. ``id`` is
+    moderation's, and goes back to it in ``internal.content.held``."""
+
+    __tablename__ = "held_term"
+    __table_args__ = (Index("ix_held_term_context", "context"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    context: str = Field(max_length=20)
+    term: str = Field(max_length=100)
+    match: str = Field(max_length=10)
 
 
 class MembershipReplica(FeedModel, table=True):

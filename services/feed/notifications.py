@@ -2,8 +2,9 @@
 that persona, and only when the rule lets them see the post (``timelines.seen_by_each``); its
 reader lists them and marks them read.
 
-A reader's notifications leave out those about posts not shown (``timelines.shown_ids``: a
-post deleted, or by an author no longer active) and those of actors no longer active
+A reader's notifications leave out those about posts not shown to the reader
+(``timelines.shown_ids``: a post deleted, moderated, or by an author no longer active) and
+those of actors no longer active
 (``notifications_of``). Every read of notifications starts from it."""
 
 from __future__ import annotations
@@ -63,14 +64,15 @@ def mention_ids(mentions: list[dict[str, Any]]) -> list[uuid.UUID]:
 
 def notifications_of(persona_id: uuid.UUID) -> Any:
     """``persona_id``'s notifications with their actors' names (rows for
-    ``schemas.notification_public``): those about posts shown, by actors still active."""
+    ``schemas.notification_public``): those about posts shown to the persona, by actors still
+    active."""
     return (
         select(Notification, PersonaReplica.handle, PersonaReplica.display_name)
         .join(PersonaReplica, col(PersonaReplica.id) == col(Notification.actor_id), isouter=True)
         .where(
             col(Notification.persona_id) == persona_id,
             ACTIVE_AUTHOR,
-            col(Notification.post_id).in_(shown_ids()),
+            col(Notification.post_id).in_(shown_ids(persona_id)),
         )
     )
 

@@ -1,6 +1,12 @@
 """Writing posts: publish, edit, delete and pin. Each flow is the whole change in one transaction
 (checks, text with its mentions and tags, notifications, events, the home inboxes' fan-out) and
-needs no HTTP: the caller is a ``Principal``, the answer a public schema."""
+needs no HTTP: the caller is a ``Principal``, the answer a public schema.
+
+A post whose text holds one of moderation's terms (``content.held_by``) is held for review
+(decision 0032): saved ``held``, seen by its author alone, ``internal.content.held`` published
+instead of ``post.created``, and its mentions told only when a moderator releases it
+(``services.feed.moderation``). An edit whose new text holds a term holds the post too:
+otherwise a term would pass by being added after publishing."""
 
 from __future__ import annotations
 
@@ -19,7 +25,15 @@ from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.feed import inbox
 from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
-from services.feed.content import parse_tags, resolve_mentions
+from services.feed.content import (
+    held_by,
+    held_since_written,
+    hold,
+    parse_tags,
+    post_text,
+    resolve_mentions,
+    terms_of,
+)
 from services.feed.deletion import publish_deleted
 from services.feed.models import (
     GroupReplica,
@@ -80,7 +94,12 @@ async def _check_group(session: AsyncSession, author: Principal, group_id: uuid.
     # waits for the post and removes it too.
     group = await session.get(GroupReplica, group_id, with_for_update={"read": True})
     member = await session.get(MembershipReplica, (author.persona_id, group_id))
-    if group is None or group.context != author.context or (group.visibility != "open" and member is None):
+    if (
+        group is None
+        or group.context != author.context
+        or group.moderation is not None
+        or (group.visibility != "open" and member is None)
+    ):
         raise NotFound("No group with this id.")
     if member is None:
         raise Forbidden("Only members post to a group.")
@@ -105,8 +124,9 @@ async def publish(
     session: AsyncSession, outbox: Outbox, author: Principal, body: PostCreate
 ) -> Created[PostPublic]:
     """A new post by ``author`` in its context: checked, written with its tags, mentions
-    notified, ``post.created`` published and fanned out to home inboxes. The caller commits
-    (kit.idempotency commits it with the stored answer)."""
+    notified, ``post.created`` published and fanned out to home inboxes; or, when its text
+    holds a term, held (module docstring). The caller commits (kit.idempotency commits it with
+    the stored answer)."""
     assert author.persona_id is not None and author.context is not None
     if body.group_id is not None:
         await _check_group(session, author, body.group_id)
@@ -125,8 +145,14 @@ async def publish(
     )
     new_mentions = await _set_text(session, post, body.body, new=True)
     session.add(post)
-    await _notify_mentions(session, post, author.persona_id, new_mentions)
-    await outbox.publish(session, "post.created", str(post.id), post_event(post))
+    held = held_by(post_text(post.body, post.links), await terms_of(session, post.context))
+    if held:
+        await hold(session, outbox, post, post, held, post.created_at)
+    else:
+        await _notify_mentions(session, post, author.persona_id, new_mentions)
+        await outbox.publish(session, "post.created", str(post.id), post_event(post))
+    # A held post goes into the inboxes too (as they are built, ``inbox``): pages show it to
+    # its author alone until it is released.
     await inbox.fan_out(session, post)
     result = await _render(session, post)
     return Created(result, f"/api/v1/posts/{post.id}", columns={"resource_id": post.id})
@@ -150,11 +176,12 @@ async def edit(
     if "pinned_until" in fields:
         _repin(caller, post, body.pinned_until)
     if fields & {"body", "links"}:
-        await _edit_text(session, caller, post, body, now)
+        await _edit_text(session, outbox, caller, post, body, now)
     post.updated_at = now
-    await outbox.publish(
-        session, "post.updated", str(post.id), {**post_event(post), "updated_at": now.isoformat()}
-    )
+    if not (post.moderation == "held" and held_since_written(post)):  # else never announced yet
+        await outbox.publish(
+            session, "post.updated", str(post.id), {**post_event(post), "updated_at": now.isoformat()}
+        )
     await session.commit()
     return post_public((post, row[1], row[2], row[3]), now)
 
@@ -170,8 +197,11 @@ def _repin(caller: Principal, post: Post, pinned_until: datetime | None) -> None
 
 
 async def _edit_text(
-    session: AsyncSession, caller: Principal, post: Post, body: PostUpdate, now: datetime
+    session: AsyncSession, outbox: Outbox, caller: Principal, post: Post, body: PostUpdate, now: datetime
 ) -> None:
+    """The new text, its revision, and its new mentions told; or, when the new text of a post
+    moderation left alone holds a term, the post held and the mentions kept for the release.
+    A post already hidden or held stays as it is."""
     if post.author_id != caller.persona_id:
         raise Forbidden("Only the author edits a post.")
     new_body = body.body if body.body is not None else post.body
@@ -183,7 +213,12 @@ async def _edit_text(
     new_mentions = await _set_text(session, post, new_body)
     post.links = new_links
     post.edited_at = now
-    await _notify_mentions(session, post, caller.persona_id, new_mentions)
+    if post.moderation is None:
+        held = held_by(post_text(post.body, post.links), await terms_of(session, post.context))
+        if held:
+            await hold(session, outbox, post, post, held, now)
+    if post.moderation != "held":
+        await _notify_mentions(session, post, caller.persona_id, new_mentions)
 
 
 async def remove(session: AsyncSession, outbox: Outbox, caller: Principal, post_id: uuid.UUID) -> None:

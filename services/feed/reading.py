@@ -24,7 +24,7 @@ from services.feed.access import visible_post
 from services.feed.content import tag_name
 from services.feed.listing import Listing, by_id
 from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post, PostRevision, PostTag
-from services.feed.timelines import page_of_posts, visible_posts
+from services.feed.timelines import page_of_posts, unlimited_author, visible_posts
 
 
 async def _posts(
@@ -53,11 +53,12 @@ async def _posts(
 async def organisation(
     session: AsyncSession, reader: Principal, *, cursor: str | None, limit: int
 ) -> Listing[Any]:
-    """Everything posted to the reader's whole context."""
+    """Everything posted to the reader's whole context, but by limited authors (decision
+    0032: their posts reach their followers' home timelines, never this one)."""
     return await _posts(
         session,
         reader,
-        and_(col(Post.context) == reader.context, col(Post.audience) == "organisation"),
+        and_(col(Post.context) == reader.context, col(Post.audience) == "organisation", unlimited_author()),
         scope=f"organisation:{reader.context}",
         cursor=cursor,
         limit=limit,

@@ -17,6 +17,7 @@ from kit.timeutil import utcnow
 from services.feed.models import REACTION_KINDS, Comment, Follow, Notification, Post, PostRevision
 
 Audience = Literal["organisation", "followers", "group"]
+Moderation = Literal["hidden", "held"]
 ReactionKind = Literal["like", "celebrate", "support", "insightful", "curious"]
 Body = Annotated[
     str, Field(min_length=1, max_length=5000, description="Up to 5,000 characters."), MultiLineText
@@ -127,12 +128,18 @@ class PostPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     edited_at: datetime | None
+    locked: bool = Field(description="Locked by a moderator: no new comments.")
+    moderation: Moderation | None = Field(
+        description="For the author only (nobody else is shown such a post): `hidden` by a "
+        "moderator, or `held` for review until a moderator releases it."
+    )
 
 
 def post_public(row: Any, now: datetime | None = None) -> PostPublic:
     """A post as the public shape, from a row of ``timelines.posts_for``: the post, its author's
     handle and display name, and the reader's reactions as a bit set (bit ``i`` for
-    ``REACTION_KINDS[i]``). ``pinned`` is as of ``now``.
+    ``REACTION_KINDS[i]``). ``pinned`` is as of ``now``. ``moderation`` is the row's: the reads
+    bring a hidden or held post to its author alone (``timelines.shown``).
 
     PostgreSQL's home page writes the same shape as JSON itself (``home_sql``); its document is
     built from this model's fields, and the feed's tests compare the two."""
@@ -160,7 +167,18 @@ def post_public(row: Any, now: datetime | None = None) -> PostPublic:
         created_at=post.created_at,
         updated_at=post.updated_at,
         edited_at=post.edited_at,
+        locked=post.locked_at is not None,
+        moderation=_moderation(post.moderation),
     )
+
+
+def _moderation(state: str | None) -> Moderation | None:
+    """What the author is told of an item's moderation (a removed item is shown to nobody)."""
+    if state == "hidden":
+        return "hidden"
+    if state == "held":
+        return "held"
+    return None
 
 
 class RevisionPublic(BaseModel):
@@ -206,11 +224,15 @@ class CommentPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     edited_at: datetime | None
+    moderation: Moderation | None = Field(
+        description="For the author only (nobody else is shown such a comment): `hidden` by a "
+        "moderator, or `held` for review until a moderator releases it."
+    )
 
 
 def comment_public(comment: Comment, handle: str | None, display_name: str | None) -> CommentPublic:
     """A comment as the public shape, with its author's handle and display name (a row of
-    ``commenting.comments_of``)."""
+    ``commenting.comments_of``, which brings a hidden or held comment to its author alone)."""
     return CommentPublic(
         id=comment.id,
         post_id=comment.post_id,
@@ -222,6 +244,7 @@ def comment_public(comment: Comment, handle: str | None, display_name: str | Non
         created_at=comment.created_at,
         updated_at=comment.updated_at,
         edited_at=comment.edited_at,
+        moderation=_moderation(comment.moderation),
     )
 
 
@@ -294,4 +317,47 @@ def follow_public(
         handle=handle,
         display_name=display_name,
         since=follow.created_at,
+    )
+
+
+class ModerationItem(BaseModel):
+    """A post or a comment as moderation captures it when a report is filed (decision 0032;
+    ``routes.internal``, never published): its text and links, and where it sits."""
+
+    item_type: Literal["post", "comment"]
+    item_id: uuid.UUID
+    post_id: uuid.UUID
+    author_id: uuid.UUID
+    context: Context
+    group_id: uuid.UUID | None
+    body: str
+    links: list[str]
+    created_at: datetime
+
+
+def moderation_post(post: Post) -> ModerationItem:
+    return ModerationItem(
+        item_type="post",
+        item_id=post.id,
+        post_id=post.id,
+        author_id=post.author_id,
+        context=post.context,
+        group_id=post.group_id,
+        body=post.body,
+        links=[link["url"] for link in post.links or []],
+        created_at=post.created_at,
+    )
+
+
+def moderation_comment(comment: Comment, post: Post) -> ModerationItem:
+    return ModerationItem(
+        item_type="comment",
+        item_id=comment.id,
+        post_id=post.id,
+        author_id=comment.author_id,
+        context=post.context,
+        group_id=post.group_id,
+        body=comment.body,
+        links=[],
+        created_at=comment.created_at,
     )

@@ -18,9 +18,11 @@ This module is the rule's one statement for every read but PostgreSQL's home pag
 
 PostgreSQL's home page and inboxes have their own statement of it, in SQL
 (``services.feed.home_sql``); ``tests/feed/test_home_rules.py`` compares the two on generated
-worlds. Hiding more posts from every reader (a moderation flag, say) is a condition added to
-``shown`` here and to ``home_sql._shown`` there; ``tests/feed/test_hiding.py`` checks that such
-a condition reaches every read.
+worlds. What moderation hides (decision 0032) is a condition of ``shown``, which takes the
+reader (a hidden or held post is its author's alone), here, and of ``home_sql._shown`` there;
+``tests/feed/test_hiding.py`` checks that it reaches every read. A limited author's posts to
+the organisation reach only their followers (``unlimited_author``, in ``seen_by`` and the
+announcements).
 
 Every list is newest first with a one-column keyset (post ids are UUIDv7, so id order is
 creation order); a page costs one statement, the pinned posts of a first page included
@@ -84,27 +86,58 @@ def my_reactions(reader: Principal) -> Any:
     return reactions_of(me(reader))
 
 
-def shown() -> Any:
-    """What every read leaves out, whoever the reader: deleted posts, and posts of authors no
-    longer active. A condition on ``Post`` joined to its author's ``PersonaReplica`` (as in
-    ``posts_for``). Every read of posts, and of what hangs off them, is built on it: a
+AUTHOR_ONLY = ("hidden", "held")  # moderation states whose posts and comments the author still sees
+
+
+def _moderation_allows(viewer: Any) -> Any:
+    """Posts moderation left alone; and, for ``viewer``, their own hidden and held posts."""
+    if viewer is None:
+        return col(Post.moderation).is_(None)
+    return or_(
+        col(Post.moderation).is_(None),
+        and_(col(Post.moderation).in_(AUTHOR_ONLY), col(Post.author_id) == viewer),
+    )
+
+
+def _group_not_moderated() -> Any:
+    """Posts outside groups, or in a group moderation left alone."""
+    moderated = select(GroupReplica.id).where(col(GroupReplica.moderation).is_not(None)).correlate(None)
+    return or_(col(Post.group_id).is_(None), col(Post.group_id).not_in(moderated))
+
+
+def shown(viewer: Any = None) -> Any:
+    """What every read leaves out: deleted posts, posts of authors no longer active, posts
+    moderation hid, held or removed (but for their author, ``viewer``, who still sees those
+    hidden and held) and posts of groups moderation hid or removed. A condition on ``Post``
+    joined to its author's ``PersonaReplica`` (as in ``posts_for``); ``viewer`` is a value or a
+    bound parameter. Every read of posts, and of what hangs off them, is built on it: a
     condition added here hides a post everywhere but PostgreSQL's home page (``home_sql``)."""
-    return and_(col(Post.deleted_at).is_(None), ACTIVE_AUTHOR)
+    return and_(
+        col(Post.deleted_at).is_(None), ACTIVE_AUTHOR, _moderation_allows(viewer), _group_not_moderated()
+    )
 
 
-def _shown_with_authors(query: Any) -> Any:
+def unlimited_author() -> Any:
+    """Posts whose author moderation has not limited (decision 0032): a limited author's posts
+    to the organisation reach only their followers (``seen_by``), and lead no home timeline."""
+    limited = select(PersonaReplica.id).where(col(PersonaReplica.limited)).correlate(None)
+    return col(Post.author_id).not_in(limited)
+
+
+def _shown_with_authors(query: Any, viewer: Any) -> Any:
     """``query`` (of ``Post``) joined to each post's author in the replica, keeping posts
-    ``shown``."""
+    ``shown`` to ``viewer``."""
     return query.join(PersonaReplica, col(PersonaReplica.id) == col(Post.author_id), isouter=True).where(
-        shown()
+        shown(viewer)
     )
 
 
 def posts_seen_by(persona: Any) -> Any:
-    """Shown posts, each with its author's names and ``persona``'s reactions (a row for
-    ``schemas.post_public``)."""
+    """Posts shown to ``persona``, each with its author's names and ``persona``'s reactions (a
+    row for ``schemas.post_public``)."""
     return _shown_with_authors(
-        select(Post, PersonaReplica.handle, PersonaReplica.display_name, reactions_of(persona).label("mine"))
+        select(Post, PersonaReplica.handle, PersonaReplica.display_name, reactions_of(persona).label("mine")),
+        persona,
     )
 
 
@@ -112,11 +145,11 @@ def posts_for(reader: Principal) -> Any:
     return posts_seen_by(me(reader))
 
 
-def shown_ids() -> Any:
-    """The ids of the posts ``shown``, as a subquery complete in itself: it joins the authors'
-    replica on its own and borrows no table of the query it sits in (which may join the
-    replica for a persona of its own: a comment's author, a notification's actor)."""
-    return _shown_with_authors(select(Post.id)).correlate(None)
+def shown_ids(viewer: Any) -> Any:
+    """The ids of the posts ``shown`` to ``viewer``, as a subquery complete in itself: it joins
+    the authors' replica on its own and borrows no table of the query it sits in (which may
+    join the replica for a persona of its own: a comment's author, a notification's actor)."""
+    return _shown_with_authors(select(Post.id), viewer).correlate(None)
 
 
 def _follows(reader: Any) -> Any:
@@ -139,11 +172,15 @@ def _open_groups(context: Any) -> Any:
 
 def seen_by(persona: Any, context: Any) -> Any:
     """The visibility rule as a SQL condition on ``Post``, for ``persona`` of ``context``
-    (values or bound parameters): which posts the persona may see, ``shown`` aside."""
+    (values or bound parameters): which posts the persona may see, ``shown`` aside. A post to
+    the organisation by a limited author is for its author and their followers only."""
     return and_(
         col(Post.context) == context,
         or_(
-            col(Post.audience) == "organisation",
+            and_(
+                col(Post.audience) == "organisation",
+                or_(unlimited_author(), col(Post.author_id) == persona, _follows(persona)),
+            ),
             and_(
                 col(Post.audience) == "followers",
                 or_(col(Post.author_id) == persona, _follows(persona)),
@@ -167,7 +204,7 @@ def visible_posts(reader: Principal) -> Any:
 
 def visible_ids(reader: Principal) -> Any:
     """The ids of the posts ``reader`` sees, as a subquery complete in itself (``shown_ids``)."""
-    return shown_ids().where(visible_to(reader))
+    return shown_ids(me(reader)).where(visible_to(reader))
 
 
 def seen_by_each(post_id: uuid.UUID, context: str, personas: Sequence[uuid.UUID]) -> Any:
@@ -254,11 +291,13 @@ def home_condition(reader: Principal, now: datetime, sources: Sources | None = N
 
 
 def announcements_rule(context: Any, now: Any) -> Any:
-    """Announcements still pinned in ``context``: they lead the home timeline."""
+    """Announcements still pinned in ``context``, but a limited author's: they lead the home
+    timeline."""
     return and_(
         col(Post.context) == context,
         col(Post.audience) == "organisation",
         col(Post.pinned_until) > now,
+        unlimited_author(),
     )
 
 

@@ -47,14 +47,17 @@ async def bodies(client: httpx.AsyncClient, token: str, path: str, **params: Any
 
 
 async def send_events(
-    suite: Any, *events: tuple[str, str, dict[str, Any]], time: datetime | None = None
+    suite: Any,
+    *events: tuple[str, str, dict[str, Any]],
+    time: datetime | None = None,
+    source: str = "groups",
 ) -> None:
     """Delivers (type, subject, data) events to feed as another service's relay would, stamped
     ``time`` (now by default)."""
     token = suite.feed.state.settings.internal_token.get_secret_value()
     now = (time or datetime.now(UTC)).isoformat()
     batch = [
-        {"id": str(uuid.uuid4()), "type": t, "source": "groups", "subject": s, "time": now, "data": d}
+        {"id": str(uuid.uuid4()), "type": t, "source": source, "subject": s, "time": now, "data": d}
         for t, s, d in events
     ]
     async with httpx.AsyncClient(transport=suite.router, base_url="http://feed") as client:
@@ -104,6 +107,36 @@ def membership(
         "joined_at": _now(),
         "updated_at": _now(),
     }
+
+
+def moderation_data(
+    target_type: str, target_id: str, *, context: str = "professional", **fields: Any
+) -> dict[str, Any]:
+    """The data of a ``moderation.*`` event (decision 0032) about ``target_id``."""
+    return {
+        "context": context,
+        "report_id": str(uuid.uuid4()),
+        "action_id": str(uuid.uuid4()),
+        "target_type": target_type,
+        "target_id": target_id,
+        "subject_id": None,
+        "until": None,
+        **fields,
+    }
+
+
+async def moderate(
+    suite: Any,
+    event_type: str,
+    target_type: str,
+    *target_ids: str,
+    time: datetime | None = None,
+    **fields: Any,
+) -> None:
+    """Delivers moderation's ``event_type`` about each of ``target_ids`` to feed, as
+    moderation's relay would."""
+    events = [(event_type, t, moderation_data(target_type, t, **fields)) for t in target_ids]
+    await send_events(suite, *events, time=time, source="moderation")
 
 
 def group_data(group_id: str, **fields: Any) -> dict[str, Any]:

@@ -1,15 +1,18 @@
 """Who sees what on the home timeline is stated once per dialect: in SQL for PostgreSQL's pages
 and inboxes (``services.feed.home_sql``), and as SQLAlchemy conditions for everything else
 (``services.feed.timelines``: SQLite's home timeline and the event stream). These tests hold
-the statements together on generated worlds: personas of both contexts, some no longer active
-and one the replica lacks; follows; open, closed and secret groups with their members; posts of
-every audience, deleted ones, pinned announcements (current and ended) and posts their group
-pinned; reactions. For several readers every path must show the same posts in the same order,
+the statements together on generated worlds: personas of both contexts, some no longer active,
+some limited by moderation, and one the replica lacks; follows; open, closed and secret groups
+with their members, some hidden or removed by moderation; posts of every audience, deleted ones,
+ones moderation hid, held, removed or locked, pinned announcements (current and ended) and posts
+their group pinned; reactions. For several readers every path must show the same posts in the same order,
 each with exactly the JSON of ``schemas.post_public``.
 
 On PostgreSQL the world also changes after the readers' inboxes are built, the way the write
 side changes it (new posts fanned out, follows and leaving a group dropping inboxes, deletions,
-a deactivation, a pin that ends), so that the inbox's upkeep is compared too."""
+a deactivation, a pin that ends, moderation's actions applied by their flows: a removed post
+restored and fanned out again, a post hidden, a persona limited), so that the inbox's upkeep is
+compared too."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from sqlmodel import col, select
 
 from domain.principal import Principal
 from kit.ids import new_id
-from services.feed import home_sql, inbox
+from services.feed import home_sql, inbox, moderation
 from services.feed.models import (
     REACTION_KINDS,
     Follow,
@@ -37,6 +40,7 @@ from services.feed.models import (
     Post,
     Reaction,
 )
+from services.feed.moderation import ContentAction
 from services.feed.schemas import AuthorPublic, PostPublic, ReactionsPublic, post_public
 from services.feed.timelines import (
     home_condition,
@@ -95,6 +99,7 @@ async def _generate(suite: Any, seed: int) -> World:
     world = World(random.Random(seed), datetime.now(UTC))
     rng, now = world.rng, world.now
     statuses = ["active"] * 7 + ["deactivated", "suspended"]
+    limited = {2, 5, 10}  # a reader among them (readers are the first active ones of each context)
     for i, (context, status) in enumerate(
         [("professional", s) for s in statuses] + [("personal", "active"), ("personal", "active")]
     ):
@@ -104,18 +109,25 @@ async def _generate(suite: Any, seed: int) -> World:
             handle=f"p{seed}x{i}",
             display_name=rng.choice(TRICKY) + f" {i}",
             status=status,
+            limited=i in limited,
+            limited_at=now if i in limited else None,
             updated_at=now,
         )
         world.personas[persona.id] = persona
-    for context, visibility in [
-        ("professional", "open"),
-        ("professional", "closed"),
-        ("professional", "secret"),
-        ("professional", "open"),
-        ("personal", "closed"),
+    for context, visibility, moderated in [
+        ("professional", "open", None),
+        ("professional", "closed", None),
+        ("professional", "secret", None),
+        ("professional", "open", None),
+        ("professional", "open", "hidden"),
+        ("professional", "closed", "removed"),
+        ("personal", "closed", None),
+        ("personal", "closed", "hidden"),
     ]:
         world.groups.append(
-            GroupReplica(id=uuid.uuid4(), context=context, visibility=visibility, updated_at=now)
+            GroupReplica(
+                id=uuid.uuid4(), context=context, visibility=visibility, moderation=moderated, updated_at=now
+            )
         )
     async with suite.feed.state.database.sessionmaker() as session, session.begin():
         session.add_all(world.personas.values())
@@ -129,8 +141,11 @@ async def _generate(suite: Any, seed: int) -> World:
             for group in world.groups:
                 if group.context == persona.context and rng.random() < 0.4:
                     session.add(MembershipReplica(persona_id=persona.id, group_id=group.id))
-        for _ in range(60):
+        for _ in range(80):
             session.add(_random_post(world))
+        ordered = list(world.personas)
+        for i in sorted(limited)[:2]:  # announcements of limited authors lead no home timeline
+            session.add(_announcement(world, ordered[i]))
     active = [p for p in world.personas.values() if p.status == "active"]
     chosen = [p for p in active if p.context == "professional"][:4] + [
         p for p in active if p.context == "personal"
@@ -162,6 +177,8 @@ def _random_post(world: World) -> Post:
         pinned_until = now + timedelta(minutes=rng.randint(-300, -1) if ended else rng.randint(30, 600))
     edited = rng.random() < 0.2
     mentioned = rng.sample(list(world.personas.values()), rng.randint(0, 2))
+    moderated = rng.choice([None] * 7 + ["hidden", "held", "removed"])
+    deleted = moderated == "removed" or rng.random() < 0.1
     post = Post(
         id=new_id(),
         author_id=author,
@@ -182,8 +199,26 @@ def _random_post(world: World) -> Post:
         created_at=now,
         updated_at=now.replace(microsecond=0) if edited else now,
         edited_at=now.replace(microsecond=0) if edited else None,
-        deleted_at=now if rng.random() < 0.1 else None,
+        deleted_at=now if deleted else None,
+        moderation=moderated,
+        moderated_at=now if moderated else None,
+        locked_at=now if rng.random() < 0.15 else None,
         **{f"{kind}_count": rng.randint(0, 4) for kind in REACTION_KINDS},
+    )
+    world.posts.append(post)
+    return post
+
+
+def _announcement(world: World, author: uuid.UUID) -> Post:
+    post = Post(
+        id=new_id(),
+        author_id=author,
+        context=world.context_of(author),
+        audience="organisation",
+        body=f"announcement #{len(world.posts)}",
+        pinned_until=world.now + timedelta(hours=1),
+        created_at=world.now,
+        updated_at=world.now,
     )
     world.posts.append(post)
     return post
@@ -224,6 +259,32 @@ async def _change(suite: Any, world: World) -> None:
         await session.execute(
             update(PersonaReplica).where(col(PersonaReplica.id) == author.id).values(status="deactivated")
         )
+    await _moderate(suite, world)
+
+
+async def _moderate(suite: Any, world: World) -> None:
+    """Moderation's actions, applied by the flows its events run (``services.feed.moderation``):
+    a removed post and a hidden one restored, a post hidden, a held one released, a reader
+    limited and another's limit lifted."""
+    database, outbox = suite.feed.state.database, suite.feed.state.outbox
+    at = datetime.now(UTC)
+    readers = {reader.persona for reader in world.readers}
+    authored = [p for p in world.posts if p.author_id in readers]
+    async with database.sessionmaker() as session, session.begin():
+        undo: list[tuple[str, ContentAction]] = [
+            ("removed", "restored"),
+            ("hidden", "restored"),
+            ("held", "released"),
+        ]
+        for state, action in undo:
+            post = next(p for p in reversed(authored) if p.moderation == state)
+            await moderation.moderate_post(session, outbox, post.id, action, at)
+        post = next(p for p in reversed(authored) if p.moderation is None and p.deleted_at is None)
+        await moderation.moderate_post(session, outbox, post.id, "hidden", at)
+        limited = [r.persona for r in world.readers if world.personas[r.persona].limited]
+        unlimited = [r.persona for r in world.readers if not world.personas[r.persona].limited]
+        await moderation.limit_persona(session, limited[0], False, at)
+        await moderation.limit_persona(session, unlimited[0], True, at)
 
 
 def _follows(persona: uuid.UUID) -> Any:

@@ -1,6 +1,6 @@
 """Feed's HTTP routes."""
 
-from services.feed.routes import comments, following, notifications, posts, reactions, timelines
+from services.feed.routes import comments, following, internal, notifications, posts, reactions, timelines
 
 routers = [
     posts.router,
@@ -9,4 +9,5 @@ routers = [
     timelines.router,
     following.router,
     notifications.router,
+    internal.router,
 ]

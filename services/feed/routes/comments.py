@@ -80,8 +80,9 @@ async def update_comment(
     body: CommentUpdate,
     session: SessionDep,
     caller: CurrentPersona,
+    outbox: OutboxDep,
 ) -> CommentPublic:
-    return await commenting.edit(session, caller, post_id, comment_id, body)
+    return await commenting.edit(session, outbox, caller, post_id, comment_id, body)
 
 
 @router.delete(
