@@ -1,14 +1,19 @@
 """Who may see and do what in a group: the rules, as plain functions and queries (deps.py
 makes the request dependency of them). A group of the other context, or a secret group the
-caller neither belongs to nor is invited to, answers exactly as one that does not exist."""
+caller neither belongs to nor is invited to, answers exactly as one that does not exist.
+
+So does a group under moderation (decision 0032): a removed one for everyone, a hidden one
+for everyone but its owners, who still see it, read-only: any change they ask for is a 409
+``group-moderated`` until moderation restores the group."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, true, update
+from sqlalchemy import ColumnElement, and_, or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -26,6 +31,20 @@ def group_not_found() -> NotFound:
 
 def archived_error() -> Conflict:
     return Conflict("The group is archived and read-only; restore it first.", slug="group-archived")
+
+
+def moderated_error() -> Conflict:
+    return Conflict(
+        "The group is hidden by moderation and read-only until moderation restores it.",
+        slug="group-moderated",
+    )
+
+
+def moderation_allows(role: Any) -> ColumnElement[bool]:
+    """Whether moderation lets a caller with ``role`` in the group (a column or subquery,
+    NULL for no membership) see it: a group under no moderation, or a hidden one to its
+    owners. Every statement that finds groups for a caller adds it."""
+    return or_(col(Group.moderation).is_(None), and_(col(Group.moderation) == "hidden", role == "owner"))
 
 
 @dataclass
@@ -64,7 +83,13 @@ class Access:
         if self.membership is not None:
             await session.refresh(self.membership)
 
+    def require_unmoderated(self) -> None:
+        """A hidden group reaches its owners read-only (no one else reaches a moderated group)."""
+        if self.group.moderation is not None:
+            raise moderated_error()
+
     def require_writable(self) -> None:
+        self.require_unmoderated()
         if self.group.archived_at is not None:
             raise archived_error()
 
@@ -92,10 +117,11 @@ async def membership_of(
 async def visible_group(session: AsyncSession, group_id: uuid.UUID, caller: Principal) -> Access:
     """The group as the caller sees it, with the caller's membership, or 404. One query
     whatever the answer, and the same path to the 404 for a group that does not exist, one of
-    the other context and a secret one the caller may not see: the statement
-    itself leaves out what the caller may not see, so all three come back as no row and neither
-    the answer nor its timing tells them apart. The membership and a pending invitation are
-    read in the same statement as the group, so one consistent snapshot decides."""
+    the other context, a secret one the caller may not see and one under moderation (but a
+    hidden one to its owners): the statement itself leaves out what the caller may not see, so
+    all of them come back as no row and neither the answer nor its timing tells them apart.
+    The moderation rule holds for administrators too. The membership and a pending invitation
+    are read in the same statement as the group, so one consistent snapshot decides."""
     assert caller.persona_id is not None
     visible = (
         true()
@@ -120,7 +146,12 @@ async def visible_group(session: AsyncSession, group_id: uuid.UUID, caller: Prin
                 & (col(Invitation.persona_id) == caller.persona_id)
                 & (col(Invitation.status) == "pending"),
             )
-            .where(col(Group.id) == group_id, col(Group.context) == caller.context, visible)
+            .where(
+                col(Group.id) == group_id,
+                col(Group.context) == caller.context,
+                visible,
+                moderation_allows(col(Membership.role)),
+            )
             .limit(1)
         )
     ).first()

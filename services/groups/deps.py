@@ -12,6 +12,7 @@ from fastapi import Depends, Path, Request
 from domain.principal import CurrentPersona
 from kit.db import SessionDep
 from kit.idempotency import IdempotencyKeyHeader
+from kit.internal import ServiceToken
 from kit.outbox import OutboxDep
 from services.groups.access import Access, visible_group
 from services.groups.settings import GroupsSettings
@@ -21,6 +22,7 @@ __all__ = [
     "GroupAccess",
     "IdempotencyKeyHeader",
     "OutboxDep",
+    "ServiceToken",
     "SessionDep",
     "SettingsDep",
 ]

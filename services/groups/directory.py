@@ -1,6 +1,8 @@
 """Finding groups: the list and search of the caller's context's groups, and the caller's own
 memberships and pending invitations across groups. Each reads one page of rows (``limit + 1``,
-the extra one telling that another page follows) after the cursor's row."""
+the extra one telling that another page follows) after the cursor's row. Moderation's rule
+is access's (``access.moderation_allows``): a group under moderation is in no list, but a
+hidden one in its owners'."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlmodel import col, select
 from domain.principal import Principal
 from kit.text import LIKE_ESCAPE, like_escape
 from services.groups import health
+from services.groups.access import moderation_allows
 from services.groups.models import Group, Invitation, Membership
 
 
@@ -30,13 +33,16 @@ async def find_groups(
     limit: int,
 ) -> Sequence[Row[Group, str | None]]:
     """Groups of the caller's context with the caller's role in each, newest first. Secret
-    groups appear only to their members (and administrators)."""
+    groups appear only to their members (and administrators), hidden ones only to their
+    owners, removed ones to no one."""
     my_role = (
         select(Membership.role)
         .where(col(Membership.group_id) == Group.id, col(Membership.persona_id) == caller.persona_id)
         .scalar_subquery()
     )
-    query = select(Group, my_role.label("my_role")).where(col(Group.context) == caller.context)
+    query = select(Group, my_role.label("my_role")).where(
+        col(Group.context) == caller.context, moderation_allows(my_role)
+    )
     if mine:
         query = query.where(my_role.is_not(None))
     elif not caller.has_role("admin"):
@@ -71,7 +77,11 @@ async def my_memberships(
     query = (
         select(Membership, Group)
         .join(Group, col(Group.id) == Membership.group_id)
-        .where(col(Membership.persona_id) == caller.persona_id, col(Group.context) == caller.context)
+        .where(
+            col(Membership.persona_id) == caller.persona_id,
+            col(Group.context) == caller.context,
+            moderation_allows(col(Membership.role)),
+        )
     )
     if after:
         query = query.where(col(Membership.id) > after)
@@ -90,6 +100,7 @@ async def my_invitations(
             col(Invitation.persona_id) == caller.persona_id,
             col(Invitation.status) == "pending",
             col(Group.context) == caller.context,
+            col(Group.moderation).is_(None),  # an invitee is not an owner: moderation_allows
         )
     )
     if after:

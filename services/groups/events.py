@@ -1,6 +1,7 @@
 """What groups does with other services' events: keep its persona replica, drop the
-memberships of personas that are gone (with ownership succession), and record the feed's
-activity in groups, which group health is computed from.
+memberships of personas that are gone (with ownership succession), record the feed's
+activity in groups, which group health is computed from, and apply moderation's decisions on
+groups (services/groups/moderation.py).
 
 Each consumed event is parsed into the model below that its handler declares; an event that
 does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
@@ -10,18 +11,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.contexts import Context
+from domain.events import PersonaChanged, PersonaErased
 from kit.db import upsert
 from kit.ids import new_id
 from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc
-from services.groups import membership
+from services.groups import membership, moderation
 from services.groups.models import Activity, Group, PersonaReplica
 
 GONE = ("deactivated", "erased")
@@ -76,19 +79,17 @@ class ReactionRemoved(_Event):
     group_id: uuid.UUID | None = None
 
 
-class PersonaChanged(_Event):
-    """``persona.created``, ``persona.updated``, ``persona.deactivated`` (identity)."""
+class GroupModerated(_Event):
+    """``moderation.group.hidden``, ``.removed``, ``.restored`` (moderation). The data every
+    moderation event carries; groups needs the group and its context only."""
 
-    context: str = Field(max_length=20)
-    handle: str = Field(max_length=30)
-    display_name: str = Field(max_length=100)
-    status: str = Field(max_length=20)
-
-
-class PersonaErased(_Event):
-    """``persona.erased`` (identity)."""
-
-    context: str = ""
+    context: Context
+    report_id: uuid.UUID
+    action_id: uuid.UUID
+    target_type: Literal["group"]
+    target_id: uuid.UUID
+    subject_id: uuid.UUID | None = None
+    until: datetime | None = None
 
 
 async def _in_group(session: AsyncSession, group_id: uuid.UUID | None, context: str) -> bool:
@@ -223,7 +224,16 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
     await upsert(session, PersonaReplica, values, ["id"])
 
 
+async def on_group_moderated(session: AsyncSession, event: Event[GroupModerated]) -> None:
+    """Keeps the latest of moderation's decisions on the group: an event older than the one
+    applied last (its envelope's time against ``Group.moderated_at``) changes nothing."""
+    state = moderation.STATES[event.type.rsplit(".", 1)[-1]]
+    data = event.data
+    await moderation.apply(session, handler_outbox(session), data.target_id, data.context, state, event.time)
+
+
 persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
+group_moderated = Consumer(Event[GroupModerated], on_group_moderated)
 
 handlers: dict[str, EventHandler] = {
     "persona.created": persona_changed,
@@ -236,4 +246,7 @@ handlers: dict[str, EventHandler] = {
     "comment.deleted": Consumer(Event[CommentDeleted], on_comment_deleted),
     "reaction.added": Consumer(Event[ReactionAdded], on_reaction_added),
     "reaction.removed": Consumer(Event[ReactionRemoved], on_reaction_removed),
+    "moderation.group.hidden": group_moderated,
+    "moderation.group.removed": group_moderated,
+    "moderation.group.restored": group_moderated,
 }

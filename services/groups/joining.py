@@ -199,6 +199,7 @@ async def withdraw(session: AsyncSession, access: Access, persona_id: uuid.UUID)
     """Only the requester withdraws its own request."""
     if persona_id != access.persona_id:
         raise Forbidden("Only the requester withdraws a join request.")
+    access.require_unmoderated()
     await _decide(session, JoinRequest, access.group.id, persona_id, {"status": "cancelled"})
     await session.commit()
 
@@ -251,6 +252,7 @@ async def accept(session: AsyncSession, outbox: Outbox, access: Access, persona_
 async def decline(session: AsyncSession, access: Access, persona_id: uuid.UUID) -> Invitation:
     if persona_id != access.persona_id:
         raise Forbidden("Only the invitee declines an invitation.")
+    access.require_unmoderated()
     row: Invitation = await _decide(session, Invitation, access.group.id, persona_id, {"status": "declined"})
     await session.commit()
     return row
@@ -259,5 +261,6 @@ async def decline(session: AsyncSession, access: Access, persona_id: uuid.UUID) 
 async def revoke(session: AsyncSession, access: Access, persona_id: uuid.UUID) -> None:
     """A moderator withdraws a pending invitation."""
     require_moderator(access, "revoke invitations")
+    access.require_unmoderated()
     await _decide(session, Invitation, access.group.id, persona_id, {"status": "revoked"})
     await session.commit()

@@ -144,10 +144,12 @@ async def update(
 
 
 async def delete_for_good(session: AsyncSession, outbox: Outbox, access: Access) -> None:
-    """Administrators only: the group and its memberships go."""
+    """Administrators only: the group and its memberships go. Not a group under moderation,
+    which is kept for the record until moderation restores it."""
     group = access.group
     if not access.is_admin:
         raise Forbidden("Only administrators delete a group for good.")
+    access.require_unmoderated()
     data = {"id": str(group.id), "context": group.context, "updated_at": utcnow().isoformat()}
     await session.execute(delete(Group).where(col(Group.id) == group.id))
     await outbox.publish(session, "group.deleted", str(group.id), data)
@@ -157,6 +159,7 @@ async def delete_for_good(session: AsyncSession, outbox: Outbox, access: Access)
 async def archive(session: AsyncSession, outbox: Outbox, access: Access) -> None:
     """Owners (and administrators) make the group read-only; archiving again changes nothing."""
     access.require("owner", admin=True, action="archive it")
+    access.require_unmoderated()
     group = access.group
     if group.archived_at is not None:
         return
@@ -170,6 +173,7 @@ async def archive(session: AsyncSession, outbox: Outbox, access: Access) -> None
 async def restore(session: AsyncSession, outbox: Outbox, access: Access) -> Group:
     """Owners (and administrators) make an archived group writable again."""
     access.require("owner", admin=True, action="restore it")
+    access.require_unmoderated()
     group = access.group
     if group.archived_at is not None:
         group.archived_at = None

@@ -28,6 +28,8 @@ LAST_OWNER = "The last owner cannot leave or step down: hand over ownership firs
 
 
 def group_event(group: Group) -> dict[str, object]:
+    """The data of every ``group.*`` event but ``group.deleted``; ``moderation`` is null, or
+    'hidden' or 'removed' while moderation keeps the group from its members."""
     return {
         "id": str(group.id),
         "context": group.context,
@@ -35,6 +37,7 @@ def group_event(group: Group) -> dict[str, object]:
         "name": group.name,
         "visibility": group.visibility,
         "archived": group.archived_at is not None,
+        "moderation": group.moderation,
         "updated_at": group.updated_at.isoformat(),
     }
 

@@ -42,6 +42,10 @@ class Group(GroupsModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # set by moderation's events (services/groups/moderation.py): 'hidden' or 'removed'
+    moderation: str | None = Field(default=None, max_length=10)
+    # the time of the moderation event applied last: an older one arriving late is ignored
+    moderated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Membership(GroupsModel, table=True):

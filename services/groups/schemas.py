@@ -21,6 +21,7 @@ Role = Literal["owner", "moderator", "member"]
 HealthStatus = Literal["thriving", "quiet", "dormant"]
 RequestStatus = Literal["pending", "approved", "rejected", "cancelled"]
 InvitationStatus = Literal["pending", "accepted", "declined", "revoked"]
+ModerationState = Literal["hidden", "removed"]
 
 
 _TEXT = r"[^\x00-\x08\x0b-\x1f\x7f-\x9f]"
@@ -145,6 +146,10 @@ class GroupPublic(BaseModel):
     updated_at: datetime
     archived_at: datetime | None
     my_role: Role | None = Field(default=None, description="The caller's role, if a member.")
+    moderation: ModerationState | None = Field(
+        default=None,
+        description="'hidden' while moderation hides the group: only its owners see it, read-only.",
+    )
 
 
 class GroupSummary(BaseModel):
@@ -266,6 +271,7 @@ def group_public(group: Group, role: str | None = None) -> GroupPublic:
         updated_at=group.updated_at,
         archived_at=group.archived_at,
         my_role=role,
+        moderation=group.moderation,
     )
 
 
@@ -316,4 +322,27 @@ def invitation_public(i: Invitation, group: Group) -> InvitationPublic:
         message=i.message,
         created_at=i.created_at,
         decided_at=i.decided_at,
+    )
+
+
+class GroupForModeration(BaseModel):
+    """A reported group as moderation keeps it for the report's evidence (decision 0032): the
+    answer of the internal lookup, never published in the API."""
+
+    group_id: uuid.UUID
+    context: Context
+    name: str
+    purpose: str
+    owner_ids: list[uuid.UUID]
+    created_at: datetime
+
+
+def group_for_moderation(group: Group, owner_ids: list[uuid.UUID]) -> GroupForModeration:
+    return GroupForModeration(
+        group_id=group.id,
+        context=group.context,
+        name=group.name,
+        purpose=group.purpose,
+        owner_ids=owner_ids,
+        created_at=group.created_at,
     )

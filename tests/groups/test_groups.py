@@ -52,6 +52,7 @@ async def test_create_group_with_charter_makes_the_creator_owner_and_steward(sui
         "name": "Cloud move",
         "visibility": "closed",
         "archived": False,
+        "moderation": None,
         "updated_at": events[0][2]["updated_at"],
     }
     assert events[1][2]["persona_id"] == ada_id and events[1][2]["role"] == "owner"

@@ -1,6 +1,6 @@
 """Groups' HTTP routes; the caller's own lists come first, so that ``/groups/memberships``
-is not read as a group id."""
+is not read as a group id. ``internal`` holds the routes other services call (internal token)."""
 
-from services.groups.routes import groups, members, mine, requests
+from services.groups.routes import groups, internal, members, mine, requests
 
-routers = [mine.router, groups.router, members.router, requests.router]
+routers = [mine.router, groups.router, members.router, requests.router, internal.router]

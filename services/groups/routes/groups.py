@@ -118,7 +118,7 @@ async def get_group(
     summary="Change a group's name, purpose, settings or charter",
     responses={
         403: {"description": "Not an owner"},
-        409: {"description": "The group is archived"},
+        409: {"description": "The group is archived, or hidden by moderation"},
         412: {"description": "If-Match names an older version"},
     },
 )
@@ -141,7 +141,10 @@ async def update_group(
     "/{group_id:uuid}",
     status_code=204,
     summary="Archive a group, or delete it for good (administrators, with hard=true)",
-    responses={403: {"description": "Not an owner, or a hard delete by a non-administrator"}},
+    responses={
+        403: {"description": "Not an owner, or a hard delete by a non-administrator"},
+        409: {"description": "The group is hidden by moderation"},
+    },
 )
 async def delete_group(
     access: GroupAccess,
@@ -159,7 +162,10 @@ async def delete_group(
 @router.post(
     "/{group_id:uuid}/restore",
     summary="Restore an archived group",
-    responses={403: {"description": "Not an owner or administrator"}},
+    responses={
+        403: {"description": "Not an owner or administrator"},
+        409: {"description": "The group is hidden by moderation"},
+    },
 )
 async def restore_group(access: GroupAccess, session: SessionDep, outbox: OutboxDep) -> GroupPublic:
     group = await lifecycle.restore(session, outbox, access)

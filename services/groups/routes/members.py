@@ -53,7 +53,7 @@ async def list_members(
         200: {"description": "Already a member"},
         201: {"description": "Joined"},
         403: {"description": "The group is not open, or the persona is not the caller"},
-        409: {"description": "The group is archived"},
+        409: {"description": "The group is archived, or hidden by moderation"},
         429: {"description": "Too many joins in the last hour"},
     },
 )
@@ -77,7 +77,9 @@ async def add_member(
     responses={
         403: {"description": "Not an owner"},
         404: {"description": "Not a member"},
-        409: {"description": "The last owner would step down, or the group is archived"},
+        409: {
+            "description": "The last owner would step down, or the group is archived or hidden by moderation"
+        },
     },
 )
 async def update_member(
@@ -95,7 +97,7 @@ async def update_member(
     responses={
         403: {"description": "Moderators remove members; owners remove anyone"},
         404: {"description": "Not a member"},
-        409: {"description": "The last owner, or the group is archived"},
+        409: {"description": "The last owner, or the group is archived or hidden by moderation"},
     },
 )
 async def remove_member(

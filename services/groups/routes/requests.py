@@ -34,7 +34,7 @@ router = APIRouter(prefix="/api/v1/groups", tags=["membership"])
     summary="Ask to join a closed group",
     responses={
         200: {"description": "A pending request exists already"},
-        409: {"description": "Already a member, the group is not closed, or it is archived"},
+        409: {"description": "Already a member, the group is not closed, archived or hidden by moderation"},
         429: {"description": "Too many joins and join requests in the last hour"},
     },
 )
@@ -84,7 +84,7 @@ async def get_join_request(
     "/{group_id:uuid}/join-requests/{persona_id}/approve",
     status_code=201,
     summary="Approve a join request: the persona becomes a member",
-    responses={409: {"description": "Decided already, or the group is archived"}},
+    responses={409: {"description": "Decided already, or the group is archived or hidden by moderation"}},
 )
 async def approve_join_request(
     persona_id: uuid.UUID,
@@ -100,7 +100,7 @@ async def approve_join_request(
 @router.post(
     "/{group_id:uuid}/join-requests/{persona_id}/reject",
     summary="Reject a join request",
-    responses={409: {"description": "Decided already, or the group is archived"}},
+    responses={409: {"description": "Decided already, or the group is archived or hidden by moderation"}},
 )
 async def reject_join_request(
     persona_id: uuid.UUID, access: GroupAccess, session: SessionDep, body: Decision | None = None
@@ -113,7 +113,7 @@ async def reject_join_request(
     "/{group_id:uuid}/join-requests/{persona_id}",
     status_code=204,
     summary="Withdraw one's own join request",
-    responses={409: {"description": "Decided already"}},
+    responses={409: {"description": "Decided already, or hidden by moderation"}},
 )
 async def cancel_join_request(persona_id: uuid.UUID, access: GroupAccess, session: SessionDep) -> None:
     await joining.withdraw(session, access, persona_id)
@@ -126,7 +126,7 @@ async def cancel_join_request(persona_id: uuid.UUID, access: GroupAccess, sessio
     responses={
         200: {"description": "A pending invitation exists already"},
         404: {"description": "No such persona in this context"},
-        409: {"description": "Already a member, or the group is archived"},
+        409: {"description": "Already a member, or the group is archived or hidden by moderation"},
     },
 )
 async def create_invitation(
@@ -162,7 +162,10 @@ async def list_invitations(
     "/{group_id:uuid}/invitations/{persona_id}/accept",
     status_code=201,
     summary="Accept an invitation: the invitee becomes a member",
-    responses={403: {"description": "Not the invitee"}, 409: {"description": "Decided already, or archived"}},
+    responses={
+        403: {"description": "Not the invitee"},
+        409: {"description": "Decided already, or archived or hidden by moderation"},
+    },
 )
 async def accept_invitation(
     persona_id: uuid.UUID, access: GroupAccess, session: SessionDep, outbox: OutboxDep
@@ -174,7 +177,10 @@ async def accept_invitation(
 @router.post(
     "/{group_id:uuid}/invitations/{persona_id}/decline",
     summary="Decline an invitation",
-    responses={403: {"description": "Not the invitee"}, 409: {"description": "Decided already"}},
+    responses={
+        403: {"description": "Not the invitee"},
+        409: {"description": "Decided already, or hidden by moderation"},
+    },
 )
 async def decline_invitation(
     persona_id: uuid.UUID, access: GroupAccess, session: SessionDep
@@ -187,7 +193,7 @@ async def decline_invitation(
     "/{group_id:uuid}/invitations/{persona_id}",
     status_code=204,
     summary="Revoke a pending invitation",
-    responses={409: {"description": "Decided already"}},
+    responses={409: {"description": "Decided already, or hidden by moderation"}},
 )
 async def revoke_invitation(persona_id: uuid.UUID, access: GroupAccess, session: SessionDep) -> None:
     await joining.revoke(session, access, persona_id)
