@@ -31,7 +31,7 @@ from services.identity.keys import KeyRing
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SERVICES = ("identity", "feed", "groups")
+SERVICES = ("identity", "feed", "groups", "moderation")
 HOME = "/api/v1/timelines/home"
 AUDIENCE = "govsocial-api"
 
@@ -80,10 +80,10 @@ def database_urls(backend: str, folder: Path) -> dict[str, str]:
 
 
 class Suite:
-    """The four processes, started by the launcher on free ports over the given databases."""
+    """The five processes, started by the launcher on free ports over the given databases."""
 
     def __init__(self, urls: dict[str, str], var: Path) -> None:
-        ports = dict(zip(("gateway", "identity", "feed", "groups"), free_ports(4), strict=True))
+        ports = dict(zip(("gateway", *SERVICES), free_ports(len(SERVICES) + 1), strict=True))
         self.ports = ports
         self.var = var
         env = {**os.environ, "GATEWAY_RATE_LIMIT_ENABLED": "false"}
@@ -168,6 +168,7 @@ def start_gateway_over(base: str, issuer: str, var: Path) -> tuple[subprocess.Po
         "GATEWAY_IDENTITY_URL": base,
         "GATEWAY_FEED_URL": base,
         "GATEWAY_GROUPS_URL": base,
+        "GATEWAY_MODERATION_URL": base,
         "GATEWAY_TOKEN_ISSUER": issuer,
         "GATEWAY_RATE_LIMIT_ENABLED": "false",
         "GATEWAY_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
@@ -246,7 +247,7 @@ def deep_cursor(base: str, token: str, pages: int) -> tuple[str | None, int]:
 
 
 def cpu_meter(backend: str, suite: Suite, floor: int, gateway_over_floor: int) -> cpu.CPUMeter:
-    """Counts the suite's four processes, the floor, the gateway in front of it, and on
+    """Counts the suite's five processes, the floor, the gateway in front of it, and on
     PostgreSQL every ``postgres`` process of this machine (the server's own and its backends)."""
     children = cpu.children_by_port(suite.process.pid, suite.ports)
     if set(children) != set(suite.ports):

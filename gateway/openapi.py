@@ -38,8 +38,8 @@ log = logging.getLogger("gateway.openapi")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 TITLE = "govsocial API"
 DESCRIPTION = (
-    "The intranet social API suite: identity, feed and groups behind one gateway. Sign in with "
-    "`POST /api/v1/auth/token` (OAuth2 password grant) and send the access token as "
+    "The intranet social API suite: identity, feed, groups and moderation behind one gateway. "
+    "Sign in with `POST /api/v1/auth/token` (OAuth2 password grant) and send the access token as "
     "`Authorization: Bearer …`. Errors are RFC 9457 problem+json."
 )
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -25,7 +25,7 @@ from gateway import ratelimit
 from gateway.openapi import OpenAPISource
 from gateway.proxy import Forwarder
 from gateway.ratelimit import Decision, RateLimiter
-from gateway.routing import is_public, request_path, route_for
+from gateway.routing import Route, is_public, request_path, route_for
 from gateway.settings import GatewaySettings
 from gateway.upstream import Target
 from kit.addresses import ClientAddress
@@ -38,6 +38,13 @@ from kit.tokens import TokenVerifier, bearer_token
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 OTHER_METHODS = ("HEAD", "OPTIONS", "TRACE")
 PREFIXES = ("/api/v1/{path:path}", "/.well-known/{path:path}", "/scim/v2/{path:path}")
+
+
+def _route_label(route: Route) -> str:
+    """The metrics label of a path before the gateway has the services' templates: the route's
+    prefix, or, for a route with a suffix, its one segment as a parameter, so that moderation's
+    ``/api/v1/groups/{id}/reports`` is not counted as a path of groups'."""
+    return f"{route.prefix}{{id}}{route.suffix}" if route.suffix else route.prefix
 
 
 class Proxy:
@@ -81,7 +88,7 @@ class Proxy:
             raise NotFound("No resource at this path.")
         templates = self.source.templates
         template = templates.match(path)
-        set_route_label(request.scope, template or route.prefix)
+        set_route_label(request.scope, template or _route_label(route))
         limiter = self.limiter
         decisions: list[Decision] = []
         group = self.settings.rate_limit_group(path)

@@ -14,13 +14,12 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from launcher.topology import SUBSCRIPTIONS
+from launcher.topology import SERVICES, SUBSCRIPTIONS
 from services.identity.keys import KeyRing
 from tests.conftest import PostgresDatabases
 from tests.mailbox import token_in_log
 from tests.processes import Process, free_ports, uvicorn_args, wait_until_ready
 
-SERVICES = ("identity", "feed", "groups")
 REPLICAS = 2
 TOKEN = "replica-test-internal-token"
 # uvicorn's shutdown and keep-alive timeouts as deploy/entrypoint.sh sets them.
@@ -107,6 +106,11 @@ def _service_env(
         f"{prefix}_RELAY_MAX_BACKOFF_SECONDS": "2",
         f"{prefix}_DATABASE_POOL_SIZE": "5",
     }
+    if service == "moderation":  # its lookups at filing, on the other replicas too
+        env |= {
+            "MODERATION_FEED_URL": f"http://127.0.0.1:{ports['feed'][other]}",
+            "MODERATION_GROUPS_URL": f"http://127.0.0.1:{ports['groups'][index]}",
+        }
     if service == "identity":
         env |= {
             "IDENTITY_SIGNING_KEY_DIR": str(key_dir),
@@ -119,12 +123,13 @@ def _service_env(
 
 def _gateway_env(index: int, ports: dict[str, list[int]]) -> dict[str, str]:
     other = (index + 1) % REPLICAS
-    # Gateway 0 reaches identity 0, feed 1 and groups 0; gateway 1 the others: a write through
-    # one gateway and its read through the other land on different replicas.
+    # Gateway 0 reaches identity 0, feed 1, groups 0 and moderation 1; gateway 1 the others: a
+    # write through one gateway and its read through the other land on different replicas.
     return {
         "GATEWAY_IDENTITY_URL": f"http://127.0.0.1:{ports['identity'][index]}",
         "GATEWAY_FEED_URL": f"http://127.0.0.1:{ports['feed'][other]}",
         "GATEWAY_GROUPS_URL": f"http://127.0.0.1:{ports['groups'][index]}",
+        "GATEWAY_MODERATION_URL": f"http://127.0.0.1:{ports['moderation'][other]}",
         "GATEWAY_TOKEN_ISSUER": f"http://127.0.0.1:{ports['identity'][0]}",
         "GATEWAY_RATE_LIMIT_ENABLED": "false",
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
@@ -141,12 +146,12 @@ def start_cluster(base_url: str, folder: Path) -> Iterator[Cluster]:
             engines[name] = create_engine(url.replace("+asyncpg", "+psycopg"), pool_size=2)
         key_dir = folder / "keys"
         KeyRing.from_dir(key_dir)  # one signing key, shared by both identity replicas
-        free = iter(free_ports(REPLICAS * 4))
+        free = iter(free_ports(REPLICAS * (len(SERVICES) + 1)))
         ports = {name: [next(free) for _ in range(REPLICAS)] for name in (*SERVICES, "gateway")}
         base_env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("IDENTITY_", "FEED_", "GROUPS_", "GATEWAY_", "OTEL_"))
+            if not k.startswith((*(f"{name.upper()}_" for name in SERVICES), "GATEWAY_", "OTEL_"))
         }
         for component in (*SERVICES, "gateway"):
             replicas[component] = []

@@ -15,11 +15,9 @@ import pytest
 import yaml
 
 from launcher.__main__ import uvicorn_command
-from launcher.topology import SUBSCRIPTIONS
+from launcher.topology import APPS, COMPONENTS, DEFAULT_PORTS, SERVICES, SUBSCRIPTIONS
 from tests.processes import ROOT
 
-COMPONENTS = ("identity", "feed", "groups", "gateway")
-SERVICES = ("identity", "feed", "groups")
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
@@ -91,8 +89,138 @@ def test_kubernetes_and_compose_subscriptions_are_the_launchers(manifests):
         key = f"{service.upper()}_SUBSCRIBERS"
         assert _subscriptions(config[key]) == SUBSCRIPTIONS[service]
         assert _subscriptions(compose_env[key]) == SUBSCRIPTIONS[service]
-    urls = {s["name"]: s["url"] for s in json.loads(config["IDENTITY_SUBSCRIBERS"])}
-    assert urls == {name: f"http://{name}" for name in urls}  # the Services' names
+    for service in SERVICES:
+        key = f"{service.upper()}_SUBSCRIBERS"
+        urls = {s["name"]: s["url"] for s in json.loads(config[key])}
+        assert urls == {name: f"http://{name}" for name in urls}  # the Services' names
+        urls = {s["name"]: s["url"] for s in json.loads(compose_env[key])}
+        assert urls == {name: f"http://{name}:{DEFAULT_PORTS[name]}" for name in urls}
+
+
+def test_every_service_is_addressed_verified_and_given_its_database(manifests):
+    """A service the gateway cannot reach, that cannot check a token or has no database fails
+    only at run time: each one's variables are set in both deployments."""
+    config = _of(manifests, "ConfigMap")["govsocial-config"]["data"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    gateway = compose["gateway"]["environment"]
+    deployments = _of(manifests, "Deployment")
+    for service in SERVICES:
+        prefix = service.upper()
+        port = DEFAULT_PORTS[service]
+        assert config[f"GATEWAY_{prefix}_URL"] == f"http://{service}"
+        assert gateway[f"GATEWAY_{prefix}_URL"] == f"http://{service}:{port}"
+        assert compose["gateway"]["depends_on"][service] == {"condition": "service_healthy"}
+        assert f"127.0.0.1:{port}/health/ready" in " ".join(compose[service]["healthcheck"]["test"])
+        assert compose[service]["command"] == [service]
+        environment = compose[service]["environment"]
+        assert environment[f"{prefix}_INTERNAL_TOKEN_FILE"] == "/run/secrets/internal_token"
+        assert environment[f"{prefix}_DATABASE_URL"].endswith(f"@postgres:5432/{service}")
+        assert environment[f"{prefix}_TOKEN_ISSUER"] == "${PUBLIC_URL:-http://localhost:8000}"
+        assert config[f"{prefix}_TOKEN_ISSUER"] == config["GATEWAY_TOKEN_ISSUER"]
+        if service != "identity":
+            assert environment[f"{prefix}_JWKS_URL"] == "http://identity:8001/.well-known/jwks.json"
+            assert config[f"{prefix}_JWKS_URL"] == "http://identity/.well-known/jwks.json"
+        (container,) = deployments[service]["spec"]["template"]["spec"]["containers"]
+        secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+        assert secrets[f"{prefix}_DATABASE_URL"] == {"name": "govsocial-database", "key": service}
+        assert secrets[f"{prefix}_INTERNAL_TOKEN"] == {"name": "govsocial-internal-token", "key": "token"}
+    # moderation asks feed and groups at filing (decision 0032)
+    for owner in ("feed", "groups"):
+        key = f"MODERATION_{owner.upper()}_URL"
+        assert config[key] == f"http://{owner}"
+        assert compose["moderation"]["environment"][key] == f"http://{owner}:{DEFAULT_PORTS[owner]}"
+
+
+def test_the_suites_pods_reach_every_service_and_nothing_else_does(manifests):
+    """Events, JWKS and moderation's lookups in feed and groups go from one service's pod to
+    another's: the policy admits every pod of the suite, and Prometheus."""
+    policy = _of(manifests, "NetworkPolicy")["govsocial-services"]
+    (selector,) = policy["spec"]["podSelector"]["matchExpressions"]
+    assert selector["key"] == "app.kubernetes.io/component"
+    assert selector["operator"] == "In"
+    assert sorted(selector["values"]) == sorted(SERVICES)
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "govsocial"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+    ]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    for deployment in _of(manifests, "Deployment").values():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "govsocial"
+
+
+def test_compose_gives_each_service_its_own_database_role_and_password():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    passwords = compose["postgres"]["environment"]
+    for service in SERVICES:
+        prefix = service.upper()
+        migrate = compose[f"migrate-{service}"]["environment"]
+        url = f"postgresql+asyncpg://{service}:${{{prefix}_DB_PASSWORD:?{prefix}_DB_PASSWORD is required}}"
+        assert migrate[f"{prefix}_DATABASE_URL"] == f"{url}@postgres:5432/{service}"
+        assert (
+            passwords[f"{prefix}_DB_PASSWORD"]
+            == f"${{{prefix}_DB_PASSWORD:?{prefix}_DB_PASSWORD is required}}"
+        )
+
+
+def test_postgres_init_makes_one_role_and_one_database_per_service(tmp_path: Path):
+    """deploy/postgres/init.sh, with a psql that writes down what it was asked."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "psql"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\ncat >> {calls}\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "POSTGRES_USER": "postgres"}
+    env |= {f"{service.upper()}_DB_PASSWORD": f"secret-{service}" for service in SERVICES}
+    result = subprocess.run(
+        ["sh", str(ROOT / "deploy/postgres/init.sh")], env=env, capture_output=True, text=True, timeout=10
+    )
+    assert result.returncode == 0, result.stderr
+    written = calls.read_text()
+    for service in SERVICES:
+        assert f"-v service={service} -v password=secret-{service}" in written
+    assert written.count('CREATE DATABASE :"service" OWNER :"service";') == len(SERVICES)
+    missing = {k: v for k, v in env.items() if k != "MODERATION_DB_PASSWORD"}
+    refused = subprocess.run(
+        ["sh", str(ROOT / "deploy/postgres/init.sh")], env=missing, capture_output=True, text=True, timeout=10
+    )
+    assert refused.returncode != 0
+    assert "MODERATION_DB_PASSWORD" in refused.stderr
+
+
+def test_the_entrypoint_serves_each_component_on_its_port_and_migrates_every_service(tmp_path: Path):
+    """Each component's factory and default port, its ``<PREFIX>_X_FILE`` secrets read, and every
+    service in the default ``migrate`` list."""
+    (tmp_path / "uvicorn").write_text('#!/bin/sh\necho "$@"\nenv | grep "_SEALED=" | sort\n')
+    (tmp_path / "python").write_text('#!/bin/sh\necho "$@"\n')
+    for program in ("uvicorn", "python"):
+        (tmp_path / program).chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "PORT" and not k.endswith(("_PORT", "_SEALED"))}
+    env["PATH"] = f"{tmp_path}:{env['PATH']}"
+    for component in COMPONENTS:
+        secret = tmp_path / f"{component}-secret"
+        secret.write_text(f"from-a-file-{component}")
+        env[f"{component.upper()}_SEALED_FILE"] = str(secret)
+
+    def entrypoint(*args: str) -> list[str]:
+        result = subprocess.run(
+            ["sh", str(ROOT / "deploy/entrypoint.sh"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    for component in COMPONENTS:
+        command, *secrets = entrypoint(component)
+        args = command.split()
+        assert args[0] == APPS[component]
+        assert args[args.index("--port") + 1] == str(DEFAULT_PORTS[component]), component
+        expected = [f"{name.upper()}_SEALED=from-a-file-{name}" for name in sorted(COMPONENTS)]
+        assert secrets == expected
+    assert entrypoint("migrate") == [f"-m services.migrate upgrade {' '.join(SERVICES)}"]
 
 
 def test_the_compose_file_starts_each_service_after_its_migration():
@@ -109,7 +237,7 @@ def test_the_compose_file_starts_each_service_after_its_migration():
 
 def test_the_launcher_serves_on_asyncios_event_loop():
     """Decision 0015, for `make run` and the end-to-end tests."""
-    for component in ("identity", "feed", "groups", "gateway"):
+    for component in COMPONENTS:
         command = uvicorn_command(component, "127.0.0.1", 8000)
         assert command[command.index("--loop") + 1] == "asyncio"
 
@@ -120,7 +248,7 @@ def test_the_entrypoint_serves_on_asyncios_event_loop(tmp_path: Path):
     fake.write_text('#!/bin/sh\necho "$@"\n')
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    for component in ("identity", "feed", "groups", "gateway"):
+    for component in COMPONENTS:
         result = subprocess.run(
             ["sh", str(ROOT / "deploy/entrypoint.sh"), component],
             env=env,

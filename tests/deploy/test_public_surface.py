@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from launcher.topology import METRICS_HOST, Layout, environment
+from launcher.topology import DEFAULT_PORTS, METRICS_HOST, Layout, environment
 from tests.deploy.test_manifests import _of, _render
 from tests.processes import ROOT
 
@@ -77,7 +77,7 @@ def test_scim_names_the_public_url_in_every_deployment(manifests):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])  # noqa: S104 - SUITE_HOST may be any
 def test_make_run_keeps_the_gateways_metrics_on_loopback_and_names_scim_by_the_gateway(host):
-    layout = Layout(host, {"gateway": 8000, "identity": 8001, "feed": 8002, "groups": 8003}, 8010)
+    layout = Layout(host, dict(DEFAULT_PORTS), 8010)
     env = environment(layout, internal_token="t", var_dir="var")
     assert env["GATEWAY_METRICS_HOST"] == METRICS_HOST == "127.0.0.1"
     assert env["GATEWAY_METRICS_PORT"] == "8010"

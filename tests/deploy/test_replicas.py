@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from launcher.topology import SERVICES
 from tests.conftest import TEST_DATABASE_URL
-from tests.deploy.cluster import SERVICES, Cluster, start_cluster
+from tests.deploy.cluster import Cluster, start_cluster
 from tests.mailbox import confirm
 
 pytestmark = pytest.mark.postgres
@@ -152,7 +153,7 @@ def _check_replicas_match_their_sources(cluster: Cluster) -> None:
     personas = {
         r.id: r.display_name for r in cluster.query("identity", "SELECT id, display_name FROM persona")
     }
-    for consumer in ("feed", "groups"):
+    for consumer in ("feed", "groups", "moderation"):
         replica = {
             r.id: r.display_name
             for r in cluster.query(consumer, "SELECT id, display_name FROM persona_replica")
@@ -171,7 +172,20 @@ def _check_replicas_match_their_sources(cluster: Cluster) -> None:
         f"missing {members - replica_members}, extra {replica_members - members}"
     )
     groups = {r.id for r in cluster.query("groups", 'SELECT id FROM "group"')}
-    assert {r.id for r in cluster.query("feed", "SELECT id FROM group_replica")} == groups
+    for consumer in ("feed", "moderation"):
+        replica_groups = {r.id for r in cluster.query(consumer, "SELECT id FROM group_replica")}
+        assert replica_groups == groups, f"{consumer}'s group replica differs from groups"
+    roles = {
+        (r.group_id, r.persona_id, r.role)
+        for r in cluster.query(
+            "groups", "SELECT group_id, persona_id, role FROM membership WHERE role IN ('owner', 'moderator')"
+        )
+    }
+    replica_roles = {
+        (r.group_id, r.persona_id, r.role)
+        for r in cluster.query("moderation", "SELECT group_id, persona_id, role FROM group_role_replica")
+    }
+    assert replica_roles == roles, "moderation's group roles differ from groups"
 
 
 async def test_two_replicas_of_everything_lose_and_double_no_event(cluster: Cluster):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bench.cpu import children_by_port
-from launcher.topology import Layout, environment
+from launcher.topology import SERVICES, Layout, environment
 from tests.helpers import unique
 from tests.mailbox import Mailbox, confirm
 from tests.processes import (
@@ -86,8 +86,23 @@ def test_slice_over_real_http(running):
         assert eventually(home_has_post)
         assert client.get("/api/v1/timelines/home").status_code == 401
 
+        # moderation, behind the gateway: its own prefix, and the group queue under groups'
+        conduct = client.get("/api/v1/code-of-conduct", headers=ada)
+        assert conduct.status_code == 200, conduct.text
+        assert conduct.headers["content-type"] == "application/json"
 
-def test_the_four_processes_run_asyncios_event_loop_not_uvloop(running):
+        def owner_sees_the_group_queue():
+            # once the group and its owner have reached moderation (groups' events)
+            resp = client.get(f"/api/v1/groups/{group['id']}/reports", headers=ada)
+            return resp if resp.status_code == 200 else None
+
+        queue = eventually(owner_sees_the_group_queue)
+        assert queue, "the group never reached moderation"
+        assert queue.json()["items"] == []
+        assert client.get(f"/api/v1/groups/{group['id']}/reports", headers=bob).status_code == 404
+
+
+def test_every_process_runs_asyncios_event_loop_not_uvloop(running):
     """uvloop accepts one connection per turn of its loop, so under load new clients wait
     seconds to be accepted (decision 0015). uvicorn picks uvloop when it is installed unless
     told otherwise; a process that loaded it has its library mapped."""
@@ -99,7 +114,7 @@ def test_the_four_processes_run_asyncios_event_loop_not_uvloop(running):
         assert "httptools" in maps  # the same check sees the libraries the process did load
 
 
-def test_ctrl_c_stops_all_four_processes(fresh_running):
+def test_ctrl_c_stops_every_process(fresh_running):
     running = fresh_running
     running.process.send_signal(signal.SIGINT)
     running.process.wait(timeout=30)
@@ -111,7 +126,7 @@ def test_ctrl_c_stops_all_four_processes(fresh_running):
 
 
 def test_port_in_use_is_a_clear_message(tmp_path):
-    ports = dict(zip(COMPONENTS, free_ports(4), strict=True))
+    ports = dict(zip(COMPONENTS, free_ports(len(COMPONENTS)), strict=True))
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["feed"]))
         blocker.listen()
@@ -125,14 +140,14 @@ def test_port_in_use_is_a_clear_message(tmp_path):
 def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
     """Identity commits an event while feed is down, is killed before it can deliver it, and
     delivers it after a restart once feed is up."""
-    layout = Layout("127.0.0.1", dict(zip(COMPONENTS, free_ports(4), strict=True)))
+    layout = Layout("127.0.0.1", dict(zip(COMPONENTS, free_ports(len(COMPONENTS)), strict=True)))
     var = tmp_path / "var"
     var.mkdir()
     env = {**os.environ, **environment(layout, internal_token="e2e-internal-token", var_dir=str(var))}
     for key in [k for k in env if k.endswith("_DATABASE_URL")]:
         env[key] = f"sqlite+aiosqlite:///{var}/{key.split('_')[0].lower()}.db"
     subprocess.run(
-        [sys.executable, "-m", "services.migrate", "upgrade", "identity", "feed", "groups"],
+        [sys.executable, "-m", "services.migrate", "upgrade", *SERVICES],
         cwd=ROOT,
         env=env,
         check=True,
@@ -188,6 +203,6 @@ def test_no_json_in_output_leaks_the_internal_token(fresh_running):
     assert token not in out
     json_lines = [line for line in out.splitlines() if line.startswith("{")]
     assert json_lines
-    assert all(
-        json.loads(line)["service"] in {"gateway", "identity", "feed", "groups"} for line in json_lines
-    )
+    services = {json.loads(line)["service"] for line in json_lines}
+    assert services <= {"gateway", *SERVICES}
+    assert "moderation" in services  # its start-up lines, at least

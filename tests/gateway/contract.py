@@ -1,6 +1,6 @@
 """``make contract``: schemathesis against the gateway's live document, on a real suite.
 
-Starts the four processes with the launcher on free ports and fresh databases (SQLite files, or
+Starts the five processes with the launcher on free ports and fresh databases (SQLite files, or
 with ``--backend postgresql`` one PostgreSQL database per service, created on the server
 TEST_DATABASE_URL names and dropped afterwards, as the test suite does), registers a person,
 makes them an administrator (the operator's command), and runs ``schemathesis run`` with every

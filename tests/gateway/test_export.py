@@ -11,6 +11,7 @@ APPS = [
     "identity=services.identity.app:create_app",
     "feed=services.feed.app:create_app",
     "groups=services.groups.app:create_app",
+    "moderation=services.moderation.app:create_app",
 ]
 
 

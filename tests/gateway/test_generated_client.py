@@ -69,6 +69,7 @@ async def test_a_generated_client_registers_signs_in_posts_and_reads_the_home_ti
         create_post = _operation(package, document, "post", "/api/v1/posts")
         home = _operation(package, document, "get", "/api/v1/timelines/home")
 
+        mail = logged_mail()  # before registering: it keeps the tokens logged from now on
         anonymous = client_module.Client(base_url="http://gateway")
         anonymous.set_async_httpx_client(httpx.AsyncClient(transport=suite.router, base_url="http://gateway"))
         async with anonymous:
@@ -79,7 +80,7 @@ async def test_a_generated_client_registers_signs_in_posts_and_reads_the_home_ti
                 ),
             )
             assert registered.status_code == 202, registered.content
-            token = logged_mail().take("ada")
+            token = mail.take("ada")
             assert token is not None
             await verify(suite.client, token)
             form = getattr(models, "CreateTokenBody")  # noqa: B009 - the merge names the form body

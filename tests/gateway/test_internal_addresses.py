@@ -14,7 +14,8 @@ from services.identity.settings import IdentitySettings
 from tests.helpers import admin, auth, person
 from tests.suite import build_suite
 
-SERVICE_HOSTS = ("http://identity", "http://feed", "http://groups", "//identity", "//feed", "//groups")
+SERVICES = ("identity", "feed", "groups", "moderation")
+SERVICE_HOSTS = tuple(f"{scheme}{name}" for name in SERVICES for scheme in ("http://", "//"))
 SCIM = "/scim/v2"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -61,6 +62,9 @@ def scim_user(user_name: str = "bjensen") -> dict[str, object]:
         "/api/v1/timelines/home/",
         "/api/v1/personas/",
         "/.well-known/jwks.json/",
+        "/api/v1/reports/",
+        "/api/v1/me/notices/",
+        "/api/v1/moderation/reports/",
     ],
 )
 async def test_a_trailing_slash_is_a_404_problem_not_a_redirect_to_the_service(suite, path):

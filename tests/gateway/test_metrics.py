@@ -89,8 +89,13 @@ async def test_the_gateway_labels_proxied_requests_with_the_upstream_route_templ
 async def test_before_the_gateway_knows_the_templates_it_labels_by_route_prefix(suite):
     resp = await suite.client.get(f"/api/v1/posts/{uuid.uuid4()}")
     assert resp.status_code == 401
+    # moderation's group queue, under groups' prefix, is labelled apart from groups' paths
+    for path in (f"/api/v1/groups/{uuid.uuid4()}/reports", f"/api/v1/groups/{uuid.uuid4()}"):
+        assert (await suite.client.get(path)).status_code == 401
     text = _exposed(suite.gateway)
     assert _count(text, "GET", "/api/v1/posts", "401") == 1
+    assert _count(text, "GET", "/api/v1/groups/{id}/reports", "401") == 1
+    assert _count(text, "GET", "/api/v1/groups", "401") == 1
 
 
 async def test_a_service_app_with_metrics_labels_its_own_route_templates(database_urls):

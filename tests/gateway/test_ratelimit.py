@@ -113,6 +113,7 @@ async def test_two_gateway_replicas_share_one_budget_in_redis(database_urls, red
                 identity_url="http://identity",
                 feed_url="http://feed",
                 groups_url="http://groups",
+                moderation_url="http://moderation",
                 token_issuer=ISSUER,
                 token_audience=AUDIENCE,
                 **overrides,

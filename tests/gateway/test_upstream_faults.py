@@ -42,7 +42,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     stubs: dict[str, Stub] = {}
     process = None
     try:
-        for name in ("identity", "feed", "groups"):
+        for name in ("identity", "feed", "groups", "moderation"):
             stubs[name] = stub(name, jwks if name == "identity" else None)
         process, url = gateway(
             {name: s.url for name, s in stubs.items()},
@@ -77,6 +77,7 @@ def test_answers_pass_through_when_upstreams_are_healthy(world):
         assert resp.status_code == 200
         assert resp.json() == {"ok": True, "service": "feed"}
         assert client.get("/api/v1/groups/ok").json()["service"] == "groups"
+        assert client.get("/api/v1/moderation/ok").json()["service"] == "moderation"
 
 
 def test_a_refused_connection_is_503_with_retry_after_while_other_services_answer(world):
@@ -206,7 +207,7 @@ def test_readiness_names_each_upstream(world):
         ready = client.get("/health/ready")
         assert ready.json() == {
             "status": "ready",
-            "upstreams": {"identity": "ready", "feed": "ready", "groups": "ready"},
+            "upstreams": {"identity": "ready", "feed": "ready", "groups": "ready", "moderation": "ready"},
         }
         world.stubs["groups"].stop()
         try:
@@ -216,6 +217,7 @@ def test_readiness_names_each_upstream(world):
                 "identity": "ready",
                 "feed": "ready",
                 "groups": "unreachable",
+                "moderation": "ready",
             }
         finally:
             world.stubs["groups"].start()

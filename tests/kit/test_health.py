@@ -6,12 +6,17 @@ from sqlalchemy import text
 
 
 async def test_every_service_is_live_and_ready(suite):
-    for host in ("identity", "feed", "groups", "gateway"):
+    for host in (*suite.services, "gateway"):
         assert (await suite.client.get(f"http://{host}/health/live")).json() == {"status": "ok"}
         ready = await suite.client.get(f"http://{host}/health/ready")
         assert ready.status_code == 200, ready.text
     report = (await suite.client.get("/health/ready")).json()
-    assert report["upstreams"] == {"identity": "ready", "feed": "ready", "groups": "ready"}
+    assert report["upstreams"] == {
+        "identity": "ready",
+        "feed": "ready",
+        "groups": "ready",
+        "moderation": "ready",
+    }
 
 
 async def test_ready_fails_with_a_clear_message_when_migrations_are_behind(suite):
@@ -29,3 +34,15 @@ async def test_gateway_readiness_names_the_upstream_that_is_down(suite):
     resp = await suite.client.get("/health/ready")
     assert resp.status_code == 503
     assert "groups unreachable" in resp.json()["detail"]
+
+
+async def test_gateway_readiness_names_moderation_when_it_is_down(suite):
+    suite.router.down.add("moderation")
+    resp = await suite.client.get("/health/ready")
+    assert resp.status_code == 503
+    assert resp.json()["upstreams"] == {
+        "identity": "ready",
+        "feed": "ready",
+        "groups": "ready",
+        "moderation": "unreachable",
+    }
