@@ -1,0 +1,282 @@
+"""Moderation end to end, through the gateway to the five real processes, once per context:
+a report, the queue, a hide; the post is gone from another persona's home, organisation and
+group timelines, search and stream; the author appeals, the moderator who acted may not decide
+it, a second moderator reverts it, and the post is back everywhere (decision 0032)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from launcher.topology import Layout, environment
+from tests.helpers import unique
+from tests.mailbox import confirm
+from tests.processes import ROOT, Running, eventually
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "correct horse battery staple"
+Headers = dict[str, str]
+
+
+def _bearer(token: str) -> Headers:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _sign_in(client: httpx.Client, email: str, persona: str) -> dict[str, Any]:
+    resp = client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": PASSWORD, "persona": persona},
+    )
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+class Person:
+    """Someone registered through the gateway, with both personas."""
+
+    def __init__(self, client: httpx.Client, running: Running, name: str) -> None:
+        handle = unique(name)
+        self.email = f"{handle}@agency.example"
+        resp = client.post(
+            "/api/v1/accounts",
+            json={"email": self.email, "password": PASSWORD, "handle": handle, "display_name": name},
+        )
+        assert resp.status_code == 202, resp.text
+        confirm(client, running.token_for(handle), PASSWORD)
+        pro = _sign_in(client, self.email, "professional")
+        resp = client.post(
+            "/api/v1/me/personas",
+            json={"handle": f"{handle}_h", "display_name": f"{name} at home"},
+            headers=_bearer(pro["access_token"]),
+        )
+        assert resp.status_code == 201, resp.text
+        self.client = client
+        self.tokens = {"professional": pro["access_token"]}
+        self.ids = {"professional": pro["persona_id"]}
+        personal = _sign_in(client, self.email, "personal")
+        self.tokens["personal"] = personal["access_token"]
+        self.ids["personal"] = personal["persona_id"]
+
+    def headers(self, context: str) -> Headers:
+        return _bearer(self.tokens[context])
+
+    def refresh(self) -> None:
+        """New tokens, which carry the roles granted since."""
+        for context in ("professional", "personal"):
+            self.tokens[context] = _sign_in(self.client, self.email, context)["access_token"]
+
+
+def _grant(running: Running, person: Person, role: str) -> None:
+    """The operator's way (services.identity.manage), with identity's database and subscribers
+    as the launcher set them, so that moderation learns of the role."""
+    launched = environment(
+        Layout("127.0.0.1", running.ports), internal_token="unused", var_dir=str(running.var)
+    )
+    env = {
+        **os.environ,
+        "IDENTITY_DATABASE_URL": launched["IDENTITY_DATABASE_URL"],
+        "IDENTITY_SUBSCRIBERS": launched["IDENTITY_SUBSCRIBERS"],
+    }
+    command = [sys.executable, "-m", "services.identity.manage", "grant-role", person.email, role]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    person.refresh()
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    assert eventually(lambda: check() or None, timeout=60), what
+
+
+def _ids(client: httpx.Client, path: str, headers: Headers, **params: str) -> set[str]:
+    resp = client.get(path, headers=headers, params=params)
+    assert resp.status_code == 200, (path, resp.text)
+    return {item["id"] for item in resp.json()["items"]}
+
+
+class Stream:
+    """The reader's event stream, read on a thread for a few seconds."""
+
+    def __init__(self, base: str, headers: Headers, seconds: float) -> None:
+        self.events: list[dict[str, str]] = []
+        self._thread = threading.Thread(target=self._read, args=(base, headers, seconds), daemon=True)
+        self._thread.start()
+
+    def _read(self, base: str, headers: Headers, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        fields: dict[str, str] = {}
+        try:
+            with (
+                httpx.Client(base_url=base, timeout=seconds + 5) as client,
+                client.stream("GET", "/api/v1/stream", headers=headers) as resp,
+            ):
+                assert resp.status_code == 200
+                for line in resp.iter_lines():
+                    if line == "":
+                        if "event" in fields:
+                            self.events.append(fields)
+                        fields = {}
+                    elif not line.startswith(":") and ":" in line:
+                        name, _, value = line.partition(":")
+                        fields[name] = value.removeprefix(" ")
+                    if time.monotonic() > deadline:
+                        return
+        except httpx.ReadTimeout:
+            return
+
+    def join(self) -> list[dict[str, str]]:
+        self._thread.join()
+        return self.events
+
+    def post_ids(self) -> list[str]:
+        return [json.loads(e["data"])["id"] for e in self.join() if e["event"] == "post"]
+
+
+def _resume(base: str, headers: Headers, last_event_id: str) -> list[str]:
+    """The posts a stream resumed after ``last_event_id`` sends (its backlog comes at once)."""
+    return Stream(base, {**headers, "Last-Event-ID": last_event_id}, seconds=3).post_ids()
+
+
+@pytest.mark.parametrize("context", ["professional", "personal"])
+def test_report_hide_appeal_revert_in_each_context(running: Running, context: str) -> None:
+    base = running.url()
+    with httpx.Client(base_url=base, timeout=30) as client:
+        author, reader = Person(client, running, "ada"), Person(client, running, "bob")
+        first, second = Person(client, running, "mod"), Person(client, running, "nia")
+        _grant(running, first, "moderator")
+        _grant(running, second, "moderator")
+        a, r = author.headers(context), reader.headers(context)
+        m1, m2 = first.headers("professional"), second.headers("professional")
+
+        # The reader follows the author and both are in a group of the context.
+        _until(
+            lambda: (
+                client.put(f"/api/v1/following/{author.ids[context]}", headers=r).status_code
+                in (200, 201, 204)
+            ),
+            "feed never learnt of the author",
+        )
+        group = client.post(
+            "/api/v1/groups",
+            json={"name": "Garden", "handle": unique("garden"), "purpose": "Grow vegetables together."},
+            headers=a,
+        )
+        assert group.status_code == 201, group.text
+        group_id = group.json()["id"]
+        _until(
+            lambda: (
+                client.put(f"/api/v1/groups/{group_id}/members/{reader.ids[context]}", headers=r).status_code
+                in (200, 201)
+            ),
+            "groups never learnt of the reader",
+        )
+
+        # A marker post, seen on the stream, gives the point to resume from.
+        stream = Stream(base, r, seconds=6)
+        time.sleep(1)
+        marker = client.post("/api/v1/posts", json={"body": "marker"}, headers=a).json()["id"]
+        time.sleep(0.5)
+        word = unique("zucchini")
+        post = client.post("/api/v1/posts", json={"body": f"my {word} harvest"}, headers=a)
+        assert post.status_code == 201, post.text
+        post_id = post.json()["id"]
+        events = stream.join()
+        sent = [(json.loads(e["data"])["id"], e["id"]) for e in events if e["event"] == "post"]
+        assert [p for p, _ in sent] == [marker, post_id], events
+        after_marker = sent[0][1]
+
+        def group_post() -> str | None:
+            resp = client.post(
+                "/api/v1/posts",
+                json={"body": f"group {word}", "audience": "group", "group_id": group_id},
+                headers=a,
+            )
+            return resp.json()["id"] if resp.status_code == 201 else None
+
+        grouped = eventually(group_post, timeout=60)
+        assert grouped
+
+        def everywhere() -> dict[str, bool]:
+            return {
+                "home": post_id in _ids(client, "/api/v1/timelines/home", r),
+                "organisation": post_id in _ids(client, "/api/v1/timelines/organisation", r),
+                "search": post_id in _ids(client, "/api/v1/posts", r, q=word),
+                "group": grouped in _ids(client, f"/api/v1/timelines/groups/{group_id}", r),
+                "post": client.get(f"/api/v1/posts/{post_id}", headers=r).status_code == 200,
+                "group post": client.get(f"/api/v1/posts/{grouped}", headers=r).status_code == 200,
+                "stream": post_id in _resume(base, r, after_marker),
+            }
+
+        _until(lambda: all(everywhere().values()), "the posts never reached the reader")
+
+        # The reader reports both posts; the reports reach the moderators' queue.
+        report_ids = []
+        for target in (post_id, grouped):
+            resp = client.post(
+                "/api/v1/reports",
+                json={"target": {"type": "post", "id": target}, "category": "spam"},
+                headers=r,
+            )
+            assert resp.status_code == 201, resp.text
+            report_ids.append(resp.json()["id"])
+        queue = client.get("/api/v1/moderation/reports", headers=m1, params={"context": context})
+        assert queue.status_code == 200, queue.text
+        assert set(report_ids) <= {item["id"] for item in queue.json()["items"]}
+
+        # The first moderator hides both.
+        for report_id in report_ids:
+            resp = client.post(f"/api/v1/moderation/reports/{report_id}/assign", headers=m1)
+            assert resp.status_code == 200, resp.text
+            resp = client.post(
+                f"/api/v1/moderation/reports/{report_id}/resolve",
+                json={"action": "hide", "reason": "Advertising in the wrong place."},
+                headers=m1,
+            )
+            assert resp.status_code == 200, resp.text
+
+        _until(lambda: not any(everywhere().values()), f"the hidden posts stayed: {everywhere()}")
+        mine = client.get(f"/api/v1/posts/{post_id}", headers=a)
+        assert mine.status_code == 200 and mine.json()["moderation"] == "hidden", mine.text
+
+        # The author appeals; the moderator who acted may not decide the appeal.
+        def notices() -> list[dict[str, Any]]:
+            resp = client.get("/api/v1/me/notices", headers=a)
+            assert resp.status_code == 200, resp.text
+            items: list[dict[str, Any]] = resp.json()["items"]
+            return [n for n in items if n["target"]["id"] in (post_id, grouped)]
+
+        _until(lambda: len(notices()) == 2, "no notices for the author")
+        appeals = []
+        for notice in notices():
+            assert notice["action"] == "hide"
+            resp = client.post(
+                f"/api/v1/me/notices/{notice['id']}/appeal",
+                json={"text": "It was about the garden group, not an advert."},
+                headers=a,
+            )
+            assert resp.status_code == 201, resp.text
+            appeals.append(resp.json()["appeal"]["id"])
+        for appeal in appeals:
+            resp = client.post(
+                f"/api/v1/moderation/reports/{appeal}/resolve",
+                json={"action": "revert", "reason": "Mine to review."},
+                headers=m1,
+            )
+            assert resp.status_code == 403, resp.text
+            assert resp.json()["type"].endswith("appeal-same-moderator")
+            resp = client.post(
+                f"/api/v1/moderation/reports/{appeal}/resolve",
+                json={"action": "revert", "reason": "On topic for the group after all."},
+                headers=m2,
+            )
+            assert resp.status_code == 200, resp.text
+
+        _until(lambda: all(everywhere().values()), f"the restored posts did not come back: {everywhere()}")
