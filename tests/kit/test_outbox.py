@@ -45,7 +45,9 @@ async def test_event_is_written_only_if_the_change_commits(suite):
         await outbox.publish(session, "persona.updated", "x", {"a": 1})
         await session.commit()
     assert await _count(suite.identity, outbox_tables.event) == 1
-    assert await _count(suite.identity, outbox_tables.delivery) == 3  # feed, groups and identity (webhooks)
+    assert (
+        await _count(suite.identity, outbox_tables.delivery) == 4
+    )  # feed, groups, moderation and identity (webhooks)
 
 
 async def test_retries_back_off_exponentially_with_jitter_up_to_a_cap(suite):
@@ -156,7 +158,7 @@ async def test_events_committed_before_a_crash_are_delivered_after_restart(datab
         persona_id = (await login(first.client, email))["persona_id"]
     async with build_suite(database_urls) as second:
         assert await _replica(second.feed, PersonaReplica, persona_id) is None
-        assert await second.deliver() == 3  # to feed, groups and identity itself (webhooks)
+        assert await second.deliver() == 4  # to feed, groups, moderation and identity itself (webhooks)
         assert (await _replica(second.feed, PersonaReplica, persona_id)).handle == "ada"
 
 
