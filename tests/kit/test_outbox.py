@@ -222,4 +222,4 @@ async def test_only_one_replica_relays_a_source_at_a_time(suite):
     async with suite.identity.state.database.sessionmaker() as other, other.begin():
         assert await other.scalar(select(func.pg_try_advisory_xact_lock(relay.lock_key)))
         assert await relay.deliver_once() == 0
-    assert await relay.deliver_once() == 3  # feed, groups and identity's own webhooks
+    assert await relay.deliver_once() == 4  # feed, groups, moderation and identity's own webhooks
