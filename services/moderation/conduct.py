@@ -29,7 +29,7 @@ MAX_RULE_NUMBER = 10_000
 STALE = "stale-version"
 
 RuleNumber = Annotated[
-    int, Field(ge=1, le=MAX_RULE_NUMBER, description="How reports and notices cite the rule.")
+    int, Field(ge=1, le=MAX_RULE_NUMBER, strict=True, description="How reports and notices cite the rule.")
 ]
 RuleTitle = Annotated[str, Field(min_length=1, max_length=200), SingleLineText]
 RuleText = Annotated[str, Field(min_length=1, max_length=4000), MultiLineText]
@@ -54,6 +54,7 @@ class ConductUpdate(BaseModel):
     base_version: int = Field(
         ge=0,
         le=2**31 - 1,
+        strict=True,
         description="The version this text was edited from (0 before the first); a code changed "
         "since is refused with 409 `stale-version`.",
     )

@@ -30,7 +30,8 @@ AsRole = Literal["staff", "group"]
 Outcome = Literal["action_taken", "no_action"]
 AppealOutcome = Literal["reverted", "upheld"]
 
-RuleNumber = Annotated[int, Field(ge=1, le=10_000)]
+# Strict: JSON `true` is not rule 1, nor a version.
+RuleNumber = Annotated[int, Field(ge=1, le=10_000, strict=True)]
 Rules = Annotated[
     list[RuleNumber],
     Field(max_length=20, description="Numbers of the code of conduct's rules in force that it cites."),
@@ -189,6 +190,7 @@ class ResolveRequest(Strict):
         default=None,
         ge=0,
         le=2_147_483_647,
+        strict=True,
         description="The report's version the moderator decided on: 409 if it changed.",
     )
 

@@ -366,7 +366,10 @@ def test_a_service_stopped_under_load_finishes_its_requests_and_loses_nothing(cl
     time.sleep(1.0)
     slow_thread.start()
     assert slow.started.wait(10)
-    time.sleep(0.3)  # the in-flight request's headers have reached the replica
+    # The in-flight request's headers have reached the replica: uvicorn waits for a request it
+    # has begun, but closes a connection whose headers it has not read yet. Under load (two
+    # cores, five services in two replicas each) its loop may lag a good part of a second.
+    time.sleep(1.5)
     assert feed_stopping.process is not None
     feed_stopping.process.send_signal(signal.SIGTERM)
     time.sleep(1.0)

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import httpx
 
+from launcher.topology import Layout, environment
 from tests.conftest import PostgresDatabases
 from tests.gateway import hostile_probes
 from tests.mailbox import confirm, wait_for_logged_token
-from tests.processes import ROOT, launched
+from tests.processes import ROOT, Running, launched
 
 PASSWORD = "correct horse battery staple"
 REPORTS = ROOT / "var" / "contract"
@@ -84,11 +85,31 @@ def summarize(ndjson: Path) -> dict[str, object]:
     }
 
 
-def _make_admin(identity_url: str, email: str) -> None:
-    """The first administrator is made the operator's way (services.identity.manage)."""
-    env = {**os.environ, "IDENTITY_DATABASE_URL": identity_url}
+def _make_admin(running: Running, identity_url: str, email: str) -> None:
+    """The first administrator is made the operator's way (services.identity.manage), with
+    identity's subscribers as the launcher set them, so that moderation learns of the role."""
+    subscribers = environment(Layout("127.0.0.1", running.ports), internal_token="", var_dir=str(running.var))
+    env = {
+        **os.environ,
+        "IDENTITY_DATABASE_URL": identity_url,
+        "IDENTITY_SUBSCRIBERS": subscribers["IDENTITY_SUBSCRIBERS"],
+    }
     command = [sys.executable, "-m", "services.identity.manage", "grant-role", email, "admin"]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def _staff_known(base: str, token: str) -> None:
+    """Waits until moderation holds the administrator as staff (its event is about a second
+    behind), so that its operations are reached past the 403."""
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=base, timeout=30) as client:
+        while (
+            client.get("/api/v1/moderation/stats", headers={"Authorization": f"Bearer {token}"}).status_code
+            != 200
+        ):
+            if time.monotonic() > deadline:
+                raise SystemExit("moderation never learnt of the administrator's role")
+            time.sleep(0.2)
 
 
 def _scim_client_token(base: str, admin_token: str) -> str:
@@ -196,8 +217,9 @@ def _against(var: Path, urls: dict[str, str] | None, identity_url: str, args: ar
     with launched(var, env={"GATEWAY_RATE_LIMIT_ENABLED": "false"}, database_urls=urls) as running:
         base = running.url()
         _sign_in(base, output=running.output)
-        _make_admin(identity_url, EMAIL)
+        _make_admin(running, identity_url, EMAIL)
         token = _sign_in(base, register=False)  # now with the admin role
+        _staff_known(base, token)
         scim = _scim_client_token(base, token)
         # An administrator's token reaches every operation but SCIM's, which take an
         # integrator client's token; each part runs with the token it needs.
