@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.contexts import Context
-from domain.events import PersonaChanged, PersonaErased
+from domain.events import PersonaChanged, PersonaErased, keep_persona
 from kit.db import upsert
 from kit.ids import new_id
 from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
-from kit.timeutil import as_utc
 from services.groups import membership, moderation
 from services.groups.models import Activity, Group, PersonaReplica
 
@@ -188,25 +187,8 @@ async def on_reaction_removed(session: AsyncSession, event: Event[ReactionRemove
 
 
 async def on_persona_changed(session: AsyncSession, event: IdEvent[PersonaChanged]) -> None:
-    data = event.data
-    persona_id = event.subject
-    # a persona's events are ordered by their own time: the profile's updated_at does not move
-    # when the account's status does (docs/boundary.md)
-    updated_at = as_utc(event.time)
-    current = await session.get(PersonaReplica, persona_id)
-    if current is not None and (as_utc(current.updated_at) > updated_at or current.status == "erased"):
-        return  # an older event delivered late, or a persona already erased
-    values = {
-        "id": persona_id,
-        "context": data.context,
-        "handle": data.handle,
-        "display_name": data.display_name,
-        "status": data.status,
-        "updated_at": updated_at,
-    }
-    await upsert(session, PersonaReplica, values, ["id"])
-    if data.status in GONE:
-        await membership.drop_persona(session, handler_outbox(session), persona_id)
+    if await keep_persona(session, PersonaReplica, event) and event.data.status in GONE:
+        await membership.drop_persona(session, handler_outbox(session), event.subject)
 
 
 async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]) -> None:

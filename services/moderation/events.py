@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.contexts import Context
-from domain.events import PersonaChanged, PersonaErased
+from domain.events import PersonaChanged, PersonaErased, keep_persona
 from kit.db import upsert
 from kit.outbox import Consumer, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc
@@ -88,22 +88,7 @@ class ContentHeld(_Event):
 
 
 async def on_persona_changed(session: AsyncSession, event: IdEvent[PersonaChanged]) -> None:
-    """A persona's events are ordered by their own time (docs/boundary.md); an erased
-    persona stays erased."""
-    data = event.data
-    updated_at = as_utc(event.time)
-    current = await session.get(PersonaReplica, event.subject)
-    if current is not None and (as_utc(current.updated_at) > updated_at or current.status == "erased"):
-        return
-    values = {
-        "id": event.subject,
-        "context": data.context,
-        "handle": data.handle,
-        "display_name": data.display_name,
-        "status": data.status,
-        "updated_at": updated_at,
-    }
-    await upsert(session, PersonaReplica, values, ["id"])
+    await keep_persona(session, PersonaReplica, event)
 
 
 async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]) -> None:
