@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -98,6 +98,19 @@ def _iso_text(value: Any) -> Any:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """In UTC (a time without offset is read as UTC); a time whose offset takes it past year 1
+    or 9999 is refused, not a 500 further on."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once in UTC") from None
+
+
+UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+"""An ISO 8601 time, given back in UTC."""
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[\w-]+$")]
 
 LIKE_ESCAPE = "\\"

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.contexts import Context
-from domain.events import PersonaChanged, PersonaErased, keep_persona
+from domain.events import PersonaChanged, PersonaErased, StaffUpdated, erase_persona, keep_persona, keep_staff
 from kit.db import upsert
 from kit.outbox import Consumer, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc
@@ -42,14 +42,6 @@ from services.moderation.staff import GROUP_ROLES, STAFF_ROLES
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-class StaffUpdated(_Event):
-    """``internal.staff.updated`` (identity): a professional persona's roles, all of them."""
-
-    persona_id: uuid.UUID
-    context: Context
-    roles: list[str] = Field(max_length=50)
 
 
 class GroupChanged(_Event):
@@ -105,37 +97,12 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
     await session.execute(delete(Notice).where(col(Notice.persona_id) == persona_id))
     await session.execute(delete(StaffReplica).where(col(StaffReplica.persona_id) == persona_id))
     await session.execute(delete(GroupRoleReplica).where(col(GroupRoleReplica.persona_id) == persona_id))
-    values = {
-        "id": persona_id,
-        "context": event.data.context[:20],
-        "handle": "",
-        "display_name": "",
-        "status": "erased",
-        "updated_at": as_utc(event.time),
-    }
-    await upsert(session, PersonaReplica, values, ["id"])
+    await erase_persona(session, PersonaReplica, event)
 
 
 async def on_staff_updated(session: AsyncSession, event: IdEvent[StaffUpdated]) -> None:
-    """The replica holds the persona's moderation roles; a persona left with none has no row.
-    Roles act through the professional persona only: any other is ignored."""
-    data = event.data
-    if data.context != "professional" or data.persona_id != event.subject:
-        return
-    at = as_utc(event.time)
-    current = await session.get(StaffReplica, data.persona_id)
-    if current is not None and as_utc(current.updated_at) > at:
-        return
-    roles = sorted(set(data.roles) & set(STAFF_ROLES))
-    if not roles:
-        await session.execute(delete(StaffReplica).where(col(StaffReplica.persona_id) == data.persona_id))
-        return
-    await upsert(
-        session,
-        StaffReplica,
-        {"persona_id": data.persona_id, "roles": roles, "updated_at": at},
-        ["persona_id"],
-    )
+    """The replica holds the persona's moderation roles (decision 0032)."""
+    await keep_staff(session, StaffReplica, event, STAFF_ROLES)
 
 
 async def on_group_changed(session: AsyncSession, event: IdEvent[GroupChanged]) -> None:
