@@ -2,9 +2,10 @@
 belong together, and register and revoke integrator clients. Every change is written to the
 audit log in the same transaction as the change itself.
 
-Moderation learns who may moderate from ``internal.staff.updated``, published with every change
-of an account's roles: the staff roles (``admin``, ``moderator``) its professional persona holds
-now, the only persona roles act through (decision 0032)."""
+Moderation learns who may moderate, and records who may use the records API, from
+``internal.staff.updated``, published with every change of an account's roles: the staff roles
+(``admin``, ``moderator``, ``records``) its professional persona holds now, the only persona
+roles act through (decisions 0032 and 0033). Each service keeps the roles it acts on."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ from services.identity.schemas import (
 )
 from services.identity.settings import IdentitySettings
 
-STAFF_ROLES = ("admin", "moderator")
+STAFF_ROLES = ("admin", "moderator", "records")
 STAFF_EVENT = "internal.staff.updated"
 
 
 async def announce_staff(session: AsyncSession, outbox: Outbox, account: Account) -> bool:
-    """Tells moderation, in the caller's transaction, which staff roles the account's
-    professional persona holds now; returns False for an account without one. The event names
-    the professional persona and never the account, nor the personal persona."""
+    """Tells moderation and records, in the caller's transaction, which staff roles the
+    account's professional persona holds now; returns False for an account without one. The
+    event names the professional persona and never the account, nor the personal persona."""
     professional = await session.scalar(
         select(Persona).where(col(Persona.account_id) == account.id, col(Persona.kind) == "professional")
     )
@@ -95,7 +96,7 @@ async def update_account(
 ) -> Account:
     """A status change stops new tokens at once and revokes refresh tokens (accounts.set_status);
     it needs a reason, and administrators cannot stop their own account. Every change is
-    audited with its reason, and a change of roles is announced to moderation."""
+    audited with its reason, and a change of roles is announced to moderation and records."""
     target = await account(session, account_id)
     if body.status is not None and body.reason is None:
         raise Unprocessable(

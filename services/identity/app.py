@@ -13,7 +13,7 @@ from domain.contexts import PROBLEM_DESCRIPTIONS
 from domain.principal import principal_from_claims
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import JWKSKeySource
-from services.identity import accounts, events, verification, webhooks
+from services.identity import accounts, events, records, verification, webhooks
 from services.identity.deps import refuse_notices_tokens
 from services.identity.keys import KeyRing, RingKeySource, SigningKey
 from services.identity.mail import mailer_for
@@ -45,6 +45,15 @@ def _pending_statuses(app: FastAPI) -> accounts.PendingStatuses:
     return worker
 
 
+def _disposals(app: FastAPI) -> records.Disposals:
+    settings: IdentitySettings = app.state.settings
+    worker = records.Disposals(
+        app.state.database, interval=settings.disposal_interval_seconds, batch=settings.disposal_batch
+    )
+    app.state.disposals = worker
+    return worker
+
+
 def create_app(
     settings: IdentitySettings | None = None,
     *,
@@ -72,7 +81,7 @@ def create_app(
         problem_descriptions=PROBLEM_DESCRIPTIONS,
         key_source=key_source,
         event_handlers=events.handlers,
-        workers=[_webhook_relay, _pending_statuses],
+        workers=[_webhook_relay, _pending_statuses, _disposals],
         retention=[webhooks.delivery_log_retention(), verification.retention()],
     )
     app = create_service_app(spec, settings, http_client=http_client)

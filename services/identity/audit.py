@@ -1,5 +1,5 @@
-"""The audit log of administrative actions, and of moderation's actions as moderation reports
-them (decision 0032)."""
+"""The audit log of administrative actions, of moderation's actions as moderation reports them
+(decision 0032), and of what identity resolves for records officers (decision 0033)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from services.identity.models import AuditEntry, Persona
 # The actor of a moderation action taken by no one in particular (a limit or a suspension that
 # ran out), or whose moderator is not a professional persona here.
 MODERATION_ACTOR = "moderation"
+# The actor of a records call whose officer is not a professional persona here.
+RECORDS_ACTOR = "records"
 
 
 def record(
@@ -64,6 +66,20 @@ async def record_moderation(
         actor = f"group:{group_id}"
     else:
         actor = MODERATION_ACTOR
+    entry = AuditEntry(actor=actor, action=action, account_id=None, reason=reason, details=details)
+    session.add(entry)
+    return entry
+
+
+async def record_officer(
+    session: AsyncSession, *, officer_id: uuid.UUID, action: str, reason: str | None, **details: Any
+) -> AuditEntry:
+    """Adds the entry of something identity did for a records officer to the caller's
+    transaction. Records names the officer, who acts through a professional persona (records
+    checks it); one that is not a professional persona here is never written, as for
+    moderation: the entry is then records' own."""
+    persona = await session.get(Persona, officer_id)
+    actor = str(persona.id) if persona is not None and persona.kind == "professional" else RECORDS_ACTOR
     entry = AuditEntry(actor=actor, action=action, account_id=None, reason=reason, details=details)
     session.add(entry)
     return entry

@@ -1,12 +1,13 @@
 """What identity does with the events it receives: every event, its own included, fans out to
 the integrators' webhooks (webhooks.py); moderation's suspension of a persona and its lifting
 set and clear the persona's hold; moderation's account of each action it takes becomes an
-audit entry (decision 0032).
+audit entry (decision 0032); records' disposal of identity's audit log and finished webhook
+deliveries is recorded for the worker that carries it out (decision 0033).
 
 Each consumed event is parsed into the model below that its handler declares; an event that
 does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
-Handlers are idempotent: the receiver applies an event once, and a hold ignores an event older
-than the last one applied to the persona.
+Handlers are idempotent: the receiver applies an event once, a hold ignores an event older
+than the last one applied to the persona, and a disposal asked again deletes nothing more.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.contexts import Context
 from kit.outbox import Consumer, Event, EventHandler, EventIn, IdEvent, handler_outbox
-from services.identity import audit, personas, webhooks
+from kit.timeutil import as_utc
+from services.identity import audit, personas, records, webhooks
 
 
 class _Event(BaseModel):
@@ -54,6 +56,16 @@ class ModerationAudit(_Event):
     group_id: uuid.UUID | None = None
 
 
+class RecordsDispose(_Event):
+    """``internal.records.dispose`` (records; the subject is the disposition run). Identity
+    holds two classes of operational records, disposed of by age: ``{"class": "audit_log" or
+    "webhook_deliveries", "before": time}``. Every other shape (content, for feed; another
+    owner's class) is ignored here."""
+
+    record_class: str | None = Field(default=None, alias="class")
+    before: datetime | None = None
+
+
 async def on_persona_suspended(session: AsyncSession, event: IdEvent[PersonaModerated]) -> None:
     await personas.set_hold(
         session, handler_outbox(session), event.subject, event.data.context, held=True, at=event.time
@@ -83,10 +95,20 @@ async def on_moderation_audit(session: AsyncSession, event: Event[ModerationAudi
     )
 
 
+async def on_records_dispose(session: AsyncSession, event: Event[RecordsDispose]) -> None:
+    data = event.data
+    if data.record_class is None or data.before is None:
+        return
+    # never later than the run that asked: nothing written since can be in its scope
+    before = min(as_utc(data.before), as_utc(event.time))
+    await records.request_disposal(session, data.record_class, before)
+
+
 handlers: dict[str, EventHandler] = {
     "moderation.persona.suspended": Consumer(IdEvent[PersonaModerated], on_persona_suspended),
     "moderation.persona.reinstated": Consumer(IdEvent[PersonaModerated], on_persona_reinstated),
     "internal.moderation.audit": Consumer(Event[ModerationAudit], on_moderation_audit),
+    "internal.records.dispose": Consumer(Event[RecordsDispose], on_records_dispose),
     # after each type's own handler: every event, for the webhooks that want it
     "*": Consumer(EventIn, webhooks.enqueue),
 }

@@ -4,11 +4,12 @@
     python -m services.identity.manage publish-staff
 
 use IDENTITY_DATABASE_URL like the service. ``grant-role`` is how the first administrator is
-made. Moderation learns its staff from ``internal.staff.updated`` events, which these commands
-write to identity's outbox for the running service's relay to send: they need the service's
-IDENTITY_SUBSCRIBERS as well, and say so when no subscriber would receive them.
-``publish-staff`` announces every current holder of a staff role once, to seed moderation's
-replica at rollout (decision 0032); running it again changes nothing but the replica's times.
+made. Moderation and records learn their staff (``admin``, ``moderator``, ``records``) from
+``internal.staff.updated`` events, which these commands write to identity's outbox for the
+running service's relay to send: they need the service's IDENTITY_SUBSCRIBERS as well, and say
+so when no subscriber would receive them. ``publish-staff`` announces every current holder of a
+staff role once, to seed moderation's and records' replicas at rollout (decisions 0032 and
+0033); running it again changes nothing but the replicas' times.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from kit.db import Database
 from kit.outbox import Outbox
 from services.identity import administration
 from services.identity.models import Account, AuditEntry, outbox_tables
+from services.identity.schemas import ROLES
 from services.identity.settings import IdentitySettings
-
-ROLES = ("admin", "moderator", "communications")
 
 
 def environment_outbox(settings: IdentitySettings | None = None) -> Outbox:
@@ -52,7 +52,7 @@ def staff_reaches_anyone(outbox: Outbox) -> bool:
 
 async def grant_role(database: Database, email: str, role: str, outbox: Outbox | None = None) -> bool:
     """Gives the account ``role`` (audited, actor ``operator``) and, for a staff role, tells
-    moderation; ``outbox`` defaults to the environment's. Returns False for an unknown
+    moderation and records; ``outbox`` defaults to the environment's. Returns False for an unknown
     address."""
     outbox = outbox or environment_outbox()
     async with database.sessionmaker() as session:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     grant = commands.add_parser("grant-role", help="give an account a role")
     grant.add_argument("email")
     grant.add_argument("role", choices=ROLES)
-    commands.add_parser("publish-staff", help="announce every staff role holder to moderation")
+    commands.add_parser("publish-staff", help="announce every staff role holder to moderation and records")
     args = parser.parse_args(argv)
     settings = _settings()
     database = Database(settings.database_url)
@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     staff = args.command == "publish-staff" or args.role in administration.STAFF_ROLES
     if staff and not staff_reaches_anyone(outbox):
         print(
-            "No subscriber receives internal.staff.updated (IDENTITY_SUBSCRIBERS): moderation will "
-            "not learn of staff roles until publish-staff runs with the service's environment.",
+            "No subscriber receives internal.staff.updated (IDENTITY_SUBSCRIBERS): moderation and "
+            "records will not learn of staff roles until publish-staff runs with the service's "
+            "environment.",
             file=sys.stderr,
         )
 

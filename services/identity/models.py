@@ -133,7 +133,8 @@ class AuditEntry(IdentityModel, table=True):
     # a moderation reason may be 2000 characters long (decision 0032)
     reason: str | None = Field(default=None, max_length=2000)
     details: dict[str, Any] = Field(default_factory=empty_dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # indexed for records' disposal of the log by age (decision 0033)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class Client(IdentityModel, table=True):
@@ -209,3 +210,14 @@ class WebhookDelivery(IdentityModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Disposal(IdentityModel, table=True):
+    """A disposal records asked for (decision 0033): the rows of one class of identity's
+    operational records created before ``before`` are to go. The ``Disposals`` worker deletes
+    them in short batches and then forgets the request; a later cut-off of the same class
+    replaces an earlier one still waiting."""
+
+    record_class: str = Field(primary_key=True, max_length=30, description="audit_log or webhook_deliveries")
+    before: datetime = Field(sa_type=UTCDateTime)
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

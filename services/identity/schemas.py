@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
@@ -188,7 +188,8 @@ class TokenResponse(BaseModel):
 
 
 AccountStatus = Literal["active", "suspended", "deactivated"]
-Role = Literal["admin", "moderator", "communications"]
+Role = Literal["admin", "moderator", "communications", "records"]
+ROLES: tuple[str, ...] = get_args(Role)
 ClientScope = Literal["scim", "webhooks", "read", "write"]
 Reason = Annotated[
     str, Field(min_length=10, max_length=1000, description="Why; kept in the audit log."), MultiLineText
@@ -215,7 +216,7 @@ class AccountAdminPublic(BaseModel):
 
 class AccountAdminUpdate(Strict):
     status: AccountStatus | None = None
-    roles: list[Role] | None = Field(default=None, max_length=3)
+    roles: list[Role] | None = Field(default=None, max_length=len(ROLES))
     reason: Reason | None = None
 
 
@@ -327,6 +328,54 @@ class WebhookDeliveryPublic(BaseModel):
     delivered_at: datetime | None
 
 
+# Records' calls (decision 0033), behind the internal token and outside the published API.
+
+RecordsPurpose = Literal["hold", "export"]
+
+
+class CustodiansRequest(Strict):
+    """The accounts a hold or an export of one matter names, asked by one records officer with
+    a reason: all of it goes to the audit log."""
+
+    account_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
+    matter_id: uuid.UUID
+    officer_id: uuid.UUID = Field(description="The officer's professional persona.")
+    reason: Annotated[str, Field(min_length=1, max_length=2000), MultiLineText]
+    purpose: RecordsPurpose
+
+
+class RecordsProfile(BaseModel):
+    """A persona as an export lists it: its profile and the status it shows."""
+
+    id: uuid.UUID
+    context: Context
+    handle: str
+    display_name: str
+    job_title: str | None
+    department: str | None
+    location: str | None
+    bio: str | None
+    pronouns: str | None
+    skills: list[str]
+    interests: list[str]
+    discoverable: bool
+    status: str
+
+
+class Custodian(BaseModel):
+    account_id: uuid.UUID
+    personas: list[RecordsProfile] = Field(description="The professional persona first.")
+
+
+class CustodiansAnswer(BaseModel):
+    custodians: list[Custodian]
+    unknown: list[uuid.UUID] = Field(description="Accounts identity does not know.")
+
+
+class OwnerPersonas(BaseModel):
+    personas: list[RecordsProfile]
+
+
 def persona_public(persona: Persona) -> PersonaPublic:
     return PersonaPublic.model_validate(persona, from_attributes=True)
 
@@ -391,3 +440,22 @@ def webhook_public(endpoint: WebhookEndpoint) -> WebhookPublic:
 
 def delivery_public(delivery: WebhookDelivery) -> WebhookDeliveryPublic:
     return WebhookDeliveryPublic.model_validate(delivery, from_attributes=True)
+
+
+def records_profile(persona: Persona, status: str) -> RecordsProfile:
+    """``status`` is the one the persona shows (``personas.effective_status``)."""
+    return RecordsProfile(
+        id=persona.id,
+        context=persona.kind,
+        handle=persona.handle,
+        display_name=persona.display_name,
+        job_title=persona.job_title,
+        department=persona.department,
+        location=persona.location,
+        bio=persona.bio,
+        pronouns=persona.pronouns,
+        skills=persona.skills,
+        interests=persona.interests,
+        discoverable=persona.discoverable,
+        status=status,
+    )

@@ -66,6 +66,12 @@ class IdentitySettings(ServiceSettings):
     pending_status_interval_seconds: float = Field(
         default=15, gt=0, description="How often delayed persona statuses that are due are applied."
     )
+    disposal_interval_seconds: float = Field(
+        default=60, gt=0, description="How often the disposals records asked for are carried out."
+    )
+    disposal_batch: int = Field(
+        default=1000, ge=1, le=10_000, description="Rows deleted per transaction by a disposal."
+    )
     oidc_issuer: str | None = Field(default=None, description="Trusted external OpenID Connect issuer.")
     oidc_jwks_url: str | None = None
     oidc_audience: str | None = Field(default=None, description="Our client id at the external provider.")

@@ -390,7 +390,7 @@ async def test_every_role_change_tells_moderation_the_professional_personas_staf
     # a change of nothing, or of the status alone, announces nothing
     await suite.client.patch(path, json={"roles": ["moderator", "admin"]}, headers=auth(root))
     assert len(await _events(suite, "internal.staff.updated")) == before + 3
-    assert await _subscribers_of(suite, "internal.staff.updated") == {"moderation", "identity"}
+    assert await _subscribers_of(suite, "internal.staff.updated") == {"moderation", "records", "identity"}
     everything = str(await _events(suite, "internal.staff.updated"))
     assert ada["personal_id"] not in everything and ada["email"] not in everything
     assert path.rsplit("/", 1)[1] not in everything  # the account id
@@ -419,7 +419,7 @@ async def test_grant_role_and_publish_staff_announce_role_holders(suite):
     seeded = (await _events(suite, "internal.staff.updated"))[seen:]
     assert {s: d["roles"] for _, s, d in seeded} == {root_id: ["admin"], ada["pro_id"]: ["moderator"]}
     await suite.deliver()
-    assert await _subscribers_of(suite, "internal.staff.updated") == {"moderation", "identity"}
+    assert await _subscribers_of(suite, "internal.staff.updated") == {"moderation", "records", "identity"}
 
 
 async def _pro_id(suite, token: str) -> str:

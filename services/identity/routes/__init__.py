@@ -1,6 +1,6 @@
 """Identity's HTTP routes."""
 
-from services.identity.routes import accounts, admin, auth, personas, scim, webhooks, well_known
+from services.identity.routes import accounts, admin, auth, internal, personas, scim, webhooks, well_known
 
 routers = [
     well_known.router,
@@ -10,4 +10,5 @@ routers = [
     admin.router,
     scim.router,
     webhooks.router,
+    internal.router,
 ]

@@ -1,0 +1,29 @@
+"""The calls records makes (decision 0033): the personas of the accounts a hold or an export
+names, resolved and audited for one matter and one officer, and the personas a persona's own
+export covers. Behind the internal token, and left out of the published API."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from kit.internal import ServiceToken
+from services.identity import records
+from services.identity.deps import SessionDep
+from services.identity.schemas import CustodiansAnswer, CustodiansRequest, OwnerPersonas
+
+router = APIRouter(prefix="/internal/records", include_in_schema=False, dependencies=[ServiceToken])
+
+
+@router.post("/custodians", summary="The personas of the accounts a matter names (audited)")
+async def resolve_custodians(body: CustodiansRequest, session: SessionDep) -> CustodiansAnswer:
+    """Accounts identity does not know are listed under ``unknown``; the resolution of the
+    others is in the audit log before the answer leaves."""
+    return await records.resolve_custodians(session, body)
+
+
+@router.get("/owners/{persona_id}", summary="The personas a persona's own export covers")
+async def owner_personas(persona_id: uuid.UUID, session: SessionDep) -> OwnerPersonas:
+    """404 for a persona identity does not know."""
+    return await records.owner_personas(session, persona_id)
