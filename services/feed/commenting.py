@@ -11,7 +11,10 @@ A post's ``comment_count`` and a comment's ``reply_count`` count the comments ev
 (``counted``): a comment held for review (its text holds one of moderation's terms, as for
 posts: ``posting``) is not counted, and notifies nobody, until a moderator releases it; a
 comment moderation hides or removes is taken off the counts, and its notifications deleted
-(``services.feed.moderation``). A locked post takes no new comments."""
+(``services.feed.moderation``). A locked post takes no new comments.
+
+Every change of a comment also tells records (``records``), with its public event in one
+``publish_many``."""
 
 from __future__ import annotations
 
@@ -29,12 +32,13 @@ from kit.idempotency import Created
 from kit.outbox import Outbox
 from kit.pagination import decode_id_cursor
 from kit.timeutil import utcnow
-from services.feed import idempotency
+from services.feed import idempotency, records
 from services.feed.access import ensure_writable, may_moderate, visible_post
 from services.feed.content import held_by, hold, resolve_mentions, terms_of
 from services.feed.listing import Listing, by_id
 from services.feed.models import Comment, Notification, PersonaReplica, Post
 from services.feed.notifications import mention_ids, notify
+from services.feed.records import PostScope
 from services.feed.schemas import CommentCreate, CommentPublic, CommentUpdate, comment_public
 from services.feed.timelines import ACTIVE_AUTHOR, AUTHOR_ONLY, visible_ids
 
@@ -98,9 +102,10 @@ def notice_targets(
     return targets
 
 
-def comment_deleted_event(comment: Comment, post: Post, now: datetime) -> dict[str, object]:
+def comment_deleted_event(comment_id: uuid.UUID, post: PostScope, now: datetime) -> dict[str, object]:
+    """What other services learn of a comment's deletion, whoever deleted it."""
     return {
-        "id": str(comment.id),
+        "id": str(comment_id),
         "post_id": str(post.id),
         "group_id": str(post.group_id) if post.group_id else None,
         "deleted_at": now.isoformat(),
@@ -191,13 +196,16 @@ async def comment(
     )
     session.add(made)
     held = held_by(made.body, await terms_of(session, post.context))
+    events = []
     if held:
         await hold(session, outbox, made, post, held, made.created_at)
     else:
         await recount(session, made, 1)
         targets = notice_targets(post, parent, mentions)
         await notify(session, post, author.persona_id, targets, comment_id=made.id)
-        await outbox.publish(session, "comment.created", str(post.id), comment_event(made, post))
+        events.append(("comment.created", str(post.id), comment_event(made, post)))
+    events.append(records.comment_text_record(made, post, "created", made.created_at))
+    await outbox.publish_many(session, events)
     persona = await session.get(PersonaReplica, author.persona_id)
     result = comment_public(
         made, persona.handle if persona else None, persona.display_name if persona else None
@@ -243,6 +251,7 @@ async def edit(
                 dict.fromkeys(mention_ids(new), "mention"),
                 comment_id=found.id,
             )
+        await outbox.publish(session, *records.comment_text_record(found, post, "edited", now))
         await session.commit()
     return comment_public(found, handle, display_name)
 
@@ -271,11 +280,16 @@ async def remove(
             .values(reply_count=Comment.reply_count - 1)
         )
     lowered = sum(1 for gone in removed if counted(gone))
+    events = []
     for gone in removed:
         gone.deleted_at = now
         gone.body = ""
         gone.mentions = []
-        await outbox.publish(session, "comment.deleted", str(post.id), comment_deleted_event(gone, post, now))
+        events += [
+            ("comment.deleted", str(post.id), comment_deleted_event(gone.id, post, now)),
+            records.comment_record(gone, post, "deleted", now),
+        ]
+    await outbox.publish_many(session, events)
     ids = [gone.id for gone in removed]
     await session.execute(delete(Notification).where(col(Notification.comment_id).in_(ids)))
     await idempotency.forget(session, ids)

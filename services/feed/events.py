@@ -9,17 +9,20 @@ Handlers are idempotent (the receiver also skips event ids it has processed) and
 events that arrive late: a replica row newer than the event is left alone, and so is a row
 moderated after the event's time.
 
-Feed publishes, besides its own ``post.*``, ``comment.*`` and ``reaction.*`` events, one
-internal event: ``internal.content.held`` (``HeldContent``), to moderation.
+Feed publishes, besides its own ``post.*``, ``comment.*`` and ``reaction.*`` events, internal
+ones: ``internal.content.held`` (``HeldContent``), to moderation; and the records of its content
+(decision 0033; ``PostRecord``, ``CommentRecord``, ``ReactionRecord``, built by
+``services.feed.records``), to records alone. From records it takes
+``internal.records.dispose`` (``Disposal``): what to destroy for good, by ``disposal``'s flows.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -28,7 +31,7 @@ from domain.contexts import Context
 from kit.db import upsert
 from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc, utcnow
-from services.feed import inbox, moderation
+from services.feed import disposal, inbox, moderation, records
 from services.feed.deletion import DELETED_COLUMNS, publish_deleted
 from services.feed.models import (
     REACTION_KINDS,
@@ -45,6 +48,7 @@ from services.feed.models import (
     PostTag,
     Reaction,
 )
+from services.feed.schemas import Audience, ReactionKind
 
 
 class _Data(BaseModel):
@@ -161,6 +165,135 @@ class HeldContent(_Data):
     created_at: datetime
 
 
+PostChange = Literal["created", "edited", "deleted", "moderated", "restored"]
+
+
+class PostRecord(_Data):
+    """``internal.records.post`` (feed, to records alone; ``records.post_record``): a post's
+    whole state after a change; the subject is the post. The text (``body``, ``links`` as
+    stored, ``mentions`` as persona ids, ``tags``) comes at creation and whenever it changed;
+    a deletion or a moderation change leaves it out."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    context: Context
+    audience: Audience
+    group_id: uuid.UUID | None
+    created_at: datetime
+    change: PostChange
+    at: datetime
+    deleted_at: datetime | None
+    moderation: Literal["hidden", "held", "removed"] | None
+    body: str | None = None
+    links: list[dict[str, Any]] | None = None
+    mentions: list[uuid.UUID] | None = None
+    tags: list[str] | None = None
+
+
+class CommentRecord(_Data):
+    """``internal.records.comment`` (feed, to records alone; ``records.comment_record``): a
+    comment's whole state after a change, its text (``body``, ``mentions`` as persona ids) when
+    it changed; the subject is the comment."""
+
+    id: uuid.UUID
+    post_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    author_id: uuid.UUID
+    context: Context
+    group_id: uuid.UUID | None
+    created_at: datetime
+    change: PostChange
+    at: datetime
+    deleted_at: datetime | None
+    moderation: Literal["hidden", "held", "removed"] | None
+    body: str | None = None
+    mentions: list[uuid.UUID] | None = None
+
+
+class ReactionRecord(_Data):
+    """``internal.records.reaction`` (feed, to records alone; ``records.reaction_record``); the
+    subject is the post."""
+
+    post_id: uuid.UUID
+    persona_id: uuid.UUID
+    kind: ReactionKind
+    context: Context
+    group_id: uuid.UUID | None
+    change: Literal["added", "removed"]
+    at: datetime
+
+
+# Records sends at most this many items in one ``internal.records.dispose``.
+DISPOSE_MAX = 1000
+
+
+class PostsDisposed(_Data):
+    kind: Literal["post"]
+    ids: list[uuid.UUID] = Field(max_length=DISPOSE_MAX)
+
+
+class CommentsDisposed(_Data):
+    kind: Literal["comment"]
+    ids: list[uuid.UUID] = Field(max_length=DISPOSE_MAX)
+
+
+class DisposedReaction(_Data):
+    post_id: uuid.UUID
+    persona_id: uuid.UUID
+    kind: str = Field(max_length=20)
+
+
+class ReactionsDisposed(_Data):
+    kind: Literal["reaction"]
+    reactions: list[DisposedReaction] = Field(max_length=DISPOSE_MAX)
+
+
+class RevisionsDisposed(_Data):
+    kind: Literal["revisions"]
+    post_ids: list[uuid.UUID] = Field(max_length=DISPOSE_MAX)
+    before: datetime
+
+
+class ClassDisposed(_Data):
+    """An operational class, disposed of by age; feed's is ``notifications``."""
+
+    class_: str = Field(alias="class", max_length=40)
+    before: datetime
+
+
+class OtherDisposal(_Data):
+    """A kind feed does not know: another service's, ignored."""
+
+    kind: str | None = None
+
+
+DISPOSAL_KINDS = ("post", "comment", "reaction", "revisions")
+
+
+def _disposal(data: Any) -> str:
+    """Which shape of ``internal.records.dispose`` ``data`` is: by its ``kind``, else by its
+    ``class``."""
+    if isinstance(data, dict):
+        if data.get("kind") in DISPOSAL_KINDS:
+            return str(data["kind"])
+        if "class" in data and "kind" not in data:
+            return "class"
+    return "other"
+
+
+Disposal = Annotated[
+    Annotated[PostsDisposed, Tag("post")]
+    | Annotated[CommentsDisposed, Tag("comment")]
+    | Annotated[ReactionsDisposed, Tag("reaction")]
+    | Annotated[RevisionsDisposed, Tag("revisions")]
+    | Annotated[ClassDisposed, Tag("class")]
+    | Annotated[OtherDisposal, Tag("other")],
+    Discriminator(_disposal),
+]
+"""``internal.records.dispose`` (records): what feed destroys for good (decision 0033), one of
+the shapes above; the subject is the disposition run."""
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
@@ -202,7 +335,7 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
     await session.execute(delete(PostTag).where(col(PostTag.post_id).in_(own_posts)))
     await session.execute(delete(PostRevision).where(col(PostRevision.post_id).in_(own_posts)))
     # What moderation removed kept its text (decision 0032): erasure blanks it too, and
-    # announces only the posts not announced deleted already.
+    # announces to others only the posts not announced deleted already (``publish_deleted``).
     erased = await session.execute(
         update(Post)
         .where(
@@ -217,10 +350,10 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
             tags=[],
             pinned_until=None,
         )
-        .returning(*DELETED_COLUMNS, col(Post.moderation))
+        .returning(*DELETED_COLUMNS)
     )
-    announced = [row for row in erased.all() if row.moderation != "removed"]
-    await publish_deleted(session, handler_outbox(session), announced, now)
+    outbox = handler_outbox(session)
+    await publish_deleted(session, outbox, erased.all(), now)
     # Only the comments everyone saw are counted (``commenting.counted``).
     counted = and_(
         col(Comment.author_id) == persona_id,
@@ -238,21 +371,31 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
         .where(col(Post.id).in_(select(Comment.post_id).where(counted)))
         .values(comment_count=col(Post.comment_count) - live_comments)
     )
-    await session.execute(
-        update(Comment)
-        .where(
-            col(Comment.author_id) == persona_id,
-            or_(col(Comment.deleted_at).is_(None), col(Comment.moderation).is_not(None)),
+    comments = (
+        await session.execute(
+            update(Comment)
+            .where(
+                col(Comment.author_id) == persona_id,
+                or_(col(Comment.deleted_at).is_(None), col(Comment.moderation).is_not(None)),
+            )
+            .values(deleted_at=func.coalesce(col(Comment.deleted_at), now), body="", mentions=[])
+            .returning(*records.COMMENT_COLUMNS)
         )
-        .values(deleted_at=func.coalesce(col(Comment.deleted_at), now), body="", mentions=[])
-    )
+    ).all()
     for kind in REACTION_KINDS:
         column = getattr(Post, f"{kind}_count")
         reacted = select(Reaction.post_id).where(
             col(Reaction.persona_id) == persona_id, col(Reaction.kind) == kind
         )
         await session.execute(update(Post).where(col(Post.id).in_(reacted)).values({column: column - 1}))
-    await session.execute(delete(Reaction).where(col(Reaction.persona_id) == persona_id))
+    reactions = (
+        await session.execute(
+            delete(Reaction)
+            .where(col(Reaction.persona_id) == persona_id)
+            .returning(col(Reaction.post_id), col(Reaction.kind))
+        )
+    ).all()
+    await records.publish_erased(session, outbox, persona_id, comments, reactions, now)
     await session.execute(
         delete(Notification).where(
             or_(col(Notification.persona_id) == persona_id, col(Notification.actor_id) == persona_id)
@@ -396,6 +539,22 @@ async def on_terms(session: AsyncSession, event: Event[Terms]) -> None:
     await moderation.replace_terms(session, data.context, data.version, terms, as_utc(event.time))
 
 
+async def on_dispose(session: AsyncSession, event: Event[Disposal]) -> None:
+    data = event.data
+    outbox = handler_outbox(session)
+    if isinstance(data, PostsDisposed):
+        await disposal.dispose_posts(session, outbox, data.ids)
+    elif isinstance(data, CommentsDisposed):
+        await disposal.dispose_comments(session, outbox, data.ids)
+    elif isinstance(data, ReactionsDisposed):
+        keys = [(r.post_id, r.persona_id, r.kind) for r in data.reactions]
+        await disposal.dispose_reactions(session, outbox, keys)
+    elif isinstance(data, RevisionsDisposed):
+        await disposal.dispose_revisions(session, data.post_ids, as_utc(data.before))
+    elif isinstance(data, ClassDisposed) and data.class_ == "notifications":
+        await disposal.dispose_notifications(session, as_utc(data.before))
+
+
 persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
 group_changed = Consumer(IdEvent[GroupChanged], on_group_changed)
 membership_changed = Consumer(IdEvent[MembershipChanged], on_membership_changed)
@@ -422,4 +581,5 @@ handlers: dict[str, EventHandler] = {
     "moderation.persona.limited": persona_moderated,
     "moderation.persona.unlimited": persona_moderated,
     "internal.moderation.terms": Consumer(Event[Terms], on_terms),
+    "internal.records.dispose": Consumer(Event[Disposal], on_dispose),
 }

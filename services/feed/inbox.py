@@ -14,7 +14,9 @@ is in ``services.feed.home_sql``. Three writers keep the rule:
   the author) in the transaction that creates it, and a post moderation removed to them again
   in the transaction that restores it (inboxes built meanwhile left it out; decision 0032);
 - ``drop`` deletes a reader's inbox in the transaction that changes the reader's followees or
-  groups (it is built again, from the new sources, at the next read).
+  groups (it is built again, from the new sources, at the next read);
+- ``forget`` deletes the entries of posts destroyed for good (records' disposition, decision
+  0033) from every inbox: the rule holds no post that is no more.
 
 Advisory locks order them, one per stripe of readers (``STRIPES``). ``fan_out`` and ``drop``
 take every stripe's shared, always in the same order; ``build`` takes its reader's stripe
@@ -35,11 +37,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, text
+from sqlalchemy import and_, delete, exists, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kit.db import Database
 from kit.db_errors import sqlstate
@@ -93,6 +97,18 @@ async def fan_out(session: AsyncSession, post: Post) -> None:
         await session.execute(_FAN_OUT_BY_GROUP, {"post": post.id, "group": post.group_id})
     else:
         await session.execute(_FAN_OUT_BY_AUTHOR, {"post": post.id, "author": post.author_id})
+
+
+async def forget(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> None:
+    """Call in the transaction that destroys ``post_ids`` (a batch of at most a thousand),
+    after it has: a build running meanwhile, which may have read them, commits before the
+    stripes' lock is granted here, and its entries of them go too; a build that starts later
+    waits for this transaction and no longer finds them. No index leads to a post's entries:
+    the statement reads them all, once for the whole batch (records' disposition is a
+    background job, fan-out on write is not made to pay for it)."""
+    if _postgres(session) and post_ids:
+        await session.execute(_SHARED)
+        await session.execute(delete(HomeEntry).where(col(HomeEntry.post_id).in_(post_ids)))
 
 
 def stripe(reader: uuid.UUID) -> int:

@@ -15,6 +15,10 @@ with the flows below, each in the event's transaction:
   organisation reach their followers only) or not;
 - a context's held-content terms are replaced whole by a newer version.
 
+Every change of a post or comment also tells records (``records``): ``restored``, or
+``moderated`` with the new ``moderation``; a removed item that comes back carries its text
+again.
+
 It also answers moderation's one synchronous call, at filing (``routes.internal``): the post or
 comment reported, as the reporter sees it (``lookup_post``, ``lookup_comment``).
 
@@ -42,7 +46,7 @@ from kit.db import upsert
 from kit.errors import NotFound
 from kit.outbox import Outbox
 from kit.timeutil import as_utc, utcnow
-from services.feed import inbox
+from services.feed import inbox, records
 from services.feed.access import visible_post
 from services.feed.commenting import (
     comment_deleted_event,
@@ -121,6 +125,12 @@ def _apply(item: Post | Comment, action: ContentAction, at: datetime) -> bool:
     return True
 
 
+def _change(action: ContentAction) -> records.PostChange:
+    """How an action goes into an item's record: ``restored``, or a change of its
+    ``moderation``."""
+    return "restored" if action == "restored" else "moderated"
+
+
 async def moderate_post(
     session: AsyncSession, outbox: Outbox, post_id: uuid.UUID, action: ContentAction, at: datetime
 ) -> None:
@@ -132,6 +142,10 @@ async def moderate_post(
     if not _apply(post, action, at):
         return
     now = utcnow()
+    if before.deleted and post.deleted_at is None:  # a removed post back, its text with it
+        await outbox.publish(session, *records.post_text_record(post, _change(action), now))
+    else:
+        await outbox.publish(session, *records.post_record(post, _change(action), now))
     if not before.deleted and post.deleted_at is not None:
         await outbox.publish(session, *post_deleted_event(post, now))
     if before.deleted and post.deleted_at is None:
@@ -178,12 +192,16 @@ async def moderate_comment(
     if not _apply(comment, action, at):
         return
     now = utcnow()
+    if before.deleted and comment.deleted_at is None:  # a removed comment back, its text with it
+        await outbox.publish(session, *records.comment_text_record(comment, post, _change(action), now))
+    else:
+        await outbox.publish(session, *records.comment_record(comment, post, _change(action), now))
     await recount(session, comment, int(counted(comment)) - int(before.live))
     if before.live and not counted(comment):
         await session.execute(delete(Notification).where(col(Notification.comment_id) == comment.id))
     if not before.deleted and comment.deleted_at is not None:
         await outbox.publish(
-            session, "comment.deleted", str(post.id), comment_deleted_event(comment, post, now)
+            session, "comment.deleted", str(post.id), comment_deleted_event(comment.id, post, now)
         )
     if before.live or not counted(comment):
         return

@@ -4,8 +4,9 @@ reader lists them and marks them read.
 
 A reader's notifications leave out those about posts not shown to the reader
 (``timelines.shown_ids``: a post deleted, moderated, or by an author no longer active) and
-those of actors no longer active
-(``notifications_of``). Every read of notifications starts from it."""
+those of actors no longer active (``notifications_of``). Every read of notifications starts
+from it, but one: the persona's own export (``for_export``, asked by records; decision 0033),
+which holds every notification the persona has."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from kit.pagination import decode_id_cursor
 from kit.timeutil import utcnow
 from services.feed.listing import Listing, by_id
 from services.feed.models import Notification, PersonaReplica, Post
-from services.feed.schemas import NotificationsRead
+from services.feed.schemas import NotificationsRead, RecordsNotifications, records_notification
 from services.feed.timelines import ACTIVE_AUTHOR, seen_by_each, shown_ids
 
 
@@ -106,3 +107,19 @@ async def mark_read(session: AsyncSession, persona_id: uuid.UUID, which: Notific
     result = await session.execute(statement.values(read_at=utcnow()))
     await session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def for_export(
+    session: AsyncSession, persona_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+) -> RecordsNotifications:
+    """Every notification of ``persona_id`` (read or not, whatever became of its post), in id
+    order from just after ``after``: what records exports to the persona as its own data."""
+    query = select(Notification).where(col(Notification.persona_id) == persona_id)
+    if after is not None:
+        query = query.where(col(Notification.id) > after)
+    rows = list((await session.scalars(query.order_by(col(Notification.id)).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RecordsNotifications(
+        items=[records_notification(note) for note in rows], next=rows[-1].id if more else None
+    )

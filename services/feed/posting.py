@@ -1,6 +1,8 @@
 """Writing posts: publish, edit, delete and pin. Each flow is the whole change in one transaction
 (checks, text with its mentions and tags, notifications, events, the home inboxes' fan-out) and
-needs no HTTP: the caller is a ``Principal``, the answer a public schema.
+needs no HTTP: the caller is a ``Principal``, the answer a public schema. Each change of a
+post's content also tells records (``records``: a pin is no change of it), with its public event
+in one ``publish_many``.
 
 A post whose text holds one of moderation's terms (``content.held_by``) is held for review
 (decision 0032): saved ``held``, seen by its author alone, ``internal.content.held`` published
@@ -23,7 +25,7 @@ from kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kit.idempotency import Created
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
-from services.feed import inbox
+from services.feed import inbox, records
 from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
 from services.feed.content import (
     held_by,
@@ -146,11 +148,14 @@ async def publish(
     new_mentions = await _set_text(session, post, body.body, new=True)
     session.add(post)
     held = held_by(post_text(post.body, post.links), await terms_of(session, post.context))
+    events = []
     if held:
         await hold(session, outbox, post, post, held, post.created_at)
     else:
         await _notify_mentions(session, post, author.persona_id, new_mentions)
-        await outbox.publish(session, "post.created", str(post.id), post_event(post))
+        events.append(("post.created", str(post.id), post_event(post)))
+    events.append(records.post_text_record(post, "created", post.created_at))
+    await outbox.publish_many(session, events)
     # A held post goes into the inboxes too (as they are built, ``inbox``): pages show it to
     # its author alone until it is released.
     await inbox.fan_out(session, post)
@@ -175,13 +180,14 @@ async def edit(
     now = utcnow()
     if "pinned_until" in fields:
         _repin(caller, post, body.pinned_until)
-    if fields & {"body", "links"}:
-        await _edit_text(session, outbox, caller, post, body, now)
+    edited = bool(fields & {"body", "links"}) and await _edit_text(session, outbox, caller, post, body, now)
     post.updated_at = now
+    events = []
     if not (post.moderation == "held" and held_since_written(post)):  # else never announced yet
-        await outbox.publish(
-            session, "post.updated", str(post.id), {**post_event(post), "updated_at": now.isoformat()}
-        )
+        events.append(("post.updated", str(post.id), {**post_event(post), "updated_at": now.isoformat()}))
+    if edited:  # a pin changes nothing of the record
+        events.append(records.post_text_record(post, "edited", now))
+    await outbox.publish_many(session, events)
     await session.commit()
     return post_public((post, row[1], row[2], row[3]), now)
 
@@ -198,16 +204,16 @@ def _repin(caller: Principal, post: Post, pinned_until: datetime | None) -> None
 
 async def _edit_text(
     session: AsyncSession, outbox: Outbox, caller: Principal, post: Post, body: PostUpdate, now: datetime
-) -> None:
+) -> bool:
     """The new text, its revision, and its new mentions told; or, when the new text of a post
     moderation left alone holds a term, the post held and the mentions kept for the release.
-    A post already hidden or held stays as it is."""
+    A post already hidden or held stays as it is. False when the text is the same."""
     if post.author_id != caller.persona_id:
         raise Forbidden("Only the author edits a post.")
     new_body = body.body if body.body is not None else post.body
     new_links = _links(body.links) if body.links is not None else list(post.links or [])
     if new_body == post.body and new_links == list(post.links or []):
-        return
+        return False
     session.add(PostRevision(post_id=post.id, body=post.body, links=list(post.links or []), created_at=now))
     assert caller.persona_id is not None
     new_mentions = await _set_text(session, post, new_body)
@@ -219,6 +225,7 @@ async def _edit_text(
             await hold(session, outbox, post, post, held, now)
     if post.moderation != "held":
         await _notify_mentions(session, post, caller.persona_id, new_mentions)
+    return True
 
 
 async def remove(session: AsyncSession, outbox: Outbox, caller: Principal, post_id: uuid.UUID) -> None:

@@ -1,5 +1,6 @@
 """Reactions: a fixed set of kinds, at most one of each per persona and post. Adding one and
-taking it back are idempotent, keep the post's counts and publish an event; both commit."""
+taking it back are idempotent, keep the post's counts and publish an event, and its record to
+records (``records``) with it; both commit."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from sqlmodel import col
 from domain.principal import Principal
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
+from services.feed import records
 from services.feed.access import ensure_writable, visible_post
 from services.feed.models import Post, Reaction
+from services.feed.records import PostScope
 from services.feed.schemas import PostPublic, ReactionKind, post_public
 
 
-def _reaction_event(post: Post, persona_id: uuid.UUID, kind: str) -> dict[str, object]:
+def reaction_event(post: PostScope, persona_id: uuid.UUID, kind: str) -> dict[str, object]:
+    """What other services learn of a reaction (``reaction.added`` adds its ``created_at``)."""
     return {
         "post_id": str(post.id),
         "persona_id": str(persona_id),
@@ -44,8 +48,14 @@ async def react(
             session.add(Reaction(post_id=post_id, persona_id=caller.persona_id, kind=kind, created_at=now))
             await session.flush()
             await session.execute(update(Post).where(col(Post.id) == post_id).values({column: column + 1}))
-            event = {**_reaction_event(post, caller.persona_id, kind), "created_at": now.isoformat()}
-            await outbox.publish(session, "reaction.added", str(post_id), event)
+            event = {**reaction_event(post, caller.persona_id, kind), "created_at": now.isoformat()}
+            await outbox.publish_many(
+                session,
+                [
+                    ("reaction.added", str(post_id), event),
+                    records.reaction_record(post, caller.persona_id, kind, "added", now),
+                ],
+            )
             await session.commit()
             added = True
         except IntegrityError:
@@ -71,8 +81,12 @@ async def take_back(
     if getattr(result, "rowcount", 0) == 1:
         column = getattr(Post, f"{kind}_count")
         await session.execute(update(Post).where(col(Post.id) == post_id).values({column: column - 1}))
-        await outbox.publish(
-            session, "reaction.removed", str(post_id), _reaction_event(post, caller.persona_id, kind)
+        await outbox.publish_many(
+            session,
+            [
+                ("reaction.removed", str(post_id), reaction_event(post, caller.persona_id, kind)),
+                records.reaction_record(post, caller.persona_id, kind, "removed", utcnow()),
+            ],
         )
     await session.commit()
     session.expire_all()

@@ -361,3 +361,38 @@ def moderation_comment(comment: Comment, post: Post) -> ModerationItem:
         links=[],
         created_at=comment.created_at,
     )
+
+
+class RecordsNotification(BaseModel):
+    """A notification as records exports it to the persona it is for (decision 0033;
+    ``routes.internal``, never published): the row's own fields."""
+
+    id: uuid.UUID
+    persona_id: uuid.UUID
+    kind: str
+    post_id: uuid.UUID
+    comment_id: uuid.UUID | None
+    actor_id: uuid.UUID
+    created_at: datetime
+    read_at: datetime | None
+
+
+class RecordsNotifications(BaseModel):
+    """A page of a persona's notifications in id order; ``next`` is the ``after`` of the next
+    page, null after the last."""
+
+    items: list[RecordsNotification]
+    next: uuid.UUID | None
+
+
+def records_notification(note: Notification) -> RecordsNotification:
+    return RecordsNotification(
+        id=note.id,
+        persona_id=note.persona_id,
+        kind=note.kind,
+        post_id=note.post_id,
+        comment_id=note.comment_id,
+        actor_id=note.actor_id,
+        created_at=note.created_at,
+        read_at=note.read_at,
+    )

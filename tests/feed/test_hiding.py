@@ -212,6 +212,8 @@ EXEMPT = {
     "/redoc": "the API's description",
     "/internal/moderation/posts/{post_id}": LOOKUP,
     "/internal/moderation/comments/{comment_id}": LOOKUP,
+    "/internal/records/notifications": "a persona's own notifications (ids, no text), which records "
+    "exports to it, behind the internal token (tests/feed/test_records_disposal.py)",
 }
 
 

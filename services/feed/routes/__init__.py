@@ -10,4 +10,5 @@ routers = [
     following.router,
     notifications.router,
     internal.router,
+    internal.records_router,
 ]

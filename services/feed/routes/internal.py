@@ -1,6 +1,7 @@
-"""The lookups moderation makes when a report is filed (decision 0032): a post or a comment as
-one persona, the reporter, sees it. Behind the internal token, and left out of the published
-API."""
+"""Other services' synchronous calls to feed, behind the internal token and left out of the
+published API: the lookups moderation makes when a report is filed (decision 0032: a post or a
+comment as one persona, the reporter, sees it), and a persona's notifications, which records
+exports to the persona (decision 0033)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from kit.internal import ServiceToken
-from services.feed import moderation
+from services.feed import moderation, notifications
 from services.feed.deps import SessionDep
-from services.feed.schemas import ModerationItem
+from services.feed.schemas import ModerationItem, RecordsNotifications
 
 router = APIRouter(prefix="/internal/moderation", include_in_schema=False, dependencies=[ServiceToken])
 
@@ -29,3 +30,18 @@ async def get_post(post_id: uuid.UUID, reader: Reader, session: SessionDep) -> M
 async def get_comment(comment_id: uuid.UUID, reader: Reader, session: SessionDep) -> ModerationItem:
     """404, as for a comment that does not exist, when the reader may not see it."""
     return await moderation.lookup_comment(session, reader, comment_id)
+
+
+records_router = APIRouter(prefix="/internal/records", include_in_schema=False, dependencies=[ServiceToken])
+
+
+@records_router.get("/notifications", summary="A persona's notifications, for its own export")
+async def list_notifications(
+    session: SessionDep,
+    persona_id: Annotated[uuid.UUID, Query(description="The persona whose notifications these are.")],
+    after: Annotated[uuid.UUID | None, Query(description="The `next` of the page before.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> RecordsNotifications:
+    """Every notification of the persona, read or not, in id order; empty for a persona feed
+    does not know."""
+    return await notifications.for_export(session, persona_id, after=after, limit=limit)
