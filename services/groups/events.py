@@ -1,7 +1,8 @@
 """What groups does with other services' events: keep its persona replica, drop the
 memberships of personas that are gone (with ownership succession), record the feed's
-activity in groups, which group health is computed from, and apply moderation's decisions on
-groups (services/groups/moderation.py).
+activity in groups, which group health is computed from, apply moderation's decisions on
+groups (services/groups/moderation.py), and dispose of that activity history when records'
+retention says so (services/groups/records.py).
 
 Each consumed event is parsed into the model below that its handler declares; an event that
 does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
@@ -13,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -23,7 +24,7 @@ from domain.events import PersonaChanged, PersonaErased, keep_persona
 from kit.db import upsert
 from kit.ids import new_id
 from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
-from services.groups import membership, moderation
+from services.groups import membership, moderation, records
 from services.groups.models import Activity, Group, PersonaReplica
 
 GONE = ("deactivated", "erased")
@@ -89,6 +90,22 @@ class GroupModerated(_Event):
     target_id: uuid.UUID
     subject_id: uuid.UUID | None = None
     until: datetime | None = None
+
+
+class RecordsDisposal(_Event):
+    """``internal.records.dispose`` (records, decision 0033). Its data has one of several
+    shapes: ``kind`` names content that feed destroys, ``class`` an operational class whose
+    owner deletes the rows created before ``before``. Groups owns the class ``group_health``
+    alone; every other shape is read no further and ignored."""
+
+    record_class: str | None = Field(default=None, alias="class")
+    before: datetime | None = None
+
+    @model_validator(mode="after")
+    def _cut_off(self) -> RecordsDisposal:
+        if self.record_class == records.GROUP_HEALTH and self.before is None:
+            raise ValueError("a disposal of group_health names its cut-off, before")
+        return self
 
 
 async def _in_group(session: AsyncSession, group_id: uuid.UUID | None, context: str) -> bool:
@@ -214,6 +231,14 @@ async def on_group_moderated(session: AsyncSession, event: Event[GroupModerated]
     await moderation.apply(session, handler_outbox(session), data.target_id, data.context, state, event.time)
 
 
+async def on_records_dispose(session: AsyncSession, event: Event[RecordsDisposal]) -> None:
+    """Deletes the activity history from before the cut-off, each group's latest item apart;
+    a redelivery finds nothing more to delete."""
+    data = event.data
+    if data.record_class == records.GROUP_HEALTH and data.before is not None:
+        await records.dispose_of_history(session, data.before)
+
+
 persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
 group_moderated = Consumer(Event[GroupModerated], on_group_moderated)
 
@@ -231,4 +256,5 @@ handlers: dict[str, EventHandler] = {
     "moderation.group.hidden": group_moderated,
     "moderation.group.removed": group_moderated,
     "moderation.group.restored": group_moderated,
+    "internal.records.dispose": Consumer(Event[RecordsDisposal], on_records_dispose),
 }

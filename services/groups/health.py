@@ -39,7 +39,9 @@ HISTORY_KEPT = 90 * DAY
 
 
 def history_retention() -> Retention:
-    """Activity older than ``HISTORY_KEPT``, except each group's latest item."""
+    """Activity older than ``HISTORY_KEPT``, except each group's latest item. Records'
+    disposal of the ``group_health`` class (``records.dispose_of_history``) applies this
+    same rule with its own cut-off."""
     newer = aliased(Activity)
     has_newer = exists().where(
         col(newer.group_id) == col(Activity.group_id), col(newer.occurred_at) > col(Activity.occurred_at)

@@ -1,7 +1,7 @@
 """A group's life: creating it with its charter, changing it, archiving and restoring it, and
 deleting it for good. Each flow checks who may act, changes the rows, publishes the group's
-event in the same transaction and (but for a create, which the idempotent-create mechanism
-commits) commits."""
+event and its record for the records service (``records``) in the same transaction and (but
+for a create, which the idempotent-create mechanism commits) commits."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from kit.errors import APIError, Forbidden, NotFound
 from kit.idempotency import Created, Taken
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
-from services.groups import membership
+from services.groups import membership, records
 from services.groups.access import Access
 from services.groups.models import Group, PersonaReplica
 from services.groups.schemas import GroupCreate, GroupPublic, GroupUpdate, group_public
@@ -105,6 +105,7 @@ async def create(
     session.add(group)
     await session.flush()
     await outbox.publish(session, "group.created", str(group.id), membership.group_event(group))
+    await records.publish_group(session, outbox, group, "created")
     await membership.add(session, outbox, group, caller.persona_id, "owner")
     await session.refresh(group)
     return Created(group_public(group, "owner"), location(group))
@@ -139,6 +140,7 @@ async def update(
     session.add(group)
     await session.flush()
     await outbox.publish(session, "group.updated", str(group.id), membership.group_event(group))
+    await records.publish_group(session, outbox, group, "updated")
     await session.commit()
     return group
 
@@ -150,7 +152,9 @@ async def delete_for_good(session: AsyncSession, outbox: Outbox, access: Access)
     if not access.is_admin:
         raise Forbidden("Only administrators delete a group for good.")
     access.require_unmoderated()
-    data = {"id": str(group.id), "context": group.context, "updated_at": utcnow().isoformat()}
+    now = utcnow()
+    data = {"id": str(group.id), "context": group.context, "updated_at": now.isoformat()}
+    await records.publish_group(session, outbox, group, "deleted", now)  # the row's last state
     await session.execute(delete(Group).where(col(Group.id) == group.id))
     await outbox.publish(session, "group.deleted", str(group.id), data)
     await session.commit()
@@ -167,6 +171,7 @@ async def archive(session: AsyncSession, outbox: Outbox, access: Access) -> None
     session.add(group)
     await session.flush()
     await outbox.publish(session, "group.archived", str(group.id), membership.group_event(group))
+    await records.publish_group(session, outbox, group, "archived")
     await session.commit()
 
 
@@ -181,5 +186,6 @@ async def restore(session: AsyncSession, outbox: Outbox, access: Access) -> Grou
         session.add(group)
         await session.flush()
         await outbox.publish(session, "group.restored", str(group.id), membership.group_event(group))
+        await records.publish_group(session, outbox, group, "restored")
         await session.commit()
     return group

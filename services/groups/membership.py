@@ -19,6 +19,7 @@ from kit.errors import Conflict, Forbidden, NotFound
 from kit.ids import new_id
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
+from services.groups import records
 from services.groups.access import Access, check_join_budget, lock_group, membership_of
 from services.groups.models import Group, Invitation, JoinRequest, Membership, PersonaReplica
 
@@ -169,6 +170,7 @@ async def drop_persona(session: AsyncSession, outbox: Outbox, persona_id: uuid.U
         if group.member_count <= 0 and group.archived_at is None:
             group.archived_at = group.updated_at = utcnow()
             await outbox.publish(session, "group.archived", str(group.id), group_event(group))
+            await records.publish_group(session, outbox, group, "archived")
         session.add(group)
         await session.flush()
     await _drop_steward(session, persona_id)

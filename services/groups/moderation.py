@@ -2,7 +2,8 @@
 tells groups through ``moderation.group.*`` events; groups keeps the decision on the group's
 row (``Group.moderation``), and ``access`` makes a moderated group answer as a missing one (a
 hidden one still reaches its owners, read-only). Each change is told to the other services
-as ``group.updated``, whose ``moderation`` field their replicas follow.
+as ``group.updated``, whose ``moderation`` field their replicas follow, and to records as a
+``moderated`` state of the group (``records``).
 
 Moderation also asks, once per report on a group, what the reporter can see of it: the lookup
 below answers with groups' own rule (``access.visible_group``) for the reporter, so a missing
@@ -22,7 +23,7 @@ from domain.contexts import Context
 from domain.principal import Principal
 from kit.outbox import Outbox
 from kit.timeutil import as_utc, utcnow
-from services.groups import membership
+from services.groups import membership, records
 from services.groups.access import group_not_found, lock_group, visible_group
 from services.groups.models import Group, Membership, PersonaReplica
 from services.groups.schemas import GroupForModeration, group_for_moderation
@@ -58,6 +59,7 @@ async def apply(
     await session.flush()
     if changed:
         await outbox.publish(session, "group.updated", str(group.id), membership.group_event(group))
+        await records.publish_group(session, outbox, group, "moderated")
     return changed
 
 

@@ -43,7 +43,7 @@ async def test_create_group_with_charter_makes_the_creator_owner_and_steward(sui
     got = await suite.client.get(f"{GROUPS}/{group['id']}", headers=auth(ada))
     assert got.json() == group
     events = await published(suite)
-    assert [e[0] for e in events] == ["group.created", "membership.added"]
+    assert [e[0] for e in events] == ["group.created", "internal.records.group", "membership.added"]
     assert events[0][1] == group["id"]
     assert events[0][2] == {
         "id": group["id"],
@@ -55,8 +55,8 @@ async def test_create_group_with_charter_makes_the_creator_owner_and_steward(sui
         "moderation": None,
         "updated_at": events[0][2]["updated_at"],
     }
-    assert events[1][2]["persona_id"] == ada_id and events[1][2]["role"] == "owner"
-    assert set(events[1][2]) == {"group_id", "persona_id", "context", "role", "joined_at", "updated_at"}
+    assert events[2][2]["persona_id"] == ada_id and events[2][2]["role"] == "owner"
+    assert set(events[2][2]) == {"group_id", "persona_id", "context", "role", "joined_at", "updated_at"}
 
 
 @pytest.mark.parametrize(
