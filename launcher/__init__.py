@@ -1,2 +1,2 @@
-"""Starts the whole suite on one machine, as ``make run`` does: migrations, then the four
-services and the gateway as five processes."""
+"""Starts the whole suite on one machine, as ``make run`` does: migrations, then the five
+services and the gateway as six processes."""

@@ -1,4 +1,4 @@
-"""``python -m launcher``: migrate, start the five processes, stop them all on Ctrl-C."""
+"""``python -m launcher``: migrate, start the six processes, stop them all on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nThe suite is running.\n  API:     {gateway}/api/v1/\n  OpenAPI: {gateway}/openapi.json\n"
         f"  Docs:    {gateway}/docs\n  Health:  {gateway}/health/ready\n"
         f"  Metrics: http://{METRICS_HOST}:{args.gateway_metrics_port}/metrics (this host only)\n"
-        "Ctrl-C stops all five processes.\n",
+        "Ctrl-C stops all six processes.\n",
         flush=True,
     )
     exit_code = 0

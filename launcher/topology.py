@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-SERVICES = ("identity", "feed", "groups", "moderation")
-COMPONENTS = ("identity", "feed", "groups", "moderation", "gateway")
-DEFAULT_PORTS = {"gateway": 8000, "identity": 8001, "feed": 8002, "groups": 8003, "moderation": 8004}
+SERVICES = ("identity", "feed", "groups", "moderation", "records")
+COMPONENTS = ("identity", "feed", "groups", "moderation", "records", "gateway")
+DEFAULT_PORTS = {
+    "gateway": 8000,
+    "identity": 8001,
+    "feed": 8002,
+    "groups": 8003,
+    "moderation": 8004,
+    "records": 8005,
+}
 DEFAULT_METRICS_PORT = 8010
 # The gateway's metrics listen on loopback whatever host the suite serves on: they are for
 # whoever runs it, not for its clients.
@@ -17,28 +24,34 @@ APPS = {
     "feed": "services.feed.app:create_app",
     "groups": "services.groups.app:create_app",
     "moderation": "services.moderation.app:create_app",
+    "records": "services.records.app:create_app",
     "gateway": "gateway.app:create_app",
 }
 
 # publisher -> [(subscriber, event types)]
-# Identity receives every event (its own included) to fan them out to integrators' webhooks.
-# Events named ``internal.*`` are between services only: identity never sends them to webhooks.
+# Identity receives every public event (its own included) to fan them out to integrators'
+# webhooks. Events named ``internal.*`` are between services only: identity never sends them to
+# webhooks, and receives only those it acts on. ``internal.records.*`` carry content to records
+# alone (decision 0033).
 SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
     "identity": [
         ("feed", ["persona.*"]),
         ("groups", ["persona.*"]),
         ("moderation", ["persona.*", "internal.staff.*"]),
+        ("records", ["persona.*", "internal.staff.*"]),
         ("identity", ["*"]),
     ],
     "groups": [
         ("feed", ["group.*", "membership.*"]),
         ("moderation", ["group.*", "membership.*"]),
-        ("identity", ["*"]),
+        ("records", ["membership.*", "internal.records.*"]),
+        ("identity", ["group.*", "membership.*"]),
     ],
     "feed": [
         ("groups", ["post.*", "comment.*", "reaction.*"]),
         ("moderation", ["internal.content.*"]),
-        ("identity", ["*"]),
+        ("records", ["internal.records.*"]),
+        ("identity", ["post.*", "comment.*", "reaction.*"]),
     ],
     "moderation": [
         (
@@ -54,6 +67,11 @@ SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
         ("groups", ["moderation.group.*"]),
         ("identity", ["*"]),
     ],
+    "records": [
+        ("feed", ["internal.records.dispose"]),
+        ("groups", ["internal.records.dispose"]),
+        ("identity", ["internal.records.dispose"]),
+    ],
 }
 
 
@@ -68,7 +86,7 @@ class Layout:
 
 
 def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[str, str]:
-    """Every variable the five processes need, each under its own prefix."""
+    """Every variable the six processes need, each under its own prefix."""
     identity = layout.url("identity")
     env = {
         "GATEWAY_HOST": layout.host,
@@ -79,6 +97,10 @@ def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[st
         "GATEWAY_MODERATION_URL": layout.url("moderation"),
         "MODERATION_FEED_URL": layout.url("feed"),
         "MODERATION_GROUPS_URL": layout.url("groups"),
+        "GATEWAY_RECORDS_URL": layout.url("records"),
+        "RECORDS_IDENTITY_URL": identity,
+        "RECORDS_FEED_URL": layout.url("feed"),
+        "RECORDS_EXPORT_DIR": f"{var_dir}/exports",
         "GATEWAY_TOKEN_ISSUER": identity,
         "IDENTITY_SIGNING_KEY_DIR": f"{var_dir}/keys",
         "IDENTITY_PUBLIC_URL": layout.url("gateway"),

@@ -1,1 +1,1 @@
-"""The suite's four services; each owns its database and never imports another."""
+"""The suite's five services; each owns its database and never imports another."""

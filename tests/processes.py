@@ -1,5 +1,5 @@
 """Real processes for the tests: free ports, starting and stopping a child process (a uvicorn
-service, a stub server, the launcher and its five processes), waiting until it answers, and its
+service, a stub server, the launcher and its six processes), waiting until it answers, and its
 last lines of output for the message when it does not.
 
 Ports come from a range below the kernel's ephemeral ports (which outgoing connections use),
@@ -29,7 +29,7 @@ from launcher import topology
 from tests.mailbox import wait_for_logged_token
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPONENTS = topology.COMPONENTS  # the launcher's five processes
+COMPONENTS = topology.COMPONENTS  # the launcher's six processes
 T = TypeVar("T")
 
 # Ports handed out to the tests: below the ephemeral range (32768 and up on Linux), above the
@@ -238,7 +238,7 @@ def wait_until_ready(process: Process, url: str, timeout: float = 60) -> None:
     process.wait_until_answers(url + "/health/ready", timeout, status=200)
 
 
-# -- the launcher: the five processes as `make run` starts them -------------------------------
+# -- the launcher: the six processes as `make run` starts them -------------------------------
 
 
 def launch(
@@ -307,7 +307,7 @@ def wait_for_line(
 
 @dataclass
 class Running:
-    """The launcher and its five processes; ``output`` fills as they write."""
+    """The launcher and its six processes; ``output`` fills as they write."""
 
     process: subprocess.Popen[str]
     ports: dict[str, int]

@@ -1,10 +1,12 @@
-"""The whole suite in one process: the four services and the gateway wired together through
+"""The whole suite in one process: the five services and the gateway wired together through
 httpx ASGI transports (no sockets), each service on its own database."""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,8 @@ from services.identity.keys import KeyRing, SigningKey
 from services.identity.settings import IdentitySettings
 from services.moderation.app import create_app as create_moderation
 from services.moderation.settings import ModerationSettings
+from services.records.app import create_app as create_records
+from services.records.settings import RecordsSettings
 
 ISSUER = "http://identity"
 AUDIENCE = "govsocial-api"
@@ -74,7 +78,7 @@ def service_settings(urls: Mapping[str, str], token: str, **overrides: Any) -> d
             "subscribers": SUBSCRIBERS[name],
             **overrides.get(name, {}),
         }
-        for name in ("identity", "feed", "groups", "moderation")
+        for name in ("identity", "feed", "groups", "moderation", "records")
     }
 
 
@@ -84,6 +88,7 @@ class Suite:
     feed: FastAPI
     groups: FastAPI
     moderation: FastAPI
+    records: FastAPI
     gateway: FastAPI
     router: HostRouter
     client: httpx.AsyncClient
@@ -95,7 +100,7 @@ class Suite:
         total = 0
         for _ in range(rounds):
             sent = 0
-            for app in (self.identity, self.groups, self.feed, self.moderation):
+            for app in (self.identity, self.groups, self.feed, self.moderation, self.records):
                 sent += await app.state.relay.deliver_once()
             total += sent
             if not sent:
@@ -119,6 +124,7 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
     router = HostRouter()
     internal = httpx.AsyncClient(transport=router, timeout=5)
     keys = KeyRing([_KEY])
+    export_dir = tempfile.mkdtemp(prefix="records-exports-")
     identity = create_identity(
         IdentitySettings(
             **settings["identity"],
@@ -138,19 +144,37 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
         ),
         http_client=internal,
     )
+    records = create_records(
+        RecordsSettings(
+            **{
+                "identity_url": "http://identity",
+                "feed_url": "http://feed",
+                "export_dir": str(export_dir),
+                **settings["records"],
+            }
+        ),
+        http_client=internal,
+    )
     gateway = create_gateway(
         GatewaySettings(
             identity_url="http://identity",
             feed_url="http://feed",
             groups_url="http://groups",
             moderation_url="http://moderation",
+            records_url="http://records",
             token_issuer=ISSUER,
             token_audience=AUDIENCE,
             **overrides.get("gateway", {}),
         ),
         http_client=internal,
     )
-    services = {"identity": identity, "feed": feed, "groups": groups, "moderation": moderation}
+    services = {
+        "identity": identity,
+        "feed": feed,
+        "groups": groups,
+        "moderation": moderation,
+        "records": records,
+    }
     for host, app in (*services.items(), ("gateway", gateway)):
         router.mount(host, app)
     async with contextlib.AsyncExitStack() as stack:
@@ -160,12 +184,14 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
             httpx.AsyncClient(transport=router, base_url="http://gateway")
         )
         await stack.enter_async_context(internal)
+        stack.callback(shutil.rmtree, export_dir, ignore_errors=True)
         stack.push_async_callback(_stop_relays, *services.values())
         yield Suite(
             identity=identity,
             feed=feed,
             groups=groups,
             moderation=moderation,
+            records=records,
             gateway=gateway,
             router=router,
             client=client,

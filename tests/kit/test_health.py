@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 
@@ -16,6 +17,7 @@ async def test_every_service_is_live_and_ready(suite):
         "feed": "ready",
         "groups": "ready",
         "moderation": "ready",
+        "records": "ready",
     }
 
 
@@ -36,9 +38,10 @@ async def test_gateway_readiness_names_the_upstream_that_is_down(suite):
     assert "groups unreachable" in resp.json()["detail"]
 
 
-async def test_gateway_readiness_names_moderation_when_it_is_down(suite):
-    suite.router.down.add("moderation")
+@pytest.mark.parametrize("service", ["moderation", "records"])
+async def test_gateway_readiness_names_a_later_service_when_it_is_down(suite, service):
+    suite.router.down.add(service)
     resp = await suite.client.get("/health/ready")
     assert resp.status_code == 503
-    assert "moderation unreachable" in resp.json()["detail"]
-    assert resp.json()["upstreams"]["moderation"] == "unreachable"
+    assert f"{service} unreachable" in resp.json()["detail"]
+    assert resp.json()["upstreams"][service] == "unreachable"

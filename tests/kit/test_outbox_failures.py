@@ -86,13 +86,13 @@ async def test_a_malformed_event_is_dead_lettered_once_and_the_next_of_its_subje
     group, persona = str(uuid.uuid4()), str(uuid.uuid4())
     secret = "private-note-" + uuid.uuid4().hex
     malformed = {"group_id": group, "role": "member", "note": secret}  # no persona_id
-    valid = {"group_id": group, "persona_id": persona, "role": "member"}
+    valid = {"group_id": group, "persona_id": persona, "role": "member", "context": "professional"}
     outbox = suite.groups.state.outbox
     async with suite.groups.state.database.sessionmaker() as session, session.begin():
         bad_id = await outbox.publish(session, "membership.added", group, malformed)
         await outbox.publish(session, "membership.added", group, valid)
-    assert await suite.deliver() == 6  # both events, to feed, moderation and identity
-    assert [r.status for r in await _rows(suite.groups, groups_outbox.delivery)] == ["delivered"] * 6
+    assert await suite.deliver() == 8  # both events, to feed, moderation, records and identity
+    assert [r.status for r in await _rows(suite.groups, groups_outbox.delivery)] == ["delivered"] * 8
 
     (letter,) = await _rows(suite.feed, feed_outbox.dead_letter)
     assert (letter.event_id, letter.type, letter.source, letter.subject) == (
@@ -107,7 +107,7 @@ async def test_a_malformed_event_is_dead_lettered_once_and_the_next_of_its_subje
         assert await session.get(MembershipReplica, (uuid.UUID(persona), uuid.UUID(group))) is not None
     assert _dead_lettered(suite.feed, "membership.added") == 1
     lines = [m for m in outbox_log.messages if "dead-lettered" in m]
-    assert len(lines) == 2  # by feed and by moderation, which both read memberships
+    assert len(lines) == 3  # by feed, moderation and records, which all read memberships
     for line in lines:
         assert str(bad_id) in line and "membership.added" in line and secret not in line
 

@@ -1,0 +1,410 @@
+"""What records does with other services' events (decision 0033): its replicas of identity's
+personas and staff roles, and the records copy of posts, comments, reactions, groups and
+memberships.
+
+Each consumed event is parsed into the model below that its handler declares; an event that
+does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
+
+The copy appends, never rewrites. Every ``internal.records.*`` event of an item appends a
+version: with the text when the event carries it (creation, an edit, a restore), without
+(``body`` null) when it does not (a deletion, a moderation change), so that whatever an author or
+a moderator does later, every state the item had is kept until its retention ends. Versions of
+an item are numbered as their events arrive; the owner publishes an item's events in order (one
+subject), so that is their order. An event applied twice appends nothing: the receiver skips an
+event id it has applied, and a version with the same owner's time and change as one the item has
+(the same change published again under another id) is skipped too. The item's state (deletion,
+moderation, class) follows the latest change by the owner's time, so an older event delivered
+late adds its version and changes nothing else.
+
+A comment (created or edited) or an added reaction is activity on its post: the post's
+``last_activity_at`` moves to it, by which a policy counted from the last activity ages posts.
+
+An event about an item disposition has destroyed (one delivered very late, or a change feed
+made while the dispose event was on its way) creates the item again from what it carries;
+nothing at the owner is brought back by it, and the next run disposes of the copy again under
+the same policy. Keeping tombstones of disposed ids to refuse such events would keep the very
+ids the schedule destroyed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from domain.contexts import Context
+from domain.events import PersonaChanged, PersonaErased, StaffUpdated, erase_persona, keep_persona, keep_staff
+from kit.db import upsert
+from kit.outbox import Consumer, EventHandler, IdEvent
+from kit.timeutil import as_utc
+from services.records import classes
+from services.records.models import (
+    GroupRecord,
+    GroupVersion,
+    Item,
+    ItemVersion,
+    MembershipEvent,
+    PersonaReplica,
+    StaffReplica,
+)
+from services.records.officers import OFFICER_ROLES
+
+MAX_BODY = 100_000
+MAX_LIST = 1000
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class PostRecorded(_Event):
+    """``internal.records.post`` (feed): a post's whole state after a change; with ``body``,
+    ``links``, ``mentions`` and ``tags`` when its text was given or changed."""
+
+    id: uuid.UUID
+    author_id: uuid.UUID
+    context: Context
+    audience: str = Field(max_length=20)
+    group_id: uuid.UUID | None = None
+    created_at: datetime
+    change: Literal["created", "edited", "deleted", "moderated", "restored"]
+    at: datetime
+    deleted_at: datetime | None = None
+    moderation: str | None = Field(default=None, max_length=10)
+    body: str | None = Field(default=None, max_length=MAX_BODY)
+    links: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_LIST)
+    mentions: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_LIST)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_LIST)
+
+
+class CommentRecorded(_Event):
+    """``internal.records.comment`` (feed): a comment's whole state after a change; with
+    ``body`` and ``mentions`` when its text was given or changed."""
+
+    id: uuid.UUID
+    post_id: uuid.UUID
+    parent_id: uuid.UUID | None = None
+    author_id: uuid.UUID
+    context: Context
+    group_id: uuid.UUID | None = None
+    created_at: datetime
+    change: Literal["created", "edited", "deleted", "moderated", "restored"]
+    at: datetime
+    deleted_at: datetime | None = None
+    moderation: str | None = Field(default=None, max_length=10)
+    body: str | None = Field(default=None, max_length=MAX_BODY)
+    mentions: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_LIST)
+
+
+class ReactionRecorded(_Event):
+    """``internal.records.reaction`` (feed; the subject is the post): a reaction added or
+    removed. A reaction has no id at feed: the copy's is ``classes.reaction_id``."""
+
+    post_id: uuid.UUID
+    persona_id: uuid.UUID
+    kind: str = Field(min_length=1, max_length=20)
+    context: Context
+    group_id: uuid.UUID | None = None
+    change: Literal["added", "removed"]
+    at: datetime
+
+
+class GroupRecorded(_Event):
+    """``internal.records.group`` (groups): a group's whole charter after a change."""
+
+    id: uuid.UUID
+    context: Context
+    handle: str = Field(max_length=100)
+    name: str = Field(max_length=200)
+    purpose: str = Field(default="", max_length=10_000)
+    visibility: str = Field(max_length=10)
+    created_at: datetime
+    change: Literal["created", "updated", "archived", "restored", "deleted", "moderated"]
+    at: datetime
+    deleted: bool = False
+
+
+class MembershipChanged(_Event):
+    """``membership.added``, ``.updated``, ``.removed`` (groups); the subject is the group."""
+
+    group_id: uuid.UUID | None = None
+    persona_id: uuid.UUID
+    context: Context
+    role: str | None = Field(default=None, max_length=20)
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """The text an event carries (creation, edit, restore)."""
+
+    body: str
+    links: list[Any] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """An item's state as its owner's event describes it."""
+
+    id: uuid.UUID
+    kind: str
+    context: str
+    author_id: uuid.UUID
+    created_at: datetime
+    change: str
+    at: datetime
+    group_id: uuid.UUID | None = None
+    post_id: uuid.UUID | None = None
+    parent_id: uuid.UUID | None = None
+    audience: str | None = None
+    reaction: str | None = None
+    deleted_at: datetime | None = None
+    moderation: str | None = None
+
+    @property
+    def klass(self) -> str:
+        return classes.klass(self.kind, self.context, audience=self.audience, group_id=self.group_id)
+
+
+async def keep(session: AsyncSession, state: State, text: Text | None) -> bool:
+    """Appends the version ``state`` and ``text`` describe to the item (created on first
+    sight); returns False, writing nothing, for a change the item has already."""
+    at = as_utc(state.at)
+    item = await session.get(Item, state.id, with_for_update=True)
+    if item is not None and await _has_version(session, item.id, at, state.change):
+        return False
+    if item is None:
+        item = await _new_item(session, state)
+        session.add(item)
+    elif at >= as_utc(item.changed_at):
+        _apply(item, state)
+    item.versions += 1
+    if text is not None and at > as_utc(item.last_activity_at):
+        item.last_activity_at = at
+    session.add(
+        ItemVersion(
+            item_id=item.id,
+            version=item.versions,
+            change=state.change,
+            body=text.body if text is not None else None,
+            links=text.links if text is not None else [],
+            mentions=text.mentions if text is not None else [],
+            tags=text.tags if text is not None else [],
+            at=at,
+        )
+    )
+    return True
+
+
+async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, change: str) -> bool:
+    same = exists().where(
+        col(ItemVersion.item_id) == item_id, col(ItemVersion.at) == at, col(ItemVersion.change) == change
+    )
+    return bool(await session.scalar(select(same)))
+
+
+async def _new_item(session: AsyncSession, state: State) -> Item:
+    """The item as first seen. A post's last activity is also that of comments and reactions
+    on it that arrived before it (events of different subjects arrive in no set order)."""
+    created_at = as_utc(state.created_at)
+    activity = created_at
+    if state.kind == "post":
+        latest = await session.scalar(
+            select(func.max(col(Item.last_activity_at))).where(col(Item.post_id) == state.id)
+        )
+        activity = max(activity, as_utc(latest)) if latest is not None else activity
+    item = Item(
+        id=state.id,
+        kind=state.kind,
+        klass=state.klass,
+        context=state.context,
+        author_id=state.author_id,
+        post_id=state.post_id,
+        parent_id=state.parent_id,
+        reaction=state.reaction,
+        created_at=created_at,
+        last_activity_at=activity,
+        changed_at=as_utc(state.at),
+        versions=0,
+    )
+    _apply(item, state)
+    return item
+
+
+def _apply(item: Item, state: State) -> None:
+    """The state fields that follow the item's latest change."""
+    item.klass = state.klass
+    item.group_id = state.group_id
+    item.audience = state.audience
+    item.deleted_at = as_utc(state.deleted_at) if state.deleted_at is not None else None
+    item.moderation = state.moderation
+    item.changed_at = as_utc(state.at)
+
+
+async def _bump(session: AsyncSession, post_id: uuid.UUID, at: datetime) -> None:
+    """Activity on a post (a comment, a reaction) moves its last activity forward."""
+    at = as_utc(at)
+    await session.execute(
+        update(Item)
+        .where(col(Item.id) == post_id, col(Item.last_activity_at) < at)
+        .values(last_activity_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def on_post(session: AsyncSession, event: IdEvent[PostRecorded]) -> None:
+    data = event.data
+    state = State(
+        id=data.id,
+        kind="post",
+        context=data.context,
+        author_id=data.author_id,
+        created_at=data.created_at,
+        change=data.change,
+        at=data.at,
+        group_id=data.group_id,
+        audience=data.audience,
+        deleted_at=data.deleted_at,
+        moderation=data.moderation,
+    )
+    text = None
+    if data.body is not None:
+        text = Text(data.body, list(data.links), [str(m) for m in data.mentions], list(data.tags))
+    await keep(session, state, text)
+
+
+async def on_comment(session: AsyncSession, event: IdEvent[CommentRecorded]) -> None:
+    data = event.data
+    state = State(
+        id=data.id,
+        kind="comment",
+        context=data.context,
+        author_id=data.author_id,
+        created_at=data.created_at,
+        change=data.change,
+        at=data.at,
+        group_id=data.group_id,
+        post_id=data.post_id,
+        parent_id=data.parent_id,
+        deleted_at=data.deleted_at,
+        moderation=data.moderation,
+    )
+    text = Text(data.body, mentions=[str(m) for m in data.mentions]) if data.body is not None else None
+    if await keep(session, state, text) and text is not None:
+        await _bump(session, data.post_id, data.at)
+
+
+async def on_reaction(session: AsyncSession, event: IdEvent[ReactionRecorded]) -> None:
+    """A reaction is created at its first addition; a removal is a version with ``deleted_at``,
+    and adding it again clears that."""
+    data = event.data
+    item_id = classes.reaction_id(data.post_id, data.persona_id, data.kind)
+    known = await session.scalar(select(col(Item.created_at)).where(col(Item.id) == item_id))
+    state = State(
+        id=item_id,
+        kind="reaction",
+        context=data.context,
+        author_id=data.persona_id,
+        created_at=known if known is not None else data.at,
+        change=data.change,
+        at=data.at,
+        group_id=data.group_id,
+        post_id=data.post_id,
+        reaction=data.kind,
+        deleted_at=data.at if data.change == "removed" else None,
+    )
+    if await keep(session, state, None) and data.change == "added":
+        await _bump(session, data.post_id, data.at)
+
+
+async def on_group(session: AsyncSession, event: IdEvent[GroupRecorded]) -> None:
+    """Appends the charter as a version (once per owner's time and change) and keeps the
+    latest as the group's record."""
+    data = event.data
+    at = as_utc(data.at)
+    same = exists().where(
+        col(GroupVersion.group_id) == data.id,
+        col(GroupVersion.at) == at,
+        col(GroupVersion.change) == data.change,
+    )
+    if await session.scalar(select(same)):
+        return
+    charter = data.model_dump(mode="json", exclude={"id", "change", "at"})
+    session.add(GroupVersion(group_id=data.id, change=data.change, data=charter, at=at))
+    current = await session.get(GroupRecord, data.id)
+    if current is not None and as_utc(current.updated_at) > at:
+        return
+    deleted_at = None
+    if data.deleted:
+        deleted_at = current.deleted_at if current is not None and current.deleted_at else at
+    values = {
+        "id": data.id,
+        "context": data.context,
+        "handle": data.handle,
+        "name": data.name,
+        "purpose": data.purpose,
+        "visibility": data.visibility,
+        "created_at": as_utc(data.created_at),
+        "deleted_at": deleted_at,
+        "updated_at": at,
+    }
+    await upsert(session, GroupRecord, values, ["id"])
+
+
+async def on_membership(session: AsyncSession, event: IdEvent[MembershipChanged]) -> None:
+    """One row per event (its id is the row's): the membership history, in the owner's time."""
+    data = event.data
+    values = {
+        "id": event.id,
+        "group_id": data.group_id or event.subject,
+        "persona_id": data.persona_id,
+        "context": data.context,
+        "role": data.role,
+        "change": event.type.rsplit(".", 1)[-1],
+        "at": as_utc(data.updated_at or event.time),
+    }
+    await upsert(session, MembershipEvent, values, ["id"], update=False)
+
+
+async def on_persona_changed(session: AsyncSession, event: IdEvent[PersonaChanged]) -> None:
+    await keep_persona(session, PersonaReplica, event)
+
+
+async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]) -> None:
+    """Keeps a tombstone without the name and drops the persona's roles. Its content stays in
+    the copy: erasure at the owners does not shorten a record's retention (decision 0033)."""
+    persona_id = event.subject
+    await session.execute(delete(StaffReplica).where(col(StaffReplica.persona_id) == persona_id))
+    await erase_persona(session, PersonaReplica, event)
+
+
+async def on_staff_updated(session: AsyncSession, event: IdEvent[StaffUpdated]) -> None:
+    """The replica holds the persona's officer roles, ``admin`` and ``records`` (decision 0033)."""
+    await keep_staff(session, StaffReplica, event, OFFICER_ROLES)
+
+
+persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
+membership_changed = Consumer(IdEvent[MembershipChanged], on_membership)
+
+handlers: dict[str, EventHandler] = {
+    "persona.created": persona_changed,
+    "persona.updated": persona_changed,
+    "persona.deactivated": persona_changed,
+    "persona.erased": Consumer(IdEvent[PersonaErased], on_persona_erased),
+    "internal.staff.updated": Consumer(IdEvent[StaffUpdated], on_staff_updated),
+    "internal.records.post": Consumer(IdEvent[PostRecorded], on_post),
+    "internal.records.comment": Consumer(IdEvent[CommentRecorded], on_comment),
+    "internal.records.reaction": Consumer(IdEvent[ReactionRecorded], on_reaction),
+    "internal.records.group": Consumer(IdEvent[GroupRecorded], on_group),
+    "membership.added": membership_changed,
+    "membership.updated": membership_changed,
+    "membership.removed": membership_changed,
+}

@@ -1,0 +1,250 @@
+"""The records copy, kept from the owners' internal events: every version of a post, a
+comment's and a reaction's activity on their post, a group's charter history and the
+membership history, and events delivered twice, late or out of order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from services.records.classes import reaction_id
+from services.records.models import (
+    GroupRecord,
+    GroupVersion,
+    Item,
+    ItemVersion,
+    MembershipEvent,
+    outbox_tables,
+)
+from tests.records.support import comment_data, post_data, reaction_data, rows, send
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+async def _versions(suite, item_id: uuid.UUID) -> list[ItemVersion]:
+    return sorted(await rows(suite, ItemVersion, item_id=item_id), key=lambda v: v.version)
+
+
+async def _item(suite, item_id: uuid.UUID) -> Item:
+    (item,) = await rows(suite, Item, id=item_id)
+    assert isinstance(item, Item)
+    return item
+
+
+async def test_a_post_keeps_every_text_it_had_and_its_deletion(suite):
+    post_id, author = uuid.uuid4(), uuid.uuid4()
+    texts = ["The first text", "A second text", "The third text"]
+    for n, text in enumerate(texts):
+        change = "created" if n == 0 else "edited"
+        data = post_data(post_id, author, change, T0 + timedelta(hours=n), created_at=T0, body=text)
+        await send(suite, "internal.records.post", str(post_id), data)
+    deleted = T0 + timedelta(hours=5)
+    data = post_data(post_id, author, "deleted", deleted, created_at=T0, deleted_at=deleted)
+    await send(suite, "internal.records.post", str(post_id), data)
+
+    versions = await _versions(suite, post_id)
+    assert [v.version for v in versions] == [1, 2, 3, 4]
+    assert [v.change for v in versions] == ["created", "edited", "edited", "deleted"]
+    assert [v.body for v in versions] == [*texts, None]
+    item = await _item(suite, post_id)
+    assert item.kind == "post" and item.klass == "organisation_posts" and item.versions == 4
+    assert item.deleted_at == deleted and item.created_at == T0
+    # edits are activity, a deletion is not
+    assert item.last_activity_at == T0 + timedelta(hours=2)
+
+
+async def test_classes_follow_context_audience_and_group(suite):
+    author, group_id = uuid.uuid4(), uuid.uuid4()
+    cases: dict[str, dict[str, Any]] = {
+        "organisation_posts": {},
+        "followers_posts": {"audience": "followers"},
+        "group_posts": {"group_id": group_id, "audience": "group"},
+        "personal_content": {"context": "personal", "audience": "followers"},
+    }
+    ids = {}
+    for klass, fields in cases.items():
+        ids[klass] = uuid.uuid4()
+        data = post_data(ids[klass], author, "created", T0, body="Text", **fields)
+        await send(suite, "internal.records.post", str(ids[klass]), data)
+    for klass, item_id in ids.items():
+        assert (await _item(suite, item_id)).klass == klass
+
+
+async def test_comments_and_reactions_are_activity_on_their_post(suite):
+    post_id, author, reader = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await send(
+        suite, "internal.records.post", str(post_id), post_data(post_id, author, "created", T0, body="Hi")
+    )
+    comment_id = uuid.uuid4()
+    commented = T0 + timedelta(hours=1)
+    data = comment_data(comment_id, post_id, reader, "created", commented, body="A comment")
+    await send(suite, "internal.records.comment", str(comment_id), data)
+    assert (await _item(suite, post_id)).last_activity_at == commented
+    comment = await _item(suite, comment_id)
+    assert comment.kind == "comment" and comment.klass == "comments" and comment.post_id == post_id
+
+    reacted = T0 + timedelta(hours=2)
+    await send(
+        suite, "internal.records.reaction", str(post_id), reaction_data(post_id, reader, "added", reacted)
+    )
+    assert (await _item(suite, post_id)).last_activity_at == reacted
+    reaction = await _item(suite, reaction_id(post_id, reader, "like"))
+    assert reaction.kind == "reaction" and reaction.reaction == "like" and reaction.author_id == reader
+    assert reaction.created_at == reacted and reaction.deleted_at is None
+
+    removed = T0 + timedelta(hours=3)
+    await send(
+        suite, "internal.records.reaction", str(post_id), reaction_data(post_id, reader, "removed", removed)
+    )
+    reaction = await _item(suite, reaction.id)
+    assert reaction.deleted_at == removed
+    assert [(v.change, v.body) for v in await _versions(suite, reaction.id)] == [
+        ("added", None),
+        ("removed", None),
+    ]
+    # a removal is no activity; a comment's deletion neither
+    data = comment_data(
+        comment_id, post_id, reader, "deleted", removed, created_at=commented, deleted_at=removed
+    )
+    await send(suite, "internal.records.comment", str(comment_id), data)
+    assert (await _item(suite, post_id)).last_activity_at == reacted
+    readded = T0 + timedelta(hours=4)
+    await send(
+        suite, "internal.records.reaction", str(post_id), reaction_data(post_id, reader, "added", readded)
+    )
+    reaction = await _item(suite, reaction.id)
+    assert reaction.deleted_at is None and reaction.created_at == reacted and reaction.versions == 3
+
+
+async def test_a_comment_that_arrives_before_its_post_still_counts_as_activity(suite):
+    post_id, comment_id, author = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    commented = T0 + timedelta(days=2)
+    await send(
+        suite,
+        "internal.records.comment",
+        str(comment_id),
+        comment_data(comment_id, post_id, author, "created", commented, body="Early"),
+    )
+    await send(
+        suite, "internal.records.post", str(post_id), post_data(post_id, author, "created", T0, body="Late")
+    )
+    assert (await _item(suite, post_id)).last_activity_at == commented
+
+
+async def test_events_delivered_twice_late_or_again_under_another_id_add_nothing(suite):
+    post_id, author = uuid.uuid4(), uuid.uuid4()
+    created = post_data(post_id, author, "created", T0, body="Original")
+    event_id = str(uuid.uuid4())
+    assert (await send(suite, "internal.records.post", str(post_id), created, event_id=event_id))[
+        "applied"
+    ] == 1
+    # the same event again (a relay's retry): the receiver skips it
+    await send(suite, "internal.records.post", str(post_id), created, event_id=event_id)
+    # the same change published again under another id (a republish): skipped by its time
+    await send(suite, "internal.records.post", str(post_id), created)
+    assert len(await _versions(suite, post_id)) == 1
+
+    deleted_at = T0 + timedelta(hours=3)
+    deletion = post_data(post_id, author, "deleted", deleted_at, created_at=T0, deleted_at=deleted_at)
+    await send(suite, "internal.records.post", str(post_id), deletion)
+    # an edit made before the deletion, delivered after it: its text is kept, the state stays
+    late = post_data(post_id, author, "edited", T0 + timedelta(hours=1), created_at=T0, body="Edited before")
+    await send(suite, "internal.records.post", str(post_id), late)
+    versions = await _versions(suite, post_id)
+    assert [(v.version, v.change, v.body) for v in versions] == [
+        (1, "created", "Original"),
+        (2, "deleted", None),
+        (3, "edited", "Edited before"),
+    ]
+    item = await _item(suite, post_id)
+    assert item.deleted_at == deleted_at and item.changed_at == deleted_at
+    # one more event, nothing else: records publishes nothing for what it receives
+    async with suite.records.state.database.sessionmaker() as session:
+        assert not (await session.execute(select(outbox_tables.event.c.id))).all()
+
+
+async def test_a_malformed_content_event_is_dead_lettered_not_applied(suite):
+    post_id = uuid.uuid4()
+    data = post_data(post_id, uuid.uuid4(), "exploded", T0, body="Text")
+    answer = await send(suite, "internal.records.post", str(post_id), data)
+    assert answer["applied"] == 0
+    assert not await rows(suite, Item, id=post_id)
+    async with suite.records.state.database.sessionmaker() as session:
+        dead = (await session.execute(select(outbox_tables.dead_letter.c.type))).scalars().all()
+    assert dead == ["internal.records.post"]
+
+
+async def test_a_group_keeps_its_charter_history_and_its_membership_history(suite):
+    group_id, persona = uuid.uuid4(), uuid.uuid4()
+
+    def charter(change: str, at: datetime, **fields: object) -> dict[str, object]:
+        return {
+            "id": str(group_id),
+            "context": "professional",
+            "handle": "cloud",
+            "name": "Cloud",
+            "purpose": "Shared infrastructure.",
+            "visibility": "public",
+            "created_at": T0.isoformat(),
+            "change": change,
+            "at": at.isoformat(),
+            "deleted": False,
+            **fields,
+        }
+
+    await send(suite, "internal.records.group", str(group_id), charter("created", T0), source="groups")
+    renamed = charter("updated", T0 + timedelta(days=1), name="Cloud platform")
+    await send(suite, "internal.records.group", str(group_id), renamed, source="groups")
+    await send(suite, "internal.records.group", str(group_id), renamed, source="groups")  # republished
+    gone = T0 + timedelta(days=2)
+    await send(
+        suite,
+        "internal.records.group",
+        str(group_id),
+        charter("deleted", gone, deleted=True),
+        source="groups",
+    )
+    # a late update does not bring the group back
+    await send(
+        suite,
+        "internal.records.group",
+        str(group_id),
+        charter("updated", T0 + timedelta(hours=30), name="Late"),
+        source="groups",
+    )
+    (record,) = await rows(suite, GroupRecord, id=group_id)
+    assert record.name == "Cloud" and record.deleted_at == gone
+    history = sorted(await rows(suite, GroupVersion, group_id=group_id), key=lambda v: v.at)
+    assert [(v.change, v.data["name"]) for v in history] == [
+        ("created", "Cloud"),
+        ("updated", "Cloud platform"),
+        ("updated", "Late"),
+        ("deleted", "Cloud"),
+    ]
+
+    added = str(uuid.uuid4())
+    for n, (change, role) in enumerate(
+        [("added", "member"), ("updated", "moderator"), ("removed", "moderator")]
+    ):
+        data = {
+            "group_id": str(group_id),
+            "persona_id": str(persona),
+            "context": "professional",
+            "role": role,
+            "joined_at": T0.isoformat(),
+            "updated_at": (T0 + timedelta(hours=n)).isoformat(),
+        }
+        event_id = added if n == 0 else None
+        await send(suite, f"membership.{change}", str(group_id), data, source="groups", event_id=event_id)
+        if n == 0:  # delivered twice
+            await send(suite, f"membership.{change}", str(group_id), data, source="groups", event_id=event_id)
+    memberships = sorted(await rows(suite, MembershipEvent, persona_id=persona), key=lambda m: m.at)
+    assert [(m.change, m.role) for m in memberships] == [
+        ("added", "member"),
+        ("updated", "moderator"),
+        ("removed", "moderator"),
+    ]
+    assert memberships[0].id == uuid.UUID(added) and memberships[2].at == T0 + timedelta(hours=2)
