@@ -134,6 +134,7 @@ def _forwarder(
             timeout=settings.upstream_timeout_seconds,
             max_response_bytes=settings.upstream_max_response_bytes,
             stream_idle_timeout=settings.stream_idle_timeout_seconds,
+            max_download_bytes=settings.upstream_max_download_bytes,
         ),
         InternalAddresses(upstreams.urls.values()),
         address_secret=secret.get_secret_value() if secret is not None else None,

@@ -13,6 +13,9 @@ The request body is read whole first (the body limit bounds it), so a body over 
 pages are small, and only a complete answer can still be turned into a 502. Server-sent event
 streams and answers of unknown length are streamed through unbuffered, with the size cap and an
 idle timeout enforced as they flow (a stream that breaks is cut, never silently completed).
+Downloads (``application/zip``: records' export packages, decision 0033) are streamed too,
+with their Content-Length kept and their own cap, ``upstream_max_download_bytes``: a package
+of gigabytes passes without the gateway holding it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ HOP_BY_HOP = {
 }
 GATEWAY_SET = {"x-request-id", "x-forwarded-for", CLIENT_ADDRESS_HEADER}
 ERROR_PAGE_LIMIT = 64 * 1024
+DOWNLOADS = frozenset({"application/zip"})
 URL_SAFE = "/%!$&'()*+,;=:@-._~"
 
 
@@ -61,6 +65,7 @@ class Limits:
     timeout: float
     max_response_bytes: int
     stream_idle_timeout: float | None
+    max_download_bytes: int = 20 * 1024**3
 
 
 class InternalAddresses:
@@ -269,6 +274,13 @@ async def _respond(
             upstream, headers, service, limits.max_response_bytes, limits.stream_idle_timeout
         )
     declared = upstream.headers.get("content-length")
+    if media in DOWNLOADS and upstream.status == 200:
+        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_download_bytes):
+            await upstream.aclose()
+            raise UpstreamFault(502, f"The {service} service's answer is too large.", "upstream-too-large")
+        return UpstreamStream(
+            upstream, headers, service, limits.max_download_bytes, limits.timeout, keep_length=True
+        )
     if declared is None:
         return UpstreamStream(upstream, headers, service, limits.max_response_bytes, limits.timeout)
     try:
@@ -291,7 +303,8 @@ async def _respond(
 class UpstreamStream(Response):
     """Passes an upstream body through as it arrives. If the upstream breaks off, stalls past
     ``idle_timeout`` or passes ``max_bytes``, the response is cut without its final chunk, so the
-    client sees a broken answer rather than a complete-looking short one."""
+    client sees a broken answer rather than a complete-looking short one. ``keep_length`` passes
+    the upstream's Content-Length on (a download), so that a cut is also a short body."""
 
     def __init__(
         self,
@@ -300,12 +313,15 @@ class UpstreamStream(Response):
         service: str,
         max_bytes: int,
         idle_timeout: float | None,
+        *,
+        keep_length: bool = False,
     ) -> None:
         super().__init__(status_code=upstream.status, headers=headers)
         self.upstream = upstream
         self.service = service
         self.max_bytes = max_bytes
         self.idle_timeout = idle_timeout
+        self.keep_length = keep_length
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         iterator = self.upstream.chunks().__aiter__()
@@ -323,6 +339,9 @@ class UpstreamStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        declared = self.upstream.headers.get("content-length")
+        if self.keep_length and declared is not None:
+            headers.append((b"content-length", declared.encode("latin-1")))
 
         async def stream() -> None:
             await send({"type": "http.response.start", "status": self.status_code, "headers": headers})

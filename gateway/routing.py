@@ -30,6 +30,10 @@ ROUTES = (
     Route("/api/v1/reports", "moderation"),
     Route("/api/v1/moderation/", "moderation"),
     Route("/api/v1/groups/", "moderation", suffix="/reports"),
+    # Records' paths, and a persona's own export under identity's /api/v1/me (decision 0033).
+    Route("/api/v1/records/", "records"),
+    Route("/api/v1/me/export", "records"),
+    Route("/api/v1/me/exports", "records"),
     Route("/api/v1/auth/", "identity"),
     Route("/api/v1/accounts", "identity"),
     Route("/api/v1/me", "identity"),
@@ -67,6 +71,7 @@ def upstreams(settings: GatewaySettings) -> dict[str, str]:
         "feed": settings.feed_url.rstrip("/"),
         "groups": settings.groups_url.rstrip("/"),
         "moderation": settings.moderation_url.rstrip("/"),
+        "records": settings.records_url.rstrip("/"),
     }
 
 

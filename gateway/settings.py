@@ -42,6 +42,7 @@ class GatewaySettings(BaseProcessSettings):
     feed_url: str = "http://127.0.0.1:8002"
     groups_url: str = "http://127.0.0.1:8003"
     moderation_url: str = "http://127.0.0.1:8004"
+    records_url: str = "http://127.0.0.1:8005"
 
     upstream_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long an upstream may take to start answering."
@@ -56,6 +57,11 @@ class GatewaySettings(BaseProcessSettings):
     )
     upstream_max_response_bytes: int = Field(
         default=10_000_000, ge=1024, description="Larger upstream answers become a 502."
+    )
+    upstream_max_download_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=1024,
+        description="The largest download (an export package) passed through, streamed; larger is cut.",
     )
     stream_idle_timeout_seconds: float | None = Field(
         default=None,

@@ -1,6 +1,6 @@
 """``make contract``: schemathesis against the gateway's live document, on a real suite.
 
-Starts the five processes with the launcher on free ports and fresh databases (SQLite files, or
+Starts the six processes with the launcher on free ports and fresh databases (SQLite files, or
 with ``--backend postgresql`` one PostgreSQL database per service, created on the server
 TEST_DATABASE_URL names and dropped afterwards, as the test suite does), registers a person,
 makes them an administrator (the operator's command), and runs ``schemathesis run`` with every
@@ -87,7 +87,7 @@ def summarize(ndjson: Path) -> dict[str, object]:
 
 def _make_admin(running: Running, identity_url: str, email: str) -> None:
     """The first administrator is made the operator's way (services.identity.manage), with
-    identity's subscribers as the launcher set them, so that moderation learns of the role."""
+    identity's subscribers as the launcher set them, so that moderation and records learn of the role."""
     subscribers = environment(Layout("127.0.0.1", running.ports), internal_token="", var_dir=str(running.var))
     env = {
         **os.environ,
@@ -99,17 +99,19 @@ def _make_admin(running: Running, identity_url: str, email: str) -> None:
 
 
 def _staff_known(base: str, token: str) -> None:
-    """Waits until moderation holds the administrator as staff (its event is about a second
-    behind), so that its operations are reached past the 403."""
+    """Waits until moderation and records hold the administrator as staff (their events are
+    about a second behind), so that their operations are reached past the 403."""
     deadline = time.monotonic() + 60
+    headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base, timeout=30) as client:
-        while (
-            client.get("/api/v1/moderation/stats", headers={"Authorization": f"Bearer {token}"}).status_code
-            != 200
+        for service, path in (
+            ("moderation", "/api/v1/moderation/stats"),
+            ("records", "/api/v1/records/policies"),
         ):
-            if time.monotonic() > deadline:
-                raise SystemExit("moderation never learnt of the administrator's role")
-            time.sleep(0.2)
+            while client.get(path, headers=headers).status_code != 200:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{service} never learnt of the administrator's role")
+                time.sleep(0.2)
 
 
 def _scim_client_token(base: str, admin_token: str) -> str:

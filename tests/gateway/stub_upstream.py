@@ -99,6 +99,20 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 50000000\r\n"
                 b"connection: close\r\n\r\n" + b" " * 65536
             )
+        elif last in ("bigzip", "cutzip"):
+            # a download over the answer cap: whole, or cut off after a megabyte
+            size = 12_000_000
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/zip\r\n"
+                + f"content-length: {size}\r\nconnection: close\r\n\r\n".encode()
+            )
+            chunk = b"z" * 65536
+            sent = 0
+            while sent < (size if last == "bigzip" else 1_000_000):
+                piece = chunk[: min(len(chunk), size - sent)]
+                writer.write(piece)
+                sent += len(piece)
+                await writer.drain()
         elif last == "bigchunked":
             writer.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n"

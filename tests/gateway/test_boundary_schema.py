@@ -19,8 +19,58 @@ MODERATION = (
     "reporter or a moderator; no account's event moves it"
 )
 ORGANISATION = "organisation: set by an administrator for everyone, not an event of a persona"
+RECORDS = (
+    "records: an officer's matter, hold, export, certificate, policy or audit entry, shown to "
+    "records officers only, every call audited (decision 0033)"
+)
+OWN_EXPORT = "records: a persona's own export, made by its request and shown to it alone"
 
 CLASSIFIED: dict[tuple[str, str], str] = {
+    ("CustodyPublic", "requested_at"): RECORDS,
+    ("CustodyPublic", "requested_by"): RECORDS,
+    ("DispositionPublic", "finished_at"): RECORDS,
+    ("DispositionPublic", "id"): RECORDS,
+    ("DispositionPublic", "started_at"): RECORDS,
+    ("DispositionPublic", "started_by"): RECORDS,
+    ("DownloadLink", "expires_at"): RECORDS,
+    ("DownloadPublic", "at"): RECORDS,
+    ("DownloadPublic", "by"): RECORDS,
+    ("ExportPersona", "account_id"): RECORDS,
+    ("ExportPersona", "persona_id"): RECORDS,
+    ("ExportPublic", "as_of"): RECORDS,
+    ("ExportPublic", "created_at"): RECORDS,
+    ("ExportPublic", "finished_at"): RECORDS,
+    ("ExportPublic", "id"): RECORDS,
+    ("ExportPublic", "matter_id"): RECORDS,
+    ("ExportScopePublic", "date_from"): RECORDS,
+    ("ExportScopePublic", "date_to"): RECORDS,
+    ("ExportScopePublic", "group_ids"): RECORDS,
+    ("HoldPersonaPublic", "account_id"): RECORDS,
+    ("HoldPersonaPublic", "persona_id"): RECORDS,
+    ("HoldPublic", "created_at"): RECORDS,
+    ("HoldPublic", "created_by"): RECORDS,
+    ("HoldPublic", "date_from"): RECORDS,
+    ("HoldPublic", "date_to"): RECORDS,
+    ("HoldPublic", "group_ids"): RECORDS,
+    ("HoldPublic", "id"): RECORDS,
+    ("HoldPublic", "matter_id"): RECORDS,
+    ("HoldPublic", "released_at"): RECORDS,
+    ("HoldPublic", "released_by"): RECORDS,
+    ("MatterPublic", "closed_at"): RECORDS,
+    ("MatterPublic", "closed_by"): RECORDS,
+    ("MatterPublic", "created_at"): RECORDS,
+    ("MatterPublic", "created_by"): RECORDS,
+    ("MatterPublic", "id"): RECORDS,
+    ("PolicyPublic", "updated_at"): RECORDS,
+    ("PolicyPublic", "updated_by"): RECORDS,
+    ("RecordsAuditEntryPublic", "at"): RECORDS,
+    ("RecordsAuditEntryPublic", "id"): RECORDS,
+    ("RecordsAuditEntryPublic", "matter_id"): RECORDS,
+    ("RecordsAuditEntryPublic", "officer_id"): RECORDS,
+    ("MyExportPublic", "as_of"): OWN_EXPORT,
+    ("MyExportPublic", "created_at"): OWN_EXPORT,
+    ("MyExportPublic", "finished_at"): OWN_EXPORT,
+    ("MyExportPublic", "id"): OWN_EXPORT,
     ("AccountAdminPublic", "created_at"): ACCOUNT,
     ("AccountAdminPublic", "id"): ACCOUNT,
     ("AuditEntryPublic", "account_id"): ACCOUNT,

@@ -12,6 +12,7 @@ APPS = [
     "feed=services.feed.app:create_app",
     "groups=services.groups.app:create_app",
     "moderation=services.moderation.app:create_app",
+    "records=services.records.app:create_app",
 ]
 
 

@@ -25,7 +25,12 @@ def _generate(document: dict[str, Any], folder: Path, package: str) -> None:
     spec = folder / "openapi.json"
     spec.write_text(json.dumps(document))
     config = folder / "config.json"
-    config.write_text(json.dumps({"package_name_override": package, "post_hooks": []}))
+    # The export packages are zips: this generator reads a download's body only as
+    # application/octet-stream, so it is told to treat the one as the other.
+    overrides = {"application/zip": "application/octet-stream"}
+    config.write_text(
+        json.dumps({"package_name_override": package, "post_hooks": [], "content_type_overrides": overrides})
+    )
     result = subprocess.run(
         [
             str(BIN / "openapi-python-client"),

@@ -34,7 +34,7 @@ async def test_the_gateway_serves_one_valid_openapi_3_1_document_of_every_servic
     validate(document)
     assert document["openapi"].startswith("3.1")
     owners = {resolve(path) for path in document["paths"]}
-    assert owners == set(suite.services) == {"identity", "feed", "groups", "moderation"}
+    assert owners == set(suite.services) == {"identity", "feed", "groups", "moderation", "records"}
     assert "x-unavailable-services" not in document
 
 

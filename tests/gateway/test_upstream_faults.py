@@ -42,7 +42,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     stubs: dict[str, Stub] = {}
     process = None
     try:
-        for name in ("identity", "feed", "groups", "moderation"):
+        for name in ("identity", "feed", "groups", "moderation", "records"):
             stubs[name] = stub(name, jwks if name == "identity" else None)
         process, url = gateway(
             {name: s.url for name, s in stubs.items()},
@@ -168,6 +168,20 @@ def test_an_endless_answer_is_cut_at_the_size_cap(world):
     assert 0 < received <= MAX_RESPONSE
 
 
+def test_a_download_over_the_answer_cap_streams_through_with_its_length(world):
+    """An export package (application/zip) is not held to the cap of JSON answers: it streams
+    through whole, its Content-Length kept; cut upstream, it arrives short, never complete."""
+    with world.client() as client:
+        resp = client.get("/api/v1/records/matters/m/exports/e/bigzip")
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["content-type"] == "application/zip", resp.headers
+        assert int(resp.headers["content-length"]) == len(resp.content) == 12_000_000 > MAX_RESPONSE
+        with client.stream("GET", "/api/v1/records/matters/m/exports/e/cutzip") as cut:
+            assert cut.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                cut.read()
+
+
 def test_server_sent_events_arrive_one_by_one_not_buffered(world):
     arrivals: list[float] = []
     with world.client() as client:
@@ -207,7 +221,13 @@ def test_readiness_names_each_upstream(world):
         ready = client.get("/health/ready")
         assert ready.json() == {
             "status": "ready",
-            "upstreams": {"identity": "ready", "feed": "ready", "groups": "ready", "moderation": "ready"},
+            "upstreams": {
+                "identity": "ready",
+                "feed": "ready",
+                "groups": "ready",
+                "moderation": "ready",
+                "records": "ready",
+            },
         }
         world.stubs["groups"].stop()
         try:
@@ -218,6 +238,7 @@ def test_readiness_names_each_upstream(world):
                 "feed": "ready",
                 "groups": "unreachable",
                 "moderation": "ready",
+                "records": "ready",
             }
         finally:
             world.stubs["groups"].start()
