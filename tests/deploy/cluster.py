@@ -86,7 +86,7 @@ class Cluster:
 
 
 def _service_env(
-    service: str, index: int, ports: dict[str, list[int]], urls: dict[str, str], key_dir: Path
+    service: str, index: int, ports: dict[str, list[int]], urls: dict[str, str], folder: Path
 ) -> dict[str, str]:
     prefix = service.upper()
     other = (index + 1) % REPLICAS
@@ -111,9 +111,15 @@ def _service_env(
             "MODERATION_FEED_URL": f"http://127.0.0.1:{ports['feed'][other]}",
             "MODERATION_GROUPS_URL": f"http://127.0.0.1:{ports['groups'][index]}",
         }
+    if service == "records":  # its calls to identity and feed; one export folder, as one volume
+        env |= {
+            "RECORDS_IDENTITY_URL": f"http://127.0.0.1:{ports['identity'][other]}",
+            "RECORDS_FEED_URL": f"http://127.0.0.1:{ports['feed'][index]}",
+            "RECORDS_EXPORT_DIR": str(folder / "exports"),
+        }
     if service == "identity":
         env |= {
-            "IDENTITY_SIGNING_KEY_DIR": str(key_dir),
+            "IDENTITY_SIGNING_KEY_DIR": str(folder / "keys"),
             "IDENTITY_PASSWORD_TIME_COST": "1",
             "IDENTITY_PASSWORD_MEMORY_COST": "1024",
             "IDENTITY_PASSWORD_PARALLELISM": "1",
@@ -123,13 +129,15 @@ def _service_env(
 
 def _gateway_env(index: int, ports: dict[str, list[int]]) -> dict[str, str]:
     other = (index + 1) % REPLICAS
-    # Gateway 0 reaches identity 0, feed 1, groups 0 and moderation 1; gateway 1 the others: a
-    # write through one gateway and its read through the other land on different replicas.
+    # Gateway 0 reaches identity 0, feed 1, groups 0, moderation 1 and records 0; gateway 1 the
+    # others: a write through one gateway and its read through the other land on different
+    # replicas.
     return {
         "GATEWAY_IDENTITY_URL": f"http://127.0.0.1:{ports['identity'][index]}",
         "GATEWAY_FEED_URL": f"http://127.0.0.1:{ports['feed'][other]}",
         "GATEWAY_GROUPS_URL": f"http://127.0.0.1:{ports['groups'][index]}",
         "GATEWAY_MODERATION_URL": f"http://127.0.0.1:{ports['moderation'][other]}",
+        "GATEWAY_RECORDS_URL": f"http://127.0.0.1:{ports['records'][index]}",
         "GATEWAY_TOKEN_ISSUER": f"http://127.0.0.1:{ports['identity'][0]}",
         "GATEWAY_RATE_LIMIT_ENABLED": "false",
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",
@@ -159,7 +167,7 @@ def start_cluster(base_url: str, folder: Path) -> Iterator[Cluster]:
                 extra = (
                     _gateway_env(index, ports)
                     if component == "gateway"
-                    else _service_env(component, index, ports, databases.urls, key_dir)
+                    else _service_env(component, index, ports, databases.urls, folder)
                 )
                 port = ports[component][index]
                 replica = Replica(

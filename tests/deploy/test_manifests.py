@@ -124,11 +124,41 @@ def test_every_service_is_addressed_verified_and_given_its_database(manifests):
         secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
         assert secrets[f"{prefix}_DATABASE_URL"] == {"name": "govsocial-database", "key": service}
         assert secrets[f"{prefix}_INTERNAL_TOKEN"] == {"name": "govsocial-internal-token", "key": "token"}
-    # moderation asks feed and groups at filing (decision 0032)
-    for owner in ("feed", "groups"):
-        key = f"MODERATION_{owner.upper()}_URL"
-        assert config[key] == f"http://{owner}"
-        assert compose["moderation"]["environment"][key] == f"http://{owner}:{DEFAULT_PORTS[owner]}"
+    # moderation asks feed and groups at filing (decision 0032); records asks identity and feed
+    # (decision 0033)
+    for caller, owners in (("moderation", ("feed", "groups")), ("records", ("identity", "feed"))):
+        for owner in owners:
+            key = f"{caller.upper()}_{owner.upper()}_URL"
+            assert config[key] == f"http://{owner}"
+            assert compose[caller]["environment"][key] == f"http://{owner}:{DEFAULT_PORTS[owner]}"
+
+
+EXPORTS = "/app/var/exports"
+
+
+def test_records_exports_outlive_the_pod_and_are_shared_by_its_replicas(manifests):
+    """The root filesystem is read-only: records writes its packages to a volume, one claim that
+    every replica mounts (a package written by one is downloaded through another)."""
+    pod = _of(manifests, "Deployment")["records"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {"name": "RECORDS_EXPORT_DIR", "value": EXPORTS} in container["env"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == EXPORTS]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    claim = _of(manifests, "PersistentVolumeClaim")[volume["persistentVolumeClaim"]["claimName"]]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pod["securityContext"]["fsGroup"] == 10001  # the claim writable by the image's user
+
+
+def test_compose_keeps_records_exports_in_a_named_volume():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    records = compose["services"]["records"]
+    assert records["environment"]["RECORDS_EXPORT_DIR"] == EXPORTS
+    (volume,) = [v.split(":")[0] for v in records["volumes"] if v.split(":")[1] == EXPORTS]
+    assert volume in compose["volumes"]  # named, so it outlives the container
+    # an empty named volume takes the owner of the image's directory: the image must make it
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    assert f"mkdir -p {EXPORTS}" in dockerfile
+    assert "USER 10001" in dockerfile and "chown -R 10001:0 /app" in dockerfile
 
 
 def test_the_suites_pods_reach_every_service_and_nothing_else_does(manifests):
