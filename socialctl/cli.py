@@ -29,6 +29,7 @@ from socialctl import config as configuration
 from socialctl import people
 from socialctl.api import Api, ApiError
 from socialctl.config import Config
+from socialctl.export import Downloaded
 from socialctl.export import export as collect_export
 
 T = TypeVar("T")
@@ -425,31 +426,37 @@ def send_test_event(
 @app.command("export")
 def export_data(
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write to this file (mode 0600) instead of printing."),
-    ] = None,
+        Path,
+        typer.Option(
+            "--output", "-o", dir_okay=False, help="Write the package (a zip) to this file, mode 0600."
+        ),
+    ],
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for the export to be ready before giving up.")
+    ] = 600,
+    poll: Annotated[float, typer.Option(min=0.01, help="Seconds between two looks at its progress.")] = 2,
 ) -> None:
-    """Export the signed-in persona's own data as JSON (the right of access).
+    """Export the signed-in persona's own data (the right of access) as a zip.
 
-    The persona's profile (and the account, for the professional persona; nothing of the
-    other persona), memberships, follows and own posts; every list is followed to its last
-    page."""
+    The records service makes the package: every version of your posts, your comments,
+    reactions, memberships, notifications and profile, as JSON Lines and CSV files with a
+    manifest of their SHA-256 digests; nothing of other people, whose ids are replaced by
+    pseudonyms. Signed in as your professional persona, both of your personas are in it; as
+    your personal persona, that one alone. The command waits for the package (--timeout),
+    then downloads it and checks its digest."""
 
-    async def work() -> dict[str, Any]:
+    async def work() -> Downloaded:
         async with api() as client:
             with err.status("Exporting…") as status:
-                return await collect_export(client, lambda what: status.update(f"Exporting {what}…"))
 
-    document = run(work())
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    counts = ", ".join(f"{len(document[k])} {k}" for k in ("memberships", "following", "followers", "posts"))
-    err.print(Text(f"Exported persona {document['persona_id']} to {output}: {counts}."))
+                def step(export: dict[str, Any]) -> None:
+                    status.update(f"Exporting: {export.get('status')}, {export.get('percent', 0)}%…")
+
+                return await collect_export(client, output, within=timeout, poll=poll, step=step)
+
+    done = run(work())
+    personas = ", ".join(str(p) for p in done.export.get("personas", []))
+    err.print(Text(f"Exported {personas} to {output}: {done.size} bytes, SHA-256 {done.sha256}."))
 
 
 if __name__ == "__main__":

@@ -1,87 +1,119 @@
-"""A persona's own data in one JSON document: the person's right of access."""
+"""A persona's own data, the right of access: asked of the records service
+(``POST /api/v1/me/export``), waited for, and downloaded as the package it writes (a zip of
+JSON Lines and CSV files with a manifest of their SHA-256 digests).
+
+The export is made on the server, from the records copy: every version of the persona's posts,
+its comments, reactions, memberships, notifications and profile, and nothing of other people.
+A professional sign-in exports both of the owner's personas; a personal one that persona alone.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from socialctl.api import Api, ApiError
 
-# Lists of the signed-in persona's own content, tried in order; the first the API serves wins.
-# The feed publishes a per-persona timeline as it grows; until then the home timeline holds
-# every own post, filtered here by author.
-POST_SOURCES = ("/api/v1/timelines/personas/{persona_id}", "/api/v1/timelines/home")
-ACCOUNT_FIELDS = ("account_id", "email", "status", "roles", "created_at")
+EXPORT = "/api/v1/me/export"
+EXPORTS = "/api/v1/me/exports"
+CHUNK = 1 << 16
 
 
-async def optional_list(
-    api: Api, path: str, params: dict[str, Any] | None = None
-) -> list[dict[str, Any]] | None:
-    """Every item of a list, or None when this API has no such list (404)."""
-    try:
-        return await api.collect(path, params)
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
+@dataclass(frozen=True)
+class Downloaded:
+    export: dict[str, Any]
+    path: Path
+    size: int
+    sha256: str
 
 
-def own_persona(me: dict[str, Any]) -> dict[str, Any]:
-    """The signed-in persona in a ``/api/v1/me`` answer: the one its ``context`` names."""
-    persona = me.get(str(me.get("context")))
-    if not isinstance(persona, dict):
-        raise ApiError("Unexpected answer", "GET /api/v1/me did not show the signed-in persona.")
-    return persona
+async def wait_ready(
+    api: Api,
+    export: dict[str, Any],
+    *,
+    within: float,
+    poll: float,
+    step: Callable[[dict[str, Any]], None] = lambda export: None,
+) -> dict[str, Any]:
+    """Reads the export every ``poll`` seconds until it is ready; ApiError when it failed, was
+    deleted, or is not ready after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        step(export)
+        status = export.get("status")
+        if status == "ready":
+            return export
+        if status in ("failed", "expired"):
+            raise ApiError(
+                "Export failed", f"The export {export['id']} could not be made; ask for another one."
+            )
+        if time.monotonic() >= deadline:
+            raise ApiError(
+                "Export not ready",
+                f"The export {export['id']} was not ready after {within:g} s "
+                f"({export.get('percent', 0)}% done).",
+            )
+        await asyncio.sleep(max(0.0, min(poll, deadline - time.monotonic())))
+        export = await api.call("GET", f"{EXPORTS}/{export['id']}")
 
 
-async def export(api: Api, step: Callable[[str], None] = lambda what: None) -> dict[str, Any]:
-    """Only the signed-in persona's data: the account too for the professional persona, never
-    anything of the other persona."""
-    step("account and persona")
-    me: dict[str, Any] = await api.call("GET", "/api/v1/me")
-    current = own_persona(me)
-    persona_id = str(current["id"])
-    context = current.get("kind")
-    account = {k: me.get(k) for k in ACCOUNT_FIELDS} if context == "professional" else None
-    unavailable: list[str] = []
+async def save(api: Api, export: dict[str, Any], output: Path) -> Downloaded:
+    """Streams the package to ``output`` (mode 0600), through a temporary file renamed once the
+    whole package is there and its SHA-256 is the one the export states."""
+    link = export.get("download") or {}
+    url = link.get("url")
+    if not url:
+        raise ApiError("Export not ready", f"The export {export['id']} has no download link.")
+    part = output.with_name(output.name + ".part")
+    digest = hashlib.sha256()
+    size = 0
+    for renewed in (False, True):
+        token = api.config.access_token
+        async with api.client.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
+            if response.status_code == 401 and not renewed:
+                await api.renew(token)
+                continue
+            if response.is_error:
+                await response.aread()
+                raise ApiError.from_response(response)
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    async for chunk in response.aiter_bytes(CHUNK):
+                        handle.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+        break
+    if export.get("sha256") and digest.hexdigest() != export["sha256"]:
+        part.unlink(missing_ok=True)
+        raise ApiError(
+            "Download corrupted", "The package's SHA-256 is not the one the export states; try again."
+        )
+    os.replace(part, output)
+    os.chmod(output, 0o600)
+    return Downloaded(export, output, size, digest.hexdigest())
 
-    async def listing(name: str, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        step(name)
-        items = await optional_list(api, path, params)
-        if items is None:
-            unavailable.append(path)
-            return []
-        return items
 
-    groups = await listing("groups", "/api/v1/groups", {"mine": "true"})
-    following = await listing("following", "/api/v1/following")
-    followers = await listing("followers", "/api/v1/followers")
-    posts: list[dict[str, Any]] = []
-    posts_source = None
-    for template in POST_SOURCES:
-        step("posts")
-        path = template.format(persona_id=persona_id)
-        items = await optional_list(api, path)
-        if items is not None:
-            posts = [p for p in items if str((p.get("author") or {}).get("id")) == persona_id]
-            posts_source = path
-            break
-        unavailable.append(path)
-    return {
-        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "api": api.config.url,
-        "persona_id": persona_id,
-        "context": context,
-        "account": account,
-        "persona": current,
-        "memberships": [
-            {"group_id": g["id"], "handle": g.get("handle"), "name": g.get("name"), "role": g.get("my_role")}
-            for g in groups
-        ],
-        "groups": groups,
-        "following": following,
-        "followers": followers,
-        "posts": posts,
-        "sources": {"posts": posts_source, "unavailable": unavailable},
-    }
+async def export(
+    api: Api,
+    output: Path,
+    *,
+    within: float = 600.0,
+    poll: float = 2.0,
+    step: Callable[[dict[str, Any]], None] = lambda export: None,
+) -> Downloaded:
+    """Asks for the signed-in persona's export, waits for it and downloads it to ``output``."""
+    created: dict[str, Any] = await api.call("POST", EXPORT)
+    ready = await wait_ready(api, created, within=within, poll=poll, step=step)
+    return await save(api, ready, output)

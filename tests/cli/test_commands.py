@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import json
 import stat
+import zipfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from typer.testing import CliRunner
 
+from services.records import exports
 from socialctl import config
 from socialctl.api import Api
 from socialctl.cli import app
@@ -60,7 +66,7 @@ async def test_an_unreachable_api_is_a_clean_error(suite, invoke):
     suite.router.down.add("gateway")
     result = await invoke("whoami")
     assert result.exit_code == 0
-    result = await invoke("export")
+    result = await invoke("export", "--output", "ada.zip")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: Cannot reach the API: http://gateway")
 
@@ -177,53 +183,83 @@ async def test_pages_follow_next_cursor_to_the_end(suite, monkeypatch):
     assert len(seen) == 3 and seen[0] is None and all(seen[1:])
 
 
-async def test_export_holds_the_persona_own_data(suite, invoke, tmp_path):
+@contextlib.asynccontextmanager
+async def export_worker(suite) -> AsyncIterator[None]:
+    """Records' export worker, running beside the command as it does in the service."""
+    state = suite.records.state
+    worker = exports.Exporter(state.database, state.settings, state.http_client, interval=0.05)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        worker.stopping.set()
+        await task
+
+
+def package_text(path) -> str:
+    with zipfile.ZipFile(path) as package:
+        assert package.testzip() is None
+        return "".join(package.read(name).decode() for name in package.namelist())
+
+
+async def test_export_downloads_the_persona_own_package(suite, invoke, tmp_path):
     email = await user_login(suite, invoke, "ada")
-    ada = (await login(suite.client, email))["access_token"]
-    bob, bob_id = await person(suite.client, "bob")
-    group = await create_group(suite.client, ada, "cloud_move")
+    ada = await login(suite.client, email)
+    bob, _ = await person(suite.client, "bob")
     await suite.deliver()
-    assert (await suite.client.put(f"/api/v1/following/{bob_id}", headers=auth(ada))).status_code in (
-        200,
-        201,
-    )
-    for text in ("First", "Second"):
-        resp = await suite.client.post("/api/v1/posts", json={"body": text}, headers=auth(ada))
+    for token, text in ((ada["access_token"], "First"), (ada["access_token"], "Second"), (bob, "Bob's")):
+        resp = await suite.client.post("/api/v1/posts", json={"body": text}, headers=auth(token))
         assert resp.status_code == 201, resp.text
-    resp = await suite.client.post("/api/v1/posts", json={"body": "Bob's"}, headers=auth(bob))
-    assert resp.status_code == 201
-    output = tmp_path / "ada.json"
-    result = await invoke("export", "--output", str(output))
+    await suite.deliver()
+    output = tmp_path / "ada.zip"
+    async with export_worker(suite):
+        result = await invoke("export", "--output", str(output), "--poll", "0.05")
     assert result.exit_code == 0, result.output
-    assert stat.S_IMODE(output.stat().st_mode) == 0o600
-    document = json.loads(output.read_text())
-    assert document["account"]["email"] == email
-    assert document["persona"]["handle"] == "ada" and document["context"] == "professional"
-    assert document["memberships"] == [
-        {"group_id": group["id"], "handle": "cloud_move", "name": "Cloud_Move", "role": "owner"}
-    ]
-    assert [f["persona_id"] for f in document["following"]] == [bob_id]
-    assert sorted(p["body"] for p in document["posts"]) == ["First", "Second"]  # not Bob's
-    assert "1 memberships, 1 following, 0 followers, 2 posts" in result.stderr
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600 and not (tmp_path / "ada.zip.part").exists()
+    with zipfile.ZipFile(output) as package:
+        manifest = json.loads(package.read("manifest.json"))
+        posts = [json.loads(line) for line in package.read("posts.jsonl").decode().splitlines()]
+        for entry in manifest["entries"]:
+            assert hashlib.sha256(package.read(entry["name"])).hexdigest() == entry["sha256"]
+    assert sorted(p["body"] for p in posts) == ["First", "Second"]  # not Bob's
+    assert {p["author_id"] for p in posts} == {ada["persona_id"]}
+    digest = hashlib.sha256(output.read_bytes()).hexdigest()
+    size = output.stat().st_size
+    assert f"Exported {ada['persona_id']} to {output}: {size} bytes, SHA-256 {digest}." in result.stderr
 
 
-async def test_a_personal_export_holds_nothing_of_the_account_or_the_professional_persona(suite, invoke):
+async def test_a_personal_export_holds_nothing_of_the_account_or_the_professional_persona(
+    suite, invoke, tmp_path
+):
     ada = await with_personal(suite.client, "ada")
     account_id = (await suite.client.get("/api/v1/me", headers=auth(ada["pro"]))).json()["account_id"]
     await suite.deliver()
-    resp = await suite.client.post(
-        "/api/v1/posts", json={"body": "Weekend hike"}, headers=auth(ada["personal"])
-    )
-    assert resp.status_code == 201, resp.text
+    for token, text in ((ada["personal"], "Weekend hike"), (ada["pro"], "Quarterly report")):
+        resp = await suite.client.post("/api/v1/posts", json={"body": text}, headers=auth(token))
+        assert resp.status_code == 201, resp.text
+    await suite.deliver()
     login_result = await invoke(
         "login", "--user", ada["email"], "--password", PASSWORD, "--persona", "personal"
     )
     assert login_result.exit_code == 0, login_result.output
-    result = await invoke("export")
+    output = tmp_path / "ada-personal.zip"
+    async with export_worker(suite):
+        result = await invoke("export", "-o", str(output), "--poll", "0.05")
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    assert document["context"] == "personal" and document["account"] is None
-    assert document["persona_id"] == document["persona"]["id"] == ada["personal_id"]
-    assert [p["body"] for p in document["posts"]] == ["Weekend hike"]
+    text = package_text(output)
+    assert "Weekend hike" in text and "Quarterly report" not in text
     for secret in (ada["email"], account_id, ada["pro_id"]):
-        assert secret not in result.stdout
+        assert secret not in text and secret.encode() not in output.read_bytes()
+        assert secret not in result.output
+
+
+async def test_an_export_not_ready_in_time_is_a_clean_error(suite, invoke, tmp_path):
+    await user_login(suite, invoke, "ada")
+    output = tmp_path / "ada.zip"
+    result = await invoke("export", "-o", str(output), "--timeout", "0")  # no worker runs
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Export not ready: The export ") and "0% done" in result.stderr
+    assert not output.exists()
+    again = await invoke("export", "-o", str(output))
+    assert again.exit_code == 1 and "(409)" in again.stderr  # one of the persona's exports at a time
+    assert (await invoke("export")).exit_code == 2  # --output is required

@@ -89,11 +89,11 @@ async def test_a_refused_user_token_is_renewed_with_the_refresh_token(suite, inv
     saved = json.loads(config_path.read_text())
     saved["access_token"] = "not-a-token"  # not expired by the clock: the API's 401 triggers renewal
     config_path.write_text(json.dumps(saved))
-    result = await invoke("export")
+    result = await invoke("post", "Renewed", "--json")
     assert result.exit_code == 0, result.output
     renewed = json.loads(config_path.read_text())
     assert renewed["refresh_token"] != saved["refresh_token"]  # rotated
-    assert json.loads(result.stdout)["account"]["email"] == email
+    assert json.loads(result.stdout)["author"]["id"] == saved["persona_id"]
 
 
 async def test_logout_revokes_the_refresh_token_and_removes_the_file(suite, invoke, config_path):
