@@ -6,100 +6,18 @@ it, a second moderator reverts it, and the post is back everywhere (decision 003
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from launcher.topology import Layout, environment
+from tests.e2e.people import Headers, Person, grant, ids, until
 from tests.helpers import unique
-from tests.mailbox import confirm
-from tests.processes import ROOT, Running, eventually
+from tests.processes import Running, eventually
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery staple"
-Headers = dict[str, str]
-
-
-def _bearer(token: str) -> Headers:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _sign_in(client: httpx.Client, email: str, persona: str) -> dict[str, Any]:
-    resp = client.post(
-        "/api/v1/auth/token",
-        data={"grant_type": "password", "username": email, "password": PASSWORD, "persona": persona},
-    )
-    assert resp.status_code == 200, resp.text
-    body: dict[str, Any] = resp.json()
-    return body
-
-
-class Person:
-    """Someone registered through the gateway, with both personas."""
-
-    def __init__(self, client: httpx.Client, running: Running, name: str) -> None:
-        handle = unique(name)
-        self.email = f"{handle}@agency.example"
-        resp = client.post(
-            "/api/v1/accounts",
-            json={"email": self.email, "password": PASSWORD, "handle": handle, "display_name": name},
-        )
-        assert resp.status_code == 202, resp.text
-        confirm(client, running.token_for(handle), PASSWORD)
-        pro = _sign_in(client, self.email, "professional")
-        resp = client.post(
-            "/api/v1/me/personas",
-            json={"handle": f"{handle}_h", "display_name": f"{name} at home"},
-            headers=_bearer(pro["access_token"]),
-        )
-        assert resp.status_code == 201, resp.text
-        self.client = client
-        self.tokens = {"professional": pro["access_token"]}
-        self.ids = {"professional": pro["persona_id"]}
-        personal = _sign_in(client, self.email, "personal")
-        self.tokens["personal"] = personal["access_token"]
-        self.ids["personal"] = personal["persona_id"]
-
-    def headers(self, context: str) -> Headers:
-        return _bearer(self.tokens[context])
-
-    def refresh(self) -> None:
-        """New tokens, which carry the roles granted since."""
-        for context in ("professional", "personal"):
-            self.tokens[context] = _sign_in(self.client, self.email, context)["access_token"]
-
-
-def _grant(running: Running, person: Person, role: str) -> None:
-    """The operator's way (services.identity.manage), with identity's database and subscribers
-    as the launcher set them, so that moderation learns of the role."""
-    launched = environment(
-        Layout("127.0.0.1", running.ports), internal_token="unused", var_dir=str(running.var)
-    )
-    env = {
-        **os.environ,
-        "IDENTITY_DATABASE_URL": launched["IDENTITY_DATABASE_URL"],
-        "IDENTITY_SUBSCRIBERS": launched["IDENTITY_SUBSCRIBERS"],
-    }
-    command = [sys.executable, "-m", "services.identity.manage", "grant-role", person.email, role]
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
-    person.refresh()
-
-
-def _until(check: Callable[[], bool], what: str) -> None:
-    assert eventually(lambda: check() or None, timeout=60), what
-
-
-def _ids(client: httpx.Client, path: str, headers: Headers, **params: str) -> set[str]:
-    resp = client.get(path, headers=headers, params=params)
-    assert resp.status_code == 200, (path, resp.text)
-    return {item["id"] for item in resp.json()["items"]}
 
 
 class Stream:
@@ -136,13 +54,13 @@ class Stream:
         self._thread.join()
         return self.events
 
-    def post_ids(self) -> list[str]:
+    def postids(self) -> list[str]:
         return [json.loads(e["data"])["id"] for e in self.join() if e["event"] == "post"]
 
 
 def _resume(base: str, headers: Headers, last_event_id: str) -> list[str]:
     """The posts a stream resumed after ``last_event_id`` sends (its backlog comes at once)."""
-    return Stream(base, {**headers, "Last-Event-ID": last_event_id}, seconds=3).post_ids()
+    return Stream(base, {**headers, "Last-Event-ID": last_event_id}, seconds=3).postids()
 
 
 @pytest.mark.parametrize("context", ["professional", "personal"])
@@ -151,13 +69,13 @@ def test_report_hide_appeal_revert_in_each_context(running: Running, context: st
     with httpx.Client(base_url=base, timeout=30) as client:
         author, reader = Person(client, running, "ada"), Person(client, running, "bob")
         first, second = Person(client, running, "mod"), Person(client, running, "nia")
-        _grant(running, first, "moderator")
-        _grant(running, second, "moderator")
+        grant(running, first, "moderator")
+        grant(running, second, "moderator")
         a, r = author.headers(context), reader.headers(context)
         m1, m2 = first.headers("professional"), second.headers("professional")
 
         # The reader follows the author and both are in a group of the context.
-        _until(
+        until(
             lambda: (
                 client.put(f"/api/v1/following/{author.ids[context]}", headers=r).status_code
                 in (200, 201, 204)
@@ -171,7 +89,7 @@ def test_report_hide_appeal_revert_in_each_context(running: Running, context: st
         )
         assert group.status_code == 201, group.text
         group_id = group.json()["id"]
-        _until(
+        until(
             lambda: (
                 client.put(f"/api/v1/groups/{group_id}/members/{reader.ids[context]}", headers=r).status_code
                 in (200, 201)
@@ -206,16 +124,16 @@ def test_report_hide_appeal_revert_in_each_context(running: Running, context: st
 
         def everywhere() -> dict[str, bool]:
             return {
-                "home": post_id in _ids(client, "/api/v1/timelines/home", r),
-                "organisation": post_id in _ids(client, "/api/v1/timelines/organisation", r),
-                "search": post_id in _ids(client, "/api/v1/posts", r, q=word),
-                "group": grouped in _ids(client, f"/api/v1/timelines/groups/{group_id}", r),
+                "home": post_id in ids(client, "/api/v1/timelines/home", r),
+                "organisation": post_id in ids(client, "/api/v1/timelines/organisation", r),
+                "search": post_id in ids(client, "/api/v1/posts", r, q=word),
+                "group": grouped in ids(client, f"/api/v1/timelines/groups/{group_id}", r),
                 "post": client.get(f"/api/v1/posts/{post_id}", headers=r).status_code == 200,
                 "group post": client.get(f"/api/v1/posts/{grouped}", headers=r).status_code == 200,
                 "stream": post_id in _resume(base, r, after_marker),
             }
 
-        _until(lambda: all(everywhere().values()), "the posts never reached the reader")
+        until(lambda: all(everywhere().values()), "the posts never reached the reader")
 
         # The reader reports both posts; the reports reach the moderators' queue.
         report_ids = []
@@ -242,7 +160,7 @@ def test_report_hide_appeal_revert_in_each_context(running: Running, context: st
             )
             assert resp.status_code == 200, resp.text
 
-        _until(lambda: not any(everywhere().values()), f"the hidden posts stayed: {everywhere()}")
+        until(lambda: not any(everywhere().values()), f"the hidden posts stayed: {everywhere()}")
         mine = client.get(f"/api/v1/posts/{post_id}", headers=a)
         assert mine.status_code == 200 and mine.json()["moderation"] == "hidden", mine.text
 
@@ -253,7 +171,7 @@ def test_report_hide_appeal_revert_in_each_context(running: Running, context: st
             items: list[dict[str, Any]] = resp.json()["items"]
             return [n for n in items if n["target"]["id"] in (post_id, grouped)]
 
-        _until(lambda: len(notices()) == 2, "no notices for the author")
+        until(lambda: len(notices()) == 2, "no notices for the author")
         appeals = []
         for notice in notices():
             assert notice["action"] == "hide"
@@ -279,4 +197,4 @@ def test_report_hide_appeal_revert_in_each_context(running: Running, context: st
             )
             assert resp.status_code == 200, resp.text
 
-        _until(lambda: all(everywhere().values()), f"the restored posts did not come back: {everywhere()}")
+        until(lambda: all(everywhere().values()), f"the restored posts did not come back: {everywhere()}")
