@@ -68,7 +68,6 @@ ACTIVE = (QUEUED, RUNNING)
 MAX_ATTEMPTS = 3
 CUSTODY_SHOWN = 100
 EXPIRY_BATCH = 100
-MAX_EXPIRES = 2**40  # a link's expiry, in Unix seconds: far past any real one
 _LINK_PURPOSE = b"records export link"
 NOTIFICATIONS_PAGE = 1000
 

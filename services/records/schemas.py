@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from kit.text import MultiLineText, SingleLineText, UtcDateTime
@@ -274,6 +275,12 @@ def records_audit_entry_public(row: AuditEntry) -> RecordsAuditEntryPublic:
 
 
 # --- exports (below this line) ---
+
+MAX_EXPIRES = 2**40  # a link's expiry, in Unix seconds: far past any real one
+LinkExpires = Annotated[int, Query(ge=0, le=MAX_EXPIRES, description="From the download link.")]
+LinkSignature = Annotated[
+    str, Query(pattern="^[0-9a-f]{64}$", description="From the download link: a hex HMAC-SHA256.")
+]
 
 # Below the line, so that the two halves of this module are edited apart.
 from typing import get_args  # noqa: E402

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
 from services.records import exports
 from services.records.deps import CurrentOfficer, IdentityDep, SessionDep, SettingsDep
-from services.records.schemas import ExportCreate, ExportPublic, export_public
+from services.records.schemas import ExportCreate, ExportPublic, LinkExpires, LinkSignature, export_public
 from services.records.settings import RecordsSettings
 
 router = APIRouter(prefix="/api/v1/records/matters/{matter_id}/exports", tags=["records"])
 
-Expires = Annotated[int, Query(ge=0, le=exports.MAX_EXPIRES, description="From the download link.")]
-Signature = Annotated[str, Query(min_length=1, max_length=128, description="From the download link.")]
 ZIP = {"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}}
 OFFICER: dict[int | str, dict[str, Any]] = {403: {"description": "`not-an-officer`"}}
 
@@ -116,8 +114,8 @@ async def get_export(
 async def download_package(
     matter_id: uuid.UUID,
     export_id: uuid.UUID,
-    expires: Expires,
-    signature: Signature,
+    expires: LinkExpires,
+    signature: LinkSignature,
     officer: CurrentOfficer,
     session: SessionDep,
     settings: SettingsDep,

@@ -7,19 +7,16 @@ Not in records' audit log (it is nobody's matter), but its downloads are in its 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from services.records import exports
 from services.records.deps import CurrentPersona, IdentityDep, SessionDep, SettingsDep
-from services.records.schemas import MyExportPublic, my_export_public
+from services.records.schemas import LinkExpires, LinkSignature, MyExportPublic, my_export_public
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
 
-Expires = Annotated[int, Query(ge=0, le=exports.MAX_EXPIRES, description="From the download link.")]
-Signature = Annotated[str, Query(min_length=1, max_length=128, description="From the download link.")]
 ZIP = {"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}}
 
 
@@ -75,8 +72,8 @@ async def get_own_export(
 )
 async def download_own_package(
     export_id: uuid.UUID,
-    expires: Expires,
-    signature: Signature,
+    expires: LinkExpires,
+    signature: LinkSignature,
     caller: CurrentPersona,
     session: SessionDep,
     settings: SettingsDep,
