@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from services.identity.keys import KeyRing
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SERVICES = ("identity", "feed", "groups", "moderation")
+SERVICES = ("identity", "feed", "groups", "moderation", "records")
 HOME = "/api/v1/timelines/home"
 AUDIENCE = "govsocial-api"
 
@@ -80,7 +81,7 @@ def database_urls(backend: str, folder: Path) -> dict[str, str]:
 
 
 class Suite:
-    """The five processes, started by the launcher on free ports over the given databases."""
+    """The six processes, started by the launcher on free ports over the given databases."""
 
     def __init__(self, urls: dict[str, str], var: Path) -> None:
         ports = dict(zip(("gateway", *SERVICES), free_ports(len(SERVICES) + 1), strict=True))
@@ -108,7 +109,7 @@ class Suite:
             self.process.kill()
         self.log.close()
 
-    def token(self, persona_id: uuid.UUID) -> str:
+    def token(self, persona_id: uuid.UUID, *, roles: Sequence[str] = ()) -> str:
         key = KeyRing.from_dir(self.var / "keys").active
         now = int(time.time())
         claims = {
@@ -120,7 +121,7 @@ class Suite:
             "exp": now + 3600,
             "jti": uuid.uuid4().hex,
             "scope": "",
-            "roles": [],
+            "roles": list(roles),
             "ctx": "professional",
         }
         return str(
@@ -247,7 +248,7 @@ def deep_cursor(base: str, token: str, pages: int) -> tuple[str | None, int]:
 
 
 def cpu_meter(backend: str, suite: Suite, floor: int, gateway_over_floor: int) -> cpu.CPUMeter:
-    """Counts the suite's five processes, the floor, the gateway in front of it, and on
+    """Counts the suite's six processes, the floor, the gateway in front of it, and on
     PostgreSQL every ``postgres`` process of this machine (the server's own and its backends)."""
     children = cpu.children_by_port(suite.process.pid, suite.ports)
     if set(children) != set(suite.ports):

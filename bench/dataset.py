@@ -201,15 +201,17 @@ def populate(url: str, seed: int = 7) -> World:
     return world
 
 
-def add_posts(url: str, world: World, target: int, seed: int = 11) -> int:
-    """Adds posts until there are ``target``; newer than every earlier one, as in life."""
+def add_posts(url: str, world: World, target: int, seed: int = 11, *, spacing: timedelta = SPACING) -> int:
+    """Adds posts until there are ``target``; newer than every earlier one, as in life. The
+    ``n``-th post is written at ``EPOCH + spacing * n`` (by default a million fill the 399 days
+    before today)."""
     rng = random.Random(seed + world.posts)
     engine = engine_for(url)
     start = world.posts
 
     def posts() -> Iterator[dict[str, Any]]:
         for n in range(start, target):
-            at = EPOCH + SPACING * n
+            at = EPOCH + spacing * n
             author = world.personas[rng.randrange(PERSONAS)]
             group_id = None
             audience = "organisation" if rng.random() < 0.8 else "followers"
