@@ -25,7 +25,7 @@ from jose import jwt
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import cpu, dataset, report
+from bench import cpu, dataset, report, search
 from kit.migrations import upgrade
 from kit.tokens import ACCESS_TOKEN_TYPE
 from services.identity.keys import KeyRing
@@ -170,6 +170,7 @@ def start_gateway_over(base: str, issuer: str, var: Path) -> tuple[subprocess.Po
         "GATEWAY_FEED_URL": base,
         "GATEWAY_GROUPS_URL": base,
         "GATEWAY_MODERATION_URL": base,
+        "GATEWAY_RECORDS_URL": base,
         "GATEWAY_TOKEN_ISSUER": issuer,
         "GATEWAY_RATE_LIMIT_ENABLED": "false",
         "GATEWAY_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
@@ -247,14 +248,124 @@ def deep_cursor(base: str, token: str, pages: int) -> tuple[str | None, int]:
     return cursor, depth
 
 
-def cpu_meter(backend: str, suite: Suite, floor: int, gateway_over_floor: int) -> cpu.CPUMeter:
-    """Counts the suite's six processes, the floor, the gateway in front of it, and on
-    PostgreSQL every ``postgres`` process of this machine (the server's own and its backends)."""
+def cpu_meter(backend: str, suite: Suite, others: dict[str, int]) -> cpu.CPUMeter:
+    """Counts the suite's six processes, ``others`` (the floor and the gateway in front of it,
+    when they run), and on PostgreSQL every ``postgres`` process of this machine (the server's
+    own and its backends)."""
     children = cpu.children_by_port(suite.process.pid, suite.ports)
     if set(children) != set(suite.ports):
         raise SystemExit(f"found the suite's processes {sorted(children)}, not {sorted(suite.ports)}")
-    processes = {**children, "floor": floor, "gateway_over_floor": gateway_over_floor}
+    processes = {**children, **others}
     return cpu.CPUMeter(processes, by_name={"postgres": "postgres"} if backend == "postgres" else {})
+
+
+def measure_home(
+    args: argparse.Namespace,
+    backend: str,
+    suite: Suite,
+    world: dataset.World,
+    size: int,
+    feed_url: str,
+    urls: tuple[str, str],
+    meter: cpu.CPUMeter,
+) -> dict[str, Any]:
+    """The home timeline's scenarios at one size (``urls``: the floor's, and the gateway in
+    front of it)."""
+    floor_url, over_url = urls
+    dense, sparse = suite.token(world.dense), suite.token(world.sparse)
+    cursor, depth = deep_cursor(suite.feed, dense, args.deep_pages)
+    deep = f"{HOME}?cursor={cursor}" if cursor else HOME
+    # Below the dense reader's inbox (800 posts): read on demand (decision 0012).
+    cursor, older_depth = deep_cursor(suite.feed, dense, args.older_pages)
+    older = f"{HOME}?cursor={cursor}" if cursor else HOME
+    dataset.analyze_inboxes(feed_url)
+    scenarios = {
+        "floor": (floor_url, dense),
+        "gateway_over_floor": (over_url + HOME, dense),
+        "home_gateway_dense_first": (suite.url + HOME, dense),
+        "home_feed_dense_first": (suite.feed + HOME, dense),
+        "home_gateway_sparse_first": (suite.url + HOME, sparse),
+        "home_feed_sparse_first": (suite.feed + HOME, sparse),
+        "home_gateway_dense_deep": (suite.url + deep, dense),
+        "home_gateway_dense_older": (suite.url + older, dense),
+    }
+    runs: dict[str, Any] = {"deep_page_depth": depth, "older_page_depth": older_depth}
+    for connections in args.connections:
+        for name, (url, token) in scenarios.items():
+            if connections != args.connections[0] and name not in (
+                "floor",
+                "gateway_over_floor",
+                "home_gateway_dense_first",
+            ):
+                continue
+            wrk(url, token, connections, 2)  # warm-up, discarded
+            runs[f"{name}@{connections}"] = figure = wrk(url, token, connections, args.seconds, meter=meter)
+            print(
+                f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}"
+                f"\n    {report.cpu_line(figure)}",
+                flush=True,
+            )
+    return runs
+
+
+def measure_posting(
+    args: argparse.Namespace, backend: str, suite: Suite, world: dataset.World, meter: cpu.CPUMeter
+) -> dict[str, Any]:
+    """``POST /api/v1/posts`` to the 20-member and to the 2,000-member group."""
+    small_author = world.members[world.small_group][1]
+    large_author = world.members[world.large_group][1]
+    posting: dict[str, Any] = {}
+    for label, group, author in (
+        ("group_20", world.small_group, small_author),
+        ("group_2000", world.large_group, large_author),
+    ):
+        body = {
+            "body": "Bench post to the group, with a #bench tag.",
+            "audience": "group",
+            "group_id": str(group),
+        }
+        token = suite.token(author)
+        wrk(suite.url + "/api/v1/posts", token, args.connections[0], 2, body=body)
+        posting[label] = figure = wrk(
+            suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body, meter=meter
+        )
+        print(f"[{backend}] POST /posts {label:<20} {report.line(figure)}", flush=True)
+        print(f"    {report.cpu_line(figure)}", flush=True)
+    return posting
+
+
+def measure_search(
+    args: argparse.Namespace,
+    backend: str,
+    suite: Suite,
+    world: dataset.World,
+    size: int,
+    feed_url: str,
+    meter: cpu.CPUMeter,
+) -> dict[str, Any]:
+    """The search scenarios at one size (``bench.search``), for the dense reader."""
+    connections = args.connections[0]
+    token = suite.token(world.dense)
+
+    def run(path: str) -> dict[str, Any]:
+        wrk(suite.url + path, token, connections, 2)  # warm-up, discarded
+        return wrk(suite.url + path, token, connections, args.seconds, meter=meter)
+
+    def say(kind: str, figure: dict[str, Any]) -> None:
+        print(f"[{backend}] {size:>9,} search {kind:<30} {search.line(figure)}", flush=True)
+        if figure.get("cpu"):
+            print(f"    {report.cpu_line(figure)}", flush=True)
+
+    return search.measure(
+        suite.url,
+        token,
+        run,
+        feed_url=feed_url,
+        reader=world.dense,
+        connections=connections,
+        seconds=args.seconds,
+        say=say,
+    )
 
 
 def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
@@ -263,79 +374,48 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     for name in SERVICES:
         upgrade(ROOT / "services" / name, urls[name])
     started = time.monotonic()
-    world = dataset.populate(urls["feed"])
+    world = dataset.populate(urls["feed"], identity_url=urls["identity"])
     print(f"[{backend}] base dataset in {time.monotonic() - started:.0f} s", flush=True)
+    home, searching = "home" in args.scenarios, "search" in args.scenarios
     suite = Suite(urls, work)
-    jwks = {"keys": [key.public_jwk for key in KeyRing.from_dir(work / "keys").keys]}
-    floor_process, floor_base = start_floor(work, jwks)
-    floor_url = floor_base + "/floor"
-    over_process, over_url = start_gateway_over(floor_base, suite.identity, work)
-    results: dict[str, Any] = {"backend": backend, "sizes": {}, "seconds_per_run": args.seconds}
+    helpers: dict[str, subprocess.Popen[bytes]] = {}
+    results: dict[str, Any] = {"backend": backend}
+    if home:
+        jwks = {"keys": [key.public_jwk for key in KeyRing.from_dir(work / "keys").keys]}
+        helpers["floor"], floor_base = start_floor(work, jwks)
+        helpers["gateway_over_floor"], over_url = start_gateway_over(floor_base, suite.identity, work)
+        results.update(sizes={}, seconds_per_run=args.seconds)
+    if searching:
+        results["search"] = {
+            "backend": backend,
+            "reader": "dense",
+            "connections": args.connections[0],
+            "seconds_per_run": args.seconds,
+            "queries": {**dataset.SEARCH_WORDS, "people": dataset.PEOPLE_QUERY},
+            "deep_page": search.DEEP_PAGE,
+            "sizes": {},
+        }
     try:
-        meter = cpu_meter(backend, suite, floor_process.pid, over_process.pid)
+        meter = cpu_meter(backend, suite, {name: process.pid for name, process in helpers.items()})
         for size in args.sizes:
             started = time.monotonic()
             dataset.add_posts(urls["feed"], world, size)
             print(f"[{backend}] {size:,} posts ({time.monotonic() - started:.0f} s to add)", flush=True)
-            dense, sparse = suite.token(world.dense), suite.token(world.sparse)
-            cursor, depth = deep_cursor(suite.feed, dense, args.deep_pages)
-            deep = f"{HOME}?cursor={cursor}" if cursor else HOME
-            # Below the dense reader's inbox (800 posts): read on demand (decision 0012).
-            cursor, older_depth = deep_cursor(suite.feed, dense, args.older_pages)
-            older = f"{HOME}?cursor={cursor}" if cursor else HOME
-            dataset.analyze_inboxes(urls["feed"])
-            scenarios = {
-                "floor": (floor_url, dense),
-                "gateway_over_floor": (over_url + HOME, dense),
-                "home_gateway_dense_first": (suite.url + HOME, dense),
-                "home_feed_dense_first": (suite.feed + HOME, dense),
-                "home_gateway_sparse_first": (suite.url + HOME, sparse),
-                "home_feed_sparse_first": (suite.feed + HOME, sparse),
-                "home_gateway_dense_deep": (suite.url + deep, dense),
-                "home_gateway_dense_older": (suite.url + older, dense),
-            }
-            runs: dict[str, Any] = {"deep_page_depth": depth, "older_page_depth": older_depth}
-            for connections in args.connections:
-                for name, (url, token) in scenarios.items():
-                    if connections != args.connections[0] and name not in (
-                        "floor",
-                        "gateway_over_floor",
-                        "home_gateway_dense_first",
-                    ):
-                        continue
-                    wrk(url, token, connections, 2)  # warm-up, discarded
-                    runs[f"{name}@{connections}"] = figure = wrk(
-                        url, token, connections, args.seconds, meter=meter
-                    )
-                    print(
-                        f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}"
-                        f"\n    {report.cpu_line(figure)}",
-                        flush=True,
-                    )
-            results["sizes"][str(size)] = runs
-        small_author = world.members[world.small_group][1]
-        large_author = world.members[world.large_group][1]
-        posting: dict[str, Any] = {}
-        for label, group, author in (
-            ("group_20", world.small_group, small_author),
-            ("group_2000", world.large_group, large_author),
-        ):
-            body = {
-                "body": "Bench post to the group, with a #bench tag.",
-                "audience": "group",
-                "group_id": str(group),
-            }
-            token = suite.token(author)
-            wrk(suite.url + "/api/v1/posts", token, args.connections[0], 2, body=body)
-            posting[label] = figure = wrk(
-                suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body, meter=meter
-            )
-            print(f"[{backend}] POST /posts {label:<20} {report.line(figure)}", flush=True)
-            print(f"    {report.cpu_line(figure)}", flush=True)
-        results["posting"] = posting
+            if home:
+                results["sizes"][str(size)] = measure_home(
+                    args, backend, suite, world, size, urls["feed"], (floor_base + "/floor", over_url), meter
+                )
+            if searching:
+                results["search"]["sizes"][str(size)] = measure_search(
+                    args, backend, suite, world, size, urls["feed"], meter
+                )
+        if searching and backend == "postgres" and args.explain:
+            results["search"]["explain"] = search.explain(urls, world, args.sizes[-1])
+        if home:
+            results["posting"] = measure_posting(args, backend, suite, world, meter)
     finally:
         suite.stop()
-        for process in (over_process, floor_process):
+        for process in helpers.values():
             process.send_signal(signal.SIGINT)
             process.wait(30)
     results["dataset"] = dataset.describe(world)
@@ -344,20 +424,65 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     return results
 
 
+def write(results: dict[str, Any], machine: dict[str, Any]) -> None:
+    """``bench/results/<backend>.json``, its charts and tables. A run of only some scenarios
+    keeps the file's figures of the others (a search-only run keeps the timelines' and the
+    other way round)."""
+    backend = results["backend"]
+    path = RESULTS / f"{backend}.json"
+    previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if "sizes" in results:
+        results["machine"] = machine
+        results["ratios"], results["targets"] = report.judge(results)
+        report.chart(results, RESULTS / f"latency-{backend}.png")
+        print(report.table(results), flush=True)
+        if "search" not in results and "search" in previous:
+            results["search"] = previous["search"]
+        merged = results
+    else:
+        merged = {**previous, "backend": backend}
+    if "search" in results:
+        searched = results["search"]
+        searched["machine"] = machine
+        searched["dataset"] = results["dataset"]
+        searched["ratios"], searched["targets"] = search.judge(searched)
+        search.chart(searched, RESULTS / f"search-{backend}.png")
+        print(search.table(searched), flush=True)
+        merged["search"] = searched
+    path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+
+
+SCENARIOS = ("home", "search")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--backends", default="postgres,sqlite")
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="home (the timelines and posting), search (bench/search.py), or both",
+    )
     parser.add_argument("--connections", default="32,256")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--deep-pages", type=int, default=25)
     parser.add_argument(
         "--older-pages", type=int, default=50, help="depth of the page below the inbox (20 posts a page)"
     )
+    parser.add_argument(
+        "--no-explain",
+        dest="explain",
+        action="store_false",
+        help="skip the plans (EXPLAIN ANALYZE) of the search statements at the largest size",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs under var/")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.connections = [int(c) for c in args.connections.split(",")]
+    args.scenarios = set(args.scenarios.split(","))
+    if not args.scenarios or not args.scenarios <= set(SCENARIOS):
+        parser.error(f"--scenarios: a comma-separated list of {', '.join(SCENARIOS)}")
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk (make bench does it)", file=sys.stderr)
         return 2
@@ -369,12 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
     }
     for backend in args.backends.split(","):
-        results = measure(args, backend)
-        results["machine"] = machine
-        results["ratios"], results["targets"] = report.judge(results)
-        (RESULTS / f"{backend}.json").write_text(json.dumps(results, indent=2) + "\n")
-        report.chart(results, RESULTS / f"latency-{backend}.png")
-        print(report.table(results), flush=True)
+        write(measure(args, backend), machine)
     return 0
 
 
