@@ -35,7 +35,7 @@ import logging
 import random
 import uuid
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
@@ -77,6 +77,11 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 # With the back-off's default 60 s cap, 1500 attempts span about 25 hours (decision 0022):
 # a subscriber may be down for a day before its deliveries fail.
 MAX_ATTEMPTS = 1500
+# A delivery's event data, at most: a quarter of a service's default body limit
+# (``ServiceSettings.max_body_size``, 1 MB), so that a batch of large events (a disposition's
+# ids) is never refused for its size. ENVELOPE_BYTES stands for each event's envelope.
+MAX_BATCH_BYTES = 256 * 1024
+ENVELOPE_BYTES = 256
 ERROR_LENGTH = 1000
 HELD = "held behind an earlier failed delivery of its subject"
 
@@ -301,6 +306,7 @@ class Relay:
         client: httpx.AsyncClient,
         interval: float = 1.0,
         batch_size: int = 100,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         timeout: float = 5.0,
         max_backoff: float = 60.0,
         max_attempts: int = MAX_ATTEMPTS,
@@ -311,6 +317,7 @@ class Relay:
         self.client = client
         self.interval = interval
         self.batch_size = batch_size
+        self.max_batch_bytes = max_batch_bytes
         self.timeout = timeout
         self.max_backoff = max_backoff
         self.max_attempts = max_attempts
@@ -432,16 +439,35 @@ class Relay:
             batches.setdefault(row.subscriber, []).append(row)
         if held:
             await self._fail(session, held, HELD, failed)
-        for name, batch in batches.items():
-            error = await self._send(self.by_name[name], batch)
-            if error is None:
+        for name, rows_for in batches.items():
+            for batch in self._bounded(rows_for):
+                error = await self._send(self.by_name[name], batch)
+                if error is not None:
+                    # The later rows wait, unattempted, while the subscriber rests: none may
+                    # overtake the refused ones.
+                    await self._retry_later(session, name, batch, error, failed)
+                    break
                 values: dict[str, Any] = {"status": DELIVERED, "delivered_at": utcnow(), "last_error": None}
                 await self._record(session, [r.id for r in batch], values)
                 delivered += len(batch)
                 self.resting.pop(name, None)
-            else:
-                await self._retry_later(session, name, batch, error, failed)
         return delivered
+
+    def _bounded(self, rows: list[Any]) -> Iterator[list[Any]]:
+        """``rows`` in order, in requests of at most ``max_batch_bytes`` of event data (an
+        event larger than that goes alone), so that a subscriber's body limit never refuses a
+        delivery for its size, again and again, however large the events a backlog holds."""
+        batch: list[Any] = []
+        size = 0
+        for row in rows:
+            length = len(row.data) + ENVELOPE_BYTES
+            if batch and size + length > self.max_batch_bytes:
+                yield batch
+                batch, size = [], 0
+            batch.append(row)
+            size += length
+        if batch:
+            yield batch
 
     async def _retry_later(
         self, session: AsyncSession | None, name: str, batch: list[Any], error: str, failed: Tally[str]

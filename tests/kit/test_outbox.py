@@ -4,6 +4,7 @@ once, in order, through subscriber outages and process restarts, and apply once.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -223,3 +224,40 @@ async def test_only_one_replica_relays_a_source_at_a_time(suite):
         assert await other.scalar(select(func.pg_try_advisory_xact_lock(relay.lock_key)))
         assert await relay.deliver_once() == 0
     assert await relay.deliver_once() == 5  # feed, groups, moderation, records, identity's webhooks
+
+
+async def test_a_backlog_of_large_events_is_delivered_within_the_subscribers_body_limit(database_urls):
+    """A subscriber refuses a body over its limit with a 413; a batch of events that together
+    pass it would be refused again at every retry. The relay sends them in requests that fit."""
+    async with build_suite(database_urls, feed={"max_body_size": 8192}) as suite:
+        relay = suite.identity.state.relay
+        relay.max_batch_bytes = 4096
+        suite.router.down.add("feed")
+        email = await register(suite.client, "ada")
+        tokens = await login(suite.client, email)
+        async with suite.identity.state.database.sessionmaker() as session:
+            created = (
+                await session.scalars(
+                    select(outbox_tables.event.c.data).where(outbox_tables.event.c.type == "persona.created")
+                )
+            ).one()
+        data = json.loads(created)
+        outbox = suite.identity.state.outbox
+        for n in range(12):  # each event 1 kB of data: 12 kB together, over feed's 8 kB limit
+            async with suite.identity.state.database.sessionmaker() as session, session.begin():
+                changed = {**data, "display_name": f"Ada {n}", "padding": "x" * 1000}
+                await outbox.publish(session, "persona.updated", tokens["persona_id"], changed)
+        await suite.deliver()
+        suite.router.down.discard("feed")
+        await _make_due(suite.identity)
+        assert await suite.deliver() == 13
+        async with suite.identity.state.database.sessionmaker() as session:
+            statuses = (
+                await session.scalars(
+                    select(outbox_tables.delivery.c.status).where(
+                        outbox_tables.delivery.c.subscriber == "feed"
+                    )
+                )
+            ).all()
+        assert statuses == ["delivered"] * 13
+        assert (await _replica(suite.feed, PersonaReplica, tokens["persona_id"])).display_name == "Ada 11"
