@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from kit import search
 from kit.db_errors import unavailable_sqlstate
 from kit.errors import ServiceUnavailable
 from kit.timeutil import as_utc
@@ -60,6 +61,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    search.register_sqlite(dbapi_connection)
+
+
+def on_sqlite_connect(engine: AsyncEngine) -> None:
+    """The pragmas and the search functions (``kit.search``) on every connection of a
+    service's SQLite engine."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+
+
+def search_functions(engine: AsyncEngine) -> None:
+    """Only the search functions, for an engine that runs migrations (whose batch operations
+    rebuild tables, which the pragmas' foreign keys would cascade into)."""
+    if engine.dialect.name == "sqlite":
+        event.listen(
+            engine.sync_engine, "connect", lambda connection, _record: search.register_sqlite(connection)
+        )
 
 
 class Database:
@@ -83,8 +101,7 @@ class Database:
                     "options": " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
                 }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        on_sqlite_connect(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Reads that need no transaction: no BEGIN and no ROLLBACK around their statements.
         self.read_sessionmaker = async_sessionmaker(

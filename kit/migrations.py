@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from kit.db import search_functions
+
 
 def alembic_config(service_dir: Path, url: str) -> Config:
     config = Config(str(service_dir / "alembic.ini"))
@@ -52,6 +54,7 @@ def _run(connection: Connection, metadata: MetaData) -> None:
 
 async def _run_async(url: str, metadata: MetaData) -> None:
     engine = create_async_engine(url)
+    search_functions(engine)
     async with engine.connect() as connection:
         await connection.run_sync(_run, metadata)
     await engine.dispose()
