@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 import snowballstemmer  # type: ignore[import-untyped]
-from sqlalchemy import func, literal_column
+from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
 from kit import stopwords
@@ -47,7 +47,6 @@ RECENCY_DAYS = 30
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 ELLIPSIS = "…"
 
-_CONFIGS = {"en": "search_en", "fr": "search_fr"}
 _SNOWBALL = {"en": "english", "fr": "french"}
 # Letters the Unicode decomposition leaves whole, spelled as PostgreSQL's unaccent spells them.
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})  # noqa: RUF001
@@ -393,10 +392,38 @@ PG_SETUP: tuple[str, ...] = (
             WHEN 'en' THEN 'search_en'::regconfig
             WHEN 'fr' THEN 'search_fr'::regconfig
             ELSE 'search_simple'::regconfig END $$""",
+    # Two vectors end to end, with a position between them that holds no word, so that no
+    # phrase matches across the join (the last word of one and the first of the other).
+    """CREATE OR REPLACE FUNCTION search_join(head tsvector, tail tsvector) RETURNS tsvector
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT ts_delete(head || '_:2'::tsvector || tail, '_') $$""",
     """CREATE OR REPLACE FUNCTION search_document(lang text, body text) RETURNS tsvector
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT to_tsvector(search_config(lang), coalesce(body, ''))
-            || to_tsvector('search_simple'::regconfig, coalesce(body, '')) $$""",
+        SELECT search_join(to_tsvector(search_config(lang), coalesce(body, '')),
+            to_tsvector('search_simple'::regconfig, coalesce(body, ''))) $$""",
+)
+PG_SETUP += (
+    # A term's tsquery: the word or phrase as written and in English and French stems, each
+    # form once. Immutable, so that the planner folds it into a constant and estimates its
+    # rows from the distinct lexemes (three copies of one lexeme triple the estimate).
+    """CREATE OR REPLACE FUNCTION search_term(body text, phrase boolean) RETURNS tsquery
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+        DECLARE
+            config regconfig;
+            part tsquery;
+            found tsquery;
+            seen tsquery[] := '{}';
+        BEGIN
+            FOREACH config IN ARRAY ARRAY['search_simple', 'search_en', 'search_fr']::regconfig[] LOOP
+                part := CASE WHEN phrase THEN phraseto_tsquery(config, body)
+                    ELSE plainto_tsquery(config, body) END;
+                IF numnode(part) > 0 AND NOT part = ANY (seen) THEN
+                    seen := seen || part;
+                    found := CASE WHEN found IS NULL THEN part ELSE found || part END;
+                END IF;
+            END LOOP;
+            RETURN found;
+        END $$""",
 )
 PG_TRIGRAM = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
 
@@ -405,6 +432,8 @@ def pg_teardown() -> tuple[str, ...]:
     """What a downgrade drops (the extensions stay: other objects may use them)."""
     return (
         "DROP FUNCTION IF EXISTS search_document(text, text)",
+        "DROP FUNCTION IF EXISTS search_join(tsvector, tsvector)",
+        "DROP FUNCTION IF EXISTS search_term(text, boolean)",
         "DROP FUNCTION IF EXISTS search_config(text)",
         *(
             f"DROP TEXT SEARCH CONFIGURATION IF EXISTS {n}"
@@ -414,14 +443,7 @@ def pg_teardown() -> tuple[str, ...]:
 
 
 def _pg_term(term: Term) -> ColumnElement[Any]:
-    text = " ".join(term.words)
-    build = func.phraseto_tsquery if term.phrase else func.plainto_tsquery
-    names = [*(_CONFIGS[lang] for lang in STEMMED), "search_simple"]
-    parts = [build(literal_column(f"'{name}'::regconfig"), text) for name in names]
-    expression = parts[0]
-    for part in parts[1:]:
-        expression = func.tsquery_or(expression, part)
-    return expression
+    return func.search_term(" ".join(term.words), term.phrase)
 
 
 def pg_tsquery(query: SearchQuery) -> ColumnElement[Any]:
@@ -450,21 +472,24 @@ def sqlite_index(text: str | None, lang: str | None) -> tuple[str, str]:
     return " ".join(stem(w, language_) for w in found), " ".join(found)
 
 
-def _fts_term(term: Term) -> str:
-    alternatives = [f'stems : "{" ".join(stem(w, lang) for w in term.words)}"' for lang in STEMMED]
-    alternatives.append(f'words : "{" ".join(term.words)}"')
+def _fts_term(term: Term, stems: str, words_: str) -> str:
+    alternatives = [f'{stems} : "{" ".join(stem(w, lang) for w in term.words)}"' for lang in STEMMED]
+    alternatives.append(f'{words_} : "{" ".join(term.words)}"')
     return "(" + " OR ".join(dict.fromkeys(alternatives)) + ")"
 
 
-def sqlite_match(query: SearchQuery) -> str:
-    """The query as an FTS5 ``MATCH`` expression over the ``stems`` and ``words`` columns.
-    Every word in it is a run of letters and digits, so it cannot carry FTS5 syntax."""
+def sqlite_match(query: SearchQuery, *, stems: str = "stems", words: str = "words") -> str:
+    """The query as an FTS5 ``MATCH`` expression over the ``stems`` and ``words`` columns (or
+    column sets, such as ``{name_stems purpose_stems}``: constants of the caller's, never
+    input). Every word in it is a run of letters and digits, so it cannot carry FTS5 syntax."""
     if query.empty:
         raise ValueError("an empty query has no MATCH expression")
-    clauses = ["(" + " OR ".join(_fts_term(t) for t in clause) + ")" for clause in query.clauses]
+    clauses = [
+        "(" + " OR ".join(_fts_term(t, stems, words) for t in clause) + ")" for clause in query.clauses
+    ]
     expression = "(" + " AND ".join(clauses) + ")"
     for term in query.excluded:
-        expression += " NOT " + _fts_term(term)
+        expression += " NOT " + _fts_term(term, stems, words)
     return expression
 
 

@@ -26,6 +26,7 @@ DOCUMENTS = {
     4: ("en", "Quarterly budget review: XJ-42 project codes"),
     5: (None, "Kubernetes upgrade window tonight"),
     6: ("en", "Budget meeting moved; planning later"),
+    7: ("en", "Data lake cloud"),
 }
 
 # (query, the documents it finds): the same on both databases.
@@ -42,6 +43,8 @@ CASES = [
     ("xj", {4}),  # a word no language knows, literally
     ("kubernetes", {5}),  # a text of no language, literally
     ('"unbalanced meeting', set()),
+    ('"cloud data"', set()),  # no phrase across the end of one indexing and the start of the next
+    ('"lake cloud"', {7}),
 ]
 
 
