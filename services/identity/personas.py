@@ -76,16 +76,18 @@ def touch(persona: Persona) -> None:
     persona.updated_at = utcnow()
 
 
+def listed(kind: str) -> tuple[ColumnElement[bool], ...]:
+    """Who the directory of the context ``kind`` lists, and people search finds: its active
+    personas (none held by moderation), never a personal persona that is not discoverable."""
+    return (col(Persona.kind) == kind, shown(), col(Persona.discoverable).is_(True))
+
+
 async def search(
     session: AsyncSession, kind: str, *, q: str | None, after: str | None, limit: int
 ) -> Sequence[Persona]:
     """A page of the directory of one context, sorted by handle: only active personas (none
     held by moderation), and never a personal persona that is not discoverable."""
-    query = select(Persona).where(
-        col(Persona.kind) == kind,
-        shown(),
-        col(Persona.discoverable).is_(True),
-    )
+    query = select(Persona).where(*listed(kind))
     if q:
         pattern = f"%{like_escape(q.strip())}%"
         query = query.where(

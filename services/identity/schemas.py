@@ -118,6 +118,15 @@ class PersonaPublic(BaseModel):
     )
 
 
+class PersonaSearchItem(PersonaPublic):
+    """A persona found by people search: the directory's shape, and where the query matched."""
+
+    highlight: str = Field(
+        description="An HTML-escaped line of the display name, handle, job title, department and "
+        "skills, each matching word (or word like a misspelled one) between <mark> and </mark>."
+    )
+
+
 class ProfessionalUpdate(Update):
     not_null = frozenset({"display_name", "skills"})
 
@@ -378,6 +387,10 @@ class OwnerPersonas(BaseModel):
 
 def persona_public(persona: Persona) -> PersonaPublic:
     return PersonaPublic.model_validate(persona, from_attributes=True)
+
+
+def persona_search_item(persona: Persona, highlight: str) -> PersonaSearchItem:
+    return PersonaSearchItem(**persona_public(persona).model_dump(), highlight=highlight)
 
 
 def me_public(persona: Persona, account: Account) -> MePublic:

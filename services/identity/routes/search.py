@@ -1,0 +1,51 @@
+"""People search: ``GET /api/v1/search/people`` (the gateway routes ``/api/v1/search/people``
+here; services/identity/search.py holds the rules)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from kit import search as kit_search
+from kit.pagination import Cursor, Limit, Page, paginate
+from services.identity import search
+from services.identity.deps import CallerDep, SessionDep
+from services.identity.schemas import PersonaSearchItem, persona_search_item
+
+router = APIRouter(prefix="/api/v1/search", tags=["search"])
+
+
+@router.get(
+    "/people",
+    summary="Search the people of the caller's context by name, handle, job, department and skills",
+    responses={
+        400: {"description": "A cursor of another search, or not a cursor"},
+        422: {"description": "A query too long, with too many terms, a bad filter or control characters"},
+    },
+)
+async def search_people(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    caller: CallerDep,
+    q: Annotated[
+        str,
+        Query(
+            description="Words (all must match; a misspelled word of four letters or more still finds), "
+            '"a phrase", OR, -excluded. '
+            f"At most {kit_search.MAX_QUERY_CHARS} characters and {kit_search.MAX_TERMS} terms.",
+        ),
+    ],
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[PersonaSearchItem]:
+    """Only personas the directory lists to the caller: its own context's, active, and never a
+    personal persona that is not discoverable. Best match first, then by handle; each with a
+    line of its profile where the query matched. A query with nothing to find answers an empty
+    page."""
+    query, hits = await search.people(session, caller.persona.kind, q, cursor=cursor, limit=limit)
+    page = paginate(request, response, hits, limit=limit, scope=search.scope(query), key=search.cursor_key)
+    return Page[PersonaSearchItem](
+        items=[persona_search_item(h.persona, h.highlight) for h in page.items], next_cursor=page.next_cursor
+    )
