@@ -15,8 +15,9 @@ from domain.principal import Principal
 from kit.errors import APIError, Forbidden, NotFound
 from kit.idempotency import Created, Taken
 from kit.outbox import Outbox
+from kit.search import language
 from kit.timeutil import utcnow
-from services.groups import membership, records
+from services.groups import membership, records, search
 from services.groups.access import Access
 from services.groups.models import Group, PersonaReplica
 from services.groups.schemas import GroupCreate, GroupPublic, GroupUpdate, group_public
@@ -76,8 +77,14 @@ async def create(
 ) -> Created[GroupPublic]:
     """Makes the group in ``session`` without committing (kit.idempotency commits it with the
     key's answer). The group's context is the caller's; the caller becomes its owner and,
-    unless the charter names others, its steward. A taken handle raises ``Taken``."""
+    unless the charter names others, its steward. A taken handle raises ``Taken``. Its
+    language is the one declared, else the one its purpose and charter are written in."""
     assert caller.persona_id is not None and caller.context is not None
+    charter = body.charter
+    lang = search.group_language(
+        body.lang,
+        search.text_of(body.purpose, charter.objective, charter.audience, charter.success_indicators),
+    )
     stewards = await check_stewards(
         session, body.charter.stewards or [caller.persona_id], caller.context, caller.persona_id
     )
@@ -99,6 +106,7 @@ async def create(
         success_indicators=body.charter.success_indicators,
         review_at=body.charter.review_at,
         stewards=stewards,
+        lang=lang,
         member_count=0,
         created_by=caller.persona_id,
     )
@@ -115,7 +123,10 @@ async def update(
     session: AsyncSession, outbox: Outbox, access: Access, body: GroupUpdate, if_match: str | None
 ) -> Group:
     """Owners (and administrators) only; the context and handle never change. With
-    ``if_match``, a change based on a stale copy is refused with 412."""
+    ``if_match``, a change based on a stale copy is refused with 412. A ``lang`` given is
+    checked and kept (``null``: detected again); a new text without one may change the
+    language detected (``search.redetected``)."""
+    declared = language(body.lang)
     access.require("owner", admin=True, action="change its settings")
     await access.relock(session)
     access.require("owner", admin=True, action="change its settings")
@@ -123,7 +134,8 @@ async def update(
     group = access.group
     if if_match is not None and not etag_matches(etag(group), if_match):
         raise PreconditionFailed("The group changed since it was read; read it again.")
-    changes = body.model_dump(exclude_unset=True, exclude={"charter"})
+    text_before = search.group_text(group)
+    changes = body.model_dump(exclude_unset=True, exclude={"charter", "lang"})
     if "tags" in changes:
         changes["tags"] = normal_tags(changes["tags"])
     for name, value in changes.items():
@@ -136,6 +148,10 @@ async def update(
             )
         for name, value in charter.items():
             setattr(group, name, value)
+    if "lang" in body.model_fields_set:
+        group.lang = declared or search.group_language(None, search.group_text(group))
+    elif search.group_text(group) != text_before:
+        group.lang = search.redetected(group.lang, search.group_text(group))
     group.updated_at = utcnow()
     session.add(group)
     await session.flush()

@@ -37,6 +37,9 @@ class Group(GroupsModel, table=True):
     success_indicators: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     review_at: date | None = None
     stewards: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
+    # BCP 47: declared by its owners, else detected from the purpose and charter; how the
+    # search index stems the group's text (services/groups/search.py)
+    lang: str | None = Field(default=None, max_length=35)
     member_count: int = 0
     created_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

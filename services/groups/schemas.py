@@ -58,6 +58,16 @@ Objective = Annotated[str, Field(min_length=1, max_length=1000), MultiLineText]
 Audience = Annotated[str, Field(min_length=1, max_length=500), MultiLineText]
 
 
+Lang = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=35,
+        description="The language of the group's text, a BCP 47 tag (`en`, `fr-CA`); detected from "
+        "the purpose and charter when left out. Search stems English and French words.",
+        examples=["en"],
+    ),
+]
 ReviewDate = IsoDate | None
 Indicators = Annotated[list[Indicator], Field(max_length=20)]
 Stewards = Annotated[list[uuid.UUID], Field(min_length=1, max_length=20)]
@@ -103,6 +113,7 @@ class GroupCreate(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     visibility: Visibility = "open"
     charter: Charter = Field(default_factory=Charter)
+    lang: Lang | None = None
 
 
 class GroupUpdate(Strict):
@@ -114,6 +125,7 @@ class GroupUpdate(Strict):
     tags: Tags | SkipJsonSchema[None] = None
     visibility: Visibility | SkipJsonSchema[None] = None
     charter: CharterUpdate | SkipJsonSchema[None] = None
+    lang: Lang | None = Field(default=None, description="`null` detects it from the text again.")
 
     @field_validator("name", "purpose", "tags", "visibility", "charter")
     @classmethod
@@ -141,6 +153,7 @@ class GroupPublic(BaseModel):
     tags: list[str]
     visibility: Visibility
     charter: CharterPublic
+    lang: str | None = Field(description="BCP 47, declared or detected; null when unknown.")
     member_count: int
     created_at: datetime
     updated_at: datetime
@@ -149,6 +162,15 @@ class GroupPublic(BaseModel):
     moderation: ModerationState | None = Field(
         default=None,
         description="'hidden' while moderation hides the group: only its owners see it, read-only.",
+    )
+
+
+class GroupSearchItem(GroupPublic):
+    """A group found by a search: the directory's shape, and where the query matched."""
+
+    highlight: str = Field(
+        description="An HTML-escaped excerpt of the name, purpose, tags or charter, each matching "
+        "word between <mark> and </mark>."
     )
 
 
@@ -266,6 +288,7 @@ def group_public(group: Group, role: str | None = None) -> GroupPublic:
             review_at=group.review_at,
             stewards=[uuid.UUID(s) for s in group.stewards],
         ),
+        lang=group.lang,
         member_count=group.member_count,
         created_at=group.created_at,
         updated_at=group.updated_at,
@@ -273,6 +296,10 @@ def group_public(group: Group, role: str | None = None) -> GroupPublic:
         my_role=role,
         moderation=group.moderation,
     )
+
+
+def group_search_item(group: Group, role: str | None, highlight: str) -> GroupSearchItem:
+    return GroupSearchItem(**group_public(group, role).model_dump(), highlight=highlight)
 
 
 def group_summary(group: Group) -> GroupSummary:

@@ -1,6 +1,7 @@
 """Groups' HTTP routes; the caller's own lists come first, so that ``/groups/memberships``
-is not read as a group id. ``internal`` holds the routes other services call (internal token)."""
+is not read as a group id. ``search`` answers ``/api/v1/search/groups``. ``internal`` holds the
+routes other services call (internal token)."""
 
-from services.groups.routes import groups, internal, members, mine, requests
+from services.groups.routes import groups, internal, members, mine, requests, search
 
-routers = [mine.router, groups.router, members.router, requests.router, internal.router]
+routers = [mine.router, groups.router, members.router, requests.router, search.router, internal.router]
