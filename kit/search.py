@@ -397,9 +397,15 @@ PG_SETUP: tuple[str, ...] = (
     """CREATE OR REPLACE FUNCTION search_join(head tsvector, tail tsvector) RETURNS tsvector
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         SELECT ts_delete(head || '_:2'::tsvector || tail, '_') $$""",
+    # A text of no known language is stemmed in both languages: a short comment that no
+    # detector can place ("budgets, again") is still found by "budget".
     """CREATE OR REPLACE FUNCTION search_document(lang text, body text) RETURNS tsvector
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT search_join(to_tsvector(search_config(lang), coalesce(body, '')),
+        SELECT search_join(
+            CASE WHEN lang IS NULL THEN search_join(
+                    to_tsvector('search_en'::regconfig, coalesce(body, '')),
+                    to_tsvector('search_fr'::regconfig, coalesce(body, '')))
+                ELSE to_tsvector(search_config(lang), coalesce(body, '')) END,
             to_tsvector('search_simple'::regconfig, coalesce(body, ''))) $$""",
 )
 PG_SETUP += (
@@ -466,10 +472,11 @@ def pg_tsquery(query: SearchQuery) -> ColumnElement[Any]:
 
 
 def sqlite_index(text: str | None, lang: str | None) -> tuple[str, str]:
-    """The ``stems`` and ``words`` columns of a text's FTS5 row."""
+    """The ``stems`` and ``words`` columns of a text's FTS5 row; a text of no known language
+    (``lang`` None) has its English and then its French stems."""
     found = words(text or "")
-    language_ = config(lang)
-    return " ".join(stem(w, language_) for w in found), " ".join(found)
+    languages = STEMMED if lang is None else (config(lang),)
+    return " ".join(stem(w, language_) for language_ in languages for w in found), " ".join(found)
 
 
 def _fts_term(term: Term, stems: str, words_: str) -> str:

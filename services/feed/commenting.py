@@ -4,8 +4,8 @@ and free of HTTP.
 
 A reader sees a comment when they see its post (``timelines.visible_ids``: shown, and visible
 to them), the comment is not deleted, moderation left it alone (its author still sees it
-hidden or held) and its author is active (``comments_of``). Every read of comments starts from
-it.
+hidden or held) and its author is active (``comment_shown``; ``comments_of``). Every read of
+comments starts from it, search included.
 
 A post's ``comment_count`` and a comment's ``reply_count`` count the comments everyone sees
 (``counted``): a comment held for review (its text holds one of moderation's terms, as for
@@ -34,35 +34,37 @@ from kit.pagination import decode_id_cursor
 from kit.timeutil import utcnow
 from services.feed import idempotency, records
 from services.feed.access import ensure_writable, may_moderate, visible_post
-from services.feed.content import held_by, hold, resolve_mentions, terms_of
+from services.feed.content import edited_language, held_by, hold, resolve_mentions, terms_of, text_language
 from services.feed.listing import Listing, by_id
 from services.feed.models import Comment, Notification, PersonaReplica, Post
 from services.feed.notifications import mention_ids, notify
 from services.feed.records import PostScope
 from services.feed.schemas import CommentCreate, CommentPublic, CommentUpdate, comment_public
-from services.feed.timelines import ACTIVE_AUTHOR, AUTHOR_ONLY, visible_ids
+from services.feed.timelines import AUTHOR_ONLY, visible_ids
 
 
-def comments_of(reader: Principal, post_id: uuid.UUID) -> Any:
-    """The comments of post ``post_id`` that ``reader`` sees, with their authors' names (rows
-    for ``schemas.comment_public``): none unless the reader sees the post; then those not
-    deleted, that moderation left alone (but the reader's own hidden and held ones), by authors
-    still active."""
-    post_seen = visible_ids(reader).where(col(Post.id) == post_id).exists()
+def comment_shown(reader: Principal, author: Any = PersonaReplica) -> Any:
+    """What a reader sees of the comments of a post they see: those not deleted, that
+    moderation left alone (but the reader's own hidden and held ones), by authors still active.
+    A condition on ``Comment`` joined to its author's replica, ``author`` (``PersonaReplica``
+    or an alias of it)."""
     moderation_allows = or_(
         col(Comment.moderation).is_(None),
         and_(col(Comment.moderation).in_(AUTHOR_ONLY), col(Comment.author_id) == reader.persona_id),
     )
+    active = or_(author.status.is_(None), author.status == "active")
+    return and_(col(Comment.deleted_at).is_(None), moderation_allows, active)
+
+
+def comments_of(reader: Principal, post_id: uuid.UUID) -> Any:
+    """The comments of post ``post_id`` that ``reader`` sees, with their authors' names (rows
+    for ``schemas.comment_public``): none unless the reader sees the post; then those
+    ``comment_shown``."""
+    post_seen = visible_ids(reader).where(col(Post.id) == post_id).exists()
     return (
         select(Comment, PersonaReplica.handle, PersonaReplica.display_name)
         .join(PersonaReplica, col(PersonaReplica.id) == col(Comment.author_id), isouter=True)
-        .where(
-            col(Comment.post_id) == post_id,
-            post_seen,
-            col(Comment.deleted_at).is_(None),
-            moderation_allows,
-            ACTIVE_AUTHOR,
-        )
+        .where(col(Comment.post_id) == post_id, post_seen, comment_shown(reader))
     )
 
 
@@ -192,6 +194,7 @@ async def comment(
         parent_id=body.parent_id,
         author_id=author.persona_id,
         body=body.body,
+        lang=text_language(body.lang, body.body),
         mentions=mentions,
     )
     session.add(made)
@@ -222,16 +225,23 @@ async def edit(
     comment_id: uuid.UUID,
     body: CommentUpdate,
 ) -> CommentPublic:
-    """The author edits the text; newly mentioned personas hear of it. When the new text of a
-    comment moderation left alone holds a term, the comment is held instead, as a new one would
-    be: taken off the counts, its notifications deleted, told again at its release. Commits."""
+    """The author edits the text (and its language); newly mentioned personas hear of it. When
+    the new text of a comment moderation left alone holds a term, the comment is held instead,
+    as a new one would be: taken off the counts, its notifications deleted, told again at its
+    release. Commits."""
     assert caller.context is not None and caller.persona_id is not None
     post: Post = (await visible_post(session, caller, post_id))[0]
     found, handle, display_name = await visible_comment(session, caller, post_id, comment_id)
     if found.author_id != caller.persona_id:
         raise Forbidden("Only the author edits a comment.")
     await ensure_writable(session, post)
-    if body.body != found.body:
+    lang = edited_language(body.model_fields_set, body.lang, body.body, found.lang)
+    if body.body == found.body and lang != found.lang:  # the language alone
+        found.lang = lang
+        await outbox.publish(session, *records.comment_text_record(found, post, "edited", utcnow()))
+        await session.commit()
+    elif body.body != found.body:
+        found.lang = lang
         before = {m["id"] for m in found.mentions or []}
         found.body = body.body
         found.mentions = await resolve_mentions(session, body.body, caller.context, caller.persona_id)

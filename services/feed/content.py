@@ -1,5 +1,6 @@
-"""What a post's text refers to: ``@handle`` mentions and ``#tag`` tags; and whether it holds
-one of moderation's terms, which holds the post or comment for review (decision 0032)."""
+"""What a post's text refers to: ``@handle`` mentions and ``#tag`` tags; the language it is
+written in; and whether it holds one of moderation's terms, which holds the post or comment for
+review (decision 0032)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlmodel import col, select
 
 from domain.handles import HANDLE_CHARACTERS
 from kit.outbox import Outbox
+from kit.search import detect, language
 from kit.timeutil import as_utc
 from services.feed.models import Comment, Follow, HeldTerm, PersonaReplica, Post
 
@@ -33,6 +35,20 @@ def _unique(values: list[str], limit: int) -> list[str]:
         if len(seen) == limit:
             break
     return seen
+
+
+def text_language(declared: str | None, text: str) -> str | None:
+    """The language of a new text: the one its author declared (a BCP 47 tag, checked: 422
+    otherwise), else the one ``kit.search.detect`` reads in it, else unknown (None)."""
+    return language(declared) if declared is not None else detect(text)
+
+
+def edited_language(fields: set[str], declared: str | None, text: str, current: str | None) -> str | None:
+    """The language of an edited text: the one the edit declares (``lang`` in ``fields``; null
+    detects it), else the one it had (detected again when it had none)."""
+    if "lang" in fields:
+        return text_language(declared, text)
+    return current if current is not None else detect(text)
 
 
 def tag_name(value: str) -> str:

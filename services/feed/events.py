@@ -80,6 +80,7 @@ class GroupChanged(_Data):
     keeps what the replica holds."""
 
     context: Context | None = None
+    handle: str | None = None
     visibility: Literal["open", "closed", "secret"] | None = None
     archived: bool | None = None
     moderation: Literal["hidden", "removed"] | None = None
@@ -170,9 +171,9 @@ PostChange = Literal["created", "edited", "deleted", "moderated", "restored"]
 
 class PostRecord(_Data):
     """``internal.records.post`` (feed, to records alone; ``records.post_record``): a post's
-    whole state after a change; the subject is the post. The text (``body``, ``links`` as
-    stored, ``mentions`` as persona ids, ``tags``) comes at creation and whenever it changed;
-    a deletion or a moderation change leaves it out."""
+    whole state after a change; the subject is the post. The text (``body``, its ``lang``,
+    ``links`` as stored, ``mentions`` as persona ids, ``tags``) comes at creation and whenever
+    it changed; a deletion or a moderation change leaves it out."""
 
     id: uuid.UUID
     author_id: uuid.UUID
@@ -185,6 +186,7 @@ class PostRecord(_Data):
     deleted_at: datetime | None
     moderation: Literal["hidden", "held", "removed"] | None
     body: str | None = None
+    lang: str | None = None
     links: list[dict[str, Any]] | None = None
     mentions: list[uuid.UUID] | None = None
     tags: list[str] | None = None
@@ -192,8 +194,8 @@ class PostRecord(_Data):
 
 class CommentRecord(_Data):
     """``internal.records.comment`` (feed, to records alone; ``records.comment_record``): a
-    comment's whole state after a change, its text (``body``, ``mentions`` as persona ids) when
-    it changed; the subject is the comment."""
+    comment's whole state after a change, its text (``body``, its ``lang``, ``mentions`` as
+    persona ids) when it changed; the subject is the comment."""
 
     id: uuid.UUID
     post_id: uuid.UUID
@@ -207,6 +209,7 @@ class CommentRecord(_Data):
     deleted_at: datetime | None
     moderation: Literal["hidden", "held", "removed"] | None
     body: str | None = None
+    lang: str | None = None
     mentions: list[uuid.UUID] | None = None
 
 
@@ -438,6 +441,7 @@ async def on_group_changed(session: AsyncSession, event: IdEvent[GroupChanged]) 
     values = {
         "id": group_id,
         "context": data.context or (current.context if current else "professional"),
+        "handle": data.handle.lower()[:30] if data.handle else (current.handle if current else None),
         "visibility": data.visibility or (current.visibility if current else "closed"),
         "archived": archived,
         "moderation": data.moderation

@@ -155,6 +155,7 @@ DOCUMENT = _json_model(
         "audience": _json_string("p.audience"),
         "group_id": _json_uuid("p.group_id"),
         "body": _json_string("p.body"),
+        "lang": _json_string("p.lang"),
         "mentions": _json_raw("p.mentions"),
         "tags": _json_raw("p.tags"),
         "links": _json_raw("p.links"),

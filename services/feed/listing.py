@@ -1,9 +1,11 @@
 """Lists as feed's reads return them, and as the routes answer them.
 
-A read of a list (comments, notifications, follows, a post's history, search, the timelines but
-the home timeline) decodes the client's cursor itself, after the checks that come first (the
+A read of a list (comments, notifications, follows, a post's history, the timelines but the
+home timeline) decodes the client's cursor itself, after the checks that come first (the
 post or group a list belongs to must be visible: a 404 before a bad cursor's 400), and returns
-a ``Listing``. The route turns it into the published ``Page`` with ``page_of``.
+a ``Listing``. The route turns it into the published ``Page`` with ``page_of``. A search ranks its matches
+rather than listing them in key order: it answers its page whole, cursor included
+(``search.Found``), which the route publishes with ``found_page``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Request, Response
 
-from kit.pagination import Page, paginate
+from kit.pagination import Page, next_link, paginate
 from kit.timeutil import utcnow
 from services.feed.schemas import PostPublic, post_public
 
@@ -54,3 +56,13 @@ def posts_page(
     """``page_of`` for a list of ``timelines.posts_for`` rows, ``pinned`` as of now."""
     now = utcnow()
     return page_of(request, response, listing, limit=limit, item=lambda row: post_public(row, now))
+
+
+def found_page(
+    request: Request, response: Response, items: Sequence[Item], after: str | None, limit: int
+) -> Page[Item]:
+    """A search's page (``search.Found``): its items, and the next page's cursor (also in a
+    ``Link`` header) when there is one."""
+    if after is not None:
+        response.headers["Link"] = next_link(request, after, limit)
+    return Page[Item](items=list(items), next_cursor=after)

@@ -8,8 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text, text
+from sqlalchemy import JSON, Column, Computed, Index, Text, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import registry
+from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, SQLModel
 
 from kit.db import UTCDateTime, new_metadata
@@ -30,6 +34,56 @@ class FeedModel(SQLModel, registry=registry(metadata=new_metadata())):
     pass
 
 
+# Full-text search (decision 0034, ``services.feed.search``). On PostgreSQL a post's and a
+# comment's ``search`` is a stored generated ``tsvector`` (``kit.search.PG_SETUP``'s
+# ``search_document``) with a GIN index. SQLite indexes the text in FTS5 tables instead
+# (``post_search``, ``comment_search``: created and kept by triggers in the migration, outside
+# this metadata), so there the column is a virtual NULL that costs nothing and its index a
+# partial one that holds no row: the same table definition then describes both databases, and
+# the migrations can be compared with it on either. The column is not mapped: no read of a
+# post or comment loads its document; the search reads it as ``POST_SEARCH``/``COMMENT_SEARCH``.
+class SearchDocument(ColumnElement[str]):
+    """``search_document(lang, body)`` of the row (PostgreSQL); NULL on SQLite."""
+
+    inherit_cache = True
+
+
+@compiles(SearchDocument)
+def _search_document(element: SearchDocument, compiler: SQLCompiler, **kw: Any) -> str:
+    return "search_document(lang, body)"
+
+
+@compiles(SearchDocument, "sqlite")
+def _search_document_sqlite(element: SearchDocument, compiler: SQLCompiler, **kw: Any) -> str:
+    return "NULL"
+
+
+class SearchComputed(Computed):
+    """Stored on PostgreSQL (which has no other kind); virtual on SQLite, where a stored
+    column cannot be added to a table without rebuilding it."""
+
+
+@compiles(SearchComputed, "sqlite")
+def _search_computed_sqlite(element: SearchComputed, compiler: DDLCompiler, **kw: Any) -> str:
+    return f"GENERATED ALWAYS AS ({compiler.sql_compiler.process(element.sqltext)}) VIRTUAL"
+
+
+def search_column() -> Column[Any]:
+    return Column(
+        "search", TSVECTOR().with_variant(Text(), "sqlite"), SearchComputed(SearchDocument(), persisted=True)
+    )
+
+
+def search_index(table: str) -> Index:
+    return Index(
+        f"ix_{table}_search", "search", postgresql_using="gin", sqlite_where=text("search IS NOT NULL")
+    )
+
+
+SEARCH_MAPPER_ARGS = {"exclude_properties": ["search"]}
+MAX_LANG = 35  # a BCP 47 tag (``kit.search.language``)
+
+
 outbox_tables = OutboxTables(FeedModel.metadata)
 
 
@@ -43,7 +97,10 @@ class Post(FeedModel, table=True):
         Index("ix_post_group_id_id", "group_id", "id"),
         Index("ix_post_context_audience_id", "context", "audience", "id"),
         Index("ix_post_context_pinned_until", "context", "pinned_until"),
+        search_column(),
+        search_index("post"),
     )
+    __mapper_args__ = SEARCH_MAPPER_ARGS
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     author_id: uuid.UUID
@@ -51,6 +108,9 @@ class Post(FeedModel, table=True):
     audience: str = Field(max_length=20)
     group_id: uuid.UUID | None = None
     body: str = Field(max_length=5000)
+    # The language of the text (BCP 47), as its author declared it or as detected; NULL when
+    # unknown. It chooses the stemming of the search document.
+    lang: str | None = Field(default=None, max_length=MAX_LANG)
     mentions: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
     tags: list[str] = Field(default_factory=empty_list, sa_type=JSON)
     links: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
@@ -95,13 +155,19 @@ class PostRevision(FeedModel, table=True):
 
 
 class Comment(FeedModel, table=True):
-    __table_args__ = (Index("ix_comment_post_id_parent_id_id", "post_id", "parent_id", "id"),)
+    __table_args__ = (
+        Index("ix_comment_post_id_parent_id_id", "post_id", "parent_id", "id"),
+        search_column(),
+        search_index("comment"),
+    )
+    __mapper_args__ = SEARCH_MAPPER_ARGS
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     post_id: uuid.UUID
     parent_id: uuid.UUID | None = None
     author_id: uuid.UUID = Field(index=True)
     body: str = Field(max_length=2000)
+    lang: str | None = Field(default=None, max_length=MAX_LANG)
     mentions: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
     reply_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -195,10 +261,14 @@ class GroupReplica(FeedModel, table=True):
             sqlite_where=text("moderation IS NOT NULL"),
             postgresql_where=text("moderation IS NOT NULL"),
         ),
+        Index("ix_group_replica_context_handle", "context", "handle"),
     )
 
     id: uuid.UUID = Field(primary_key=True)
     context: str = Field(max_length=20)
+    # The group's handle (``group:`` in a search names a group by it); NULL in a row written
+    # before the replica kept it, until the group's next event.
+    handle: str | None = Field(default=None, max_length=30)
     visibility: str = Field(max_length=10)
     archived: bool = False
     moderation: str | None = Field(default=None, max_length=10)
@@ -264,3 +334,7 @@ class HomeEntry(FeedModel, table=True):
     reader_id: uuid.UUID = Field(primary_key=True)
     post_id: uuid.UUID = Field(primary_key=True)
     built_at: datetime = Field(sa_type=UTCDateTime)
+
+
+POST_SEARCH: Column[Any] = Post.__table__.c.search  # type: ignore[attr-defined]
+COMMENT_SEARCH: Column[Any] = Comment.__table__.c.search  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from kit.timeutil import utcnow
 from services.feed import inbox, records
 from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
 from services.feed.content import (
+    edited_language,
     held_by,
     held_since_written,
     hold,
@@ -35,6 +36,7 @@ from services.feed.content import (
     post_text,
     resolve_mentions,
     terms_of,
+    text_language,
 )
 from services.feed.deletion import publish_deleted
 from services.feed.models import (
@@ -142,6 +144,7 @@ async def publish(
         audience=body.audience,
         group_id=body.group_id,
         body="",
+        lang=text_language(body.lang, body.body),
         links=_links(body.links),
         pinned_until=body.pinned_until,
     )
@@ -180,7 +183,9 @@ async def edit(
     now = utcnow()
     if "pinned_until" in fields:
         _repin(caller, post, body.pinned_until)
-    edited = bool(fields & {"body", "links"}) and await _edit_text(session, outbox, caller, post, body, now)
+    edited = bool(fields & {"body", "links", "lang"}) and await _edit_text(
+        session, outbox, caller, post, body, now
+    )
     post.updated_at = now
     events = []
     if not (post.moderation == "held" and held_since_written(post)):  # else never announced yet
@@ -207,13 +212,19 @@ async def _edit_text(
 ) -> bool:
     """The new text, its revision, and its new mentions told; or, when the new text of a post
     moderation left alone holds a term, the post held and the mentions kept for the release.
-    A post already hidden or held stays as it is. False when the text is the same."""
+    A post already hidden or held stays as it is. A new language alone changes the language.
+    False when the text and its language are the same."""
     if post.author_id != caller.persona_id:
         raise Forbidden("Only the author edits a post.")
     new_body = body.body if body.body is not None else post.body
     new_links = _links(body.links) if body.links is not None else list(post.links or [])
+    new_lang = edited_language(body.model_fields_set, body.lang, new_body, post.lang)
     if new_body == post.body and new_links == list(post.links or []):
-        return False
+        if new_lang == post.lang:
+            return False
+        post.lang = new_lang
+        return True
+    post.lang = new_lang
     session.add(PostRevision(post_id=post.id, body=post.body, links=list(post.links or []), created_at=now))
     assert caller.persona_id is not None
     new_mentions = await _set_text(session, post, new_body)

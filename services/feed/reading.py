@@ -1,9 +1,10 @@
 """Reading posts: the timelines other than the home timeline (the organisation's, a persona's, a
-group's, a tag's), search, and a post's edit history. Each lists posts the reader sees
+group's, a tag's), and a post's edit history. Each lists posts the reader sees
 (``timelines.visible_posts``), newest first, and needs no HTTP.
 
-The home timeline, the busiest read, has its own module (``services.feed.home``); single posts
-are read with ``access.visible_post``.
+The home timeline, the busiest read, has its own module (``services.feed.home``); search ranks
+rather than lists (``services.feed.search``); single posts are read with
+``access.visible_post``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import hashlib
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from domain.principal import Principal
-from kit.errors import NotFound, Unprocessable
+from kit.errors import NotFound
 from kit.pagination import decode_id_cursor
-from kit.text import LIKE_ESCAPE, like_escape
 from services.feed.access import visible_post
 from services.feed.content import tag_name
 from services.feed.listing import Listing, by_id
@@ -124,28 +124,6 @@ async def tagged(
         cursor=cursor,
         limit=limit,
         join=(PostTag, col(PostTag.post_id) == col(Post.id)),
-    )
-
-
-async def search(
-    session: AsyncSession, reader: Principal, query: str, *, cursor: str | None, limit: int
-) -> Listing[Any]:
-    """Posts whose text holds ``query`` (trimmed, at least two characters) literally, whatever
-    its case."""
-    term = query.strip()
-    if len(term) < 2:
-        raise Unprocessable(
-            "The search needs at least two characters.",
-            errors=[{"location": "query.q", "message": "too short", "code": "string_too_short"}],
-        )
-    digest = hashlib.sha256(term.lower().encode()).hexdigest()[:16]
-    return await _posts(
-        session,
-        reader,
-        func.lower(col(Post.body)).like(f"%{like_escape(term)}%", escape=LIKE_ESCAPE),
-        scope=f"search:{reader.persona_id}:{digest}",
-        cursor=cursor,
-        limit=limit,
     )
 
 

@@ -11,9 +11,9 @@ else:
   ``deleted`` (by its author, the author's erasure or the group's deletion), ``moderated``
   (hidden, held, removed or released) or ``restored``; the text (``body``, ``links``,
   ``mentions`` as persona ids, ``tags``) comes at creation and whenever it changed (an edit, a
-  removed post coming back), never with a deletion;
-- ``internal.records.comment`` (subject: the comment): likewise, its text ``body`` and
-  ``mentions``;
+  removed post coming back), with its language (``lang``), never with a deletion;
+- ``internal.records.comment`` (subject: the comment): likewise, its text ``body``, ``lang``
+  and ``mentions``;
 - ``internal.records.reaction`` (subject: the post): ``added`` or ``removed``.
 
 Each builder returns the event as (type, subject, data), for ``Outbox.publish`` (``*event``)
@@ -87,6 +87,8 @@ class PostText(PostState, Protocol):
     @property
     def body(self) -> str: ...
     @property
+    def lang(self) -> str | None: ...
+    @property
     def links(self) -> list[dict[str, Any]]: ...
     @property
     def mentions(self) -> list[dict[str, Any]]: ...
@@ -116,6 +118,8 @@ class CommentState(Protocol):
 class CommentText(CommentState, Protocol):
     @property
     def body(self) -> str: ...
+    @property
+    def lang(self) -> str | None: ...
     @property
     def mentions(self) -> list[dict[str, Any]]: ...
 
@@ -156,6 +160,7 @@ def post_text_record(post: PostText, change: PostChange, at: datetime) -> Record
     event_type, subject, data = post_record(post, change, at)
     data |= {
         "body": post.body,
+        "lang": post.lang,
         "links": [dict(link) for link in post.links or []],
         "mentions": _mentioned(post.mentions),
         "tags": list(post.tags or []),
@@ -189,7 +194,7 @@ def comment_text_record(
     """``internal.records.comment`` with the comment's text: at creation and whenever it
     changed."""
     event_type, subject, data = comment_record(comment, post, change, at)
-    data |= {"body": comment.body, "mentions": _mentioned(comment.mentions)}
+    data |= {"body": comment.body, "lang": comment.lang, "mentions": _mentioned(comment.mentions)}
     return event_type, subject, data
 
 

@@ -8,10 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.contexts import Context
+from kit.search import MAX_QUERY_CHARS, MAX_TERMS
 from kit.text import HttpsUrl, IsoDateTime, MultiLineText, SingleLineText
 from kit.timeutil import utcnow
 from services.feed.models import REACTION_KINDS, Comment, Follow, Notification, Post, PostRevision
@@ -24,6 +26,20 @@ Body = Annotated[
 ]
 CommentBody = Annotated[
     str, Field(min_length=1, max_length=2000, description="Up to 2,000 characters."), MultiLineText
+]
+Lang = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=35,
+        description="The language of the text, a BCP 47 tag such as `en`, `fr` or `fr-CA`. Left out "
+        "(or null), it is detected from the text when it is clearly English or French. It chooses "
+        "how the search stems the text's words.",
+        examples=["en", "fr-CA"],
+    ),
+]
+LangPublic = Annotated[
+    str | None, Field(description="The text's language (BCP 47), declared or detected; null when unknown.")
 ]
 TagName = Annotated[
     str,
@@ -53,6 +69,7 @@ class PostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: Body
+    lang: Lang | None = None
     audience: Audience = "organisation"
     group_id: uuid.UUID | None = Field(default=None, description="Required when audience is `group`.")
     links: list[LinkIn] = Field(default_factory=list, max_length=MAX_LINKS)
@@ -78,6 +95,11 @@ class PostUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: Body | None = None
+    lang: Lang | None = Field(
+        default=None,
+        description="The language of the text (BCP 47). Left out, an edit keeps the post's; null "
+        "detects it from the text.",
+    )
     links: list[LinkIn] | None = Field(default=None, max_length=MAX_LINKS)
     pinned_until: IsoDateTime | None = Field(
         default=None, description="Administrators and the `communications` role only."
@@ -118,6 +140,9 @@ class PostPublic(BaseModel):
     audience: Audience
     group_id: uuid.UUID | None
     body: str
+    lang: str | None = Field(
+        description="The text's language (BCP 47), declared or detected; null when unknown."
+    )
     mentions: list[MentionPublic]
     tags: list[str]
     links: list[LinkPublic]
@@ -154,6 +179,7 @@ def post_public(row: Any, now: datetime | None = None) -> PostPublic:
         audience=post.audience,
         group_id=post.group_id,
         body=post.body,
+        lang=post.lang,
         mentions=mentions_public(post.mentions),
         tags=list(post.tags or []),
         links=links_public(post.links),
@@ -170,6 +196,44 @@ def post_public(row: Any, now: datetime | None = None) -> PostPublic:
         locked=post.locked_at is not None,
         moderation=_moderation(post.moderation),
     )
+
+
+QUERY_SYNTAX = (
+    "Words to find (every one must match, in any form: `plan` finds *planning*, `réunion` finds "
+    '*reunions*, accents or not), `"an exact phrase"`, `OR` between two of them, `-word` or '
+    '`-"a phrase"` to leave out, and the filters `author:handle`, `group:handle`, `tag:name` (or '
+    "`#name`), `since:2026-01-31` and `until:2026-02-28`. Stop words (English and French) are "
+    "left out; a query with nothing left to find answers an empty page. "
+    f"At most {MAX_QUERY_CHARS} characters and {MAX_TERMS} words or phrases."
+)
+SearchText = Annotated[
+    str,
+    # The length is published here and checked by the parser, whose 422 says what is wrong.
+    Query(description=QUERY_SYNTAX, json_schema_extra={"maxLength": MAX_QUERY_CHARS}),
+]
+SEARCH_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The cursor is not one of this search's (`bad-cursor`)"},
+    422: {
+        "description": "The query cannot be one: too long (`query-too-long`), too many words "
+        "(`too-many-terms`), a word over 64 characters (`word-too-long`), control characters or a "
+        "bad date (`invalid-query`), `has:` (`unsupported-filter`)"
+    },
+}
+
+
+Highlight = Annotated[
+    str,
+    Field(
+        description="An excerpt of the text around the first match, HTML-escaped, each matching "
+        "word between `<mark>` and `</mark>`, and `…` where the text was cut."
+    ),
+]
+
+
+class PostSearchItem(PostPublic):
+    """A post as a search finds it: the post as every timeline shows it, and its excerpt."""
+
+    highlight: Highlight
 
 
 def _moderation(state: str | None) -> Moderation | None:
@@ -202,6 +266,7 @@ class CommentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: CommentBody
+    lang: Lang | None = None
     parent_id: uuid.UUID | None = Field(
         default=None, description="A top-level comment of the same post: replies go one level deep."
     )
@@ -211,6 +276,11 @@ class CommentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: CommentBody
+    lang: Lang | None = Field(
+        default=None,
+        description="The language of the text (BCP 47). Left out, an edit keeps the comment's; null "
+        "detects it from the new text.",
+    )
 
 
 class CommentPublic(BaseModel):
@@ -219,6 +289,9 @@ class CommentPublic(BaseModel):
     parent_id: uuid.UUID | None
     author: AuthorPublic
     body: str
+    lang: str | None = Field(
+        description="The text's language (BCP 47), declared or detected; null when unknown."
+    )
     mentions: list[MentionPublic]
     reply_count: int
     created_at: datetime
@@ -239,6 +312,7 @@ def comment_public(comment: Comment, handle: str | None, display_name: str | Non
         parent_id=comment.parent_id,
         author=AuthorPublic(id=comment.author_id, handle=handle, display_name=display_name),
         body=comment.body,
+        lang=comment.lang,
         mentions=mentions_public(comment.mentions),
         reply_count=comment.reply_count,
         created_at=comment.created_at,
@@ -246,6 +320,13 @@ def comment_public(comment: Comment, handle: str | None, display_name: str | Non
         edited_at=comment.edited_at,
         moderation=_moderation(comment.moderation),
     )
+
+
+class CommentSearchItem(CommentPublic):
+    """A comment as a search finds it: the comment as its post's comments show it, and its
+    excerpt."""
+
+    highlight: Highlight
 
 
 class NotificationPublic(BaseModel):

@@ -132,6 +132,15 @@ async def _search(suite: Any, world: World, who: str) -> set[str]:
     return await _ids(suite, world, who, "/api/v1/posts", q="findme")
 
 
+async def _search_posts(suite: Any, world: World, who: str) -> set[str]:
+    return await _ids(suite, world, who, "/api/v1/search/posts", q="findme")
+
+
+async def _search_comments(suite: Any, world: World, who: str) -> set[str]:
+    found = await _items(suite, who, "/api/v1/search/comments", q="comment OR reply", limit=100)
+    return {c["post_id"] for c in found}
+
+
 async def _post(suite: Any, world: World, who: str) -> set[str]:
     return await _found(suite, world, who, {f"/api/v1/posts/{p}": p for p in world.posts})
 
@@ -192,6 +201,8 @@ READS: dict[str, Read] = {
     "/api/v1/timelines/groups/{group_id}": _group,
     "/api/v1/timelines/tags/{tag}": _tag,
     "/api/v1/posts": _search,
+    "/api/v1/search/posts": _search_posts,
+    "/api/v1/search/comments": _search_comments,
     "/api/v1/posts/{post_id}": _post,
     "/api/v1/posts/{post_id}/history": _history,
     "/api/v1/posts/{post_id}/comments": _comments,

@@ -38,7 +38,7 @@ POST_KEYS = {
     "deleted_at",
     "moderation",
 }
-POST_TEXT_KEYS = POST_KEYS | {"body", "links", "mentions", "tags"}
+POST_TEXT_KEYS = POST_KEYS | {"body", "lang", "links", "mentions", "tags"}
 COMMENT_KEYS = {
     "id",
     "post_id",
@@ -52,7 +52,7 @@ COMMENT_KEYS = {
     "deleted_at",
     "moderation",
 }
-COMMENT_TEXT_KEYS = COMMENT_KEYS | {"body", "mentions"}
+COMMENT_TEXT_KEYS = COMMENT_KEYS | {"body", "lang", "mentions"}
 REACTION_KEYS = {"post_id", "persona_id", "kind", "context", "group_id", "change", "at"}
 MODELS: dict[str, Any] = {
     "internal.records.post": PostRecord,

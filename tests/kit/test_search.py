@@ -27,6 +27,8 @@ DOCUMENTS = {
     5: (None, "Kubernetes upgrade window tonight"),
     6: ("en", "Budget meeting moved; planning later"),
     7: ("en", "Data lake cloud"),
+    8: (None, "Meetings tomorrow"),
+    9: ("de", "Besprechungen morgen"),
 }
 
 # (query, the documents it finds): the same on both databases.
@@ -45,6 +47,9 @@ CASES = [
     ('"unbalanced meeting', set()),
     ('"cloud data"', set()),  # no phrase across the end of one indexing and the start of the next
     ('"lake cloud"', {7}),
+    ("meet", {1, 6, 8}),  # a text of no known language in both languages' stems
+    ("besprechung", set()),  # a declared language with no stemming: as written only
+    ("besprechungen", {9}),
 ]
 
 

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from kit.idempotency import IdempotencyKeyHeader
 from kit.pagination import Cursor, Limit, Page
-from kit.text import SingleLineText
-from services.feed import idempotency, posting, reading
+from services.feed import idempotency, posting, reading, search
 from services.feed.access import visible_post
 from services.feed.deps import CurrentPersona, OutboxDep, SessionDep
-from services.feed.listing import page_of, posts_page
+from services.feed.listing import found_page, page_of
 from services.feed.schemas import (
+    SEARCH_PROBLEMS,
     PostCreate,
     PostPublic,
+    PostSearchItem,
     PostUpdate,
     RevisionPublic,
+    SearchText,
     post_public,
     revision_public,
 )
@@ -60,24 +62,26 @@ async def create_post(
     )
 
 
-@router.get("", summary="Search posts the caller can see")
+@router.get(
+    "",
+    summary="Search posts the caller can see",
+    response_model=Page[PostSearchItem],
+    responses=SEARCH_PROBLEMS,
+)
 async def search_posts(
     request: Request,
     response: Response,
     session: SessionDep,
     caller: CurrentPersona,
-    q: Annotated[
-        str,
-        Query(min_length=2, max_length=100, description="Words to find, matched literally"),
-        SingleLineText,
-    ],
+    q: SearchText,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> Page[PostPublic]:
-    """Newest first, under the same rules as every timeline: the caller's context only, and
-    nothing from a group the caller cannot read."""
-    found = await reading.search(session, caller, q, cursor=cursor, limit=limit)
-    return posts_page(request, response, found, limit=limit)
+) -> Page[PostSearchItem]:
+    """The same search as `GET /api/v1/search/posts`: best first among the newest 200 matches,
+    then the older ones, newest first; each post with an excerpt (`highlight`). The caller's
+    context only, and nothing from a group the caller cannot read."""
+    found = await search.posts(session, caller, q, cursor=cursor, limit=limit)
+    return found_page(request, response, found.items, found.after, limit)
 
 
 @router.get("/{post_id}", summary="A post")
