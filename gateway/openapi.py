@@ -31,6 +31,8 @@ from typing import Any
 
 import httpx
 
+from gateway import search
+from gateway.routing import GATEWAY, SEARCH
 from kit.errors import PROBLEM_JSON, PROBLEM_SCHEMA
 
 log = logging.getLogger("gateway.openapi")
@@ -160,6 +162,11 @@ def merge_documents(
                 continue
             kept[path] = item
             path_owner[path] = service
+
+    # The gateway's own search over several types, from the types' operations.
+    if (item := search.document(kept)) is not None:
+        kept[SEARCH] = item
+        path_owner[SEARCH] = GATEWAY
 
     # Operation ids: the route name, unless two operations share it.
     operations = sorted(_operations(kept), key=lambda op: (op[0], op[1]))

@@ -17,7 +17,14 @@ class Route:
     prefix: str
     service: str
     suffix: str = ""
+    exact: bool = False  # the prefix alone, no path under it
 
+
+# Search: each type at the service that owns it, and the gateway's own search over several
+# (gateway.search, decision 0034).
+SEARCH = "/api/v1/search"
+SEARCH_TYPES = {"posts": "feed", "comments": "feed", "people": "identity", "groups": "groups"}
+GATEWAY = "gateway"
 
 # In order: the first route that matches owns the path, so a route goes before any prefix it
 # sits under (tests/gateway/test_routing.py fails when one shadows another).
@@ -34,6 +41,8 @@ ROUTES = (
     Route("/api/v1/records/", "records"),
     Route("/api/v1/me/export", "records"),
     Route("/api/v1/me/exports", "records"),
+    *(Route(f"{SEARCH}/{kind}", service) for kind, service in SEARCH_TYPES.items()),
+    Route(SEARCH, GATEWAY, exact=True),
     Route("/api/v1/auth/", "identity"),
     Route("/api/v1/accounts", "identity"),
     Route("/api/v1/me", "identity"),
@@ -86,7 +95,10 @@ def route_for(path: str) -> Route | None:
     """The route that owns ``path``, matching whole path segments."""
     for route in ROUTES:
         prefix = route.prefix
-        if route.suffix:
+        if route.exact:
+            if path == prefix:
+                return route
+        elif route.suffix:
             if path.startswith(prefix) and path.endswith(route.suffix):
                 segment = path[len(prefix) : len(path) - len(route.suffix)]
                 if segment and "/" not in segment:

@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.principal import Principal
-from gateway import ratelimit
+from gateway import ratelimit, search
 from gateway.openapi import OpenAPISource
 from gateway.proxy import Forwarder
 from gateway.ratelimit import Decision, RateLimiter
-from gateway.routing import Route, is_public, request_path, route_for
+from gateway.routing import GATEWAY, Route, is_public, request_path, route_for
 from gateway.settings import GatewaySettings
 from gateway.upstream import Target
 from kit.addresses import ClientAddress
@@ -105,7 +105,10 @@ class Proxy:
         extra = ratelimit.headers(decisions)
         if any(not d.allowed for d in decisions):
             return _too_many_requests(request, extra)
-        response = await self.forwarder.forward(request, self.targets[route.service], address)
+        if route.service == GATEWAY:
+            response = await search.search(request, self.forwarder, self.targets, address)
+        else:
+            response = await self.forwarder.forward(request, self.targets[route.service], address)
         for key, value in extra.items():
             response.headers.setdefault(key, value)
         if response.status_code == 405 and template and templates.methods(template):

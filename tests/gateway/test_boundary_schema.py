@@ -91,6 +91,12 @@ CLASSIFIED: dict[tuple[str, str], str] = {
     ("CommentPublic", "parent_id"): CONTENT,
     ("CommentPublic", "post_id"): CONTENT,
     ("CommentPublic", "updated_at"): CONTENT,
+    ("CommentSearchItem", "created_at"): CONTENT,
+    ("CommentSearchItem", "edited_at"): CONTENT,
+    ("CommentSearchItem", "id"): CONTENT,
+    ("CommentSearchItem", "parent_id"): CONTENT,
+    ("CommentSearchItem", "post_id"): CONTENT,
+    ("CommentSearchItem", "updated_at"): CONTENT,
     ("FollowPublic", "persona_id"): PERSONA,
     ("FollowPublic", "since"): CONTENT,
     ("GroupHealth", "computed_at"): CONTENT,
@@ -101,6 +107,10 @@ CLASSIFIED: dict[tuple[str, str], str] = {
     ("GroupPublic", "created_at"): CONTENT,
     ("GroupPublic", "id"): CONTENT,
     ("GroupPublic", "updated_at"): CONTENT,
+    ("GroupSearchItem", "archived_at"): CONTENT,
+    ("GroupSearchItem", "created_at"): CONTENT,
+    ("GroupSearchItem", "id"): CONTENT,
+    ("GroupSearchItem", "updated_at"): CONTENT,
     ("GroupSummary", "id"): CONTENT,
     ("InvitationPublic", "created_at"): CONTENT,
     ("InvitationPublic", "decided_at"): CONTENT,
@@ -128,6 +138,8 @@ CLASSIFIED: dict[tuple[str, str], str] = {
     ("PersonaLinkPublic", "professional_persona_id"): ACCOUNT,
     ("PersonaPublic", "id"): PERSONA,
     ("PersonaPublic", "updated_at"): PERSONA,
+    ("PersonaSearchItem", "id"): PERSONA,
+    ("PersonaSearchItem", "updated_at"): PERSONA,
     ("PersonaSummary", "id"): PERSONA,
     ("PostPublic", "created_at"): CONTENT,
     ("PostPublic", "edited_at"): CONTENT,
@@ -135,6 +147,12 @@ CLASSIFIED: dict[tuple[str, str], str] = {
     ("PostPublic", "id"): CONTENT,
     ("PostPublic", "pinned_until"): CONTENT,
     ("PostPublic", "updated_at"): CONTENT,
+    ("PostSearchItem", "created_at"): CONTENT,
+    ("PostSearchItem", "edited_at"): CONTENT,
+    ("PostSearchItem", "group_id"): CONTENT,
+    ("PostSearchItem", "id"): CONTENT,
+    ("PostSearchItem", "pinned_until"): CONTENT,
+    ("PostSearchItem", "updated_at"): CONTENT,
     ("Problem", "trace_id"): "a request's trace, made per request",
     ("RevisionPublic", "id"): CONTENT,
     ("RevisionPublic", "replaced_at"): CONTENT,
@@ -268,6 +286,6 @@ async def test_no_answer_pairs_a_persona_with_its_account_but_the_owners_and_the
 
 async def test_a_persona_publishes_no_creation_time(suite):
     schemas = (await _document(suite))["components"]["schemas"]
-    for name in ("PersonaPublic", "PersonaSummary", "AuthorPublic", "MentionPublic"):
+    for name in ("PersonaPublic", "PersonaSearchItem", "PersonaSummary", "AuthorPublic", "MentionPublic"):
         if name in schemas:
             assert "created_at" not in schemas[name].get("properties", {}), name

@@ -14,7 +14,10 @@ SEGMENT = "0193a6c2-7b1e-7c4d-9f00-5e2a1b3c4d5e"
 
 def _samples(route: Route) -> list[str]:
     """Paths the route is there to own: with a suffix, one segment between prefix and suffix;
-    a prefix ending in ``/``, a path under it; any other prefix, itself and a path under it."""
+    a prefix ending in ``/``, a path under it; an exact route, itself; any other prefix, itself
+    and a path under it."""
+    if route.exact:
+        return [route.prefix]
     if route.suffix:
         return [f"{route.prefix}{SEGMENT}{route.suffix}"]
     if route.prefix.endswith("/"):
