@@ -90,7 +90,7 @@ imports: setup ## import-linter: kit is domain-free, services and gateway never 
 check: lint typecheck imports deploy-check openapi-check test browser-test ## lint, typecheck, imports, deploy-check, openapi-check, test (and test-postgres when TEST_DATABASE_URL is set), browser-test: CI's checks but make contract
 
 BENCH_ARGS ?=
-bench: setup ## Benchmark the home timeline and posting with wrk on PostgreSQL and SQLite; results in bench/results/
+bench: setup ## Benchmark the home timeline, posting and search with wrk on PostgreSQL and SQLite; results in bench/results/
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet --group bench
 	$(BIN)/python -m bench $(BENCH_ARGS)

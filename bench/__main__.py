@@ -83,8 +83,11 @@ def database_urls(backend: str, folder: Path) -> dict[str, str]:
 class Suite:
     """The six processes, started by the launcher on free ports over the given databases."""
 
-    def __init__(self, urls: dict[str, str], var: Path) -> None:
-        ports = dict(zip(("gateway", *SERVICES), free_ports(len(SERVICES) + 1), strict=True))
+    def __init__(self, urls: dict[str, str], var: Path, ports: dict[str, int] | None = None) -> None:
+        """``ports``: those of a suite stopped before, so that its addresses (the token issuer's
+        among them) stay valid; else free ones."""
+        if ports is None:
+            ports = dict(zip(("gateway", *SERVICES), free_ports(len(SERVICES) + 1), strict=True))
         self.ports = ports
         self.var = var
         env = {**os.environ, "GATEWAY_RATE_LIMIT_ENABLED": "false"}
@@ -335,13 +338,7 @@ def measure_posting(
 
 
 def measure_search(
-    args: argparse.Namespace,
-    backend: str,
-    suite: Suite,
-    world: dataset.World,
-    size: int,
-    feed_url: str,
-    meter: cpu.CPUMeter,
+    args: argparse.Namespace, backend: str, suite: Suite, world: dataset.World, size: int, meter: cpu.CPUMeter
 ) -> dict[str, Any]:
     """The search scenarios at one size (``bench.search``), for the dense reader."""
     connections = args.connections[0]
@@ -356,16 +353,7 @@ def measure_search(
         if figure.get("cpu"):
             print(f"    {report.cpu_line(figure)}", flush=True)
 
-    return search.measure(
-        suite.url,
-        token,
-        run,
-        feed_url=feed_url,
-        reader=world.dense,
-        connections=connections,
-        seconds=args.seconds,
-        say=say,
-    )
+    return search.measure(suite.url, token, run, say=say)
 
 
 def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
@@ -406,11 +394,32 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
                     args, backend, suite, world, size, urls["feed"], (floor_base + "/floor", over_url), meter
                 )
             if searching:
-                results["search"]["sizes"][str(size)] = measure_search(
-                    args, backend, suite, world, size, urls["feed"], meter
+                # the machine's load just before: another process's work shows in the figures
+                load = [round(value, 2) for value in os.getloadavg()]
+                results["search"].setdefault("load_average_before", {})[str(size)] = load
+                print(f"[{backend}] {size:>9,} load average {load}", flush=True)
+                results["search"]["sizes"][str(size)] = figures = measure_search(
+                    args, backend, suite, world, size, meter
                 )
+                if backend == "postgres":
+                    # The suite's pools hold tens of connections: the baseline's 32 more would
+                    # pass the server's max_connections, so it runs with the suite stopped.
+                    suite.stop()
+                    figures["like"] = figure = search.like_baseline(
+                        urls["feed"], world.dense, args.connections[0], args.seconds
+                    )
+                    print(
+                        f"[{backend}] {size:>9,} search {'like (no suite, no gateway)':<30} "
+                        f"{search.line(figure)}",
+                        flush=True,
+                    )
+                    if home or size != args.sizes[-1]:
+                        suite = Suite(urls, work, suite.ports)
+                        meter = cpu_meter(
+                            backend, suite, {name: process.pid for name, process in helpers.items()}
+                        )
         if searching and backend == "postgres" and args.explain:
-            results["search"]["explain"] = search.explain(urls, world, args.sizes[-1])
+            results["search"]["explain"] = {"size": args.sizes[-1], **search.explain(urls, world.dense)}
         if home:
             results["posting"] = measure_posting(args, backend, suite, world, meter)
     finally:
@@ -424,17 +433,17 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     return results
 
 
-def write(results: dict[str, Any], machine: dict[str, Any]) -> None:
+def write(results: dict[str, Any], machine: dict[str, Any], folder: Path = RESULTS) -> None:
     """``bench/results/<backend>.json``, its charts and tables. A run of only some scenarios
     keeps the file's figures of the others (a search-only run keeps the timelines' and the
     other way round)."""
     backend = results["backend"]
-    path = RESULTS / f"{backend}.json"
+    path = folder / f"{backend}.json"
     previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if "sizes" in results:
         results["machine"] = machine
         results["ratios"], results["targets"] = report.judge(results)
-        report.chart(results, RESULTS / f"latency-{backend}.png")
+        report.chart(results, folder / f"latency-{backend}.png")
         print(report.table(results), flush=True)
         if "search" not in results and "search" in previous:
             results["search"] = previous["search"]
@@ -446,7 +455,7 @@ def write(results: dict[str, Any], machine: dict[str, Any]) -> None:
         searched["machine"] = machine
         searched["dataset"] = results["dataset"]
         searched["ratios"], searched["targets"] = search.judge(searched)
-        search.chart(searched, RESULTS / f"search-{backend}.png")
+        search.chart(searched, folder / f"search-{backend}.png")
         print(search.table(searched), flush=True)
         merged["search"] = searched
     path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
@@ -477,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the plans (EXPLAIN ANALYZE) of the search statements at the largest size",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs under var/")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.connections = [int(c) for c in args.connections.split(",")]
@@ -487,14 +497,14 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: apt-get install wrk (make bench does it)", file=sys.stderr)
         return 2
     (ROOT / "var").mkdir(exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
     machine = {
         "cpus": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
     for backend in args.backends.split(","):
-        write(measure(args, backend), machine)
+        write(measure(args, backend), machine, args.results)
     return 0
 
 

@@ -1,9 +1,16 @@
-"""The benchmark's data, written straight into feed's database (no HTTP, no events): 10,000
-personas, about 100 follows each (100 of them follow only 3), 200 groups of 20 to 2,000
+"""The benchmark's data, written straight into the databases (no HTTP, no events): 10,000
+personas with a first and a last name (in identity's tables when given its database, and in
+feed's replica), about 100 follows each (100 of them follow only 3), 200 groups of 20 to 2,000
 members, and posts added in steps up to the largest size.
 
-Rows are built from the feed's own table definitions, so a column the feed adds later gets
-its default (or NULL) without this file knowing about it."""
+Post bodies draw on a controlled vocabulary, so that searches have known answers at every size
+(``SEARCH_WORDS``): a common word in about 5 % of posts, a rare word in one post in 10,000, a
+two-word phrase whose words also appear apart, and 10 % of posts in French (``lang`` "fr",
+French words) when the post table has a ``lang`` column.
+
+Rows are built from the services' own table definitions, so a column a service adds later gets
+its default (or NULL) without this file knowing about it; a column the database computes (a
+generated column, such as a full-text document) is left to the database."""
 
 from __future__ import annotations
 
@@ -11,13 +18,14 @@ import json
 import math
 import os
 import random
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, Table, create_engine, text
+from sqlalchemy import JSON, Boolean, Integer, MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Engine
 
 from services.feed.models import FeedModel
@@ -53,6 +61,90 @@ WORDS = [
     "release",
     "feedback",
 ]
+WORDS_FR = [
+    "équipe",
+    "projet",
+    "réunion",
+    "réunions",
+    "politique",
+    "révision",
+    "brouillon",
+    "budget",
+    "service",
+    "citoyens",
+    "rapport",
+    "données",
+    "livraison",
+    "risque",
+    "changement",
+    "numérique",
+    "formation",
+    "atelier",
+    "conseils",
+    "retours",
+    "démarche",
+    "écologique",
+]
+FRENCH_SHARE = 0.10  # posts written in French (``lang`` "fr")
+
+# The searched words: none is among the filler words above, and none holds another.
+COMMON_WORD = "accessibility"  # in about 5 % of posts
+COMMON_SHARE = 0.05
+RARE_WORD = "zeppelin"  # in one post in RARE_EVERY, always to the organisation
+RARE_EVERY = 10_000
+PHRASE = ("carbon", "neutral")  # together in 0.5 % of posts, and each alone in 1 % more
+PHRASE_SHARE = 0.005
+PHRASE_WORD_SHARE = 0.01
+SEARCH_WORDS = {
+    "common": COMMON_WORD,
+    "rare": RARE_WORD,
+    "phrase": " ".join(PHRASE),
+    "french": "réunion",
+}
+
+FIRST_NAMES = [
+    "Margaret", "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
+    "Charles", "Karen", "Christopher", "Nancy", "Daniel", "Lisa", "Matthew", "Betty", "Anthony",
+    "Sandra", "Mark", "Ashley", "Steven", "Kimberly", "Paul", "Emily", "Andrew", "Donna", "Joshua",
+    "Michelle", "Kenneth", "Carol", "Kevin", "Amanda", "Brian", "Melissa", "George", "Deborah",
+    "Timothy", "Stephanie", "Ronald", "Rebecca", "Jason", "Laura", "Edward", "Helen", "Jeffrey",
+    "Sharon", "Ryan", "Cynthia", "Jacob", "Kathleen", "Gary", "Amy", "Nicholas", "Shirley", "Eric",
+    "Angela", "Jonathan", "Anna", "Stephen", "Ruth", "Larry", "Brenda", "Justin", "Pamela", "Scott",
+    "Nicole", "Brandon", "Katherine", "Samantha", "Frank", "Christine", "Gregory", "Catherine",
+    "Raymond", "Virginia", "Hélène", "François", "Chloé", "Benoît", "Gaëlle", "Jérôme", "Élodie",
+    "Aurélien", "Céline", "Mathéo", "Noémie", "Siobhan", "Aoife", "Priya", "Arjun", "Mei", "Wei",
+]  # fmt: skip
+LAST_NAMES = [
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore",
+    "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
+    "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres",
+    "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell",
+    "Mitchell", "Carter", "Roberts", "Evans", "Turner", "Phillips", "Parker", "Collins", "Edwards",
+    "Stewart", "Morris", "Murphy", "Cook", "Rogers", "Morgan", "Cooper", "Peterson", "Reed",
+    "Bailey", "Bell", "Kelly", "Howard", "Ward", "Cox", "Richardson", "Wood", "Watson", "Brooks",
+    "Bennett", "Gray", "Hughes", "Price", "Sanders", "Myers", "Long", "Ross", "Foster", "Dubois",
+    "Lefèvre", "Moreau", "Girard", "Bonnet", "Mercier", "Lemaître", "Fontaine", "Chevalier",
+    "O'Brien", "Fitzgerald", "McCarthy", "Patel", "Sharma", "Chen", "Wang", "Kowalski",
+]  # fmt: skip
+JOB_TITLES = [
+    "Policy Adviser", "Senior Policy Adviser", "Data Analyst", "Data Scientist", "Software Developer",
+    "Delivery Manager", "Product Manager", "User Researcher", "Content Designer", "Service Designer",
+    "Finance Officer", "HR Business Partner", "Procurement Officer", "Communications Lead",
+    "Legal Counsel", "Statistician", "Economist", "Project Coordinator", "Records Manager",
+    "Chargée de mission", "Responsable des achats", "Analyste de données",
+]  # fmt: skip
+DEPARTMENTS = [
+    "Digital Services", "Finance", "Human Resources", "Legal", "Communications", "Policy Unit",
+    "Procurement", "Statistics", "Estates", "Customer Service", "Direction du numérique",
+]  # fmt: skip
+SKILLS = [
+    "Python", "SQL", "Accessibility", "User research", "Budgeting", "Contract management",
+    "Negotiation", "Public speaking", "Data visualisation", "Statistics", "Agile delivery",
+    "Stakeholder management", "Writing", "Translation", "Gestion de projet", "Économie",
+]  # fmt: skip
+PEOPLE_QUERY = "Margret Smyth"  # a misspelled name: there are Margarets, Smiths and Margaret Smiths
 
 
 def uuid7(at: datetime, rng: random.Random) -> uuid.UUID:
@@ -88,6 +180,8 @@ def _filler(table: Table) -> dict[str, Any]:
     value of its type, else NULL."""
     values: dict[str, Any] = {}
     for column in table.columns:
+        if column.computed is not None:  # generated by the database from other columns
+            continue
         default = column.default
         if default is not None and getattr(default, "is_scalar", False):
             values[column.name] = default.arg  # type: ignore[attr-defined]
@@ -102,8 +196,15 @@ def _filler(table: Table) -> dict[str, Any]:
     return values
 
 
-def _insert(engine: Engine, name: str, rows: Iterator[dict[str, Any]], chunk: int = 5_000) -> int:
-    table = FeedModel.metadata.tables[name]
+def _insert(
+    engine: Engine,
+    name: str,
+    rows: Iterator[dict[str, Any]],
+    chunk: int = 5_000,
+    *,
+    metadata: MetaData = FeedModel.metadata,
+) -> int:
+    table = metadata.tables[name]
     base = _filler(table)
     count = 0
     batch: list[dict[str, Any]] = []
@@ -121,14 +222,120 @@ def _insert(engine: Engine, name: str, rows: Iterator[dict[str, Any]], chunk: in
 
 
 def engine_for(url: str) -> Engine:
-    return create_engine(sync_url(url))
+    engine = create_engine(sync_url(url))
+    if engine.dialect.name == "sqlite":
+        _search_functions(engine)
+    return engine
 
 
-def populate(url: str, seed: int = 7) -> World:
+def _search_functions(engine: Engine) -> None:
+    """On SQLite, the SQL functions the full-text index's triggers call, as the services
+    register them on each of their connections (``kit.search.register_sqlite``), when there is
+    such an index."""
+    try:
+        from kit.search import register_sqlite  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+
+    @event.listens_for(engine, "connect")
+    def _register(dbapi_connection: Any, _record: Any) -> None:
+        register_sqlite(dbapi_connection)
+
+
+def handle_for(first: str, last: str, n: int) -> str:
+    """A handle from a name: ``first_last_n``, ASCII lower case (identity's handle rule)."""
+    folded = unicodedata.normalize("NFKD", f"{first}_{last}").encode("ascii", "ignore").decode().lower()
+    return "".join(c for c in folded if c.isalnum() or c == "_")[:24] + f"_{n}"
+
+
+@dataclass(frozen=True)
+class Person:
+    handle: str
+    display_name: str
+    job_title: str
+    department: str
+    skills: list[str]
+
+
+def profiles_of(rng: random.Random) -> list[Person]:
+    """A first and a last name for each persona, and a profile. Persona 2 is Margaret Smith, so
+    that the misspelled ``PEOPLE_QUERY`` has its exact person besides the many near ones."""
+    found = []
+    for n in range(PERSONAS):
+        first, last = ("Margaret", "Smith") if n == 2 else (rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES))
+        found.append(
+            Person(
+                handle=handle_for(first, last, n),
+                display_name=f"{first} {last}",
+                job_title=rng.choice(JOB_TITLES),
+                department=rng.choice(DEPARTMENTS),
+                skills=rng.sample(SKILLS, rng.randint(0, 4)),
+            )
+        )
+    return found
+
+
+def write_identity(url: str, personas: list[uuid.UUID], profiles: list[Person]) -> None:
+    """The personas in identity's own tables, each with an active account (the persona
+    directory and its search read only those), so that identity answers about the same
+    people feed knows."""
+    from services.identity.models import IdentityModel
+
+    engine = engine_for(url)
+    accounts = [uuid.UUID(int=pid.int ^ (1 << 70)) for pid in personas]  # distinct, as deterministic
+    _insert(
+        engine,
+        "account",
+        (
+            {
+                "id": account,
+                "email": f"{profile.handle}@example.gov",
+                "password_hash": "!bench: no password",
+                "status": "active",
+                "roles": [],
+                "created_at": EPOCH,
+                "updated_at": EPOCH,
+                "password_changed_at": EPOCH,
+            }
+            for account, profile in zip(accounts, profiles, strict=True)
+        ),
+        metadata=IdentityModel.metadata,
+    )
+    _insert(
+        engine,
+        "persona",
+        (
+            {
+                "id": pid,
+                "account_id": account,
+                "kind": "professional",
+                "handle": profile.handle,
+                "display_name": profile.display_name,
+                "job_title": profile.job_title,
+                "department": profile.department,
+                "skills": profile.skills,
+                "interests": [],
+                "discoverable": True,
+                "status": "active",
+                "moderation_hold": False,
+                "created_at": EPOCH,
+            }
+            for pid, account, profile in zip(personas, accounts, profiles, strict=True)
+        ),
+        metadata=IdentityModel.metadata,
+    )
+    analyze(engine)
+    engine.dispose()
+
+
+def populate(url: str, seed: int = 7, *, identity_url: str | None = None) -> World:
+    """The personas, follows, groups and memberships in feed's database (at ``url``); the
+    personas also in identity's (``identity_url``), when given."""
     rng = random.Random(seed)
     engine = engine_for(url)
     now = datetime.now(UTC)
     personas = [uuid7(EPOCH - timedelta(seconds=i), rng) for i in range(PERSONAS)]
+    profiles = profiles_of(random.Random(seed + 1))
     _insert(
         engine,
         "persona_replica",
@@ -136,14 +343,16 @@ def populate(url: str, seed: int = 7) -> World:
             {
                 "id": pid,
                 "context": "professional",
-                "handle": f"person_{i}",
-                "display_name": f"Person {i}",
+                "handle": profile.handle,
+                "display_name": profile.display_name,
                 "status": "active",
                 "updated_at": now,
             }
-            for i, pid in enumerate(personas)
+            for pid, profile in zip(personas, profiles, strict=True)
         ),
     )
+    if identity_url is not None:
+        write_identity(identity_url, personas, profiles)
     dense, sparse = personas[0], personas[1]
     sparse_set = set(personas[1 : 1 + SPARSE_FOLLOWERS])
 
@@ -173,8 +382,15 @@ def populate(url: str, seed: int = 7) -> World:
         engine,
         "group_replica",
         (
-            {"id": gid, "context": "professional", "visibility": "open", "archived": False, "updated_at": now}
-            for gid in groups
+            {
+                "id": gid,
+                "context": "professional",
+                "handle": f"group_{g}",
+                "visibility": "open",
+                "archived": False,
+                "updated_at": now,
+            }
+            for g, gid in enumerate(groups)
         ),
     )
     joined = EPOCH - timedelta(days=1)
@@ -218,7 +434,10 @@ def add_posts(url: str, world: World, target: int, seed: int = 11, *, spacing: t
             mine = world.groups_of.get(author)
             if mine and rng.random() < 0.25:
                 group_id, audience = rng.choice(mine), "group"
-            body = " ".join(rng.choices(WORDS, k=rng.randint(8, 30)))
+            lang = "fr" if rng.random() < FRENCH_SHARE else "en"
+            body = text_of(rng, lang, n)
+            if RARE_WORD in body:  # every reader sees it, so that each size has its answer
+                group_id, audience = None, "organisation"
             yield {
                 "id": uuid7(at, rng),
                 "author_id": author,
@@ -226,6 +445,7 @@ def add_posts(url: str, world: World, target: int, seed: int = 11, *, spacing: t
                 "audience": audience,
                 "group_id": group_id,
                 "body": body,
+                "lang": lang,
                 "created_at": at,
                 "updated_at": at,
             }
@@ -241,6 +461,29 @@ def add_posts(url: str, world: World, target: int, seed: int = 11, *, spacing: t
     analyze(engine)
     engine.dispose()
     return added
+
+
+def text_of(rng: random.Random, lang: str, n: int) -> str:
+    """The body of the ``n``-th post: 8 to 30 filler words of its language, and the searched
+    words at their shares (``SEARCH_WORDS``) at random places."""
+    words = rng.choices(WORDS_FR if lang == "fr" else WORDS, k=rng.randint(8, 30))
+
+    def put(*inserted: str) -> None:
+        at = rng.randint(0, len(words))
+        words[at:at] = inserted
+
+    if rng.random() < COMMON_SHARE:
+        put(COMMON_WORD)
+    if n % RARE_EVERY == RARE_EVERY // 2:
+        put(RARE_WORD)
+    draw = rng.random()
+    if draw < PHRASE_SHARE:
+        put(*PHRASE)
+    elif draw < PHRASE_SHARE + PHRASE_WORD_SHARE:
+        put(PHRASE[0])
+    elif draw < PHRASE_SHARE + 2 * PHRASE_WORD_SHARE:
+        put(PHRASE[1])
+    return " ".join(words)
 
 
 def analyze_inboxes(url: str) -> None:
