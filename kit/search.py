@@ -282,10 +282,16 @@ def highlight(text: str, query: SearchQuery, lang: str | None = None, *, width: 
     word that matches, each matching word between ``MARK_OPEN`` and ``MARK_CLOSE``, and
     ``ELLIPSIS`` where the text was cut."""
     literal, stems = _matcher(query)
+    known: dict[str, bool] = {}  # a text repeats its words: each is folded and stemmed once
 
     def matches(word: str) -> bool:
-        folded = fold(word)
-        return folded in literal or any(stem(folded, lang) in stems[lang] for lang in STEMMED)
+        hit = known.get(word)
+        if hit is None:
+            folded = fold(word)
+            hit = known[word] = folded in literal or any(
+                stem(folded, lang) in stems[lang] for lang in STEMMED
+            )
+        return hit
 
     spans = [m.span() for m in _WORD.finditer(text) if matches(m.group())]
     start = 0
