@@ -14,9 +14,10 @@ def test_the_searched_words_are_in_their_share_of_posts() -> None:
     bodies = [dataset.text_of(rng, "fr" if n % 10 == 0 else "en", n).split() for n in range(posts)]
     common = sum(dataset.COMMON_WORD in words for words in bodies) / posts
     rare = sum(dataset.RARE_WORD in words for words in bodies)
-    phrase = sum(
-        any(words[i : i + 2] == list(dataset.PHRASE) for i in range(len(words) - 1)) for words in bodies
-    ) / posts
+    phrase = (
+        sum(any(words[i : i + 2] == list(dataset.PHRASE) for i in range(len(words) - 1)) for words in bodies)
+        / posts
+    )
     assert 0.045 < common < 0.055
     assert rare == posts // dataset.RARE_EVERY
     assert 0.004 < phrase < 0.0065
