@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 import snowballstemmer  # type: ignore[import-untyped]
+from fastapi import Query
 from sqlalchemy import func
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -314,6 +315,26 @@ def highlight(text: str, query: SearchQuery, lang: str | None = None, *, width: 
     if end < len(text):
         out.append(ELLIPSIS)
     return "".join(out).strip()
+
+
+# The HTTP parameter -----------------------------------------------------------------------
+
+# The answers of a search route besides its page: every service's search publishes them.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The cursor is not one of this search's (`bad-cursor`)"},
+    422: {
+        "description": "The query cannot be one: too long (`query-too-long`), too many words "
+        "(`too-many-terms`), a word over 64 characters (`word-too-long`), control characters or a "
+        "bad date (`invalid-query`), `has:` (`unsupported-filter`)"
+    },
+}
+
+
+def query_parameter(description: str) -> Any:
+    """The ``q`` parameter of a search route: ``description`` says what it finds there; the
+    length is published, and checked by ``parse``, whose 422 says what is wrong."""
+    limits = f"At most {MAX_QUERY_CHARS} characters and {MAX_TERMS} words or phrases."
+    return Query(description=f"{description} {limits}", json_schema_extra={"maxLength": MAX_QUERY_CHARS})
 
 
 # Ranking and pages -----------------------------------------------------------------------

@@ -8,12 +8,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.contexts import Context
-from kit.search import MAX_QUERY_CHARS, MAX_TERMS
+from kit.search import PROBLEMS, query_parameter
 from kit.text import HttpsUrl, IsoDateTime, MultiLineText, SingleLineText
 from kit.timeutil import utcnow
 from services.feed.models import REACTION_KINDS, Comment, Follow, Notification, Post, PostRevision
@@ -203,22 +202,10 @@ QUERY_SYNTAX = (
     '*reunions*, accents or not), `"an exact phrase"`, `OR` between two of them, `-word` or '
     '`-"a phrase"` to leave out, and the filters `author:handle`, `group:handle`, `tag:name` (or '
     "`#name`), `since:2026-01-31` and `until:2026-02-28`. Stop words (English and French) are "
-    "left out; a query with nothing left to find answers an empty page. "
-    f"At most {MAX_QUERY_CHARS} characters and {MAX_TERMS} words or phrases."
+    "left out; a query with nothing left to find answers an empty page."
 )
-SearchText = Annotated[
-    str,
-    # The length is published here and checked by the parser, whose 422 says what is wrong.
-    Query(description=QUERY_SYNTAX, json_schema_extra={"maxLength": MAX_QUERY_CHARS}),
-]
-SEARCH_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The cursor is not one of this search's (`bad-cursor`)"},
-    422: {
-        "description": "The query cannot be one: too long (`query-too-long`), too many words "
-        "(`too-many-terms`), a word over 64 characters (`word-too-long`), control characters or a "
-        "bad date (`invalid-query`), `has:` (`unsupported-filter`)"
-    },
-}
+SearchText = Annotated[str, query_parameter(QUERY_SYNTAX)]
+SEARCH_PROBLEMS = PROBLEMS
 
 
 Highlight = Annotated[

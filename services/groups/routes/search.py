@@ -19,10 +19,7 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 @router.get(
     "/groups",
     summary="Search the groups of the caller's context by name, purpose, tags and charter",
-    responses={
-        400: {"description": "A cursor of another search, or not a cursor"},
-        422: {"description": "A query too long, with too many terms, a bad filter or control characters"},
-    },
+    responses=kit_search.PROBLEMS,
 )
 async def search_groups(
     request: Request,
@@ -31,9 +28,8 @@ async def search_groups(
     caller: CurrentPersona,
     q: Annotated[
         str,
-        Query(
-            description='Words (all must match), "a phrase", OR, -excluded, tag: (or #tag), since:, until:. '
-            f"At most {kit_search.MAX_QUERY_CHARS} characters and {kit_search.MAX_TERMS} terms.",
+        kit_search.query_parameter(
+            'Words (all must match), "a phrase", OR, -excluded, tag: (or #tag), since:, until:.'
         ),
     ],
     archived: Annotated[bool, Query(description="Archived groups instead of active ones")] = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from kit import search as kit_search
 from kit.pagination import Cursor, Limit, Page, paginate
@@ -19,10 +19,7 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 @router.get(
     "/people",
     summary="Search the people of the caller's context by name, handle, job, department and skills",
-    responses={
-        400: {"description": "A cursor of another search, or not a cursor"},
-        422: {"description": "A query too long, with too many terms, a bad filter or control characters"},
-    },
+    responses=kit_search.PROBLEMS,
 )
 async def search_people(
     request: Request,
@@ -31,10 +28,9 @@ async def search_people(
     caller: CallerDep,
     q: Annotated[
         str,
-        Query(
-            description="Words (all must match; a misspelled word of four letters or more still finds), "
-            '"a phrase", OR, -excluded. '
-            f"At most {kit_search.MAX_QUERY_CHARS} characters and {kit_search.MAX_TERMS} terms.",
+        kit_search.query_parameter(
+            "Words (all must match; a misspelled word of four letters or more still finds), "
+            '"a phrase", OR, -excluded.'
         ),
     ],
     limit: Limit = 20,
