@@ -89,6 +89,16 @@ class Proxy:
         templates = self.source.templates
         template = templates.match(path)
         set_route_label(request.scope, template or _route_label(route))
+        if route.service == GATEWAY and request.method != "GET":  # the gateway's own search
+            detail = "This resource answers GET only."
+            return problem_response(
+                request,
+                405,
+                "Method Not Allowed",
+                detail,
+                slug="method-not-allowed",
+                headers={"Allow": "GET"},
+            )
         limiter = self.limiter
         decisions: list[Decision] = []
         group = self.settings.rate_limit_group(path)

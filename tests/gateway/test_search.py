@@ -92,6 +92,10 @@ async def test_what_the_gateway_refuses_and_what_an_owner_refuses(suite) -> None
         assert resp.json()["type"].endswith(slug), (params, resp.json())
     anonymous = await suite.client.get("/api/v1/search", params={"q": "x"})
     assert anonymous.status_code == 401
+    for method in ("POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"):
+        other = await suite.client.request(method, "/api/v1/search", params={"q": "x"}, headers=auth(token))
+        assert other.status_code == 405, (method, other.text)
+        assert other.headers["allow"] == "GET"
 
 
 async def test_a_persona_of_the_other_context_finds_none_of_it(suite) -> None:
