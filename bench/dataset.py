@@ -196,7 +196,7 @@ def _filler(table: Table) -> dict[str, Any]:
     return values
 
 
-def _insert(
+def insert_rows(
     engine: Engine,
     name: str,
     rows: Iterator[dict[str, Any]],
@@ -283,7 +283,7 @@ def write_identity(url: str, personas: list[uuid.UUID], profiles: list[Person]) 
 
     engine = engine_for(url)
     accounts = [uuid.UUID(int=pid.int ^ (1 << 70)) for pid in personas]  # distinct, as deterministic
-    _insert(
+    insert_rows(
         engine,
         "account",
         (
@@ -301,7 +301,7 @@ def write_identity(url: str, personas: list[uuid.UUID], profiles: list[Person]) 
         ),
         metadata=IdentityModel.metadata,
     )
-    _insert(
+    insert_rows(
         engine,
         "persona",
         (
@@ -336,7 +336,7 @@ def populate(url: str, seed: int = 7, *, identity_url: str | None = None) -> Wor
     now = datetime.now(UTC)
     personas = [uuid7(EPOCH - timedelta(seconds=i), rng) for i in range(PERSONAS)]
     profiles = profiles_of(random.Random(seed + 1))
-    _insert(
+    insert_rows(
         engine,
         "persona_replica",
         (
@@ -364,7 +364,7 @@ def populate(url: str, seed: int = 7, *, identity_url: str | None = None) -> Wor
                     wanted -= 1
                     yield {"follower_id": pid, "followee_id": other, "created_at": now}
 
-    _insert(engine, "follow", follows())
+    insert_rows(engine, "follow", follows())
     groups = [uuid7(EPOCH - timedelta(minutes=g), rng) for g in range(GROUPS)]
     sizes = [20, 2000] + [int(math.exp(rng.uniform(math.log(20), math.log(2000)))) for _ in groups[2:]]
     members: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -378,7 +378,7 @@ def populate(url: str, seed: int = 7, *, identity_url: str | None = None) -> Wor
             members[gid][-1] = dense
     for gid in groups[:1] + groups[6:]:
         members[gid] = [m for m in members[gid] if m != dense] or members[gid]
-    _insert(
+    insert_rows(
         engine,
         "group_replica",
         (
@@ -407,7 +407,7 @@ def populate(url: str, seed: int = 7, *, identity_url: str | None = None) -> Wor
                     "updated_at": now,
                 }
 
-    _insert(engine, "membership_replica", memberships())
+    insert_rows(engine, "membership_replica", memberships())
     world = World(personas, groups, members, dense, sparse, groups[0], groups[1])
     for gid, people in members.items():
         for pid in people:
@@ -450,7 +450,7 @@ def add_posts(url: str, world: World, target: int, seed: int = 11, *, spacing: t
                 "updated_at": at,
             }
 
-    added = _insert(engine, "post", posts(), chunk=10_000)
+    added = insert_rows(engine, "post", posts(), chunk=10_000)
     world.posts = target
     # Posts written here skip the feed's fan-out, so the readers' home inboxes (PostgreSQL;
     # decision 0012) no longer hold every post of their rule: they go, and the next first page

@@ -32,9 +32,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Table, create_engine, func, select
+from sqlalchemy import Table, create_engine, func, select
 from sqlalchemy.engine import Engine
 
+from bench import dataset
 from kit.ids import new_id
 from kit.migrations import upgrade
 from services.records.models import Export
@@ -53,30 +54,9 @@ def sync_url(url: str) -> str:
 
 
 def _insert(engine: Engine, table: Table, rows: Iterator[dict[str, Any]]) -> int:
-    """Inserts in batches; a column this file does not know gets its scalar default, an empty
-    JSON list, or NULL."""
-    base: dict[str, Any] = {}
-    for column in table.columns:
-        default = column.default
-        if default is not None and getattr(default, "is_scalar", False):
-            base[column.name] = default.arg  # type: ignore[attr-defined]
-        elif isinstance(column.type, JSON):
-            base[column.name] = []
-        else:
-            base[column.name] = None
-    count = 0
-    batch: list[dict[str, Any]] = []
-    with engine.begin() as conn:
-        for row in rows:
-            batch.append({**base, **row})
-            if len(batch) >= CHUNK:
-                conn.execute(table.insert(), batch)
-                count += len(batch)
-                batch = []
-        if batch:
-            conn.execute(table.insert(), batch)
-            count += len(batch)
-    return count
+    """Inserts in batches, as the feed's dataset does (a column this file does not set gets
+    its default or an empty value)."""
+    return dataset.insert_rows(engine, table.name, rows, chunk=CHUNK, metadata=table.metadata)
 
 
 def _text(rng: random.Random, words: int = 30) -> str:

@@ -127,7 +127,7 @@ async def posts(session: AsyncSession, reader: Principal, q: str, *, cursor: str
     position = decode_position(scope, cursor)
     if query.empty:
         return Found([], None)
-    narrowing = await _post_filters(session, reader, query)
+    narrowing = await _filters(session, reader, query, Post)
     if narrowing is None:
         return Found([], None)
     rows, after = await _search(session, POSTS, visible_posts(reader), narrowing, query, position, limit)
@@ -148,7 +148,7 @@ async def comments(
     position = decode_position(scope, cursor)
     if query.empty:
         return Found([], None)
-    narrowing = await _comment_filters(session, reader, query)
+    narrowing = await _filters(session, reader, query, Comment)
     if narrowing is None:
         return Found([], None)
     rows, after = await _search(session, COMMENTS, comments_seen(reader), narrowing, query, position, limit)
@@ -180,32 +180,19 @@ def comments_seen(reader: Principal) -> Any:
 # Filters ---------------------------------------------------------------------------------------
 
 
-async def _post_filters(session: AsyncSession, reader: Principal, query: SearchQuery) -> list[Any] | None:
-    """The conditions of the query's filters on posts; None when one names nothing the reader's
+async def _filters(
+    session: AsyncSession, reader: Principal, query: SearchQuery, model: type[Post] | type[Comment]
+) -> list[Any] | None:
+    """The conditions of the query's filters: the item's author and date, its post's group and
+    tag (a comment is read joined with its post); None when a filter names nothing the reader's
     context holds (the search then finds nothing)."""
     found = await _named(session, reader, query)
     if found is None:
         return None
     author, group = found
-    conditions = _dated(Post, query)
+    conditions = _dated(model, query)
     if author is not None:
-        conditions.append(col(Post.author_id) == author)
-    if group is not None:
-        conditions.append(col(Post.group_id) == group)
-    if query.filters.tag is not None:
-        conditions.append(_tagged(reader, query.filters.tag))
-    return conditions
-
-
-async def _comment_filters(session: AsyncSession, reader: Principal, query: SearchQuery) -> list[Any] | None:
-    """As ``_post_filters``, for comments: their author and date; their post's group and tag."""
-    found = await _named(session, reader, query)
-    if found is None:
-        return None
-    author, group = found
-    conditions = _dated(Comment, query)
-    if author is not None:
-        conditions.append(col(Comment.author_id) == author)
+        conditions.append(col(model.author_id) == author)
     if group is not None:
         conditions.append(col(Post.group_id) == group)
     if query.filters.tag is not None:
