@@ -9,6 +9,10 @@ Roles are exercised through the professional persona only: a personal context ne
 whatever its token says, since a personal persona seen using a role would be one of the few
 role holders and so linkable to its professional twin (decision 0018).
 
+A persona's token an app got through the authorization-code flow names the app (claim ``azp``)
+and carries the scopes granted at consent (``APP_SCOPES``); ``current_principal`` holds it to
+them in every service, once, before any route runs (decision 0035).
+
 In feed and groups, ``PersonaCheck`` also holds the token against the service's replica of
 identity's personas: the persona must be known there, of the token's context, and active.
 """
@@ -32,6 +36,10 @@ if TYPE_CHECKING:  # the gateway imports this module and no database library
     from kit.db import Database
 
 
+MAX_APP_ID = 40
+"""The longest app id a token may name (identity's ``App.id``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a verified token speaks for: a persona in one context, or an integrator client."""
@@ -45,6 +53,8 @@ class Principal:
     issued_at: float
     expires_at: float
     client_id: str | None = None
+    app_id: str | None = None
+    """The app a persona's token was granted to (claim ``azp``); None for the password grant's."""
 
     def has_role(self, role: str) -> bool:
         return self.context != "personal" and role in self.roles
@@ -64,13 +74,18 @@ def principal_from_claims(verified: VerifiedClaims) -> Principal:
     if not isinstance(scope, str) or not isinstance(roles, list):
         raise ValueError("bad scope or roles")
     client_id = claims.get("client_id")
+    app_id = claims.get("azp")
     persona_id = None
     if client_id is None:
         if ctx not in CONTEXTS:
             raise ValueError("bad ctx")
         persona_id = uuid.UUID(verified.subject)
+        if app_id is not None and (not isinstance(app_id, str) or not 0 < len(app_id) <= MAX_APP_ID):
+            raise ValueError("bad azp")
     elif ctx is not None:
         raise ValueError("client token with a context")
+    elif app_id is not None:
+        raise ValueError("client token with an app")
     return Principal(
         subject=verified.subject,
         persona_id=persona_id,
@@ -81,6 +96,43 @@ def principal_from_claims(verified: VerifiedClaims) -> Principal:
         issued_at=verified.issued_at,
         expires_at=verified.expires_at,
         client_id=None if client_id is None else str(client_id),
+        app_id=app_id,
+    )
+
+
+APP_SCOPES = ("read", "write")
+"""The scopes an app may ask for in the authorization-code flow (decision 0035): a token that
+carries any of them is held to them (``read`` alone changes nothing). A token of the password
+grant carries none and reaches whatever its persona may."""
+
+READING_METHODS = frozenset({"GET", "HEAD"})
+READING_POSTS = frozenset({"/api/v1/stream/tickets"})
+"""POSTs that only read: opening a stream asks for a ticket, and a ``read`` token may read the
+stream."""
+
+
+def scope_allows(principal: Principal, method: str, path: str) -> bool:
+    """Whether an app's token may make this request: reading (GET, HEAD and ``READING_POSTS``)
+    needs ``read`` or ``write``, anything else ``write``. A persona's token that names no app and
+    carries none of ``APP_SCOPES`` (the password grant's) is not held to them. A client's scopes
+    are its own (``scim``, ``webhooks``), checked by the operations that take clients."""
+    if principal.persona_id is None:
+        return True
+    if principal.app_id is None and principal.scopes.isdisjoint(APP_SCOPES):
+        return True
+    if method in READING_METHODS or path in READING_POSTS:
+        return not principal.scopes.isdisjoint(APP_SCOPES)
+    return "write" in principal.scopes
+
+
+def insufficient_scope(principal: Principal) -> Forbidden:
+    """403 for an app's token used beyond its scopes (RFC 6750 §3.1), naming the scope that
+    would have done: ``write`` for a token that reads and was refused a change."""
+    needed = "write" if "read" in principal.scopes else "read"
+    return Forbidden(
+        f"The app was not granted this: the operation needs the {needed} scope.",
+        slug="insufficient-scope",
+        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
     )
 
 
@@ -167,11 +219,13 @@ oauth2_scheme = OAuth2PasswordBearer(
 async def current_principal(
     request: Request, _documented: Annotated[str | None, Depends(oauth2_scheme)] = None
 ) -> Principal:
-    """The request's verified principal, held against the service's persona check if it has one,
-    and left in ``request.state`` for the access log."""
+    """The request's verified principal, held to its app's scopes (``scope_allows``) and against
+    the service's persona check if it has one, and left in ``request.state`` for the access log."""
     verifier: TokenVerifier[Principal] = request.app.state.verifier
     principal = await verifier.verify(bearer_token(request))
     request.state.principal = principal
+    if not scope_allows(principal, request.method, request.scope["path"]):
+        raise insufficient_scope(principal)
     check = getattr(request.app.state, "principal_check", None)
     if check is not None:
         await check(request, principal)

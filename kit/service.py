@@ -33,6 +33,7 @@ from kit.tokens import JWKSKeySource, KeySource, TokenVerifier, VerifiedClaims
 PROBLEM_DESCRIPTIONS: dict[int, str] = {
     400: "Bad request",
     401: "Missing or invalid bearer token",
+    403: "Forbidden: not the caller's to do, or the token lacks the scope it needs (insufficient-scope)",
     404: "Not found",
     422: "Invalid fields",
 }

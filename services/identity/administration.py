@@ -1,6 +1,7 @@
 """What administrators do: find and change accounts (status and roles), resolve which personas
-belong together, and register and revoke integrator clients. Every change is written to the
-audit log in the same transaction as the change itself.
+belong together, register and revoke integrator clients and the apps people sign in to (the
+authorization-code flow, decision 0035). Every change is written to the audit log in the same
+transaction as the change itself.
 
 Moderation learns who may moderate, and records who may use the records API, from
 ``internal.staff.updated``, published with every change of an account's roles: the staff roles
@@ -13,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,12 +23,13 @@ from kit.errors import Forbidden, NotFound, Unprocessable
 from kit.outbox import Outbox
 from kit.text import LIKE_ESCAPE, like_escape
 from kit.timeutil import utcnow
-from services.identity import accounts, audit, webhooks
-from services.identity.models import Account, AuditEntry, Client, Persona
+from services.identity import accounts, audit, tokens, webhooks
+from services.identity.models import Account, App, AuditEntry, AuthorizationCode, Client, Persona
 from services.identity.passwords import Passwords
 from services.identity.schemas import (
     AccountAdminPublic,
     AccountAdminUpdate,
+    AppCreate,
     PersonaLinkPublic,
     account_admin_public,
 )
@@ -207,4 +209,65 @@ async def revoke_client(session: AsyncSession, admin: Principal, client_id: str)
         client.revoked_at = utcnow()
         audit.record(session, admin, "client.revoked", client_id=client.id)
     await webhooks.disable_client_endpoints(session, client.id)
+    await session.commit()
+
+
+async def register_app(
+    session: AsyncSession, admin: Principal | None, passwords: Passwords, body: AppCreate
+) -> tuple[App, str | None]:
+    """A new app, and a confidential app's secret, which only the answer shows: only its hash is
+    kept. A public app has none: it proves itself with PKCE on every sign-in. ``admin`` None is
+    the operator (services/identity/manage.py)."""
+    secret = secrets.token_urlsafe(32) if body.kind == "confidential" else None
+    app = App(
+        id="app_" + secrets.token_hex(12),
+        name=body.name,
+        kind=body.kind,
+        redirect_uris=list(dict.fromkeys(body.redirect_uris)),
+        scopes=sorted(set(body.scopes)),
+        secret_hash=await passwords.hash(secret) if secret is not None else None,
+    )
+    session.add(app)
+    audit.record(
+        session,
+        admin,
+        "app.created",
+        app_id=app.id,
+        kind=app.kind,
+        scopes=app.scopes,
+        redirect_uris=app.redirect_uris,
+    )
+    await session.commit()
+    return app, secret
+
+
+async def find_apps(session: AsyncSession, *, after: str | None, limit: int) -> Sequence[App]:
+    """A page of apps in id order, revoked ones included."""
+    query = select(App)
+    if after is not None:
+        query = query.where(col(App.id) > after)
+    return (await session.scalars(query.order_by(col(App.id)).limit(limit + 1))).all()
+
+
+async def registered_app(session: AsyncSession, app_id: str) -> App:
+    found = await session.get(App, app_id)
+    if found is None:
+        raise NotFound("No app with this id.")
+    return found
+
+
+async def revoke_app(session: AsyncSession, admin: Principal, app_id: str) -> None:
+    """Nobody signs in to it again: every grant it holds (refresh family) is revoked and its
+    codes not yet redeemed are deleted. Access tokens already issued run out within minutes
+    (``access_token_seconds``)."""
+    app = await registered_app(session, app_id)
+    if app.revoked_at is None:
+        app.revoked_at = utcnow()
+        audit.record(session, admin, "app.revoked", app_id=app.id)
+    await tokens.revoke_app_families(session, app.id)
+    await session.execute(
+        delete(AuthorizationCode).where(
+            col(AuthorizationCode.app_id) == app.id, col(AuthorizationCode.used_at).is_(None)
+        )
+    )
     await session.commit()

@@ -17,11 +17,12 @@ from services.identity.models import AuditEntry, Persona
 MODERATION_ACTOR = "moderation"
 # The actor of a records call whose officer is not a professional persona here.
 RECORDS_ACTOR = "records"
+OPERATOR = "operator"  # the actor of the operator commands (services/identity/manage.py)
 
 
 def record(
     session: AsyncSession,
-    actor: Principal,
+    actor: Principal | None,
     action: str,
     *,
     account_id: uuid.UUID | None = None,
@@ -29,12 +30,17 @@ def record(
     **details: Any,
 ) -> AuditEntry:
     """Adds an entry to the caller's transaction, so it commits with the action itself. The
-    actor is a professional persona or a client: an entry naming a personal persona would tie
-    it to a role, and so to its professional twin."""
-    if actor.context == "personal":
+    actor is a professional persona, a client, or (None) the operator at identity's host
+    (services/identity/manage.py): an entry naming a personal persona would tie it to a role,
+    and so to its professional twin."""
+    if actor is not None and actor.context == "personal":
         raise Forbidden("This operation is for administrators.")
+    if actor is None:
+        name = OPERATOR
+    else:
+        name = str(actor.persona_id) if actor.persona_id else f"client:{actor.client_id}"
     entry = AuditEntry(
-        actor=str(actor.persona_id) if actor.persona_id else f"client:{actor.client_id}",
+        actor=name,
         action=action,
         account_id=account_id,
         reason=reason,

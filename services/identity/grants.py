@@ -1,6 +1,12 @@
-"""Signing in: the OAuth 2.0 grants the token endpoint accepts (password, refresh token,
-client credentials, and the exchange of a single sign-on ID token), each ending in our own
-tokens, and the errors they answer with (RFC 6749 §5.2).
+"""Signing in: the OAuth 2.0 grants the token endpoint accepts (authorization code with PKCE,
+password, refresh token, client credentials, and the exchange of a single sign-on ID token),
+each ending in our own tokens, the errors they answer with (RFC 6749 §5.2), and the metadata
+that tells clients so (RFC 8414, OpenID discovery).
+
+An app's grant (decision 0035) is bound to the app, to the persona chosen at consent and to the
+scopes granted: its access tokens name the app (``azp``) and carry the scopes, which every
+service enforces (domain/principal.py); refreshing it keeps all three, and only the app that
+holds it may refresh it. The password grant's families are not bound and switch persona.
 
 A persona held by moderation signs in only with ``scope=notices`` (decision 0032): its token
 carries that scope and no role, moderation takes it on the persona's notices alone, and every
@@ -10,21 +16,24 @@ suspended)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from domain.principal import NOTICES_SCOPE
+from domain.principal import APP_SCOPES, NOTICES_SCOPE
 from kit.errors import APIError, TooManyRequests
-from services.identity import oidc, personas, throttle, tokens
+from kit.timeutil import as_utc, utcnow
+from services.identity import apps, credentials, oidc, personas, tokens
 from services.identity.keys import KeyRing
-from services.identity.models import Account, Client, Persona
+from services.identity.models import Account, App, AuthorizationCode, Client, Persona, RefreshToken
 from services.identity.oidc import ExternalProvider, ExternalTokenError
 from services.identity.passwords import Passwords
 from services.identity.schemas import TokenResponse
 from services.identity.settings import IdentitySettings
 
+AUTHORIZATION_CODE = "authorization_code"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a URN, not a secret
 
@@ -46,10 +55,53 @@ def invalid_grant() -> OAuthError:
     return OAuthError("invalid_grant", "The credentials or the refresh token are not valid.")
 
 
-def unsupported_grant() -> OAuthError:
+def invalid_client() -> OAuthError:
+    return OAuthError("invalid_client", "Client authentication failed.", status=401)
+
+
+def invalid_code(description: str = "The code is not valid, has expired or was used.") -> OAuthError:
+    return OAuthError("invalid_grant", description)
+
+
+def enabled_grants(settings: IdentitySettings, provider: ExternalProvider | None) -> list[str]:
+    """The grant types the token endpoint accepts with these settings: what it answers
+    ``unsupported_grant_type`` to, and what discovery lists."""
+    enabled = [AUTHORIZATION_CODE, "refresh_token", "client_credentials"]
+    if settings.password_grant:
+        enabled.append("password")
+    if provider is not None:
+        enabled.append(TOKEN_EXCHANGE)
+    return enabled
+
+
+def unsupported_grant(settings: IdentitySettings, provider: ExternalProvider | None) -> OAuthError:
     return OAuthError(
-        "unsupported_grant_type", f"Supported: password, refresh_token, client_credentials, {TOKEN_EXCHANGE}."
+        "unsupported_grant_type", f"Supported: {', '.join(enabled_grants(settings, provider))}."
     )
+
+
+def server_metadata(settings: IdentitySettings, provider: ExternalProvider | None) -> dict[str, Any]:
+    """The authorization server's metadata (RFC 8414), also served as the OpenID discovery
+    document. The issuer is the tokens' ``iss``; every endpoint is named under the address
+    clients reach the suite at (``public_url``, the gateway's) when it is set."""
+    base = (settings.public_url or settings.token_issuer).rstrip("/")
+    return {
+        "issuer": settings.token_issuer,
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/api/v1/auth/token",
+        "revocation_endpoint": f"{base}/api/v1/auth/revoke",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "grant_types_supported": enabled_grants(settings, provider),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": list(APP_SCOPES),
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "authorization_response_iss_parameter_supported": True,
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "subject_types_supported": ["pairwise"],
+        "claims_supported": ["sub", "ctx", "scope", "roles", "azp", "iss", "aud", "exp", "iat", "jti"],
+    }
 
 
 def _persona_scope(persona: Persona, scope: str | None) -> str:
@@ -119,18 +171,16 @@ async def password_grant(
     count towards the locks of services/identity/throttle.py."""
     if not username or password is None:
         raise OAuthError("invalid_request", "username and password are required.")
-    keys_ = throttle.keys_for(username, address)
-    wait = await throttle.retry_after(session, keys_)
-    if wait is not None:
-        raise TooManyRequests("Too many failed sign-ins; try again later.", retry_after=wait)
-    account = await session.scalar(select(Account).where(Account.email == username.strip().lower()))  # type: ignore[arg-type]
-    ok = await passwords.verify(password, account.password_hash if account else None)
-    if not ok or account is None or account.status != "active":
-        await throttle.record_failure(session, keys_, settings)
-        raise invalid_grant()
-    if await throttle.account_locked(session, keys_):
-        raise invalid_grant()  # a distributed attack locked the account: say nothing more
-    await throttle.record_success(session, keys_)
+    try:
+        account = await credentials.authenticate(
+            session, settings, passwords, address=address, username=username, password=password
+        )
+    except credentials.Refused as refused:
+        if refused.retry_after is not None:
+            raise TooManyRequests(
+                "Too many failed sign-ins; try again later.", retry_after=refused.retry_after
+            ) from None
+        raise invalid_grant() from None
     return await _issue(session, settings, keys, account, persona or "professional", scope=scope)
 
 
@@ -138,16 +188,24 @@ async def refresh_grant(
     session: AsyncSession,
     settings: IdentitySettings,
     keys: KeyRing,
+    passwords: Passwords,
     *,
     refresh_token: str | None,
     persona: str | None,
     scope: str | None = None,
+    client: tuple[str | None, str | None] = (None, None),
 ) -> TokenResponse:
-    """A refresh token, rotated on every use (a reused one revokes its whole family), optionally
-    switching to the account's other persona."""
+    """A refresh token, rotated on every use (a reused one revokes its whole family). One of
+    the password grant optionally switches to the account's other persona; an app's stays
+    with its app, persona and scopes (``_refresh_app_grant``)."""
     if not refresh_token:
         raise OAuthError("invalid_request", "refresh_token is required.")
-    row = await tokens.use_refresh_token(session, refresh_token)
+    found = await tokens.find_refresh_token(session, refresh_token)
+    if found is not None and found.app_id is not None:
+        return await _refresh_app_grant(
+            session, settings, keys, passwords, found, persona=persona, scope=scope, client=client
+        )
+    row = await tokens.consume(session, found)
     if row is None:
         await session.commit()  # keeps a family revocation
         raise invalid_grant()
@@ -157,6 +215,178 @@ async def refresh_grant(
         await session.commit()
         raise invalid_grant()
     return await _issue(session, settings, keys, account, persona or "professional", row.family_id, scope)
+
+
+async def _refresh_app_grant(
+    session: AsyncSession,
+    settings: IdentitySettings,
+    keys: KeyRing,
+    passwords: Passwords,
+    row: RefreshToken,
+    *,
+    persona: str | None,
+    scope: str | None,
+    client: tuple[str | None, str | None],
+) -> TokenResponse:
+    """Only the app holding the grant refreshes it (a confidential one with its secret), for the
+    persona chosen at consent, with the scopes granted or fewer (RFC 6749 §6: the new refresh
+    token keeps the whole grant; only the access token is narrowed). A request that fails
+    these checks does not use the token up; a token used already revokes its family whoever
+    sends it."""
+    if row.used_at is not None or client[0] != row.app_id:
+        if row.used_at is not None:
+            await tokens.consume(session, row)  # a replay: revokes the family
+            await session.commit()
+        raise invalid_grant()
+    app = await _authenticated_app(session, passwords, client)
+    bound = await session.get(Persona, row.persona_id) if row.persona_id is not None else None
+    if bound is None or (persona is not None and persona != bound.kind):
+        raise invalid_grant()
+    granted = set(row.scope.split())
+    asked = set((scope or "").split())
+    if not asked <= granted:
+        raise OAuthError("invalid_scope", "A refresh may only narrow the scope granted.")
+    if await tokens.consume(session, row) is None:
+        await session.commit()  # keeps a family revocation
+        raise invalid_grant()
+    account = await session.get(Account, row.account_id)
+    if account is None or account.status != "active" or bound.account_id != account.id:
+        await tokens.revoke_family(session, row.family_id)
+        await session.commit()
+        raise invalid_grant()
+    if personas.effective_status(bound) != "active":
+        raise invalid_grant()  # not committed: the grant works again once the hold is lifted
+    return await _issue_to_app(
+        session,
+        settings,
+        keys,
+        account,
+        bound,
+        app,
+        family_id=row.family_id,
+        scope=" ".join(sorted(asked or granted)),
+        grant_scope=row.scope,
+    )
+
+
+async def _authenticated_app(
+    session: AsyncSession, passwords: Passwords, client: tuple[str | None, str | None]
+) -> App:
+    """The active app of ``client_id``; a confidential one also proves its secret. A public
+    app has none to prove (PKCE binds its codes to it); a secret it sends is ignored."""
+    client_id, secret = client
+    app = await apps.active_app(session, client_id)
+    if app is None:
+        raise invalid_client()
+    if app.kind == "confidential":
+        ok = await passwords.verify(secret or "", app.secret_hash)
+        if not ok or not secret:
+            raise invalid_client()
+    return app
+
+
+async def _issue_to_app(
+    session: AsyncSession,
+    settings: IdentitySettings,
+    keys: KeyRing,
+    account: Account,
+    persona: Persona,
+    app: App,
+    *,
+    family_id: uuid.UUID,
+    scope: str,
+    grant_scope: str,
+) -> TokenResponse:
+    """An access token for ``persona`` naming ``app`` with ``scope``, and the next refresh
+    token of the app's family, bound to the app, the persona and the whole ``grant_scope``. The
+    app acts as the persona: a professional persona's token carries its account's roles, as the
+    password grant's does, within the scopes."""
+    access = tokens.mint_access_token(
+        keys,
+        settings,
+        subject=str(persona.id),
+        context=persona.kind,
+        roles=account.roles,
+        scope=scope,
+        app_id=app.id,
+    )
+    refresh = await tokens.issue_refresh_token(
+        session, settings, account, family_id, app_id=app.id, persona_id=persona.id, scope=grant_scope
+    )
+    await session.commit()
+    return TokenResponse(
+        access_token=access,
+        expires_in=settings.access_token_seconds,
+        refresh_token=refresh,
+        scope=scope,
+        persona_id=persona.id,
+        context=persona.kind,
+    )
+
+
+async def authorization_code_grant(
+    session: AsyncSession,
+    settings: IdentitySettings,
+    keys: KeyRing,
+    passwords: Passwords,
+    *,
+    client: tuple[str | None, str | None],
+    code: str | None,
+    redirect_uri: str | None,
+    code_verifier: str | None,
+) -> TokenResponse:
+    """A code the authorization endpoint gave an app (routes/oauth.py), redeemed once by that
+    app, with the redirect URI it was given for and the PKCE verifier of its challenge. A code
+    used twice was stolen or replayed: the grant its first use started is revoked (RFC 9700
+    §4.5). The account and the persona must still be active when it is redeemed."""
+    app = await _authenticated_app(session, passwords, client)
+    if not code:
+        raise OAuthError("invalid_request", "code is required.")
+    row = await session.get(AuthorizationCode, tokens.digest(code))
+    if row is None:
+        raise invalid_code()
+    if row.used_at is not None:
+        await tokens.revoke_family(session, row.family_id)
+        await session.commit()
+        raise invalid_code()
+    if as_utc(row.expires_at) <= utcnow() or row.app_id != app.id:
+        raise invalid_code()
+    if redirect_uri != row.redirect_uri:
+        raise invalid_code("redirect_uri is not the one the code was given for.")
+    if not apps.verifier_matches(code_verifier, row.code_challenge):
+        raise invalid_code("code_verifier does not match the code's challenge.")
+    used = await session.execute(
+        update(AuthorizationCode)
+        .where(col(AuthorizationCode.digest) == row.digest, col(AuthorizationCode.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        # another redemption won the race: whatever it issued is revoked
+        await tokens.revoke_family(session, row.family_id)
+        await session.commit()
+        raise invalid_code()
+    account = await session.get(Account, row.account_id)
+    persona_row = await session.get(Persona, row.persona_id)
+    if (
+        account is None
+        or account.status != "active"
+        or persona_row is None
+        or persona_row.account_id != account.id
+        or personas.effective_status(persona_row) != "active"
+    ):
+        await session.commit()  # the code is used up all the same
+        raise invalid_grant()
+    return await _issue_to_app(
+        session,
+        settings,
+        keys,
+        account,
+        persona_row,
+        app,
+        family_id=row.family_id,
+        scope=row.scope,
+        grant_scope=row.scope,
+    )
 
 
 async def client_grant(

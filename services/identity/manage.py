@@ -2,6 +2,7 @@
 
     python -m services.identity.manage grant-role ada@agency.example admin
     python -m services.identity.manage publish-staff
+    python -m services.identity.manage create-app --name Tour --redirect-uri http://127.0.0.1/callback
 
 use IDENTITY_DATABASE_URL like the service. ``grant-role`` is how the first administrator is
 made. Moderation and records learn their staff (``admin``, ``moderator``, ``records``) from
@@ -9,7 +10,9 @@ made. Moderation and records learn their staff (``admin``, ``moderator``, ``reco
 running service's relay to send: they need the service's IDENTITY_SUBSCRIBERS as well, and say
 so when no subscriber would receive them. ``publish-staff`` announces every current holder of a
 staff role once, to seed moderation's and records' replicas at rollout (decisions 0032 and
-0033); running it again changes nothing but the replicas' times.
+0033); running it again changes nothing but the replicas' times. ``create-app`` registers an app for the
+authorization-code flow (public unless ``--confidential``; decision 0035), audited with the actor
+``operator``, and prints its id (and a confidential app's secret, once).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import sys
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -25,7 +29,8 @@ from kit.db import Database
 from kit.outbox import Outbox
 from services.identity import administration
 from services.identity.models import Account, AuditEntry, outbox_tables
-from services.identity.schemas import ROLES
+from services.identity.passwords import Passwords
+from services.identity.schemas import ROLES, AppCreate
 from services.identity.settings import IdentitySettings
 
 
@@ -85,6 +90,20 @@ async def publish_staff(database: Database, outbox: Outbox | None = None) -> int
     return announced
 
 
+async def create_app(
+    database: Database, settings: IdentitySettings, body: AppCreate
+) -> tuple[str, str | None]:
+    """Registers an app as the operator; returns its id and a confidential app's secret."""
+    passwords = Passwords(
+        time_cost=settings.password_time_cost,
+        memory_cost=settings.password_memory_cost,
+        parallelism=settings.password_parallelism,
+    )
+    async with database.sessionmaker() as session:
+        app, secret = await administration.register_app(session, None, passwords, body)
+        return app.id, secret
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.identity.manage")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,8 +111,26 @@ def main(argv: list[str] | None = None) -> int:
     grant.add_argument("email")
     grant.add_argument("role", choices=ROLES)
     commands.add_parser("publish-staff", help="announce every staff role holder to moderation and records")
+    app = commands.add_parser("create-app", help="register an app for the authorization-code flow")
+    app.add_argument("--name", required=True)
+    app.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
+    app.add_argument("--confidential", action="store_true", help="a server-side app with a secret")
+    app.add_argument("--scope", action="append", dest="scopes", choices=("read", "write"))
     args = parser.parse_args(argv)
     settings = _settings()
+    if args.command == "create-app":
+        try:
+            body = AppCreate(
+                name=args.name,
+                kind="confidential" if args.confidential else "public",
+                redirect_uris=args.redirect_uris,
+                scopes=args.scopes or ["read", "write"],
+            )
+        except ValidationError as exc:
+            for error in exc.errors():
+                print(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+            return 2
+        return asyncio.run(_create_app(settings, body))
     database = Database(settings.database_url)
     outbox = environment_outbox(settings)
     staff = args.command == "publish-staff" or args.role in administration.STAFF_ROLES
@@ -120,6 +157,18 @@ def main(argv: list[str] | None = None) -> int:
             await database.dispose()
 
     return asyncio.run(run())
+
+
+async def _create_app(settings: IdentitySettings, body: AppCreate) -> int:
+    database = Database(settings.database_url)
+    try:
+        app_id, secret = await create_app(database, settings, body)
+    finally:
+        await database.dispose()
+    print(app_id)
+    if secret is not None:
+        print(f"secret (shown once): {secret}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

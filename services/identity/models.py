@@ -116,6 +116,60 @@ class RefreshToken(IdentityModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # A family an app got through the authorization-code flow is bound to the app, to the
+    # persona chosen at consent and to the scopes granted: refreshing it never switches persona
+    # (decision 0035). A family of the password grant has none of the three.
+    app_id: str | None = Field(default=None, max_length=40, index=True)
+    persona_id: uuid.UUID | None = Field(default=None)
+    scope: str = Field(default="", max_length=200)
+
+
+class App(IdentityModel, table=True):
+    """An application people sign in to through the authorization-code flow with PKCE: a
+    browser or mobile app (``public``, no secret) or a server-side one (``confidential``)."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=20, description="public or confidential")
+    redirect_uris: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
+    scopes: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
+    secret_hash: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuthorizationCode(IdentityModel, table=True):
+    """A code the authorization endpoint gave an app, stored as a SHA-256 digest: single use,
+    short-lived, bound to the app, the redirect URI, the PKCE challenge and the persona chosen.
+    ``family_id`` is the refresh family its redemption starts, revoked if the code is replayed."""
+
+    __tablename__ = "authorization_code"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    app_id: str = Field(foreign_key="app.id", index=True, ondelete="CASCADE", max_length=40)
+    account_id: uuid.UUID = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    persona_id: uuid.UUID = Field(foreign_key="persona.id", ondelete="CASCADE")
+    redirect_uri: str = Field(max_length=2000)
+    code_challenge: str = Field(max_length=128)
+    scope: str = Field(default="", max_length=200)
+    family_id: uuid.UUID = Field(default_factory=random_id)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class SignInSession(IdentityModel, table=True):
+    """A browser's sign-in at the authorization endpoint (a cookie holding a random value, stored
+    as its SHA-256 digest), so that a second app signs in without the password again."""
+
+    __tablename__ = "signin_session"
+
+    id: uuid.UUID = Field(default_factory=random_id, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    account_id: uuid.UUID = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    user_agent: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuditEntry(IdentityModel, table=True):

@@ -3,9 +3,11 @@ stored row to its one public shape."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal, get_args
+from urllib.parse import urlsplit
 
 import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
@@ -13,8 +15,18 @@ from pydantic.json_schema import SkipJsonSchema
 
 from domain.contexts import Context
 from domain.handles import Handle
+from domain.principal import APP_SCOPES
 from kit.text import HttpsUrl, MultiLineText, SingleLineText
-from services.identity.models import Account, AuditEntry, Client, Persona, WebhookDelivery, WebhookEndpoint
+from kit.timeutil import as_utc
+from services.identity.models import (
+    Account,
+    App,
+    AuditEntry,
+    Client,
+    Persona,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
 ShortLine = Annotated[str, Field(min_length=1, max_length=100), SingleLineText]
@@ -267,6 +279,123 @@ class ClientCreated(ClientPublic):
     client_secret: str = Field(description="Shown once; only its hash is kept.")
 
 
+# Apps of the authorization-code flow (decision 0035).
+
+AppKind = Literal["public", "confidential"]
+AppScope = Literal["read", "write"]
+assert get_args(AppScope) == APP_SCOPES
+
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
+# RFC 8252 §7.1: a private-use scheme is a reverse domain name, so it holds a dot
+PRIVATE_USE_SCHEME = re.compile(r"^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+def _redirect_uri(value: str) -> str:
+    """Where the authorization endpoint may send a browser back with a code: an absolute URI
+    without a fragment or a wildcard (it is matched exactly), and one only the app can receive:
+    https, plain http only on the device itself (a native app's loopback listener, RFC 8252
+    §7.3), or a private-use scheme named after a domain the app's makers hold (RFC 8252 §7.1).
+    Credentials in it would be sent to whoever reads the address bar."""
+    if _UNSAFE.search(value):
+        raise ValueError("must not contain spaces or control characters")
+    if "#" in value:
+        raise ValueError("must not have a fragment")
+    if "*" in value:
+        raise ValueError("must not hold a wildcard: redirect URIs are matched exactly")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise ValueError("is not a valid URI") from None
+    if parts.scheme in ("https", "http"):
+        if not parts.hostname:
+            raise ValueError("must name a host")
+        if "@" in parts.netloc:
+            raise ValueError("must not hold credentials")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_NAMES:
+            raise ValueError("may use plain http only on 127.0.0.1, [::1] or localhost")
+    elif PRIVATE_USE_SCHEME.match(parts.scheme):
+        if not parts.path.strip("/") and not parts.netloc:
+            raise ValueError("must have a path after its scheme")
+    else:
+        raise ValueError(
+            "must be an https URI, an http URI on a loopback address, or use a private-use scheme "
+            "with a dot such as gov.agency.app:/callback (RFC 8252)"
+        )
+    return value
+
+
+RedirectUri = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        examples=["https://app.agency.example/callback", "http://127.0.0.1/callback", "gov.agency.app:/cb"],
+    ),
+    AfterValidator(_redirect_uri),
+]
+
+
+class AppCreate(Strict):
+    """An app people sign in to with the authorization-code flow and PKCE. ``public`` for an app
+    that cannot keep a secret (a browser or mobile app), ``confidential`` for one that runs on a
+    server and authenticates at the token endpoint with its secret."""
+
+    name: Name = Field(description="Shown to people on the consent page.")
+    kind: AppKind
+    redirect_uris: list[RedirectUri] = Field(
+        min_length=1,
+        max_length=10,
+        description="Matched exactly; a registered `http://127.0.0.1/…` or `http://[::1]/…` matches "
+        "on any port (RFC 8252 §7.3).",
+    )
+    scopes: list[AppScope] = Field(
+        default_factory=lambda: list[AppScope](["read", "write"]),
+        min_length=1,
+        max_length=len(APP_SCOPES),
+        description="What the app may ask for: `read` reaches what the persona may read, `write` "
+        "also lets it act as the persona.",
+    )
+
+
+class AppPublic(BaseModel):
+    id: str = Field(description="The app's `client_id` in the authorization-code flow.")
+    name: str
+    kind: AppKind
+    redirect_uris: list[str]
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AppCreated(AppPublic):
+    client_secret: str | None = Field(
+        description="A confidential app's secret, shown once (only its hash is kept); null for a public app."
+    )
+
+
+class SessionApp(BaseModel):
+    id: str
+    name: str
+
+
+class SessionPublic(BaseModel):
+    """A way the caller is signed in: a browser at the sign-in page, an app's grant, or a
+    password sign-in (a script, or an older client). Days only, not moments: a moment seen in
+    one context could pair with one seen in the other (docs/boundary.md)."""
+
+    id: uuid.UUID
+    kind: Literal["browser", "app", "password"]
+    app: SessionApp | None = Field(description="The app holding the grant; null but for `app`.")
+    scope: str = Field(description="What an app's grant allows (`read`, `write`); empty otherwise.")
+    since: date = Field(description="The day it began.")
+    expires_on: date = Field(
+        description="The day it ends unless it is used (an app's or a password "
+        "sign-in's grant is renewed each time it is used)."
+    )
+
+
 EventPattern = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^(\*|[a-z_]+\.(\*|[a-z_]+))$")]
 
 
@@ -444,6 +573,38 @@ def client_public(client: Client) -> ClientPublic:
         scopes=client.scopes,
         created_at=client.created_at,
         revoked_at=client.revoked_at,
+    )
+
+
+def app_public(app: App) -> AppPublic:
+    return AppPublic(
+        id=app.id,
+        name=app.name,
+        kind="confidential" if app.kind == "confidential" else "public",
+        redirect_uris=app.redirect_uris,
+        scopes=app.scopes,
+        created_at=app.created_at,
+        revoked_at=app.revoked_at,
+    )
+
+
+def session_public(
+    *,
+    id: uuid.UUID,
+    kind: Literal["browser", "app", "password"],
+    app: App | None,
+    scope: str,
+    since: datetime,
+    expires_at: datetime,
+) -> SessionPublic:
+    """A session with its times cut to the day (in UTC)."""
+    return SessionPublic(
+        id=id,
+        kind=kind,
+        app=SessionApp(id=app.id, name=app.name) if app is not None else None,
+        scope=scope,
+        since=as_utc(since).date(),
+        expires_on=as_utc(expires_at).date(),
     )
 
 

@@ -77,6 +77,27 @@ class IdentitySettings(ServiceSettings):
     oidc_audience: str | None = Field(default=None, description="Our client id at the external provider.")
     oidc_link_claim: str = Field(default="email", description="The ID-token claim that names the account.")
     oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    oidc_authorization_url: str | None = Field(
+        default=None,
+        description="The provider's authorization endpoint: with it (and oidc_token_url and "
+        'oidc_client_secret) the sign-in page offers "continue with the agency\'s sign-on".',
+    )
+    oidc_token_url: str | None = Field(default=None, description="The provider's token endpoint.")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="Our client secret at the provider; set it through the environment."
+    )
+    password_grant: bool = Field(
+        default=True,
+        description="Whether the token endpoint accepts grant_type=password (scripts and tests). Apps "
+        "sign in with the authorization-code flow, which stays open either way.",
+    )
+    authorization_code_seconds: int = Field(default=60, ge=10, le=600)
+    signin_session_seconds: int = Field(
+        default=12 * 3600,
+        ge=300,
+        le=30 * 24 * 3600,
+        description="How long a browser stays signed in at the authorization endpoint.",
+    )
     webhook_allowed_hosts: list[str] = Field(
         default_factory=list,
         description="When set, webhook URLs must name one of these hosts; when empty, any public host.",

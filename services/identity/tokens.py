@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from kit.ids import new_id
+from kit.ids import random_id
 from kit.timeutil import as_utc, utcnow
 from kit.tokens import ACCESS_TOKEN_TYPE
 from services.identity.keys import KeyRing
@@ -36,7 +36,10 @@ def mint_access_token(
     roles: list[str],
     scope: str = "",
     client_id: str | None = None,
+    app_id: str | None = None,
 ) -> str:
+    """A signed access token. ``app_id`` names the app a persona's token was granted to
+    (claim ``azp``): every service holds such a token to its ``scope`` (domain/principal.py)."""
     now = int(time.time())
     claims: dict[str, object] = {
         "iss": settings.token_issuer,
@@ -55,6 +58,8 @@ def mint_access_token(
         claims["ctx"] = context
     if client_id is not None:
         claims["client_id"] = client_id
+    if app_id is not None:
+        claims["azp"] = app_id
     key = keys.active
     return jwt.encode(
         claims,
@@ -65,15 +70,28 @@ def mint_access_token(
 
 
 async def issue_refresh_token(
-    session: AsyncSession, settings: IdentitySettings, account: Account, family_id: uuid.UUID | None = None
+    session: AsyncSession,
+    settings: IdentitySettings,
+    account: Account,
+    family_id: uuid.UUID | None = None,
+    *,
+    app_id: str | None = None,
+    persona_id: uuid.UUID | None = None,
+    scope: str = "",
 ) -> str:
+    """A new refresh token of ``family_id``, or of a new family. A new family's id is random:
+    its owner sees it in ``/me/sessions``, and a time-ordered id would show when it began to
+    the minute. An app's family is bound to the app, the persona and the scope granted."""
     token = REFRESH_PREFIX + secrets.token_urlsafe(32)
     session.add(
         RefreshToken(
             digest=digest(token),
-            family_id=family_id or new_id(),
+            family_id=family_id or random_id(),
             account_id=account.id,
             expires_at=utcnow() + timedelta(seconds=settings.refresh_token_seconds),
+            app_id=app_id,
+            persona_id=persona_id,
+            scope=scope,
         )
     )
     return token
@@ -83,6 +101,15 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
     await session.execute(
         update(RefreshToken)
         .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def revoke_app_families(session: AsyncSession, app_id: str) -> None:
+    """Revokes every refresh family an app holds (the caller commits)."""
+    await session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.app_id) == app_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
 
@@ -97,11 +124,23 @@ async def revoke(session: AsyncSession, token: str) -> bool:
     return True
 
 
+async def find_refresh_token(session: AsyncSession, token: str) -> RefreshToken | None:
+    """The row of a refresh token, used or not, without marking it."""
+    row: RefreshToken | None = await session.scalar(
+        select(RefreshToken).where(col(RefreshToken.digest) == digest(token))
+    )
+    return row
+
+
 async def use_refresh_token(session: AsyncSession, token: str) -> RefreshToken | None:
-    """The token's row when it may be used now, marking it used. A token that was already used
-    revokes its family (it was stolen or replayed) and counts as invalid. The update is
-    conditional, so of two parallel uses of one token exactly one wins."""
-    row = await session.scalar(select(RefreshToken).where(RefreshToken.digest == digest(token)))
+    """The token's row when it may be used now, marking it used (``consume``)."""
+    return await consume(session, await find_refresh_token(session, token))
+
+
+async def consume(session: AsyncSession, row: RefreshToken | None) -> RefreshToken | None:
+    """``row`` when it may be used now, marking it used. A token that was already used revokes
+    its family (it was stolen or replayed) and counts as invalid. The update is conditional, so
+    of two parallel uses of one token exactly one wins."""
     if row is None:
         return None
     if row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():

@@ -1,6 +1,6 @@
-"""Administration: accounts, roles, integrator clients, the audit log, and the one audited
-way to resolve which personas belong together (services/identity/administration.py holds the
-rules)."""
+"""Administration: accounts, roles, integrator clients, the apps people sign in to, the audit
+log, and the one audited way to resolve which personas belong together
+(services/identity/administration.py holds the rules)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ from services.identity.deps import AdminDep, OutboxDep, PasswordsDep, SessionDep
 from services.identity.schemas import (
     AccountAdminPublic,
     AccountAdminUpdate,
+    AppCreate,
+    AppCreated,
+    AppPublic,
     AuditEntryPublic,
     ClientCreate,
     ClientCreated,
     ClientPublic,
     PersonaLinkPublic,
     PersonaLinkRequest,
+    app_public,
     audit_entry_public,
     client_public,
 )
@@ -152,3 +156,54 @@ async def revoke_client(
     """Its access tokens stop working at once (identity checks the client on every request)
     and its webhook endpoints are disabled, their pending deliveries never sent."""
     await administration.revoke_client(session, admin.principal, client_id)
+
+
+AppId = Annotated[str, Path(max_length=40)]
+
+
+@router.post(
+    "/apps",
+    status_code=201,
+    summary="Register an app that signs people in (authorization code with PKCE)",
+    responses={422: {"description": "A redirect URI, kind or scope that is not accepted"}},
+)
+async def register_app(
+    body: AppCreate, session: SessionDep, admin: AdminDep, passwords: PasswordsDep
+) -> AppCreated:
+    """A confidential app's secret is shown once, in this response. Redirect URIs are https, or
+    http on 127.0.0.1, [::1] or localhost, or a private-use scheme with a dot (RFC 8252 §7.1);
+    never with a fragment or a wildcard."""
+    app, secret = await administration.register_app(session, admin.principal, passwords, body)
+    return AppCreated(**app_public(app).model_dump(), client_secret=secret)
+
+
+@router.get("/apps", summary="List apps")
+async def list_apps(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    admin: AdminDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[AppPublic]:
+    after = decode_cursor("apps", cursor, arity=1)
+    rows = await administration.find_apps(session, after=str(after[0]) if after else None, limit=limit)
+    page = paginate(request, response, rows, limit=limit, scope="apps", key=lambda a: [a.id])
+    return Page[AppPublic](items=[app_public(a) for a in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/apps/{app_id}", summary="An app", responses={404: {"description": "No such app"}})
+async def get_app(app_id: AppId, session: SessionDep, admin: AdminDep) -> AppPublic:
+    return app_public(await administration.registered_app(session, app_id))
+
+
+@router.delete(
+    "/apps/{app_id}",
+    status_code=204,
+    summary="Revoke an app",
+    responses={404: {"description": "No such app"}},
+)
+async def revoke_app(app_id: AppId, session: SessionDep, admin: AdminDep) -> None:
+    """Every grant it holds is revoked and its codes not yet redeemed are void; access tokens
+    already issued run out within minutes."""
+    await administration.revoke_app(session, admin.principal, app_id)

@@ -49,6 +49,9 @@ async def create_token(
     passwords: PasswordsDep,
     provider: ExternalProviderDep,
     grant_type: Annotated[str, Form(max_length=100)],
+    code: Annotated[str | None, Form(max_length=200)] = None,
+    redirect_uri: Annotated[str | None, Form(max_length=2000)] = None,
+    code_verifier: Annotated[str | None, Form(max_length=128)] = None,
     username: Annotated[str | None, Form(max_length=254)] = None,
     password: Annotated[str | None, Form(max_length=1024)] = None,
     refresh_token: Annotated[str | None, Form(max_length=200)] = None,
@@ -59,15 +62,35 @@ async def create_token(
     subject_token: Annotated[str | None, Form(max_length=16384)] = None,
     subject_token_type: Annotated[str | None, Form(max_length=100)] = None,
 ) -> TokenResponse:
-    """- `password`: `username` (the email), `password` and `persona` (professional by default).
-      A persona suspended by moderation gets a token only with `scope=notices`: it reads the
-      persona's notices and appeals, nothing else.
-    - `refresh_token`: `refresh_token`, optionally `persona` to switch face; it rotates on every
-      use, and a reused one revokes its whole family.
+    """- `authorization_code`: an app's `code` from `/oauth/authorize`, the same `redirect_uri`,
+      the PKCE `code_verifier`, and the app's `client_id` (with `client_secret`, form or HTTP
+      Basic, for a confidential app). A code works once; a second use revokes what the first
+      one issued. The token speaks for the persona chosen at consent, within the scopes granted.
+    - `password` (unless switched off, `IDENTITY_PASSWORD_GRANT`): `username` (the email),
+      `password` and `persona` (professional by default). A persona suspended by moderation
+      gets a token only with `scope=notices`: it reads the persona's notices and appeals,
+      nothing else.
+    - `refresh_token`: `refresh_token`; it rotates on every use, and a reused one revokes its
+      whole family. A password sign-in's takes `persona` to switch face; an app's stays with
+      its persona, takes the app's `client_id` (and secret) and may narrow `scope`.
     - `client_credentials`: an integrator client's `client_id` and `client_secret` (form or
       HTTP Basic) and optionally `scope`; the token speaks for the client, not a persona.
     - `urn:ietf:params:oauth:grant-type:token-exchange`: an ID token of the trusted single
       sign-on provider as `subject_token`, exchanged for our tokens."""
+    if grant_type not in grants.enabled_grants(settings, provider):
+        raise grants.unsupported_grant(settings, provider)
+    client = _basic_credentials(request) or (client_id, client_secret)
+    if grant_type == grants.AUTHORIZATION_CODE:
+        return await grants.authorization_code_grant(
+            session,
+            settings,
+            keys,
+            passwords,
+            client=client,
+            code=code,
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+        )
     if grant_type == "password":
         return await grants.password_grant(
             session,
@@ -82,11 +105,17 @@ async def create_token(
         )
     if grant_type == "refresh_token":
         return await grants.refresh_grant(
-            session, settings, keys, refresh_token=refresh_token, persona=persona, scope=scope
+            session,
+            settings,
+            keys,
+            passwords,
+            refresh_token=refresh_token,
+            persona=persona,
+            scope=scope,
+            client=client,
         )
     if grant_type == "client_credentials":
-        credentials = _basic_credentials(request) or (client_id, client_secret)
-        return await grants.client_grant(session, settings, keys, passwords, credentials, scope)
+        return await grants.client_grant(session, settings, keys, passwords, client, scope)
     if grant_type == grants.TOKEN_EXCHANGE:
         return await grants.exchange_grant(
             session,
@@ -98,7 +127,7 @@ async def create_token(
             persona=persona,
             scope=scope,
         )
-    raise grants.unsupported_grant()
+    raise grants.unsupported_grant(settings, provider)
 
 
 @router.post("/revoke", summary="Revoke a refresh token and its family (RFC 7009)", status_code=200)

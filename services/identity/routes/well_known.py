@@ -1,4 +1,5 @@
-"""Published keys and the OpenID discovery document."""
+"""Published keys, and the authorization server's metadata under both names clients look for
+it (RFC 8414 and OpenID discovery), built by one function (grants.server_metadata)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from services.identity.deps import KeysDep, SettingsDep
+from services.identity import grants
+from services.identity.deps import ExternalProviderDep, KeysDep, SettingsDep
 
 router = APIRouter(tags=["auth"])
 
@@ -17,17 +19,17 @@ async def get_jwks(keys: KeysDep) -> dict[str, Any]:
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
-async def get_openid_configuration(settings: SettingsDep) -> dict[str, Any]:
-    issuer = settings.token_issuer.rstrip("/")
-    return {
-        "issuer": settings.token_issuer,
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "token_endpoint": f"{issuer}/api/v1/auth/token",
-        "revocation_endpoint": f"{issuer}/api/v1/auth/revoke",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "subject_types_supported": ["pairwise"],
-        "response_types_supported": ["token"],
-        "claims_supported": ["sub", "ctx", "scope", "roles", "iss", "aud", "exp", "iat", "jti"],
-    }
+async def get_openid_configuration(settings: SettingsDep, provider: ExternalProviderDep) -> dict[str, Any]:
+    """The same document as `/.well-known/oauth-authorization-server`."""
+    return grants.server_metadata(settings, provider)
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server", summary="OAuth 2.0 authorization server metadata (RFC 8414)"
+)
+async def get_authorization_server_metadata(
+    settings: SettingsDep, provider: ExternalProviderDep
+) -> dict[str, Any]:
+    """Where apps sign people in (`authorization_endpoint`, with PKCE S256) and get tokens,
+    and which grants, scopes and client authentication methods the token endpoint takes."""
+    return grants.server_metadata(settings, provider)
