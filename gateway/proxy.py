@@ -24,7 +24,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
@@ -101,13 +101,16 @@ class InternalAddresses:
     def links(self, value: str) -> str:
         return self._LINK_TARGET.sub(lambda m: f"<{self.relative(m.group(1))}>", value)
 
-    def clean(self, headers: dict[str, str]) -> None:
-        for name, value in headers.items():
+    def clean(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        cleaned = []
+        for name, value in headers:
             lower = name.lower()
             if lower in {"location", "content-location"}:
-                headers[name] = self.relative(value)
+                value = self.relative(value)
             elif lower == "link":
-                headers[name] = self.links(value)
+                value = self.links(value)
+            cleaned.append((name, value))
+        return cleaned
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -259,11 +262,24 @@ async def _read_all(upstream: UpstreamResponse, service: str, limits: Limits, ca
     return b"".join(chunks)
 
 
+def _header_pairs(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Every end-to-end header of an upstream answer, a repeated one as often as it came: each
+    ``Set-Cookie`` is a cookie of its own and cannot be joined with commas as other headers can.
+    aiohttp's headers (a multidict) yield every pair; httpx's only through ``multi_items``."""
+    multi_items = getattr(headers, "multi_items", None)
+    pairs: Iterable[tuple[str, str]] = multi_items() if callable(multi_items) else headers.items()
+    return [(k, v) for k, v in pairs if k.lower() not in HOP_BY_HOP]
+
+
+def _with_headers(response: Response, headers: list[tuple[str, str]]) -> None:
+    """Adds ``headers`` to ``response`` as a list, so that a repeated one stays repeated."""
+    response.raw_headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers)
+
+
 async def _respond(
     upstream: UpstreamResponse, service: str, limits: Limits, internal: InternalAddresses
 ) -> Response:
-    headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-    internal.clean(headers)
+    headers = internal.clean(_header_pairs(upstream.headers))
     content_type = upstream.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
     if upstream.status >= 500 and media != PROBLEM_JSON:
@@ -297,7 +313,9 @@ async def _respond(
             from_json(content)
         except ValueError as exc:
             raise UpstreamFault(502, f"The {service} service sent invalid JSON.", "upstream-error") from exc
-    return Response(content, status_code=upstream.status, headers=headers)
+    response = Response(content, status_code=upstream.status)
+    _with_headers(response, headers)
+    return response
 
 
 class UpstreamStream(Response):
@@ -309,14 +327,15 @@ class UpstreamStream(Response):
     def __init__(
         self,
         upstream: UpstreamResponse,
-        headers: dict[str, str],
+        headers: list[tuple[str, str]],
         service: str,
         max_bytes: int,
         idle_timeout: float | None,
         *,
         keep_length: bool = False,
     ) -> None:
-        super().__init__(status_code=upstream.status, headers=headers)
+        super().__init__(status_code=upstream.status)
+        _with_headers(self, headers)
         self.upstream = upstream
         self.service = service
         self.max_bytes = max_bytes

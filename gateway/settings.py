@@ -27,11 +27,14 @@ class RateLimitRule(BaseModel):
 
 DEFAULT_RATE_LIMITS: dict[str, RateLimitRule] = {
     "auth": RateLimitRule(per_address=20),
+    # the sign-in pages: a sign-in is four to six page requests, and an office may share one
+    # address; the password tries themselves are throttled by identity (decision 0019)
+    "signin": RateLimitRule(per_address=120),
     "default": RateLimitRule(per_token=600, per_address=1200),
 }
 
 # path prefix -> route group; a path in no listed prefix is in "default"
-DEFAULT_RATE_LIMIT_ROUTES: dict[str, str] = {"/api/v1/auth/": "auth"}
+DEFAULT_RATE_LIMIT_ROUTES: dict[str, str] = {"/api/v1/auth/": "auth", "/oauth/": "signin"}
 
 
 class GatewaySettings(BaseProcessSettings):

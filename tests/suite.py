@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -43,6 +44,10 @@ SUBSCRIBERS: dict[str, list[Subscriber]] = {
     ]
     for publisher, subscriptions in SUBSCRIPTIONS.items()
 }
+
+
+def _no_cookies() -> CookieJar:
+    return CookieJar(DefaultCookiePolicy(allowed_domains=[]))
 
 
 class HostRouter(httpx.AsyncBaseTransport):
@@ -122,7 +127,9 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
     token = secrets.token_urlsafe(24)
     settings = service_settings(urls, token, **overrides)
     router = HostRouter()
-    internal = httpx.AsyncClient(transport=router, timeout=5)
+    # Like the gateway's aiohttp pools in production (gateway/upstream.py), the client it
+    # forwards with here keeps no cookies: one jar would hand one browser's to every other.
+    internal = httpx.AsyncClient(transport=router, timeout=5, cookies=_no_cookies())
     keys = KeyRing([_KEY])
     export_dir = tempfile.mkdtemp(prefix="records-exports-")
     identity = create_identity(

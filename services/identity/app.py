@@ -13,7 +13,7 @@ from domain.contexts import PROBLEM_DESCRIPTIONS
 from domain.principal import principal_from_claims
 from kit.service import ServiceSpec, create_service_app
 from kit.tokens import JWKSKeySource
-from services.identity import accounts, events, records, verification, webhooks
+from services.identity import accounts, events, records, signin, verification, webhooks
 from services.identity.deps import refuse_notices_tokens
 from services.identity.keys import KeyRing, RingKeySource, SigningKey
 from services.identity.mail import mailer_for
@@ -82,7 +82,7 @@ def create_app(
         key_source=key_source,
         event_handlers=events.handlers,
         workers=[_webhook_relay, _pending_statuses, _disposals],
-        retention=[webhooks.delivery_log_retention(), verification.retention()],
+        retention=[webhooks.delivery_log_retention(), verification.retention(), *signin.retention()],
     )
     app = create_service_app(spec, settings, http_client=http_client)
     app.add_exception_handler(ScimError, scim_error_handler)

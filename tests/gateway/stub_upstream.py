@@ -10,7 +10,7 @@ protocol. What it answers depends on the last path segment:
     garbage      bytes that are not HTTP        badjson      200 application/json, not JSON
     big          Content-Length 50 MB           bigchunked   chunked, without end
     slow         nothing for 30 s               stream       server-sent events, 0.4 s apart
-    echo         200 with the body's size
+    echo         200 with the body's size       set-cookies  200 with three Set-Cookie headers
 
 ``/_seen`` counts the requests received so far (itself excluded).
 """
@@ -71,6 +71,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nam
             writer.write(_response("200 OK", json.dumps({"ok": True, "service": name}).encode()))
         elif last == "set-cookie":
             extra = "set-cookie: session=someone-elses; Path=/\r\n"
+            writer.write(_response("200 OK", b'{"ok": true}', extra=extra))
+        elif last == "set-cookies":  # several cookies in one answer, as a sign-in page sets them
+            extra = (
+                "set-cookie: gs_session=one; Path=/oauth; HttpOnly; SameSite=lax\r\n"
+                "set-cookie: gs_csrf=two; Path=/oauth; HttpOnly; SameSite=lax\r\n"
+                'set-cookie: gs_sso=""; Max-Age=0; Path=/oauth\r\n'
+            )
             writer.write(_response("200 OK", b'{"ok": true}', extra=extra))
         elif last == "echo":
             writer.write(_response("200 OK", json.dumps({"received": len(body)}).encode()))

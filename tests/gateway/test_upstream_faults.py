@@ -268,3 +268,15 @@ def test_cookies_an_upstream_sets_are_not_replayed_to_other_clients(world):
         assert other.get("/api/v1/posts/ok").status_code == 200
     seen = httpx.get(world.stubs["feed"].url + "/_seen", timeout=5).json()
     assert seen["cookies"] == []
+
+
+def test_every_cookie_an_upstream_sets_reaches_the_client(world):
+    """Each Set-Cookie is a header of its own: kept apart, in order, never joined into one."""
+    with world.client() as client:
+        resp = client.get("/api/v1/posts/set-cookies")
+    assert resp.status_code == 200
+    assert resp.headers.get_list("set-cookie") == [
+        "gs_session=one; Path=/oauth; HttpOnly; SameSite=lax",
+        "gs_csrf=two; Path=/oauth; HttpOnly; SameSite=lax",
+        'gs_sso=""; Max-Age=0; Path=/oauth',
+    ]

@@ -5,9 +5,11 @@ from services.identity.routes import (
     admin,
     auth,
     internal,
+    oauth,
     personas,
     scim,
     search,
+    sessions,
     webhooks,
     well_known,
 )
@@ -15,6 +17,8 @@ from services.identity.routes import (
 routers = [
     well_known.router,
     auth.router,
+    oauth.router,
+    sessions.router,
     accounts.router,
     personas.router,
     search.router,
