@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from starlette.types import Scope
 
@@ -50,6 +51,7 @@ ROUTES = (
     Route("/api/v1/admin/", "identity"),
     Route("/api/v1/webhooks", "identity"),
     Route("/.well-known/", "identity"),
+    Route("/oauth/", "identity"),
     Route("/scim/v2/", "identity"),
     Route("/api/v1/posts", "feed"),
     Route("/api/v1/timelines/", "feed"),
@@ -61,8 +63,8 @@ ROUTES = (
 )
 
 # (method, path) pairs that carry no bearer token: registration and its confirmation, the token
-# endpoint itself, the published keys. SCIM checks its own (integrator) tokens and answers in
-# SCIM's format.
+# endpoint itself, the published keys and discovery, the sign-in pages. SCIM checks its own
+# (integrator) tokens and answers in SCIM's format.
 PUBLIC = {
     ("POST", "/api/v1/accounts"),
     ("POST", "/api/v1/accounts/verification"),
@@ -70,8 +72,15 @@ PUBLIC = {
     ("POST", "/api/v1/auth/revoke"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+    # the authorization endpoint's pages, which a browser opens (decision 0035)
+    ("GET", "/oauth/authorize"),
+    ("POST", "/oauth/authorize"),
+    ("GET", "/oauth/callback"),
 }
 PUBLIC_PREFIXES = ("/scim/v2/",)
+# The event stream, which a browser opens with a one-time ticket instead (decision 0035).
+STREAM = "/api/v1/stream"
 
 
 def upstreams(settings: GatewaySettings) -> dict[str, str]:
@@ -119,3 +128,16 @@ def resolve(path: str) -> str | None:
 
 def is_public(method: str, path: str) -> bool:
     return (method, path) in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
+def opens_stream_with_ticket(method: str, path: str, scope: Scope) -> bool:
+    """``GET /api/v1/stream`` with a ``ticket`` query parameter and no Authorization header:
+    a browser's ``EventSource``, which cannot send one, opening the stream with a one-time
+    ticket. It needs no bearer here, since feed redeems the ticket, and it still counts against
+    the client address's limit. Exactly that method and path: a ticket opens nothing else."""
+    if method != "GET" or path != STREAM:
+        return False
+    if any(name == b"authorization" for name, _ in scope.get("headers", ())):
+        return False
+    query = scope.get("query_string", b"").decode("latin-1")
+    return any(name == "ticket" for name, _ in parse_qsl(query, keep_blank_values=True))

@@ -1,17 +1,57 @@
 """Structured JSON logs. Nothing secret is logged: the access log records method, path,
 status and timing, and what the caller's principal offers (``caller_fields``), never headers,
-query strings or bodies."""
+query strings or bodies. Where a URL or a query still reaches a log line (a message, an
+error, uvicorn's own lines), the value of every query parameter that carries a credential
+(``SECRET_PARAMETERS``) is replaced by ``[redacted]``, in every process."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+SECRET_PARAMETERS = ("ticket", "access_token", "refresh_token")
+"""Query parameters whose values are credentials: a one-time ticket that opens a stream
+without an Authorization header, and OAuth tokens (RFC 6750 §2.3 allows one in a query)."""
+REDACTED = "[redacted]"
+_SECRET_VALUE = re.compile(
+    r"(?i)(?<![\w.-])(" + "|".join(map(re.escape, SECRET_PARAMETERS)) + r")=[^&;\s\"'#\\]*"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of each secret query parameter (``ticket=…``) redacted, wherever
+    it stands: in a URL, a query string, a message or a traceback."""
+    return _SECRET_VALUE.sub(rf"\1={REDACTED}", text) if "=" in text else text
+
+
+class RedactSecrets(logging.Filter):
+    """Redacts secret query parameters in a record, for handlers whose formatter is not this
+    module's (uvicorn's). The arguments are redacted one by one, since uvicorn's access line is
+    built from them (the path with its query is one); a message that still holds a secret once
+    formatted (``"ticket=%s"``) is replaced by its redacted text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record: logging reports it as such
+            return True
+        if (redacted := redact(message)) != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACT_SECRETS = RedactSecrets()
 
 
 def caller_fields(principal: object) -> Mapping[str, object]:
@@ -52,7 +92,14 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             entry["error"] = repr(record.exc_info[1])[:500]
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return redact(json.dumps(entry, ensure_ascii=False))
+
+
+class TextFormatter(logging.Formatter):
+    """Plain lines (``log_json=false``), secret query parameters redacted as in JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -72,11 +119,16 @@ def configure_logging(service: str, level: str = "INFO", *, as_json: bool = True
     if as_json:
         handler.setFormatter(JSONFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s {service} %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # uvicorn's own access log prints the query string, which may carry a cursor or worse.
     logging.getLogger("uvicorn.access").disabled = True
+    # uvicorn's loggers write through handlers of their own (set up before the app is built):
+    # whatever they print, and the access line if someone turns it back on, is redacted too.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        for uvicorn_handler in logging.getLogger(name).handlers:
+            uvicorn_handler.addFilter(_REDACT_SECRETS)
     # httpx logs every URL it requests at INFO, query strings included.
     logging.getLogger("httpx").setLevel(logging.WARNING)

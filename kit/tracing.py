@@ -7,7 +7,9 @@ A process that traces gets a server span per HTTP request (the W3C ``traceparent
 is its parent) and a client span per request its httpx clients send (``traceparent`` goes out
 with it); the gateway's forwarding client (aiohttp) sends the request span's ``traceparent``
 (gateway/proxy.py). So a request through the gateway and into a service is one trace. Headers and bodies
-are never recorded. Each app holds its own provider, so several apps live in one test process.
+are never recorded, nor the value of a secret query parameter (``kit.logging.redact``: a span's
+URL is a log line of its own). Each app holds its own provider, so several apps live in one
+test process.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kit.logging import redact
 from kit.metrics import route_label
 
 EXCLUDED_PATHS = "/health/.*,/metrics"
@@ -60,6 +63,19 @@ def provider_from_env(service: str, environ: Mapping[str, str] | None = None) ->
 
 def _method_only(scope: Scope) -> tuple[str, dict[str, object]]:
     return str(scope.get("method", "HTTP")), {}
+
+
+# The server span's attributes that hold the request's query (old and new conventions).
+_QUERY_ATTRIBUTES = ("http.url", "url.full", "url.query")
+
+
+def _redact_query(span: trace.Span, scope: Scope) -> None:
+    """The server span's URL and query, with secret query parameters redacted."""
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _QUERY_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, redact(value))
 
 
 class RouteSpanName:
@@ -98,6 +114,7 @@ def install_tracing(
         OpenTelemetryMiddleware,
         tracer_provider=provider,
         default_span_details=_method_only,
+        server_request_hook=_redact_query,
         excluded_urls=EXCLUDED_PATHS,
         exclude_spans=["receive", "send"],
     )

@@ -3,8 +3,9 @@ every request the gateway answers. For each request, in order:
 
 1. the service that owns the path (``gateway.routing``), or a 404 for a path no service owns
    or one with dot segments;
-2. the rate limit per client address, then, unless the route needs no token or a limit is
-   already reached, the bearer token and the limit per token subject;
+2. the rate limit per client address, then, unless the route needs no token (a public one, or
+   the stream opened with a ticket) or a limit is already reached, the bearer token and the
+   limit per token subject;
 3. a 429 for a reached limit, or else the service's answer (``gateway.proxy``), with the
    rate-limit headers and, on a 405, every method the document has for the path.
 
@@ -25,7 +26,7 @@ from gateway import ratelimit, search
 from gateway.openapi import OpenAPISource
 from gateway.proxy import Forwarder
 from gateway.ratelimit import Decision, RateLimiter
-from gateway.routing import GATEWAY, Route, is_public, request_path, route_for
+from gateway.routing import GATEWAY, Route, is_public, opens_stream_with_ticket, request_path, route_for
 from gateway.settings import GatewaySettings
 from gateway.upstream import Target
 from kit.addresses import ClientAddress
@@ -37,7 +38,7 @@ from kit.tokens import TokenVerifier, bearer_token
 # service's to refuse (405 with its Allow), token or not.
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 OTHER_METHODS = ("HEAD", "OPTIONS", "TRACE")
-PREFIXES = ("/api/v1/{path:path}", "/.well-known/{path:path}", "/scim/v2/{path:path}")
+PREFIXES = ("/api/v1/{path:path}", "/.well-known/{path:path}", "/scim/v2/{path:path}", "/oauth/{path:path}")
 
 
 def _route_label(route: Route) -> str:
@@ -106,7 +107,11 @@ class Proxy:
         address = self.client_address(peer, request.headers.get("x-forwarded-for"))
         if limiter is not None and (decision := await limiter.hit(group, "address", address)):
             decisions.append(decision)
-        needs_token = request.method in METHODS and not is_public(request.method, path)
+        needs_token = (
+            request.method in METHODS
+            and not is_public(request.method, path)
+            and not opens_stream_with_ticket(request.method, path, request.scope)
+        )
         if not any(not d.allowed for d in decisions) and needs_token:
             principal = await self.verifier.verify(bearer_token(request))
             request.state.principal = principal  # for the access log

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from domain.contexts import PROBLEM_DESCRIPTIONS
 from domain.principal import PersonaCheck, principal_from_claims
 from kit.service import ServiceSpec, create_service_app
-from services.feed import idempotency, inbox
+from services.feed import idempotency, inbox, streams
 from services.feed.events import handlers
 from services.feed.models import PersonaReplica, outbox_tables
 from services.feed.routes import routers, timelines
@@ -38,6 +38,7 @@ def create_app(
         retention=[
             idempotency.keys.retention(timedelta(hours=settings.idempotency_key_retention_hours)),
             *inbox.retention(timedelta(hours=settings.home_inbox_hours)),
+            streams.tickets_retention(),
         ],
     )
     app = create_service_app(spec, settings, http_client=http_client)

@@ -1,19 +1,29 @@
 """Feed's request dependencies, all in one place: the database session, the caller's persona,
 the outbox, the settings, the database itself (for work that opens sessions of its own, such as
-an event stream) and the per-process count of open event streams. Routes take what they need
-from here and never read the application's state themselves."""
+an event stream), the per-process count of open event streams and the stream's reader (a
+bearer token's persona, or a ticket's). Routes take what they need from here and never read
+the application's state themselves."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
-from domain.principal import CurrentPersona
+from domain.principal import (
+    CurrentPersona,
+    Principal,
+    current_persona,
+    current_principal,
+    insufficient_scope,
+    oauth2_scheme,
+    scope_allows,
+)
 from kit.db import Database, SessionDep
+from kit.errors import BadRequest
 from kit.outbox import OutboxDep
 from services.feed.settings import FeedSettings
-from services.feed.streams import StreamSlots, stream_slots
+from services.feed.streams import MAX_TICKET_LENGTH, StreamSlots, redeem_ticket, stream_slots
 
 __all__ = [
     "CurrentPersona",
@@ -21,6 +31,7 @@ __all__ = [
     "OutboxDep",
     "SessionDep",
     "SettingsDep",
+    "StreamReader",
     "StreamSlotsDep",
 ]
 
@@ -48,3 +59,38 @@ def _stream_slots(request: Request, settings: SettingsDep) -> StreamSlots:
 
 
 StreamSlotsDep = Annotated[StreamSlots, Depends(_stream_slots)]
+
+
+async def _stream_reader(
+    request: Request,
+    database: DatabaseDep,
+    ticket: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_TICKET_LENGTH,
+            description="A one-time ticket from `POST /api/v1/stream/tickets`, instead of a bearer "
+            "token, for a browser's `EventSource`, which cannot send an Authorization header.",
+        ),
+    ] = None,
+    _documented: Annotated[str | None, Depends(oauth2_scheme)] = None,
+) -> Principal:
+    """Who reads the stream: the bearer token's persona, or, with no Authorization header, the
+    persona a ticket stands for, redeemed once. Either way the reader is held to its app's
+    scopes and against the replica (``PersonaCheck``), as ``current_principal`` holds a token:
+    a ticket of a persona suspended since it was issued opens nothing. Both at once is a 400,
+    as no browser sends that."""
+    if ticket is None:
+        return await current_persona(await current_principal(request))
+    if "authorization" in request.headers:
+        raise BadRequest("Send a bearer token or a stream ticket, not both.", slug="ticket-and-token")
+    principal = await redeem_ticket(database, ticket)
+    request.state.principal = principal  # for the access log
+    if not scope_allows(principal, request.method, request.scope["path"]):
+        raise insufficient_scope(principal)
+    check = getattr(request.app.state, "principal_check", None)
+    if check is not None:
+        await check(request, principal)
+    return principal
+
+
+StreamReader = Annotated[Principal, Depends(_stream_reader)]

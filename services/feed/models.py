@@ -336,5 +336,26 @@ class HomeEntry(FeedModel, table=True):
     built_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class StoredTicket(FeedModel, table=True):
+    """A one-time stream ticket (``streams.issue_ticket``): what a browser's ``EventSource``,
+    which cannot send an Authorization header, opens the stream with. Stored as the SHA-256
+    digest of its value, with what the token it was asked with stood for (one persona, its
+    context, app, scopes and roles, and when the token expires: the stream still ends then). Used
+    once (``used_at``), within ``stream_ticket_seconds``; housekeeping deletes it soon after."""
+
+    __tablename__ = "stream_ticket"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    persona_id: uuid.UUID
+    context: str = Field(max_length=20)
+    # the app the token was granted to (decision 0035), and its scopes
+    app_id: str | None = Field(default=None, max_length=40)
+    scope: str = Field(sa_type=Text)
+    roles: list[str] = Field(default_factory=empty_list, sa_type=JSON)
+    token_expires_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 POST_SEARCH: Column[Any] = Post.__table__.c.search  # type: ignore[attr-defined]
 COMMENT_SEARCH: Column[Any] = Comment.__table__.c.search  # type: ignore[attr-defined]

@@ -342,6 +342,64 @@ def notification_public(
     )
 
 
+class StreamTicket(BaseModel):
+    """A one-time ticket that opens the event stream without an Authorization header, as a
+    browser's ``EventSource`` must: ``GET /api/v1/stream?ticket=…``."""
+
+    ticket: str = Field(
+        description="Use it once, within `expires_in` seconds, as the stream's `ticket` query parameter. "
+        "Keep it out of anything that is stored or shared: it opens the stream as the token's persona."
+    )
+    expires_in: int = Field(
+        description="Seconds it stays usable: 30, or less when the token it was asked with expires sooner."
+    )
+
+
+ReconnectReason = Literal["token-expired", "timeout"]
+STREAM_EVENT_ID = (
+    "Where the stream stands after this event (`<last post id>.<last notification id>`, hex); "
+    "the stream resumes after it given as `Last-Event-ID` or `last_event_id`."
+)
+
+
+class StreamReconnect(BaseModel):
+    """The data of the stream's last event, ``reconnect``: why the stream ends now."""
+
+    reason: ReconnectReason = Field(
+        description="`token-expired`: the token behind the stream expired; get a fresh one (refresh "
+        "it) and, from a browser, a new ticket. `timeout`: the stream reached its longest duration."
+    )
+
+
+class PostEvent(BaseModel):
+    """A `post` event: a new post of the reader's home timeline, or an announcement."""
+
+    event: Literal["post"]
+    id: str = Field(description=STREAM_EVENT_ID)
+    data: PostPublic
+
+
+class NotificationEvent(BaseModel):
+    """A `notification` event: a new notification of the reader."""
+
+    event: Literal["notification"]
+    id: str = Field(description=STREAM_EVENT_ID)
+    data: NotificationPublic
+
+
+class ReconnectEvent(BaseModel):
+    """The `reconnect` event, last before the stream ends: open it again to go on. It has no
+    id, so the resume position stays the last `post` or `notification` event's."""
+
+    event: Literal["reconnect"]
+    data: StreamReconnect
+
+
+StreamEvent = Annotated[PostEvent | NotificationEvent | ReconnectEvent, Field(discriminator="event")]
+"""One event of the stream (``docs/stream.md``): its ``event:`` field, its ``id:`` field when it
+has one, and its ``data:`` line, JSON of the named schema."""
+
+
 class NotificationsRead(BaseModel):
     """Either ``ids`` or ``all`` (not both); ``all: false`` marks nothing."""
 

@@ -31,6 +31,13 @@ class FeedSettings(PersonaReplicaSettings):
         description="Event streams one persona may hold open in one process; one more gets 429 with "
         "Retry-After.",
     )
+    stream_ticket_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=300,
+        description="How long a stream ticket (POST /api/v1/stream/tickets) may wait to be used, once; "
+        "never past the expiry of the token it was asked with.",
+    )
     max_following: int = Field(default=5000, ge=1, description="How many personas one persona may follow.")
     home_inbox_size: int = Field(
         default=800,

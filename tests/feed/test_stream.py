@@ -24,6 +24,14 @@ async def suite(database_urls):
 
 
 def parse(text: str) -> list[dict[str, str]]:
+    """The events of a stream that ran to its end: the posts and notifications, once the last
+    event is checked to be ``reconnect`` for the stream's timeout, without an id."""
+    *events, last = parse_all(text)
+    assert last == {"event": "reconnect", "data": '{"reason":"timeout"}'}
+    return events
+
+
+def parse_all(text: str) -> list[dict[str, str]]:
     events = []
     for block in text.split("\n\n"):
         fields: dict[str, str] = {}

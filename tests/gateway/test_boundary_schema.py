@@ -24,6 +24,11 @@ RECORDS = (
     "records officers only, every call audited (decision 0033)"
 )
 OWN_EXPORT = "records: a persona's own export, made by its request and shown to it alone"
+SESSIONS = (
+    "sessions: the caller's own sign-in or grant (a random id, days not moments), shown only in the "
+    "context it belongs to: an app's grant to its persona, browsers and password sign-ins to the "
+    "professional persona (decision 0035)"
+)
 
 CLASSIFIED: dict[tuple[str, str], str] = {
     ("CustodyPublic", "requested_at"): RECORDS,
@@ -213,6 +218,19 @@ CLASSIFIED: dict[tuple[str, str], str] = {
     ("CodeOfConduct", "updated_at"): ORGANISATION,
     ("TermPublic", "created_at"): ORGANISATION,
     ("TermPublic", "id"): ORGANISATION,
+    ("AppCreated", "created_at"): ORGANISATION,
+    ("AppCreated", "id"): ORGANISATION,
+    ("AppCreated", "revoked_at"): ORGANISATION,
+    ("AppPublic", "created_at"): ORGANISATION,
+    ("AppPublic", "id"): ORGANISATION,
+    ("AppPublic", "revoked_at"): ORGANISATION,
+    ("SessionApp", "id"): ORGANISATION,
+    # a stream event's id is the reader's position: the ids of the last post and notification
+    ("NotificationEvent", "id"): CONTENT,
+    ("PostEvent", "id"): CONTENT,
+    ("SessionPublic", "expires_on"): SESSIONS,
+    ("SessionPublic", "id"): SESSIONS,
+    ("SessionPublic", "since"): SESSIONS,
 }
 
 # the only answers that may hold a persona together with its account, or both personas: the
