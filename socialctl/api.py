@@ -47,7 +47,8 @@ def make_client(base_url: str) -> httpx.AsyncClient:
 
 
 class ApiError(Exception):
-    """An RFC 9457 problem (or a SCIM error, or a transport failure) in printable form."""
+    """An RFC 9457 problem (or a SCIM error, a transport failure, or a sign-in the browser
+    did not complete) in printable form."""
 
     def __init__(
         self,
@@ -113,8 +114,8 @@ def retry_after(response: httpx.Response, attempt: int) -> float:
 
 class Api:
     """The gateway, with the configuration's credentials: renews the token when it expires
-    (a client asks again with its secret, a user with the refresh token) and retries 429 and
-    503 answers after Retry-After."""
+    (a client asks again with its secret, a person with the refresh token, and with the app's
+    id when they signed in through an app) and retries 429 and 503 answers after Retry-After."""
 
     def __init__(
         self,
@@ -147,6 +148,14 @@ class Api:
         body: dict[str, Any] = response.json()
         return body
 
+    async def anonymous(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A request without credentials (discovery), retried as every request is; error
+        answers raise ApiError. The JSON body."""
+        response = await self._send(method, path, **kwargs)
+        if response.is_error:
+            raise ApiError.from_response(response)
+        return response.json()
+
     def remember(self, answer: Mapping[str, Any]) -> None:
         self.config.access_token = str(answer["access_token"])
         self.config.expires_at = time.time() + float(answer.get("expires_in") or 300)
@@ -156,7 +165,7 @@ class Api:
             self.config.persona_id = str(answer["persona_id"])
         if answer.get("context"):
             self.config.persona = str(answer["context"])
-        if answer.get("scope") is not None and self.config.client_id:
+        if answer.get("scope") is not None and (self.config.client_id or self.config.app_id):
             self.config.scope = str(answer["scope"])
 
     async def renew(self, failed_token: str | None) -> None:
@@ -171,6 +180,13 @@ class Api:
                 }
                 if self.config.scope:
                     grant["scope"] = self.config.scope
+            elif self.config.refresh_token and self.config.app_id:
+                # an app's grant names the app, and keeps the persona chosen at consent
+                grant = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": self.config.refresh_token,
+                    "client_id": self.config.app_id,
+                }
             elif self.config.refresh_token:
                 grant = {"grant_type": "refresh_token", "refresh_token": self.config.refresh_token}
                 if self.config.persona:

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -25,8 +26,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from socialctl import codeflow, people
 from socialctl import config as configuration
-from socialctl import people
 from socialctl.api import Api, ApiError
 from socialctl.config import Config
 from socialctl.export import Downloaded
@@ -37,13 +38,15 @@ MAX_FAILURES_SHOWN = 50
 
 app = typer.Typer(
     name="socialctl",
-    help="Script the govsocial API: provisioning, groups, announcements, webhooks, exports.",
+    help="Script the govsocial API: sign-in, apps, provisioning, groups, announcements, webhooks, exports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 accounts_app = typer.Typer(help="Accounts, provisioned through SCIM.", no_args_is_help=True)
 groups_app = typer.Typer(help="Purpose groups.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhook endpoints (administrators and clients with the webhooks scope).")
+apps_app = typer.Typer(help="Apps that sign people in with the code flow (administrators).")
+app.add_typer(apps_app, name="apps", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(groups_app, name="groups")
 app.add_typer(webhooks_app, name="webhooks", no_args_is_help=True)
@@ -82,32 +85,80 @@ def _print_json(data: Any) -> None:
 
 @app.command()
 def login(
+    app_id: Annotated[
+        str | None,
+        typer.Option(
+            "--app", help="Sign in as a person through this app (app_…): the browser, no password here."
+        ),
+    ] = None,
     url: Annotated[
         str | None,
         typer.Option(envvar="SOCIALCTL_URL", help="The gateway, e.g. https://social.agency.example"),
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(help="Scopes to ask for: 'read write' (--app), 'scim webhooks' (--client-id)."),
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="With --app: print the address, do not open a browser.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With --app: seconds to wait for the browser to come back.")
+    ] = codeflow.DEFAULT_TIMEOUT,
+    redirect_uri: Annotated[
+        str,
+        typer.Option(help="With --app: the app's loopback redirect URI; without a port, any free one."),
+    ] = codeflow.DEFAULT_REDIRECT_URI,
     client_id: Annotated[str | None, typer.Option(help="An integrator client (client_credentials).")] = None,
     client_secret: Annotated[
         str | None,
         typer.Option(envvar="SOCIALCTL_CLIENT_SECRET", help="Asked for when not given.", show_default=False),
     ] = None,
-    scope: Annotated[str | None, typer.Option(help="Scopes to ask for, e.g. 'scim webhooks'.")] = None,
-    user: Annotated[str | None, typer.Option(help="A person's email (password grant).")] = None,
+    user: Annotated[str | None, typer.Option(help="A person's email (password grant, for scripts).")] = None,
     password: Annotated[
         str | None,
         typer.Option(envvar="SOCIALCTL_PASSWORD", help="Asked for when not given.", show_default=False),
     ] = None,
     persona: Annotated[
-        Literal["professional", "personal"], typer.Option(help="Which face to sign in as.")
+        Literal["professional", "personal"], typer.Option(help="With --user: which face to sign in as.")
     ] = ("professional"),
 ) -> None:
-    """Sign in as an integrator client or as a person.
+    """Sign in as a person through an app (--app), as an integrator client, or with a password.
 
-    The token is kept in the configuration file (mode 0600) with what renews it: the client
-    secret, or the person's refresh token (never the password)."""
-    if (client_id is None) == (user is None):
-        raise _fail("Give either --client-id (an integrator client) or --user (a person).", code=2)
+    With --app, socialctl opens the app's sign-in page in a browser and listens on 127.0.0.1
+    for its answer (register the app with the redirect URI http://127.0.0.1/callback): you sign
+    in and choose the persona there, and socialctl never sees the password. --user is the
+    password grant, for scripts. The token is kept in the configuration file (mode 0600) with
+    what renews it: the refresh token (never the password), or the client secret."""
+    if sum(given is not None for given in (app_id, client_id, user)) != 1:
+        raise _fail("Give one of --app (a person, in the browser), --client-id or --user.", code=2)
     config = Config(url=(url or configuration.load().url).rstrip("/"))
+    if app_id is not None:
+        try:
+            loopback = codeflow.Loopback.parse(redirect_uri)
+        except ValueError as exc:
+            raise _fail(f"--redirect-uri: {exc}", code=2) from None
+        config.app_id = app_id
+
+        async def sign_in() -> None:
+            async with api(config) as client:
+                client.remember(
+                    await codeflow.sign_in(
+                        client,
+                        app_id,
+                        loopback=loopback,
+                        scope=scope,
+                        within=timeout,
+                        show=_show_authorization_url,
+                        warn=lambda line: err.print(Text(line, style="yellow")),
+                        browser=not no_browser,
+                    )
+                )
+                config.username = await _name_of(client)
+
+        run(sign_in())
+        _saved(config)
+        return
     if client_id is not None:
         secret = client_secret or typer.prompt("Client secret", hide_input=True)
         config.client_id, config.client_secret, config.scope = client_id, secret, scope
@@ -120,11 +171,33 @@ def login(
         config.username, config.persona = user, persona
         grant = {"grant_type": "password", "username": user, "password": secret, "persona": persona}
 
-    async def sign_in() -> None:
+    async def with_grant() -> None:
         async with api(config) as client:
             client.remember(await client.token(grant))
 
-    run(sign_in())
+    run(with_grant())
+    _saved(config)
+
+
+def _show_authorization_url(url: str) -> None:
+    """The address on a line of its own (stderr), so it can be copied to a browser elsewhere."""
+    err.print("Sign in and choose your persona in the browser, at this address:")
+    err.print(Text(url))
+    err.print("Waiting for the browser to come back…", style="dim")
+
+
+async def _name_of(client: Api) -> str | None:
+    """How whoami names the person signed in through an app: the account's email with a
+    professional token, the persona's @handle with a personal one (whose /me holds nothing
+    of the account)."""
+    me = await client.call("GET", "/api/v1/me")
+    if me.get("email"):
+        return str(me["email"])
+    face = me.get(str(me.get("context"))) or {}
+    return f"@{face['handle']}" if face.get("handle") else None
+
+
+def _saved(config: Config) -> None:
     path = configuration.save(config)
     out.print(Text(f"Signed in to {config.url} as {config.who()}."))
     out.print(Text(f"Credentials saved in {path} (mode 0600)."), style="dim")
@@ -138,7 +211,10 @@ def logout() -> None:
 
         async def revoke() -> None:
             async with api(config) as client:
-                await client.client.post("/api/v1/auth/revoke", data={"token": config.refresh_token or ""})
+                form = {"token": config.refresh_token or ""}
+                if config.app_id:
+                    form["client_id"] = config.app_id  # RFC 7009 §2.1: a public client names itself
+                await client.client.post("/api/v1/auth/revoke", data=form)
 
         run(revoke())
     removed = configuration.remove()
@@ -341,10 +417,7 @@ def add_webhook(
     created = run(work())
     secret = str(created.pop("secret", ""))
     if secret_file is not None:
-        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secret + "\n")
-        os.chmod(secret_file, 0o600)
+        _write_secret(secret_file, secret)
     if as_json:
         _print_json({**created, "secret": secret} if show_secret else created)
         return
@@ -421,6 +494,138 @@ def send_test_event(
         out.print(Text(f"Delivery {delivery['id']}: {delivery['status']}{detail}"))
         if delivery["status"] == "failed":
             raise typer.Exit(1)
+
+
+class AppScope(StrEnum):
+    """What an app may ask people for (decision 0035)."""
+
+    read = "read"
+    write = "write"
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    """A secret the API shows once, to a file only its owner reads."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    os.chmod(path, 0o600)
+
+
+@apps_app.command("create")
+def create_app(
+    name: Annotated[str, typer.Option(help="The app's name, shown to people when they consent.")],
+    redirect_uri: Annotated[
+        list[str],
+        typer.Option(
+            help="Where the browser comes back with the code (exact; loopback on any port); repeat."
+        ),
+    ],
+    public: Annotated[
+        bool,
+        typer.Option("--public", help="It runs on people's devices (browser, phone, terminal): no secret."),
+    ] = False,
+    confidential: Annotated[
+        bool, typer.Option("--confidential", help="It runs on a server: it gets a secret, shown once.")
+    ] = False,
+    scope: Annotated[
+        list[AppScope] | None,
+        typer.Option(help="What it may ask for: read, write; repeat (both when not given)."),
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="--confidential: write the app's secret to this file, mode 0600.")
+    ] = None,
+    show_secret: Annotated[
+        bool, typer.Option("--show-secret", help="--confidential: print the secret instead.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an app that signs people in with the authorization-code flow and PKCE.
+
+    A public app (--public) holds no secret; a confidential one (--confidential) is shown its
+    secret once: save it with --secret-file, or print it with --show-secret. For socialctl
+    login --app, register http://127.0.0.1/callback."""
+    if public == confidential:
+        raise _fail("Give either --public or --confidential.", code=2)
+    if public and (secret_file is not None or show_secret):
+        raise _fail("A public app has no secret: leave out --secret-file and --show-secret.", code=2)
+    if confidential and secret_file is None and not show_secret:
+        raise _fail("The app's secret is shown once: give --secret-file PATH or --show-secret.", code=2)
+    body: dict[str, Any] = {
+        "name": name,
+        "kind": "public" if public else "confidential",
+        "redirect_uris": redirect_uri,
+    }
+    if scope:
+        body["scopes"] = list(dict.fromkeys(str(s) for s in scope))
+
+    async def work() -> dict[str, Any]:
+        async with api() as client:
+            created: dict[str, Any] = await client.call("POST", "/api/v1/admin/apps", json=body)
+            return created
+
+    created = run(work())
+    secret = created.pop("client_secret", None)
+    if secret is not None and secret_file is not None:
+        _write_secret(secret_file, str(secret))
+    if as_json:
+        _print_json({**created, "client_secret": secret} if show_secret and secret else created)
+        return
+    scopes = " ".join(created.get("scopes", []))
+    out.print(Text(f"Registered {created['kind']} app {created['id']} ({created['name']}), scope: {scopes}"))
+    for uri in created.get("redirect_uris", []):
+        out.print(Text(f"  redirect URI: {uri}"))
+    if secret is not None and secret_file is not None:
+        out.print(Text(f"Its secret is written to {secret_file} (mode 0600)."), style="dim")
+    if secret is not None and show_secret:
+        out.print(Text(f"Its secret (shown once): {secret}"))
+
+
+@apps_app.command("list")
+def list_apps(as_json: JsonFlag = False) -> None:
+    """Every registered app (administrators), revoked ones too."""
+
+    async def work() -> list[dict[str, Any]]:
+        async with api() as client:
+            return await client.collect("/api/v1/admin/apps")
+
+    apps = run(work())
+    if as_json:
+        _print_json(apps)
+        return
+    if not apps:
+        out.print("No apps.")
+        return
+    table = Table()
+    # an id is what the next command takes: never shortened, whatever the terminal's width
+    table.add_column("id", no_wrap=True, min_width=max(len(str(a["id"])) for a in apps))
+    table.add_column("name", overflow="fold", min_width=8)
+    table.add_column("kind", overflow="fold", min_width=6)
+    table.add_column("scopes", min_width=5)
+    table.add_column("redirect URIs", overflow="fold", min_width=12)
+    table.add_column("active", no_wrap=True)
+    for item in apps:
+        table.add_row(
+            str(item["id"]),
+            Text(str(item["name"])),
+            str(item["kind"]),
+            " ".join(item.get("scopes", [])),
+            Text("\n".join(item.get("redirect_uris", []))),
+            "no" if item.get("revoked_at") else "yes",
+        )
+    out.print(table)
+
+
+@apps_app.command("delete")
+def delete_app(app_id: Annotated[str, typer.Argument(help="The app's id (app_…).")]) -> None:
+    """Revoke an app: its refresh tokens and unused codes stop working at once, and the access
+    tokens it holds when they expire (minutes)."""
+
+    async def work() -> None:
+        async with api() as client:
+            await client.call("DELETE", f"/api/v1/admin/apps/{app_id}")
+
+    run(work())
+    out.print(Text(f"Revoked app {app_id}."))
 
 
 @app.command("export")

@@ -1,7 +1,8 @@
 """The per-user configuration file: where the API is and the credentials to reach it.
 
-It holds a bearer token and what renews it (a user's refresh token, or an integrator client's
-id and secret), so it is written with 0600 permissions in a 0700 folder, atomically.
+It holds a bearer token and what renews it (a person's refresh token, with the id of the app
+they signed in through, or an integrator client's id and secret), so it is written with 0600
+permissions in a 0700 folder, atomically.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Config:
     persona: str | None = None
     persona_id: str | None = None
     scope: str | None = None
+    app_id: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -45,6 +47,10 @@ class Config:
     def who(self) -> str:
         if self.client_id:
             return f"client {self.client_id} (scope: {self.scope or '-'})"
+        if self.app_id:
+            name = f"{self.username}, " if self.username else ""
+            persona = f"{self.persona} persona {self.persona_id}"
+            return f"{name}{persona} through app {self.app_id} (scope: {self.scope or '-'})"
         if self.username:
             return f"{self.username}, {self.persona} persona {self.persona_id}"
         return "nobody"

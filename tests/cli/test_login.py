@@ -61,7 +61,7 @@ async def test_a_wrong_secret_is_a_clean_error_and_saves_nothing(suite, invoke, 
 async def test_login_needs_exactly_one_kind_of_identity(invoke):
     result = await invoke("login")
     assert result.exit_code == 2
-    assert "either --client-id" in result.stderr
+    assert "Give one of --app (a person, in the browser), --client-id or --user." in result.stderr
 
 
 async def test_commands_say_when_nobody_is_signed_in(invoke):
