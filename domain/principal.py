@@ -222,7 +222,13 @@ async def current_principal(
     """The request's verified principal, held to its app's scopes (``scope_allows``) and against
     the service's persona check if it has one, and left in ``request.state`` for the access log."""
     verifier: TokenVerifier[Principal] = request.app.state.verifier
-    principal = await verifier.verify(bearer_token(request))
+    return await admit(request, await verifier.verify(bearer_token(request)))
+
+
+async def admit(request: Request, principal: Principal) -> Principal:
+    """``principal``, however it was established (a bearer token, feed's stream ticket), left in
+    ``request.state`` for the access log, held to its app's scopes and against the service's
+    persona check if it has one."""
     request.state.principal = principal
     if not scope_allows(principal, request.method, request.scope["path"]):
         raise insufficient_scope(principal)

@@ -13,11 +13,10 @@ from fastapi import Depends, Query, Request
 from domain.principal import (
     CurrentPersona,
     Principal,
+    admit,
     current_persona,
     current_principal,
-    insufficient_scope,
     oauth2_scheme,
-    scope_allows,
 )
 from kit.db import Database, SessionDep
 from kit.errors import BadRequest
@@ -83,14 +82,7 @@ async def _stream_reader(
         return await current_persona(await current_principal(request))
     if "authorization" in request.headers:
         raise BadRequest("Send a bearer token or a stream ticket, not both.", slug="ticket-and-token")
-    principal = await redeem_ticket(database, ticket)
-    request.state.principal = principal  # for the access log
-    if not scope_allows(principal, request.method, request.scope["path"]):
-        raise insufficient_scope(principal)
-    check = getattr(request.app.state, "principal_check", None)
-    if check is not None:
-        await check(request, principal)
-    return principal
+    return await admit(request, await redeem_ticket(database, ticket))
 
 
 StreamReader = Annotated[Principal, Depends(_stream_reader)]

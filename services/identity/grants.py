@@ -135,21 +135,52 @@ async def _issue(
     if persona is None:
         raise OAuthError("invalid_request", f"This account has no {kind} persona.")
     granted = _persona_scope(persona, scope)
+    roles = [] if granted else account.roles
+    return await _answer(session, settings, keys, account, persona, roles, scope=granted, family_id=family_id)
+
+
+async def _answer(
+    session: AsyncSession,
+    settings: IdentitySettings,
+    keys: KeyRing,
+    account: Account,
+    persona: Persona,
+    roles: list[str],
+    *,
+    scope: str,
+    family_id: uuid.UUID | None,
+    app: App | None = None,
+    grant_scope: str = "",
+) -> TokenResponse:
+    """The token endpoint's answer for ``persona``: an access token with ``roles`` and
+    ``scope`` (naming ``app`` when an app holds the grant), and a refresh token of a new family
+    or of ``family_id``, bound, for an app, to the app, the persona and the whole
+    ``grant_scope``; committed."""
     access = tokens.mint_access_token(
         keys,
         settings,
         subject=str(persona.id),
         context=persona.kind,
-        roles=[] if granted else account.roles,
-        scope=granted,
+        roles=roles,
+        scope=scope,
+        app_id=app.id if app is not None else None,
     )
-    refresh = await tokens.issue_refresh_token(session, settings, account, family_id)
+    bound = app is not None
+    refresh = await tokens.issue_refresh_token(
+        session,
+        settings,
+        account,
+        family_id,
+        app_id=app.id if app is not None else None,
+        persona_id=persona.id if bound else None,
+        scope=grant_scope,
+    )
     await session.commit()
     return TokenResponse(
         access_token=access,
         expires_in=settings.access_token_seconds,
         refresh_token=refresh,
-        scope=granted,
+        scope=scope,
         persona_id=persona.id,
         context=persona.kind,
     )
@@ -301,26 +332,17 @@ async def _issue_to_app(
     token of the app's family, bound to the app, the persona and the whole ``grant_scope``. The
     app acts as the persona: a professional persona's token carries its account's roles, as the
     password grant's does, within the scopes."""
-    access = tokens.mint_access_token(
-        keys,
+    return await _answer(
+        session,
         settings,
-        subject=str(persona.id),
-        context=persona.kind,
-        roles=account.roles,
+        keys,
+        account,
+        persona,
+        account.roles,
         scope=scope,
-        app_id=app.id,
-    )
-    refresh = await tokens.issue_refresh_token(
-        session, settings, account, family_id, app_id=app.id, persona_id=persona.id, scope=grant_scope
-    )
-    await session.commit()
-    return TokenResponse(
-        access_token=access,
-        expires_in=settings.access_token_seconds,
-        refresh_token=refresh,
-        scope=scope,
-        persona_id=persona.id,
-        context=persona.kind,
+        family_id=family_id,
+        app=app,
+        grant_scope=grant_scope,
     )
 
 
