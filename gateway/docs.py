@@ -1,7 +1,8 @@
 """Swagger UI at ``/docs`` and ReDoc at ``/redoc``, served with their assets from the installed
 ``fastapi-offline`` package: intranets are often offline, so the pages load nothing from any
 other host (a Content-Security-Policy says so to the browser too). The Authorize dialog signs
-in with the OAuth2 password flow at ``/api/v1/auth/token``."""
+in with the OAuth2 password flow at ``/api/v1/auth/token`` (the code flow needs an app registered
+for the docs page, which a deployment may add)."""
 
 from __future__ import annotations
 

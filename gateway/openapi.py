@@ -10,7 +10,7 @@ What the merge does to the services' documents:
   (``create_post``), prefixed with the service's name where two services use the same one;
 - keeps one copy of a component schema the services share and prefixes the service's title to
   each variant of a name whose definitions differ, rewriting the ``$ref``s;
-- declares the bearer scheme (OAuth2 password flow at ``/api/v1/auth/token``) on every
+- declares the bearer scheme (OAuth2 authorization code with PKCE, and password) on every
   operation the gateway does not let through without a token;
 - documents the answers the gateway itself gives (413, 429, 502, 503, 504), and gives every
   error answer that names no body the problem+json schema: every error of every process leaves
@@ -41,15 +41,31 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 TITLE = "govsocial API"
 DESCRIPTION = (
     "The intranet social API suite: identity, feed, groups and moderation behind one gateway. "
-    "Sign in with `POST /api/v1/auth/token` (OAuth2 password grant) and send the access token as "
-    "`Authorization: Bearer …`. Errors are RFC 9457 problem+json."
+    "Apps sign people in with the OAuth2 authorization-code flow and PKCE S256 at "
+    "`/oauth/authorize` (the person chooses the persona the app acts as), then exchange the code "
+    "at `POST /api/v1/auth/token`; scripts may use the password grant there. Send the access "
+    "token as `Authorization: Bearer …`. Errors are RFC 9457 problem+json."
 )
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 BEARER = "bearer"
+APP_SCOPES = {
+    "read": "Read what the persona may read.",
+    "write": "Act as the persona: post, comment, react, follow, join.",
+}
 BEARER_SCHEME: dict[str, Any] = {
     "type": "oauth2",
-    "description": "A persona-scoped access token from `POST /api/v1/auth/token` (password grant).",
-    "flows": {"password": {"tokenUrl": "/api/v1/auth/token", "scopes": {}}},
+    "description": "A persona-scoped access token from `POST /api/v1/auth/token`: an app's, through "
+    "the authorization-code flow with PKCE S256 (docs/sign-in.md), held to the scopes granted; "
+    "or a script's, through the password grant, with the persona's whole reach.",
+    "flows": {
+        "authorizationCode": {
+            "authorizationUrl": "/oauth/authorize",
+            "tokenUrl": "/api/v1/auth/token",
+            "refreshUrl": "/api/v1/auth/token",
+            "scopes": APP_SCOPES,
+        },
+        "password": {"tokenUrl": "/api/v1/auth/token", "refreshUrl": "/api/v1/auth/token", "scopes": {}},
+    },
 }
 _RATE_HEADERS = {
     "RateLimit": {

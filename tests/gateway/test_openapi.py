@@ -113,6 +113,11 @@ async def test_protected_operations_declare_the_bearer_scheme_and_public_ones_do
     scheme = document["components"]["securitySchemes"]["bearer"]
     assert scheme["type"] == "oauth2"
     assert scheme["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    # what generated clients need for the code flow (decision 0035): the endpoints and the scopes
+    code = scheme["flows"]["authorizationCode"]
+    assert code["authorizationUrl"] == "/oauth/authorize"
+    assert code["tokenUrl"] == code["refreshUrl"] == "/api/v1/auth/token"
+    assert set(code["scopes"]) == {"read", "write"}
     wrong = []
     for path, method, operation in _operations(document):
         declared = {name for requirement in operation.get("security", []) for name in requirement}

@@ -432,13 +432,15 @@ def test_swagger_ui_works_offline_and_its_authorize_dialog_signs_in(site, browse
         page.goto(f"{site.gateway}/docs")
         expect(page.locator(".swagger-ui .info .title")).to_contain_text("govsocial API", timeout=30_000)
         page.click("button.authorize")
-        page.fill("#oauth_username", email)
-        page.fill("#oauth_password", PASSWORD)
+        # the dialog offers the authorization-code flow and the password flow: use the latter's
+        password_flow = page.locator(".auth-container", has=page.locator("#oauth_username"))
+        password_flow.locator("#oauth_username").fill(email)
+        password_flow.locator("#oauth_password").fill(PASSWORD)
         with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/token")) as token:
-            page.click(".auth-btn-wrapper button.authorize")
+            password_flow.locator(".auth-btn-wrapper button.authorize").click()
         assert token.value.status == 200, token.value.text()
-        expect(page.get_by_role("button", name="Remove authorization")).to_be_visible(timeout=10_000)
-        page.get_by_role("button", name="Close", exact=True).click()
+        expect(page.get_by_role("button", name="Remove authorization").first).to_be_visible(timeout=10_000)
+        page.get_by_role("button", name="Close", exact=True).first.click()
         operation = page.locator("#operations-accounts-get_me")
         operation.locator(".opblock-summary").click()
         with page.expect_response(lambda r: r.url.endswith("/api/v1/me")) as me:
