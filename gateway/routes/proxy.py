@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,7 +39,20 @@ from kit.tokens import TokenVerifier, bearer_token
 # service's to refuse (405 with its Allow), token or not.
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 OTHER_METHODS = ("HEAD", "OPTIONS", "TRACE")
-PREFIXES = ("/api/v1/{path:path}", "/.well-known/{path:path}", "/scim/v2/{path:path}", "/oauth/{path:path}")
+
+
+class AnyPath(PathConvertor):
+    """Starlette's ``path`` matches no newline (``.*``), so a path holding ``%0A`` missed the
+    proxy and got the gateway's own 404, in problem+json even under SCIM, whose errors are
+    scim+json: the proxy's routes take every character, and the service answers."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("anypath", AnyPath())
+PREFIXES = tuple(
+    f"{prefix}{{path:anypath}}" for prefix in ("/api/v1/", "/.well-known/", "/scim/v2/", "/oauth/")
+)
 
 
 def _route_label(route: Route) -> str:

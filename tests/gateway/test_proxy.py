@@ -15,6 +15,7 @@ from tests.helpers import auth, person
         "/api/v1/posts/l%C3%84%15%C2%94%C3%B0-/pin",  # control characters, once decoded
         "/api/v1/posts/%3F%5Cabc",  # an encoded '?' stays part of the path
         "/api/v1/personas/%E0%A5%A7%E0%A5%A8",  # digits of another script
+        "/api/v1/personas/a%0Ab",  # a newline, which Starlette's own path convertor does not match
     ],
 )
 async def test_a_path_reaches_the_service_as_the_client_encoded_it(suite, path):
@@ -26,6 +27,12 @@ async def test_a_path_reaches_the_service_as_the_client_encoded_it(suite, path):
     assert through_gateway.status_code == direct.status_code
     assert through_gateway.status_code in {404, 405, 422}
     assert through_gateway.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_scim_path_with_a_newline_gets_scims_own_answer(suite):
+    resp = await suite.client.get("/scim/v2/Users/W%0A~")
+    assert resp.status_code == 401
+    assert resp.headers["content-type"] == "application/scim+json"
 
 
 @pytest.mark.parametrize(
