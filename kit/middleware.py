@@ -11,6 +11,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Collection
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -81,11 +82,15 @@ class RequestContextMiddleware:
 
 class BodyLimitMiddleware:
     """413 problem+json for a body over ``max_body_size``: at once when Content-Length says so,
-    or as soon as a chunked body passes the limit."""
+    or as soon as a chunked body passes the limit.
 
-    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+    ``unbounded`` names the (method, path) pairs whose route bounds its body itself, as it
+    streams (an upload written to disk as it arrives): their requests pass untouched."""
+
+    def __init__(self, app: ASGIApp, max_body_size: int, unbounded: Collection[tuple[str, str]] = ()) -> None:
         self.app = app
         self.max_body_size = max_body_size
+        self.unbounded = frozenset(unbounded)
         self.too_large = PayloadTooLarge(f"The request body exceeds {max_body_size} bytes.")
 
     async def _reject(self, scope: Scope, send: Send) -> None:
@@ -107,7 +112,7 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.unbounded:
             await self.app(scope, receive, send)
             return
         length = _header(scope, b"content-length")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -79,6 +79,11 @@ class ServiceSpec:
     problem_descriptions: Mapping[int, str] = field(default_factory=dict)
     workers: Sequence[Callable[[FastAPI], Worker]] = ()
     on_startup: Sequence[Callable[[FastAPI], object]] = ()
+    # Run after the workers have stopped, before the database is closed.
+    on_shutdown: Sequence[Callable[[FastAPI], object]] = ()
+    # (method, path) pairs whose route bounds its own body as it streams (an upload): the
+    # service's body limit does not apply to them.
+    unbounded_bodies: Collection[tuple[str, str]] = ()
     retention: Sequence[Retention] = ()
 
 
@@ -152,6 +157,10 @@ def create_service_app(
                 await task
             for worker_task in worker_tasks:
                 await worker_task
+            for hook in spec.on_shutdown:
+                result = hook(app)
+                if asyncio.iscoroutine(result):
+                    await result
             if http_client is None:
                 await client.aclose()
             await database.dispose()
@@ -177,7 +186,9 @@ def create_service_app(
     app.state.http_client = client
     app.state.principal_check = spec.principal_check
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_size=settings.max_body_size, unbounded=spec.unbounded_bodies
+    )
     relay.register_metrics(install_metrics(app).registry)
     app.add_middleware(RequestContextMiddleware)
     tracing.install_tracing(app, tracing.provider_from_env(spec.name), [client])

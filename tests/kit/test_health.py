@@ -18,6 +18,7 @@ async def test_every_service_is_live_and_ready(suite):
         "groups": "ready",
         "moderation": "ready",
         "records": "ready",
+        "media": "ready",
     }
 
 

@@ -47,8 +47,8 @@ async def test_event_is_written_only_if_the_change_commits(suite):
         await session.commit()
     assert await _count(suite.identity, outbox_tables.event) == 1
     assert (
-        await _count(suite.identity, outbox_tables.delivery) == 5
-    )  # feed, groups, moderation, records and identity (webhooks)
+        await _count(suite.identity, outbox_tables.delivery) == 6
+    )  # feed, groups, moderation, records, media and identity (webhooks)
 
 
 async def test_retries_back_off_exponentially_with_jitter_up_to_a_cap(suite):
@@ -161,7 +161,7 @@ async def test_events_committed_before_a_crash_are_delivered_after_restart(datab
         persona_id = (await login(first.client, email))["persona_id"]
     async with build_suite(database_urls) as second:
         assert await _replica(second.feed, PersonaReplica, persona_id) is None
-        assert await second.deliver() == 5  # to feed, groups, moderation, records and identity (webhooks)
+        assert await second.deliver() == 6  # to feed, groups, moderation, records, media, identity (webhooks)
         assert (await _replica(second.feed, PersonaReplica, persona_id)).handle == "ada"
 
 
@@ -225,7 +225,7 @@ async def test_only_one_replica_relays_a_source_at_a_time(suite):
     async with suite.identity.state.database.sessionmaker() as other, other.begin():
         assert await other.scalar(select(func.pg_try_advisory_xact_lock(relay.lock_key)))
         assert await relay.deliver_once() == 0
-    assert await relay.deliver_once() == 5  # feed, groups, moderation, records, identity's webhooks
+    assert await relay.deliver_once() == 6  # feed, groups, moderation, records, media, identity's webhooks
 
 
 async def test_a_backlog_of_large_events_is_delivered_within_the_subscribers_body_limit(database_urls):
