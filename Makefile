@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the parallel part of `make test` (a number, or auto: one per CPU).
 PYTEST_WORKERS ?= auto
 POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
-OPENAPI_APPS := identity=services.identity.app:create_app feed=services.feed.app:create_app groups=services.groups.app:create_app moderation=services.moderation.app:create_app records=services.records.app:create_app
+OPENAPI_APPS := identity=services.identity.app:create_app feed=services.feed.app:create_app groups=services.groups.app:create_app moderation=services.moderation.app:create_app records=services.records.app:create_app media=services.media.app:create_app
 CONTRACT_EXAMPLES ?= 20
 CONTRACT_BACKEND ?= sqlite
 RESULTS := var/test-results
@@ -31,11 +31,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 setup: $(VENV)/.synced ## Create .venv and install the locked dependencies
 
-run: setup ## Migrate the SQLite databases under var/ and start the gateway and the four services
+run: setup ## Migrate the SQLite databases under var/ and start the gateway and the six services
 	$(BIN)/python -m launcher
 
 migrate: setup ## Apply every service's migrations (IDENTITY_/FEED_/GROUPS_/MODERATION_DATABASE_URL, default var/*.db)
-	$(BIN)/python -m services.migrate upgrade identity feed groups moderation records
+	$(BIN)/python -m services.migrate upgrade identity feed groups moderation records media
 
 # $(call pytest-passes,NAME,MARKERS,PREFIX): the tests MARKERS selects, in two runs of
 # PREFIX pytest: first the serial ones (they measure time or CPU) alone, while the machine and

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-SERVICES = ("identity", "feed", "groups", "moderation", "records")
-COMPONENTS = ("identity", "feed", "groups", "moderation", "records", "gateway")
+SERVICES = ("identity", "feed", "groups", "moderation", "records", "media")
+COMPONENTS = ("identity", "feed", "groups", "moderation", "records", "media", "gateway")
 DEFAULT_PORTS = {
     "gateway": 8000,
     "identity": 8001,
@@ -14,6 +14,7 @@ DEFAULT_PORTS = {
     "groups": 8003,
     "moderation": 8004,
     "records": 8005,
+    "media": 8006,
 }
 DEFAULT_METRICS_PORT = 8010
 # The gateway's metrics listen on loopback whatever host the suite serves on: they are for
@@ -25,6 +26,7 @@ APPS = {
     "groups": "services.groups.app:create_app",
     "moderation": "services.moderation.app:create_app",
     "records": "services.records.app:create_app",
+    "media": "services.media.app:create_app",
     "gateway": "gateway.app:create_app",
 }
 
@@ -39,18 +41,21 @@ SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
         ("groups", ["persona.*"]),
         ("moderation", ["persona.*", "internal.staff.*"]),
         ("records", ["persona.*", "internal.staff.*"]),
+        ("media", ["persona.*"]),
         ("identity", ["*"]),
     ],
     "groups": [
         ("feed", ["group.*", "membership.*"]),
         ("moderation", ["group.*", "membership.*"]),
         ("records", ["membership.*", "internal.records.*"]),
+        ("media", ["group.deleted"]),
         ("identity", ["group.*", "membership.*"]),
     ],
     "feed": [
         ("groups", ["post.*", "comment.*", "reaction.*"]),
         ("moderation", ["internal.content.*"]),
         ("records", ["internal.records.*"]),
+        ("media", ["post.deleted", "post.restored", "comment.deleted", "comment.restored"]),
         ("identity", ["post.*", "comment.*", "reaction.*"]),
     ],
     "moderation": [
@@ -71,6 +76,15 @@ SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
         ("feed", ["internal.records.dispose"]),
         ("groups", ["internal.records.dispose"]),
         ("identity", ["internal.records.dispose"]),
+        ("media", ["internal.records.dispose"]),
+    ],
+    # Media tells each owner what became of its attachments (an edited description), and
+    # records what was attached (decision 0036).
+    "media": [
+        ("feed", ["internal.media.updated"]),
+        ("groups", ["internal.media.updated"]),
+        ("identity", ["internal.media.updated"]),
+        ("records", ["internal.records.*"]),
     ],
 }
 
@@ -101,6 +115,15 @@ def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[st
         "RECORDS_IDENTITY_URL": identity,
         "RECORDS_FEED_URL": layout.url("feed"),
         "RECORDS_EXPORT_DIR": f"{var_dir}/exports",
+        "GATEWAY_MEDIA_URL": layout.url("media"),
+        "MEDIA_FEED_URL": layout.url("feed"),
+        "MEDIA_GROUPS_URL": layout.url("groups"),
+        "MEDIA_IDENTITY_URL": identity,
+        "MEDIA_MEDIA_DIR": f"{var_dir}/media",
+        "FEED_MEDIA_URL": layout.url("media"),
+        "GROUPS_MEDIA_URL": layout.url("media"),
+        "IDENTITY_MEDIA_URL": layout.url("media"),
+        "RECORDS_MEDIA_URL": layout.url("media"),
         "GATEWAY_TOKEN_ISSUER": identity,
         "IDENTITY_SIGNING_KEY_DIR": f"{var_dir}/keys",
         "IDENTITY_PUBLIC_URL": layout.url("gateway"),

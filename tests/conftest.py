@@ -22,7 +22,7 @@ from kit.migrations import upgrade
 from tests.suite import Suite, build_suite
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("identity", "feed", "groups", "moderation", "records")
+SERVICES = ("identity", "feed", "groups", "moderation", "records", "media")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 # The pytest-xdist worker this process is ("gw0", "gw1"…; "main" without xdist).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")

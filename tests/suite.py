@@ -26,6 +26,8 @@ from services.groups.settings import GroupsSettings
 from services.identity.app import create_app as create_identity
 from services.identity.keys import KeyRing, SigningKey
 from services.identity.settings import IdentitySettings
+from services.media.app import create_app as create_media
+from services.media.settings import MediaSettings
 from services.moderation.app import create_app as create_moderation
 from services.moderation.settings import ModerationSettings
 from services.records.app import create_app as create_records
@@ -81,10 +83,15 @@ def service_settings(urls: Mapping[str, str], token: str, **overrides: Any) -> d
             **common,
             "database_url": urls[name],
             "subscribers": SUBSCRIBERS[name],
+            **({"media_url": "http://media"} if name in MEDIA_CALLERS else {}),
             **overrides.get(name, {}),
         }
-        for name in ("identity", "feed", "groups", "moderation", "records")
+        for name in ("identity", "feed", "groups", "moderation", "records", "media")
     }
+
+
+# Where each service that calls media finds it in the suite (decision 0036).
+MEDIA_CALLERS = ("identity", "feed", "groups", "records")
 
 
 @dataclass
@@ -94,6 +101,7 @@ class Suite:
     groups: FastAPI
     moderation: FastAPI
     records: FastAPI
+    media: FastAPI
     gateway: FastAPI
     router: HostRouter
     client: httpx.AsyncClient
@@ -105,7 +113,7 @@ class Suite:
         total = 0
         for _ in range(rounds):
             sent = 0
-            for app in (self.identity, self.groups, self.feed, self.moderation, self.records):
+            for app in (self.identity, self.groups, self.feed, self.moderation, self.records, self.media):
                 sent += await app.state.relay.deliver_once()
             total += sent
             if not sent:
@@ -162,6 +170,19 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
         ),
         http_client=internal,
     )
+    media_dir = tempfile.mkdtemp(prefix="media-")
+    media = create_media(
+        MediaSettings(
+            **{
+                "feed_url": "http://feed",
+                "groups_url": "http://groups",
+                "identity_url": "http://identity",
+                "media_dir": media_dir,
+                **settings["media"],
+            }
+        ),
+        http_client=internal,
+    )
     gateway = create_gateway(
         GatewaySettings(
             identity_url="http://identity",
@@ -169,6 +190,7 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
             groups_url="http://groups",
             moderation_url="http://moderation",
             records_url="http://records",
+            media_url="http://media",
             token_issuer=ISSUER,
             token_audience=AUDIENCE,
             **overrides.get("gateway", {}),
@@ -181,6 +203,7 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
         "groups": groups,
         "moderation": moderation,
         "records": records,
+        "media": media,
     }
     for host, app in (*services.items(), ("gateway", gateway)):
         router.mount(host, app)
@@ -192,6 +215,7 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
         )
         await stack.enter_async_context(internal)
         stack.callback(shutil.rmtree, export_dir, ignore_errors=True)
+        stack.callback(shutil.rmtree, media_dir, ignore_errors=True)
         stack.push_async_callback(_stop_relays, *services.values())
         yield Suite(
             identity=identity,
@@ -199,6 +223,7 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
             groups=groups,
             moderation=moderation,
             records=records,
+            media=media,
             gateway=gateway,
             router=router,
             client=client,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SERVICES = Path(__file__).parents[1] / "services"
-NAMES = ["identity", "feed", "groups", "moderation", "records"]
+NAMES = ["identity", "feed", "groups", "moderation", "records", "media"]
 
 
 def _imported(path: Path) -> set[str]:
