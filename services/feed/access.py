@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.contexts import CONTEXTS, Context
 from domain.principal import Principal
 from kit.errors import Forbidden, NotFound
-from services.feed.models import GroupReplica, MembershipReplica, Post
+from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post
 from services.feed.timelines import visible_posts
 
 STAFF_ROLES = ("admin", "moderator")
@@ -33,6 +34,27 @@ async def visible_post(session: AsyncSession, caller: Principal, post_id: uuid.U
     if row is None:
         raise NotFound("No post with this id.")
     return row
+
+
+async def as_reader(session: AsyncSession, persona_id: uuid.UUID) -> Principal:
+    """A persona as a reader, from the replica, as its token would make it (roles aside: the
+    rule of who sees what takes none), for another service's question of what that persona
+    sees (moderation's lookups, media's files); 404 for a persona unknown or not active, who
+    sees nothing."""
+    persona = await session.get(PersonaReplica, persona_id)
+    if persona is None or persona.status != "active" or persona.context not in CONTEXTS:
+        raise NotFound("No such item.")
+    context: Context = "personal" if persona.context == "personal" else "professional"
+    return Principal(
+        subject=str(persona_id),
+        persona_id=persona_id,
+        context=context,
+        scopes=frozenset(),
+        roles=frozenset(),
+        token_id="",
+        issued_at=0,
+        expires_at=0,
+    )
 
 
 async def group_role(session: AsyncSession, persona_id: uuid.UUID, group_id: uuid.UUID | None) -> str | None:

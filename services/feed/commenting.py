@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,7 @@ from sqlmodel import col, select
 from domain.principal import Principal
 from kit.errors import Forbidden, NotFound, Unprocessable
 from kit.idempotency import Created
+from kit.ids import new_id
 from kit.outbox import Outbox
 from kit.pagination import decode_id_cursor
 from kit.timeutil import utcnow
@@ -41,6 +42,9 @@ from services.feed.notifications import mention_ids, notify
 from services.feed.records import PostScope
 from services.feed.schemas import CommentCreate, CommentPublic, CommentUpdate, comment_public
 from services.feed.timelines import AUTHOR_ONLY, visible_ids
+
+if TYPE_CHECKING:  # attachments reads comments as commenting.find does
+    from services.feed.attachments import Attaching
 
 
 def comment_shown(reader: Principal, author: Any = PersonaReplica) -> Any:
@@ -145,6 +149,17 @@ async def find(session: AsyncSession, reader: Principal, post_id: uuid.UUID, com
     return await visible_comment(session, reader, post_id, comment_id)
 
 
+# No post has this id (ids are time-ordered UUIDv7, never nil).
+_NOBODY = uuid.UUID(int=0)
+
+
+async def find_by_id(session: AsyncSession, reader: Principal, comment_id: uuid.UUID) -> Any:
+    """``find`` for a comment named by its id alone (another service's question): its post is
+    read from it, and a missing one goes the same way, with no post, to the same 404."""
+    post_id = await session.scalar(select(Comment.post_id).where(col(Comment.id) == comment_id))
+    return await find(session, reader, post_id or _NOBODY, comment_id)
+
+
 async def comments(
     session: AsyncSession,
     reader: Principal,
@@ -172,12 +187,19 @@ async def comments(
 
 
 async def comment(
-    session: AsyncSession, outbox: Outbox, author: Principal, post_id: uuid.UUID, body: CommentCreate
+    session: AsyncSession,
+    outbox: Outbox,
+    author: Principal,
+    post_id: uuid.UUID,
+    body: CommentCreate,
+    attaching: Attaching,
 ) -> Created[CommentPublic]:
-    """A comment (or a reply to a top-level comment) by ``author``: the post's author hears of
-    it, a parent comment's author of the reply, mentioned personas of their mention (each only
-    if they can see the post); or, when its text holds a term, it is held (module docstring).
-    The caller commits (kit.idempotency commits it with the stored answer)."""
+    """A comment (or a reply to a top-level comment) by ``author``, its file attached at media
+    after the checks and before any write (``attachments``): the post's author hears of it, a
+    parent comment's author of the reply, mentioned personas of their mention (each only if
+    they can see the post); or, when its text holds a term, it is held (module docstring). The
+    caller commits (kit.idempotency commits it with the stored answer), within ``attaching``,
+    which undoes the attachment if that fails."""
     assert author.persona_id is not None and author.context is not None
     post: Post = (await visible_post(session, author, post_id))[0]
     await ensure_writable(session, post)
@@ -189,7 +211,13 @@ async def comment(
         if parent.parent_id is not None:
             raise Unprocessable("Replies go one level deep: reply to the top-level comment.")
     mentions = await resolve_mentions(session, body.body, author.context, author.persona_id)
+    comment_id = new_id()
+    media = await attaching.attach(
+        "comment", comment_id, author.persona_id, body.media_ids, post_id=post.id, group_id=post.group_id
+    )
     made = Comment(
+        id=comment_id,
+        media=media,
         post_id=post.id,
         parent_id=body.parent_id,
         author_id=author.persona_id,
@@ -295,6 +323,7 @@ async def remove(
         gone.deleted_at = now
         gone.body = ""
         gone.mentions = []
+        gone.media = []
         events += [
             ("comment.deleted", str(post.id), comment_deleted_event(gone.id, post, now)),
             records.comment_record(gone, post, "deleted", now),

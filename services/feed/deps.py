@@ -1,13 +1,15 @@
 """Feed's request dependencies, all in one place: the database session, the caller's persona,
 the outbox, the settings, the database itself (for work that opens sessions of its own, such as
-an event stream), the per-process count of open event streams and the stream's reader (a
-bearer token's persona, or a ticket's). Routes take what they need from here and never read
-the application's state themselves."""
+an event stream), the per-process count of open event streams, the stream's reader (a
+bearer token's persona, or a ticket's) and a create's attachments at media (through the app's
+HTTP client). Routes take what they need from here and never read the application's state
+themselves."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Query, Request
 
 from domain.principal import (
@@ -21,10 +23,12 @@ from domain.principal import (
 from kit.db import Database, SessionDep
 from kit.errors import BadRequest
 from kit.outbox import OutboxDep
+from services.feed.attachments import Attaching, MediaCalls
 from services.feed.settings import FeedSettings
 from services.feed.streams import MAX_TICKET_LENGTH, StreamSlots, redeem_ticket, stream_slots
 
 __all__ = [
+    "AttachingDep",
     "CurrentPersona",
     "DatabaseDep",
     "OutboxDep",
@@ -51,6 +55,16 @@ def database_of(request: Request) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(database_of)]
+
+
+def _attaching(request: Request, settings: SettingsDep) -> Attaching:
+    """A create's attachments: the calls to media through the app's HTTP client (in the test
+    suite, the one that reaches every app in process)."""
+    client: httpx.AsyncClient = request.app.state.http_client
+    return Attaching(MediaCalls(client, settings))
+
+
+AttachingDep = Annotated[Attaching, Depends(_attaching)]
 
 
 def _stream_slots(request: Request, settings: SettingsDep) -> StreamSlots:

@@ -14,6 +14,8 @@ ones: ``internal.content.held`` (``HeldContent``), to moderation; and the record
 (decision 0033; ``PostRecord``, ``CommentRecord``, ``ReactionRecord``, built by
 ``services.feed.records``), to records alone. From records it takes
 ``internal.records.dispose`` (``Disposal``): what to destroy for good, by ``disposal``'s flows.
+From media it takes ``internal.media.updated`` (``MediaUpdated``, decision 0036): a file's new
+description, replaced in its post's or comment's list (``attachments.apply_update``).
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from domain.contexts import Context
+from domain.media import MediaAttachment
 from kit.db import upsert
 from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
 from kit.timeutil import as_utc, utcnow
-from services.feed import disposal, inbox, moderation, records
+from services.feed import attachments, disposal, inbox, moderation, records
 from services.feed.deletion import DELETED_COLUMNS, publish_deleted
 from services.feed.models import (
     REACTION_KINDS,
@@ -226,6 +229,16 @@ class ReactionRecord(_Data):
     at: datetime
 
 
+class MediaUpdated(_Data):
+    """``internal.media.updated`` (media): what became of a file attached to ``owner_kind``
+    ``owner_id`` (its description edited), as media now describes it; the subject is the file.
+    Feed keeps the files of posts and comments; an avatar's or a group image's is ignored."""
+
+    owner_kind: Literal["post", "comment", "avatar", "group_image"]
+    owner_id: uuid.UUID
+    media: MediaAttachment
+
+
 # Records sends at most this many items in one ``internal.records.dispose``.
 DISPOSE_MAX = 1000
 
@@ -350,6 +363,7 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
             body="",
             mentions=[],
             links=[],
+            media=[],
             tags=[],
             pinned_until=None,
         )
@@ -381,7 +395,7 @@ async def on_persona_erased(session: AsyncSession, event: IdEvent[PersonaErased]
                 col(Comment.author_id) == persona_id,
                 or_(col(Comment.deleted_at).is_(None), col(Comment.moderation).is_not(None)),
             )
-            .values(deleted_at=func.coalesce(col(Comment.deleted_at), now), body="", mentions=[])
+            .values(deleted_at=func.coalesce(col(Comment.deleted_at), now), body="", mentions=[], media=[])
             .returning(*records.COMMENT_COLUMNS)
         )
     ).all()
@@ -473,7 +487,7 @@ async def on_group_deleted(session: AsyncSession, event: IdEvent[GroupDeleted]) 
     removed = await session.execute(
         update(Post)
         .where(col(Post.group_id) == group_id, col(Post.deleted_at).is_(None))
-        .values(deleted_at=now, body="", mentions=[], links=[], tags=[], group_pinned_at=None)
+        .values(deleted_at=now, body="", mentions=[], links=[], media=[], tags=[], group_pinned_at=None)
         .returning(*DELETED_COLUMNS)
     )
     await publish_deleted(session, handler_outbox(session), removed.all(), now)
@@ -559,6 +573,11 @@ async def on_dispose(session: AsyncSession, event: Event[Disposal]) -> None:
         await disposal.dispose_notifications(session, as_utc(data.before))
 
 
+async def on_media_updated(session: AsyncSession, event: IdEvent[MediaUpdated]) -> None:
+    data = event.data
+    await attachments.apply_update(session, data.owner_kind, data.owner_id, data.media)
+
+
 persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
 group_changed = Consumer(IdEvent[GroupChanged], on_group_changed)
 membership_changed = Consumer(IdEvent[MembershipChanged], on_membership_changed)
@@ -586,4 +605,5 @@ handlers: dict[str, EventHandler] = {
     "moderation.persona.unlimited": persona_moderated,
     "internal.moderation.terms": Consumer(Event[Terms], on_terms),
     "internal.records.dispose": Consumer(Event[Disposal], on_dispose),
+    "internal.media.updated": Consumer(IdEvent[MediaUpdated], on_media_updated),
 }

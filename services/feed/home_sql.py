@@ -159,6 +159,8 @@ DOCUMENT = _json_model(
         "mentions": _json_raw("p.mentions"),
         "tags": _json_raw("p.tags"),
         "links": _json_raw("p.links"),
+        # each attachment stored as ``schemas.MediaAttachment`` dumps it (``stored_media``)
+        "media": _json_raw("p.media"),
         "pinned": _json_raw("coalesce(p.pinned_until > $3, false) OR p.group_pinned_at IS NOT NULL"),
         "pinned_until": _json_timestamp("p.pinned_until"),
         "reactions": _json_model(

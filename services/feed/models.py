@@ -84,6 +84,11 @@ SEARCH_MAPPER_ARGS = {"exclude_properties": ["search"]}
 MAX_LANG = 35  # a BCP 47 tag (``kit.search.language``)
 
 
+def media_column() -> dict[str, Any]:
+    """A ``media`` column's own arguments: rows written before media existed have none."""
+    return {"server_default": text("'[]'")}
+
+
 outbox_tables = OutboxTables(FeedModel.metadata)
 
 
@@ -114,6 +119,12 @@ class Post(FeedModel, table=True):
     mentions: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
     tags: list[str] = Field(default_factory=empty_list, sa_type=JSON)
     links: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
+    # The files attached at creation (decision 0036), as media described them: each a
+    # ``schemas.MediaAttachment`` as it dumps, so that PostgreSQL's home page can write the
+    # column as it is (``home_sql``). Kept up to date by ``internal.media.updated``.
+    media: list[dict[str, Any]] = Field(
+        default_factory=empty_list, sa_type=JSON, sa_column_kwargs=media_column()
+    )
     pinned_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     group_pinned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     like_count: int = 0
@@ -169,6 +180,9 @@ class Comment(FeedModel, table=True):
     body: str = Field(max_length=2000)
     lang: str | None = Field(default=None, max_length=MAX_LANG)
     mentions: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSON)
+    media: list[dict[str, Any]] = Field(
+        default_factory=empty_list, sa_type=JSON, sa_column_kwargs=media_column()
+    )
     reply_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

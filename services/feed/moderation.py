@@ -40,19 +40,16 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from domain.contexts import CONTEXTS, Context
-from domain.principal import Principal
 from kit.db import upsert
-from kit.errors import NotFound
 from kit.outbox import Outbox
 from kit.timeutil import as_utc, utcnow
 from services.feed import inbox, records
-from services.feed.access import visible_post
+from services.feed.access import as_reader, visible_post
 from services.feed.commenting import (
     comment_deleted_event,
     comment_event,
     counted,
-    find,
+    find_by_id,
     notice_targets,
     recount,
 )
@@ -253,34 +250,11 @@ async def replace_terms(
 
 # The lookups at filing ---------------------------------------------------------------------------
 
-# No persona has this id (ids are random UUIDv4 or time-ordered UUIDv7, never nil).
-_NOBODY = uuid.UUID(int=0)
-
-
-async def _reader(session: AsyncSession, persona_id: uuid.UUID) -> Principal:
-    """The persona as a reader, from the replica, as its token would make it (roles aside: the
-    rule of who sees what takes none); 404 for a persona unknown or not active, who sees
-    nothing."""
-    persona = await session.get(PersonaReplica, persona_id)
-    if persona is None or persona.status != "active" or persona.context not in CONTEXTS:
-        raise NotFound("No such item.")
-    context: Context = "personal" if persona.context == "personal" else "professional"
-    return Principal(
-        subject=str(persona_id),
-        persona_id=persona_id,
-        context=context,
-        scopes=frozenset(),
-        roles=frozenset(),
-        token_id="",
-        issued_at=0,
-        expires_at=0,
-    )
-
 
 async def lookup_post(session: AsyncSession, reader_id: uuid.UUID, post_id: uuid.UUID) -> ModerationItem:
     """The post as ``reader_id`` sees it (``access.visible_post``, as a GET of the post would),
     or 404, the same for a post that is missing and one the reader may not see."""
-    reader = await _reader(session, reader_id)
+    reader = await as_reader(session, reader_id)
     post: Post = (await visible_post(session, reader, post_id))[0]
     return moderation_post(post)
 
@@ -291,9 +265,7 @@ async def lookup_comment(
     """The comment as ``reader_id`` sees it (``commenting.find``: its post first), or 404, the
     same for a comment that is missing and one the reader may not see. A comment's id alone
     names it: its post is read from it, and a missing one goes the same way with no post."""
-    reader = await _reader(session, reader_id)
-    post_id = await session.scalar(select(Comment.post_id).where(col(Comment.id) == comment_id))
-    found: Comment = (await find(session, reader, post_id or _NOBODY, comment_id))[0]
+    found: Comment = (await find_by_id(session, await as_reader(session, reader_id), comment_id))[0]
     post = await session.get(Post, found.post_id)  # read by ``find`` already
     assert post is not None
     return moderation_comment(found, post)

@@ -23,10 +23,12 @@ from sqlmodel import col
 from domain.principal import Principal
 from kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from kit.idempotency import Created
+from kit.ids import new_id
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.feed import inbox, records
 from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
+from services.feed.attachments import Attaching
 from services.feed.content import (
     edited_language,
     held_by,
@@ -125,12 +127,13 @@ async def _render(session: AsyncSession, post: Post) -> PostPublic:
 
 
 async def publish(
-    session: AsyncSession, outbox: Outbox, author: Principal, body: PostCreate
+    session: AsyncSession, outbox: Outbox, author: Principal, body: PostCreate, attaching: Attaching
 ) -> Created[PostPublic]:
-    """A new post by ``author`` in its context: checked, written with its tags, mentions
+    """A new post by ``author`` in its context: checked, its files attached at media
+    (``attachments``: after the checks, before any write), written with its tags, mentions
     notified, ``post.created`` published and fanned out to home inboxes; or, when its text
     holds a term, held (module docstring). The caller commits (kit.idempotency commits it with
-    the stored answer)."""
+    the stored answer), within ``attaching``, which undoes the attachments if that fails."""
     assert author.persona_id is not None and author.context is not None
     if body.group_id is not None:
         await _check_group(session, author, body.group_id)
@@ -138,7 +141,11 @@ async def publish(
         if not can_announce(author):
             raise Forbidden("Only administrators and communications post announcements.")
         _check_pin_time(body.pinned_until)
+    post_id = new_id()
+    media = await attaching.attach("post", post_id, author.persona_id, body.media_ids, group_id=body.group_id)
     post = Post(
+        id=post_id,
+        media=media,
         author_id=author.persona_id,
         context=author.context,
         audience=body.audience,
@@ -255,6 +262,7 @@ async def _erase(session: AsyncSession, outbox: Outbox, post: Post) -> None:
     post.body = ""
     post.mentions = []
     post.links = []
+    post.media = []
     post.tags = []
     post.pinned_until = None
     post.group_pinned_at = None

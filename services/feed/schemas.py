@@ -8,10 +8,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.contexts import Context
+from domain.media import MediaAttachment
 from kit.search import PROBLEMS, query_parameter
 from kit.text import HttpsUrl, IsoDateTime, MultiLineText, SingleLineText
 from kit.timeutil import utcnow
@@ -45,6 +46,12 @@ TagName = Annotated[
     Field(min_length=1, max_length=40, pattern=r"^[^\W][\w-]*$", description="A tag without its `#`."),
 ]
 MAX_LINKS = 5
+MAX_POST_MEDIA = 4  # decision 0036
+MAX_COMMENT_MEDIA = 1
+NoText = Annotated[
+    Literal[""],
+    Field(description="No text: allowed only with `media_ids`, a post or comment of files alone."),
+]
 
 
 class LinkIn(BaseModel):
@@ -64,10 +71,44 @@ def links_public(links: list[dict[str, Any]] | None) -> list[LinkPublic]:
     return [LinkPublic(url=link["url"], title=link.get("title")) for link in links or []]
 
 
+# What feed keeps of each file on a post or comment is exactly this shape (``Post.media``,
+# ``stored_media``). Identity and groups publish the same schema, word for word, so that the
+# gateway's merged document holds it once.
+
+
+def media_public(media: list[dict[str, Any]] | None) -> list[MediaAttachment]:
+    """A post's (or a comment's) stored attachments."""
+    return [MediaAttachment.model_validate(item) for item in media or []]
+
+
+def stored_media(media: list[MediaAttachment]) -> list[dict[str, Any]]:
+    """Attachments as a row keeps them: each exactly as its public shape dumps, which is what
+    PostgreSQL's home page writes out as it is (``home_sql``)."""
+    return [item.model_dump(mode="json") for item in media]
+
+
+def _distinct(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("each media id at most once")
+    return ids
+
+
+def media_ids_field(most: int) -> Any:
+    return Field(
+        default_factory=list,
+        max_length=most,
+        description=f"Up to {most} of the caller's own uploads (`POST /api/v1/media`), ready and not "
+        "attached elsewhere, in the order to show them. Each id at most once.",
+    )
+
+
+MediaIds = Annotated[list[uuid.UUID], AfterValidator(_distinct)]
+
+
 class PostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Body
+    body: Body | NoText = ""
     lang: Lang | None = None
     audience: Audience = "organisation"
     group_id: uuid.UUID | None = Field(default=None, description="Required when audience is `group`.")
@@ -77,9 +118,12 @@ class PostCreate(BaseModel):
         description="Makes the post an announcement that leads every home timeline of the context "
         "until then. Administrators and the `communications` role only; audience `organisation`.",
     )
+    media_ids: MediaIds = media_ids_field(MAX_POST_MEDIA)
 
     @model_validator(mode="after")
     def _group_matches_audience(self) -> PostCreate:
+        if not self.body and not self.media_ids:
+            raise ValueError("body is required, but for a post of files alone (media_ids)")
         if (self.audience == "group") != (self.group_id is not None):
             raise ValueError("group_id is required with audience 'group' and only then")
         if self.pinned_until is not None:
@@ -145,6 +189,7 @@ class PostPublic(BaseModel):
     mentions: list[MentionPublic]
     tags: list[str]
     links: list[LinkPublic]
+    media: list[MediaAttachment] = Field(description="The files attached, in their order.")
     pinned: bool = Field(description="An announcement still pinned, or a post its group's owner pinned.")
     pinned_until: datetime | None
     reactions: ReactionsPublic
@@ -182,6 +227,7 @@ def post_public(row: Any, now: datetime | None = None) -> PostPublic:
         mentions=mentions_public(post.mentions),
         tags=list(post.tags or []),
         links=links_public(post.links),
+        media=media_public(post.media),
         pinned=bool(post.pinned_until and post.pinned_until > now) or post.group_pinned_at is not None,
         pinned_until=post.pinned_until,
         reactions=ReactionsPublic(
@@ -252,11 +298,18 @@ def revision_public(revision: PostRevision) -> RevisionPublic:
 class CommentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: CommentBody
+    body: CommentBody | NoText = ""
     lang: Lang | None = None
     parent_id: uuid.UUID | None = Field(
         default=None, description="A top-level comment of the same post: replies go one level deep."
     )
+    media_ids: MediaIds = media_ids_field(MAX_COMMENT_MEDIA)
+
+    @model_validator(mode="after")
+    def _text_or_media(self) -> CommentCreate:
+        if not self.body and not self.media_ids:
+            raise ValueError("body is required, but for a comment of a file alone (media_ids)")
+        return self
 
 
 class CommentUpdate(BaseModel):
@@ -280,6 +333,7 @@ class CommentPublic(BaseModel):
         description="The text's language (BCP 47), declared or detected; null when unknown."
     )
     mentions: list[MentionPublic]
+    media: list[MediaAttachment] = Field(description="The file attached, if any.")
     reply_count: int
     created_at: datetime
     updated_at: datetime
@@ -301,6 +355,7 @@ def comment_public(comment: Comment, handle: str | None, display_name: str | Non
         body=comment.body,
         lang=comment.lang,
         mentions=mentions_public(comment.mentions),
+        media=media_public(comment.media),
         reply_count=comment.reply_count,
         created_at=comment.created_at,
         updated_at=comment.updated_at,

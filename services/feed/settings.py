@@ -38,6 +38,17 @@ class FeedSettings(PersonaReplicaSettings):
         description="How long a stream ticket (POST /api/v1/stream/tickets) may wait to be used, once; "
         "never past the expiry of the token it was asked with.",
     )
+    media_url: str = Field(
+        default="http://127.0.0.1:8006",
+        description="The media service, which attaches uploads to posts and comments (decision 0036).",
+    )
+    media_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long a post or comment waits for media to attach its files; past it the "
+        "create is a 503 with Retry-After and nothing is written.",
+    )
     max_following: int = Field(default=5000, ge=1, description="How many personas one persona may follow.")
     home_inbox_size: int = Field(
         default=800,

@@ -211,7 +211,13 @@ READS: dict[str, Read] = {
     "/api/v1/stream": _stream,
 }
 LOOKUP = "moderation's lookup at filing, behind the internal token (tests/feed/test_moderation.py)"
+MEDIA = (
+    "media's question before it serves a file: 204 exactly when the post or comment is shown to the "
+    "reader, behind the internal token (tests/feed/test_media.py)"
+)
 EXEMPT = {
+    "/internal/media/posts/{post_id}": MEDIA,
+    "/internal/media/comments/{comment_id}": MEDIA,
     "/api/v1/following": "lists personas, not posts",
     "/api/v1/followers": "lists personas, not posts",
     "/health/live": "the process's health",

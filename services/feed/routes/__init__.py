@@ -21,4 +21,5 @@ routers = [
     notifications.router,
     internal.router,
     internal.records_router,
+    internal.media_router,
 ]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from kit.idempotency import IdempotencyKeyHeader
 from kit.pagination import Cursor, Limit, Page
 from services.feed import commenting, idempotency
-from services.feed.deps import CurrentPersona, OutboxDep, SessionDep
+from services.feed.deps import AttachingDep, CurrentPersona, OutboxDep, SessionDep
 from services.feed.listing import page_of
 from services.feed.schemas import CommentCreate, CommentPublic, CommentUpdate, comment_public
 
@@ -41,7 +41,11 @@ async def list_comments(
     status_code=201,
     summary="Comment on a post, or reply to a comment",
     response_model=CommentPublic,
-    responses={403: {"description": "The post's group is archived"}},
+    responses={
+        403: {"description": "The post's group is archived"},
+        422: {"description": "Invalid, or a media id that cannot be attached (`media-not-attachable`)"},
+        503: {"description": "The media service did not answer (with `media_ids`); nothing was written"},
+    },
 )
 async def create_comment(
     post_id: uuid.UUID,
@@ -49,21 +53,25 @@ async def create_comment(
     session: SessionDep,
     caller: CurrentPersona,
     outbox: OutboxDep,
+    attaching: AttachingDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CommentPublic | Response:
     """The post's author hears of a comment, a comment's author of a reply, and mentioned
-    personas of their mention (each only if they can see the post)."""
+    personas of their mention (each only if they can see the post). `media_ids` attaches one of
+    the caller's own uploads, ready and attached to nothing else; a comment with a file may
+    have no text."""
     assert caller.persona_id is not None
-    return await idempotency.keys.create(
-        session,
-        response,
-        owner=caller.persona_id,
-        key=idempotency_key,
-        scope=f"create_comment:{post_id}",
-        request=body,
-        make=lambda: commenting.comment(session, outbox, caller, post_id, body),
-    )
+    async with attaching:
+        return await idempotency.keys.create(
+            session,
+            response,
+            owner=caller.persona_id,
+            key=idempotency_key,
+            scope=f"create_comment:{post_id}",
+            request=body,
+            make=lambda: commenting.comment(session, outbox, caller, post_id, body, attaching),
+        )
 
 
 @router.get("/{comment_id}", summary="One comment")

@@ -11,7 +11,7 @@ from kit.idempotency import IdempotencyKeyHeader
 from kit.pagination import Cursor, Limit, Page
 from services.feed import idempotency, posting, reading, search
 from services.feed.access import visible_post
-from services.feed.deps import CurrentPersona, OutboxDep, SessionDep
+from services.feed.deps import AttachingDep, CurrentPersona, OutboxDep, SessionDep
 from services.feed.listing import found_page, page_of
 from services.feed.schemas import (
     SEARCH_PROBLEMS,
@@ -37,6 +37,8 @@ router = APIRouter(prefix="/api/v1/posts", tags=["posts"])
         404: {"description": "The group does not exist in the caller's context"},
         403: {"description": "Not a member of the group, the group is archived, or not allowed to announce"},
         409: {"description": "A request with the same Idempotency-Key is still running"},
+        422: {"description": "Invalid, or a media id that cannot be attached (`media-not-attachable`)"},
+        503: {"description": "The media service did not answer (with `media_ids`); nothing was written"},
     },
 )
 async def create_post(
@@ -44,22 +46,25 @@ async def create_post(
     session: SessionDep,
     caller: CurrentPersona,
     outbox: OutboxDep,
+    attaching: AttachingDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> PostPublic | Response:
     """The author is the token's persona and the context the token's context. Mentions
     (`@handle`) and tags (`#tag`) are parsed from the body; an `Idempotency-Key` makes a retry
-    safe."""
+    safe. `media_ids` attaches up to four of the caller's own uploads (`POST /api/v1/media`),
+    ready and attached to nothing else; a post with files may have no text."""
     assert caller.persona_id is not None
-    return await idempotency.keys.create(
-        session,
-        response,
-        owner=caller.persona_id,
-        key=idempotency_key,
-        scope="create_post",
-        request=body,
-        make=lambda: posting.publish(session, outbox, caller, body),
-    )
+    async with attaching:
+        return await idempotency.keys.create(
+            session,
+            response,
+            owner=caller.persona_id,
+            key=idempotency_key,
+            scope="create_post",
+            request=body,
+            make=lambda: posting.publish(session, outbox, caller, body, attaching),
+        )
 
 
 @router.get(
