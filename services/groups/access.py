@@ -8,19 +8,21 @@ for everyone but its owners, who still see it, read-only: any change they ask fo
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from domain.contexts import Context
 from domain.principal import Principal
 from kit.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from kit.timeutil import utcnow
-from services.groups.models import Group, Invitation, JoinRequest, Membership
+from services.groups.models import Group, Invitation, JoinRequest, Membership, PersonaReplica
 
 NO_GROUP = "No group with this id."
 
@@ -158,6 +160,28 @@ async def visible_group(session: AsyncSession, group_id: uuid.UUID, caller: Prin
     if row is None:
         raise group_not_found()
     return Access(row[0], row[1], caller)
+
+
+async def reader(session: AsyncSession, persona_id: uuid.UUID, *, via: str) -> Principal | None:
+    """A persona another service asks about (moderation's reporter, media's reader) as groups'
+    rules see a caller, built from the persona replica: an active persona of its context, with
+    no role (such a question carries no token, so no administrator's view of secret groups).
+    ``via`` names the question where a request has its token id. None for a persona unknown
+    here or no longer active."""
+    replica = await session.get(PersonaReplica, persona_id)
+    if replica is None or replica.status != "active":
+        return None
+    now = time.time()
+    return Principal(
+        subject=str(persona_id),
+        persona_id=persona_id,
+        context=cast(Context, replica.context),
+        scopes=frozenset(),
+        roles=frozenset(),
+        token_id=via,
+        issued_at=now,
+        expires_at=now,
+    )
 
 
 async def check_join_budget(session: AsyncSession, persona_id: uuid.UUID, per_hour: int) -> None:

@@ -1,8 +1,9 @@
 """What groups does with other services' events: keep its persona replica, drop the
 memberships of personas that are gone (with ownership succession), record the feed's
 activity in groups, which group health is computed from, apply moderation's decisions on
-groups (services/groups/moderation.py), and dispose of that activity history when records'
-retention says so (services/groups/records.py).
+groups (services/groups/moderation.py), dispose of that activity history when records'
+retention says so (services/groups/records.py), and show what media says of a group's image
+(services/groups/images.py).
 
 Each consumed event is parsed into the model below that its handler declares; an event that
 does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
@@ -21,10 +22,11 @@ from sqlmodel import col
 
 from domain.contexts import Context
 from domain.events import PersonaChanged, PersonaErased, keep_persona
+from domain.media import MediaAttachment
 from kit.db import upsert
 from kit.ids import new_id
 from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
-from services.groups import membership, moderation, records
+from services.groups import images, membership, moderation, records
 from services.groups.models import Activity, Group, PersonaReplica
 
 GONE = ("deactivated", "erased")
@@ -106,6 +108,15 @@ class RecordsDisposal(_Event):
         if self.record_class == records.GROUP_HEALTH and self.before is None:
             raise ValueError("a disposal of group_health names its cut-off, before")
         return self
+
+
+class MediaUpdated(_Event):
+    """``internal.media.updated`` (media; the subject is the media): an attached file as media
+    now describes it. Groups keeps the ``group_image`` ones; other owners' are ignored here."""
+
+    owner_kind: str = Field(max_length=20)
+    owner_id: uuid.UUID
+    media: MediaAttachment
 
 
 async def _in_group(session: AsyncSession, group_id: uuid.UUID | None, context: str) -> bool:
@@ -239,6 +250,12 @@ async def on_records_dispose(session: AsyncSession, event: Event[RecordsDisposal
         await records.dispose_of_history(session, data.before)
 
 
+async def on_media_updated(session: AsyncSession, event: Event[MediaUpdated]) -> None:
+    data = event.data
+    if data.owner_kind == images.OWNER_KIND:
+        await images.media_updated(session, data.owner_id, data.media)
+
+
 persona_changed = Consumer(IdEvent[PersonaChanged], on_persona_changed)
 group_moderated = Consumer(Event[GroupModerated], on_group_moderated)
 
@@ -257,4 +274,5 @@ handlers: dict[str, EventHandler] = {
     "moderation.group.removed": group_moderated,
     "moderation.group.restored": group_moderated,
     "internal.records.dispose": Consumer(Event[RecordsDisposal], on_records_dispose),
+    "internal.media.updated": Consumer(Event[MediaUpdated], on_media_updated),
 }

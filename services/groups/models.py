@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlalchemy.orm import registry
@@ -49,6 +50,11 @@ class Group(GroupsModel, table=True):
     moderation: str | None = Field(default=None, max_length=10)
     # the time of the moderation event applied last: an older one arriving late is ignored
     moderated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # the group's image, the file media keeps (decision 0036), as media described it when it
+    # was attached (a MediaAttachment); media serves it to those who see the group
+    image: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
 
 
 class Membership(GroupsModel, table=True):

@@ -11,21 +11,17 @@ group, one of the other context, a secret one and a moderated one are the same 4
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from domain.contexts import Context
-from domain.principal import Principal
 from kit.outbox import Outbox
 from kit.timeutil import as_utc, utcnow
-from services.groups import membership, records
+from services.groups import access, membership, records
 from services.groups.access import group_not_found, lock_group, visible_group
-from services.groups.models import Group, Membership, PersonaReplica
+from services.groups.models import Group, Membership
 from services.groups.schemas import GroupForModeration, group_for_moderation
 
 STATES: dict[str, str | None] = {"hidden": "hidden", "removed": "removed", "restored": None}
@@ -63,30 +59,10 @@ async def apply(
     return changed
 
 
-async def reader_of(session: AsyncSession, persona_id: uuid.UUID) -> Principal | None:
-    """The reporter as groups' rules see a caller, built from the persona replica: an active
-    persona of its context, with no role (a lookup carries no token, so no administrator's
-    view of secret groups). None for a persona unknown here or no longer active."""
-    replica = await session.get(PersonaReplica, persona_id)
-    if replica is None or replica.status != "active":
-        return None
-    now = time.time()
-    return Principal(
-        subject=str(persona_id),
-        persona_id=persona_id,
-        context=cast(Context, replica.context),
-        scopes=frozenset(),
-        roles=frozenset(),
-        token_id=_LOOKUP,
-        issued_at=now,
-        expires_at=now,
-    )
-
-
 async def lookup(session: AsyncSession, group_id: uuid.UUID, reader_id: uuid.UUID) -> GroupForModeration:
     """The group as moderation keeps it in a report's evidence, if ``reader_id`` may see it;
     else the 404 that a missing group gets."""
-    reader = await reader_of(session, reader_id)
+    reader = await access.reader(session, reader_id, via=_LOOKUP)
     if reader is None:
         raise group_not_found()
     seen = await visible_group(session, group_id, reader)

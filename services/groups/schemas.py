@@ -13,6 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from domain.contexts import Context
 from domain.handles import Handle
+from domain.media import MediaAttachment
 from kit.text import Checked, IsoDate, MultiLineText, SingleLineText, Tag
 from services.groups.models import Group, Invitation, JoinRequest, Membership, PersonaReplica
 
@@ -135,6 +136,13 @@ class GroupUpdate(Strict):
         return value
 
 
+class MediaChoice(Strict):
+    """The upload to show: the id `POST /api/v1/media` answered, once the upload is ready. It
+    must be the caller's own upload, an image, and attached to nothing else."""
+
+    media_id: uuid.UUID
+
+
 class CharterPublic(BaseModel):
     objective: str | None
     audience: str | None
@@ -162,6 +170,10 @@ class GroupPublic(BaseModel):
     moderation: ModerationState | None = Field(
         default=None,
         description="'hidden' while moderation hides the group: only its owners see it, read-only.",
+    )
+    image: MediaAttachment | None = Field(
+        default=None,
+        description="The picture its owners set with `PUT /api/v1/groups/{id}/image`; null when none is.",
     )
 
 
@@ -295,6 +307,7 @@ def group_public(group: Group, role: str | None = None) -> GroupPublic:
         archived_at=group.archived_at,
         my_role=role,
         moderation=group.moderation,
+        image=None if group.image is None else MediaAttachment.model_validate(group.image),
     )
 
 

@@ -17,3 +17,11 @@ class GroupsSettings(PersonaReplicaSettings):
     joins_per_hour: int = Field(
         default=100, ge=1, description="Joins and join requests one persona may make in an hour."
     )
+    media_url: str = Field(
+        default="http://127.0.0.1:8006",
+        description="The media service, which keeps groups' images (decision 0036); reached with the "
+        "internal token.",
+    )
+    media_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long a call to media may take before it counts as down."
+    )

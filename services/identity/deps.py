@@ -1,15 +1,18 @@
 """Identity's request dependencies: everything a route takes from the request or the app's
-state (settings, keys, the password hasher, the mailer, the single sign-on provider, the
-database session and outbox, and who is calling: a persona, an administrator, a webhook owner
-or a SCIM client) comes from here, so routes never read ``request.app.state`` themselves."""
+state (settings, keys, the password hasher, the mailer, the single sign-on provider, the calls
+to media, the database session and outbox, and who is calling: a persona, an administrator, a
+webhook owner or a SCIM client) comes from here, so routes never read ``request.app.state``
+themselves."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Request
 
+from domain.media import Media
 from domain.principal import NOTICES_SCOPE, CurrentPersona, CurrentPrincipal, Principal
 from kit.db import Database, SessionDep
 from kit.errors import Forbidden, Unauthorized
@@ -33,6 +36,7 @@ __all__ = [
     "ExternalProviderDep",
     "KeysDep",
     "MailerDep",
+    "MediaDep",
     "OutboxDep",
     "PasswordsDep",
     "ScimBaseDep",
@@ -70,7 +74,20 @@ async def _external_provider(request: Request) -> ExternalProvider | None:
     return provider
 
 
+def _media(request: Request) -> Media:
+    """The calls to media (decision 0036), through the app's HTTP client."""
+    settings: IdentitySettings = request.app.state.settings
+    client: httpx.AsyncClient = request.app.state.http_client
+    return Media(
+        client,
+        settings.media_url,
+        settings.internal_token.get_secret_value(),
+        settings.media_timeout_seconds,
+    )
+
+
 SettingsDep = Annotated[IdentitySettings, Depends(_settings)]
+MediaDep = Annotated[Media, Depends(_media)]
 KeysDep = Annotated[KeyRing, Depends(_keys)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 MailerDep = Annotated[Mailer, Depends(_mailer)]

@@ -2,7 +2,8 @@
 the integrators' webhooks (webhooks.py); moderation's suspension of a persona and its lifting
 set and clear the persona's hold; moderation's account of each action it takes becomes an
 audit entry (decision 0032); records' disposal of identity's audit log and finished webhook
-deliveries is recorded for the worker that carries it out (decision 0033).
+deliveries is recorded for the worker that carries it out (decision 0033); media's word that an
+avatar's file changed is shown on the persona (decision 0036).
 
 Each consumed event is parsed into the model below that its handler declares; an event that
 does not match is dead-lettered by the receiver (``kit.outbox``) and never reaches a handler.
@@ -20,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.contexts import Context
+from domain.media import MediaAttachment
 from kit.outbox import Consumer, Event, EventHandler, EventIn, IdEvent, handler_outbox
 from kit.timeutil import as_utc
-from services.identity import audit, personas, records, webhooks
+from services.identity import audit, avatars, personas, records, webhooks
 
 
 class _Event(BaseModel):
@@ -66,6 +68,15 @@ class RecordsDispose(_Event):
     before: datetime | None = None
 
 
+class MediaUpdated(_Event):
+    """``internal.media.updated`` (media; the subject is the media): an attached file as media
+    now describes it. Identity keeps the ``avatar`` ones; other owners' are ignored here."""
+
+    owner_kind: str = Field(max_length=20)
+    owner_id: uuid.UUID
+    media: MediaAttachment
+
+
 async def on_persona_suspended(session: AsyncSession, event: IdEvent[PersonaModerated]) -> None:
     await personas.set_hold(
         session, handler_outbox(session), event.subject, event.data.context, held=True, at=event.time
@@ -104,11 +115,18 @@ async def on_records_dispose(session: AsyncSession, event: Event[RecordsDispose]
     await records.request_disposal(session, data.record_class, before)
 
 
+async def on_media_updated(session: AsyncSession, event: Event[MediaUpdated]) -> None:
+    data = event.data
+    if data.owner_kind == avatars.OWNER_KIND:
+        await avatars.media_updated(session, data.owner_id, data.media)
+
+
 handlers: dict[str, EventHandler] = {
     "moderation.persona.suspended": Consumer(IdEvent[PersonaModerated], on_persona_suspended),
     "moderation.persona.reinstated": Consumer(IdEvent[PersonaModerated], on_persona_reinstated),
     "internal.moderation.audit": Consumer(Event[ModerationAudit], on_moderation_audit),
     "internal.records.dispose": Consumer(Event[RecordsDispose], on_records_dispose),
+    "internal.media.updated": Consumer(Event[MediaUpdated], on_media_updated),
     # after each type's own handler: every event, for the webhooks that want it
     "*": Consumer(EventIn, webhooks.enqueue),
 }

@@ -62,6 +62,12 @@ class Persona(IdentityModel, table=True):
     interests: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     bio: str | None = Field(default=None, max_length=2000)
     avatar_url: str | None = Field(default=None, max_length=500)
+    avatar: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(JSON(none_as_null=True), nullable=True),
+        description="The avatar's file as media described it when it was attached (a MediaAttachment, "
+        "decision 0036); media keeps the bytes and serves them by identity's rule.",
+    )
     pronouns: str | None = Field(default=None, max_length=40)
     manager_id: str | None = Field(
         default=None, max_length=255, description="From HR (SCIM enterprise manager)."

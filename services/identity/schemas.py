@@ -15,6 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from domain.contexts import Context
 from domain.handles import Handle
+from domain.media import MediaAttachment
 from domain.principal import APP_SCOPES
 from kit.text import HttpsUrl, MultiLineText, SingleLineText
 from kit.timeutil import as_utc
@@ -107,6 +108,13 @@ class AccountVerified(BaseModel):
     persona_id: uuid.UUID
 
 
+class MediaChoice(Strict):
+    """The upload to show: the id `POST /api/v1/media` answered, once the upload is ready. It
+    must be the caller's own upload, an image, and attached to nothing else."""
+
+    media_id: uuid.UUID
+
+
 class PersonaPublic(BaseModel):
     """What anyone in the persona's context may see."""
 
@@ -121,6 +129,10 @@ class PersonaPublic(BaseModel):
     interests: list[str] = Field(default_factory=list)
     bio: str | None = None
     avatar_url: str | None = None
+    avatar: MediaAttachment | None = Field(
+        default=None,
+        description="The picture set with `PUT /api/v1/personas/{id}/avatar`; null when none is.",
+    )
     pronouns: str | None = None
     discoverable: StrictBool = True
     updated_at: datetime | None = Field(

@@ -144,6 +144,14 @@ class IdentitySettings(ServiceSettings):
     verification_mails_per_hour: int = Field(
         default=3, ge=1, description="Registration mails to one address per hour; more are not sent."
     )
+    media_url: str = Field(
+        default="http://127.0.0.1:8006",
+        description="The media service, which keeps avatars' files (decision 0036); reached with the "
+        "internal token.",
+    )
+    media_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long a call to media may take before it counts as down."
+    )
 
     @model_validator(mode="after")
     def _tokens_within_their_maximum_lifetime(self) -> IdentitySettings:

@@ -4,4 +4,12 @@ routes other services call (internal token)."""
 
 from services.groups.routes import groups, internal, members, mine, requests, search
 
-routers = [mine.router, groups.router, members.router, requests.router, search.router, internal.router]
+routers = [
+    mine.router,
+    groups.router,
+    members.router,
+    requests.router,
+    search.router,
+    internal.router,
+    internal.media_router,
+]

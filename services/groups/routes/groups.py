@@ -1,4 +1,4 @@
-"""Groups' HTTP routes: purpose groups, their archive and their health."""
+"""Groups' HTTP routes: purpose groups, their image, their archive and their health."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse
 
 from kit.errors import Conflict
 from kit.pagination import Cursor, Limit, Page, decode_id_cursor, paginate
-from services.groups import directory, health, idempotency, lifecycle
+from services.groups import directory, health, idempotency, images, lifecycle
 from services.groups.deps import (
     CurrentPersona,
     GroupAccess,
     IdempotencyKeyHeader,
+    MediaDep,
     OutboxDep,
     SessionDep,
 )
@@ -23,6 +24,7 @@ from services.groups.schemas import (
     GroupPublic,
     GroupUpdate,
     HealthStatus,
+    MediaChoice,
     group_public,
 )
 
@@ -135,6 +137,47 @@ async def update_group(
     group = await lifecycle.update(session, outbox, access, body, if_match)
     response.headers["ETag"] = lifecycle.etag(group)
     return group_public(group, access.role)
+
+
+@router.put(
+    "/{group_id:uuid}/image",
+    summary="Set a group's image to an uploaded image",
+    responses={
+        403: {"description": "Not an owner"},
+        409: {"description": "The group is archived, or hidden by moderation"},
+        422: {"description": "Not the caller's own ready upload, attached elsewhere, or not an image"},
+        503: {"description": "Media did not answer; nothing changed"},
+    },
+)
+async def set_image(
+    body: MediaChoice,
+    access: GroupAccess,
+    session: SessionDep,
+    outbox: OutboxDep,
+    media: MediaDep,
+    response: Response,
+) -> GroupPublic:
+    """Owners (and administrators), as for the charter. The upload (`POST /api/v1/media`)
+    becomes the image, shown to whoever sees the group; the image it replaces is deleted."""
+    group = await images.set_image(session, outbox, media, access, body.media_id)
+    response.headers["ETag"] = lifecycle.etag(group)
+    return group_public(group, access.role)
+
+
+@router.delete(
+    "/{group_id:uuid}/image",
+    status_code=204,
+    summary="Remove a group's image",
+    responses={
+        403: {"description": "Not an owner"},
+        409: {"description": "The group is archived, or hidden by moderation"},
+        503: {"description": "Media did not answer; nothing changed"},
+    },
+)
+async def remove_image(access: GroupAccess, session: SessionDep, outbox: OutboxDep, media: MediaDep) -> None:
+    """Owners (and administrators); its file is deleted at media. Removing no image changes
+    nothing."""
+    await images.remove_image(session, outbox, media, access)
 
 
 @router.delete(

@@ -1,18 +1,20 @@
 """Groups' internal routes, for the other services of the deployment and never published:
-moderation's lookup of a reported group (decision 0032). Each takes the internal token."""
+moderation's lookup of a reported group (decision 0032) and media's question whether a reader
+sees a group, and so its image (decision 0036). Each takes the internal token."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from services.groups import moderation
+from services.groups import images, moderation
 from services.groups.deps import ServiceToken, SessionDep
 from services.groups.schemas import GroupForModeration
 
 router = APIRouter(prefix="/internal/moderation", include_in_schema=False, dependencies=[ServiceToken])
+media_router = APIRouter(prefix="/internal/media", include_in_schema=False, dependencies=[ServiceToken])
 
 
 @router.get("/groups/{group_id:uuid}", summary="A reported group, as its reporter sees it")
@@ -24,3 +26,17 @@ async def reported_group(
     """404 for a group that is missing or that the reader may not see (groups' own rule), and
     for a reader that groups does not know as an active persona."""
     return await moderation.lookup(session, group_id, reader)
+
+
+@media_router.get(
+    "/groups/{group_id:uuid}", status_code=204, summary="Whether a reader sees a group (and its image)"
+)
+async def group_seen(
+    group_id: uuid.UUID,
+    session: SessionDep,
+    reader: Annotated[uuid.UUID, Query(description="The reading persona's id.")],
+) -> Response:
+    """204 when the reader sees the group by groups' own rule; 404 for a group that is missing
+    or that the reader may not see, and for a reader groups does not know as an active persona."""
+    await images.seen_by(session, group_id, reader)
+    return Response(status_code=204)

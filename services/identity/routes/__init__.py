@@ -26,4 +26,5 @@ routers = [
     scim.router,
     webhooks.router,
     internal.router,
+    internal.media_router,
 ]

@@ -8,9 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
-from services.identity import personas
-from services.identity.deps import CallerDep, OutboxDep, SessionDep
-from services.identity.schemas import PersonalUpdate, PersonaPublic, ProfessionalUpdate, persona_public
+from services.identity import avatars, personas
+from services.identity.deps import CallerDep, MediaDep, OutboxDep, SessionDep
+from services.identity.schemas import (
+    MediaChoice,
+    PersonalUpdate,
+    PersonaPublic,
+    ProfessionalUpdate,
+    persona_public,
+)
 
 router = APIRouter(prefix="/api/v1/personas", tags=["personas"])
 
@@ -74,3 +80,42 @@ async def update_persona(
     """Only the token's own persona can be edited; its fields depend on its kind."""
     persona = await personas.update_own(session, outbox, caller.persona, caller.account, persona_id, body)
     return persona_public(persona)
+
+
+@router.put(
+    "/{persona_id}/avatar",
+    summary="Set the caller's own persona's avatar to an uploaded image",
+    responses={
+        404: {"description": "Not the token's own persona (the owner's other persona included)"},
+        422: {"description": "Not the caller's own ready upload, attached elsewhere, or not an image"},
+        503: {"description": "Media did not answer; nothing changed"},
+    },
+)
+async def set_avatar(
+    persona_id: uuid.UUID,
+    body: MediaChoice,
+    session: SessionDep,
+    caller: CallerDep,
+    outbox: OutboxDep,
+    media: MediaDep,
+) -> PersonaPublic:
+    """The upload (`POST /api/v1/media`) becomes the avatar, shown to whoever sees the
+    persona; the avatar it replaces is deleted. Only with the persona's own token."""
+    persona = await avatars.set_avatar(session, outbox, media, caller.persona, persona_id, body.media_id)
+    return persona_public(persona)
+
+
+@router.delete(
+    "/{persona_id}/avatar",
+    status_code=204,
+    summary="Remove the caller's own persona's avatar",
+    responses={
+        404: {"description": "Not the token's own persona (the owner's other persona included)"},
+        503: {"description": "Media did not answer; nothing changed"},
+    },
+)
+async def remove_avatar(
+    persona_id: uuid.UUID, session: SessionDep, caller: CallerDep, outbox: OutboxDep, media: MediaDep
+) -> None:
+    """Its file is deleted at media; removing no avatar changes nothing."""
+    await avatars.remove_avatar(session, outbox, media, caller.persona, persona_id)
