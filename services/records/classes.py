@@ -60,3 +60,15 @@ def klass(kind: str, context: str, *, audience: str | None = None, group_id: uui
 def reaction_id(post_id: uuid.UUID, persona_id: uuid.UUID, kind: str) -> uuid.UUID:
     """The records copy's id of a reaction, which has none of its own at feed."""
     return uuid.uuid5(_REACTIONS, f"{post_id}:{persona_id}:{kind}")
+
+
+def media_klass(context: str, *, post_klass: str | None = None, group_id: uuid.UUID | None = None) -> str:
+    """The class of a media attached to a post or a comment: its post's (decision 0036). Until
+    the post is in the copy (media's event and feed's arrive in no set order) it is read from
+    the media's own context and group, and a professional post outside a group is taken as
+    ``organisation_posts``; the post's event corrects it."""
+    if context == "personal":
+        return "personal_content"
+    if post_klass is not None:
+        return post_klass
+    return "group_posts" if group_id is not None else "organisation_posts"

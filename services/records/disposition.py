@@ -10,6 +10,15 @@ with it, as feed destroys them with it) and publishes ``internal.records.dispose
 owners, who destroy their rows when the event reaches them. ``edit_history`` destroys the
 earlier versions of posts no hold covers: every version older than the cut-off and before the
 post's current text (the latest version with a text), which stays, as does anything after it.
+Media (decision 0036) go with what they hang from: destroying a post takes the files attached
+to it and to its comments, destroying a comment its own files, in the same batch, out of the
+copy and to media (``{"kind": "media", "ids": [...]}``, 1000 at most an event, as the owners'
+other kinds), which destroys the bytes; a file a hold covers stays (``holding.keeps`` keeps
+its post or comment anyway). A media whose post or comment is not in the copy (an event
+delivered after its owner was disposed of, or an owner whose own write failed after media
+attached the file) is disposed of under its class's rule, counted from its attachment. They
+are counted as ``media`` on the certificate, their ids in its digest.
+
 An operational class is disposed of by its owner on a ``{class, before}`` event, unless an
 active hold's range reaches back past the cut-off; ``audit_log`` also deletes records' own
 audit entries and certificates older than it.
@@ -61,7 +70,15 @@ from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.records import audit, holding
 from services.records.classes import OPERATIONAL_CLASSES, PROFESSIONAL_POST_CLASSES
-from services.records.models import AuditEntry, Disposition, Item, ItemVersion, RunLock
+from services.records.models import (
+    AuditEntry,
+    Disposition,
+    Item,
+    ItemVersion,
+    MediaRecord,
+    MediaVersion,
+    RunLock,
+)
 from services.records.officers import Officer
 from services.records.policies import PolicyInForce, RuleInForce, in_force
 from services.records.settings import RecordsSettings
@@ -76,6 +93,9 @@ RUNNING, FINISHED, FAILED, ABORTED = "running", "finished", "failed", "aborted"
 
 ITEM: Table = Item.__table__  # type: ignore[attr-defined]
 VERSION: Table = ItemVersion.__table__  # type: ignore[attr-defined]
+MEDIA: Table = MediaRecord.__table__  # type: ignore[attr-defined]
+MEDIA_VERSION: Table = MediaVersion.__table__  # type: ignore[attr-defined]
+MEDIA_COUNT = "media"  # the certificate's count of destroyed media
 
 
 class LeaseLost(Exception):
@@ -166,6 +186,8 @@ async def _proceed(
     try:
         for due in _content(started.rules, now):
             await _dispose(current, due)
+        for condition in _orphan_media(started.rules, now):
+            await _dispose_orphans(current, condition)
         edit_cutoff = started.rules["edit_history"].cutoff(now)
         if edit_cutoff is not None:
             await _dispose_revisions(current, edit_cutoff)
@@ -386,6 +408,10 @@ async def _destroy(session: AsyncSession, run: Run, kind: str, ids: list[uuid.UU
         events = [{"kind": "reaction", "reactions": chunk} for chunk in _chunks(reactions)]
     else:
         events = [{"kind": kind, "ids": [str(i) for i in chunk]} for chunk in _chunks(ids)]
+    if kind in ("post", "comment"):
+        # the files first: whether a hold covers one reads its post or comment
+        owner = MEDIA.c.post_id if kind == "post" else MEDIA.c.comment_id
+        await _destroy_media(session, run, and_(owner.in_(ids), ~holding.media_covered(MEDIA)))
     hanging = ITEM.c.post_id.in_(ids) if kind == "post" else None
     gone = ITEM.c.id.in_(ids) if hanging is None else or_(ITEM.c.id.in_(ids), hanging)
     await session.execute(delete(VERSION).where(VERSION.c.item_id.in_(select(ITEM.c.id).where(gone))))
@@ -399,6 +425,64 @@ async def _destroy(session: AsyncSession, run: Run, kind: str, ids: list[uuid.UU
         ).all()
     )
     await run.outbox.publish_many(session, [(EVENT, str(run.id), data) for data in events])
+
+
+async def _destroy_media(session: AsyncSession, run: Run, condition: ColumnElement[bool]) -> None:
+    """Deletes the media ``condition`` selects and their versions from the copy, and tells
+    media to destroy them, in the caller's transaction."""
+    ids = list((await session.scalars(select(MEDIA.c.id).where(condition).order_by(MEDIA.c.id))).all())
+    if not ids:
+        return
+    for chunk in _chunks(ids):
+        await session.execute(delete(MEDIA_VERSION).where(MEDIA_VERSION.c.media_id.in_(chunk)))
+        gone = (await session.execute(delete(MEDIA).where(MEDIA.c.id.in_(chunk)).returning(MEDIA.c.id))).all()
+        run.counts[MEDIA_COUNT] += len(gone)
+        run.destroyed.extend(_as_uuid(r.id).bytes for r in gone)
+        await run.outbox.publish(
+            session, EVENT, str(run.id), {"kind": "media", "ids": [str(i) for i in chunk]}
+        )
+
+
+def _orphan_media(rules: dict[str, PolicyInForce], now: datetime) -> list[ColumnElement[bool]]:
+    """The media whose post or comment is not in the copy, past their class's cut-off
+    (a group's override for its ``group_posts``), counted from their attachment."""
+    found: list[ColumnElement[bool]] = []
+
+    def past(klass: str, rule: RuleInForce, *also: ColumnElement[bool]) -> None:
+        cutoff = rule.cutoff(now)
+        if cutoff is not None:
+            found.append(and_(MEDIA.c.klass == klass, MEDIA.c.created_at < cutoff, *also))
+
+    for klass in ("organisation_posts", "followers_posts", "personal_content"):
+        past(klass, rules[klass])
+    groups = rules["group_posts"]
+    overridden = list(groups.overrides)
+    past("group_posts", groups, *([MEDIA.c.group_id.not_in(overridden)] if overridden else []))
+    for group_id, override in groups.overrides.items():
+        past("group_posts", override, MEDIA.c.group_id == group_id)
+    owner = ITEM.alias("media_owner")
+    orphan = ~exists().where(owner.c.id == MEDIA.c.owner_id).correlate_except(owner)
+    return [and_(condition, orphan) for condition in found]
+
+
+async def _dispose_orphans(run: Run, condition: ColumnElement[bool]) -> None:
+    """Every media ``condition`` selects that no hold covers, a batch per transaction."""
+    while True:
+        async with run.database.sessionmaker() as session:
+            await _begin_batch(session, run)
+            query = (
+                select(MEDIA.c.id)
+                .where(condition, ~holding.media_covered(MEDIA))
+                .order_by(MEDIA.c.id)
+                .limit(run.batch)
+            )
+            ids = list((await session.scalars(query)).all())
+            if ids:
+                await _destroy_media(session, run, MEDIA.c.id.in_(ids))
+            await _progress(session, run)
+            await session.commit()
+        if len(ids) < run.batch:
+            return
 
 
 async def _dispose_revisions(run: Run, cutoff: datetime) -> None:

@@ -19,6 +19,14 @@ late adds its version and changes nothing else.
 A comment (created or edited) or an added reaction is activity on its post: the post's
 ``last_activity_at`` moves to it, by which a policy counted from the last activity ages posts.
 
+Media (decision 0036) sends ``internal.records.media`` for a file attached to a post or a
+comment whenever it is attached, withdrawn with its owner, restored or its description edited:
+each appends a version with the whole state to a ``MediaRecord`` (a table of its own, see
+``models``), once per owner's time, the state following the latest by that time as for items.
+Its class is its post's: a post's event brings the class of the media hanging from it (its
+own and its comments') into step. Avatars and group images are not records: their events, and
+a media no longer attached to anything, are ignored.
+
 An event about an item disposition has destroyed (one delivered very late, or a change feed
 made while the dispose event was on its way) creates the item again from what it carries;
 nothing at the owner is brought back by it, and the next run disposes of the copy again under
@@ -33,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -49,6 +57,8 @@ from services.records.models import (
     GroupVersion,
     Item,
     ItemVersion,
+    MediaRecord,
+    MediaVersion,
     MembershipEvent,
     PersonaReplica,
     StaffReplica,
@@ -138,6 +148,42 @@ class MembershipChanged(_Event):
     context: Context
     role: str | None = Field(default=None, max_length=20)
     updated_at: datetime | None = None
+
+
+class MediaRecorded(_Event):
+    """``internal.records.media`` (media; the subject is the media's id): a file's whole state
+    after it was attached, withdrawn, restored or its description edited. ``post_id`` is a
+    comment's post (a post's media may leave it out: it is the owner). ``change`` is optional:
+    without it the copy tells the change from the state before."""
+
+    owner_kind: str | None = Field(default=None, max_length=20)
+    owner_id: uuid.UUID | None = None
+    post_id: uuid.UUID | None = None
+    group_id: uuid.UUID | None = None
+    uploader_id: uuid.UUID
+    context: Context
+    media_type: str = Field(max_length=20)
+    content_type: str = Field(max_length=127)
+    filename: str = Field(default="", max_length=255)
+    description: str | None = Field(default=None, max_length=MAX_BODY)
+    size: int = Field(ge=0)
+    sha256: str | None = Field(default=None, max_length=64)
+    attached_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    at: datetime
+    change: Literal["attached", "edited", "withdrawn", "restored"] | None = None
+
+    @model_validator(mode="after")
+    def _owned(self) -> MediaRecorded:
+        if self.owner_kind in RECORDED_OWNERS and self.owner_id is None:
+            raise ValueError("an attached media names its owner_id")
+        if self.owner_kind == "comment" and self.post_id is None:
+            raise ValueError("a comment's media names the comment's post_id")
+        return self
+
+
+# The owners whose media are records (decision 0036): avatars and group images are not.
+RECORDED_OWNERS = ("post", "comment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +325,7 @@ async def on_post(session: AsyncSession, event: IdEvent[PostRecorded]) -> None:
     if data.body is not None:
         text = Text(data.body, list(data.links), [str(m) for m in data.mentions], list(data.tags))
     await keep(session, state, text)
+    await _media_follow(session, data.id)
 
 
 async def on_comment(session: AsyncSession, event: IdEvent[CommentRecorded]) -> None:
@@ -323,6 +370,114 @@ async def on_reaction(session: AsyncSession, event: IdEvent[ReactionRecorded]) -
     )
     if await keep(session, state, None) and data.change == "added":
         await _bump(session, data.post_id, data.at)
+
+
+async def on_media(session: AsyncSession, event: IdEvent[MediaRecorded]) -> None:
+    """Appends the media's state as a version (once per owner's time), the record created on
+    first sight; the record's state follows the latest change by media's time."""
+    data = event.data
+    if data.owner_kind not in RECORDED_OWNERS or data.owner_id is None:
+        return  # an avatar, a group image, or a media no longer attached: not a record
+    media_id = event.subject
+    at = as_utc(data.at)
+    record = await session.get(MediaRecord, media_id, with_for_update=True)
+    if record is not None:
+        same = exists().where(col(MediaVersion.media_id) == media_id, col(MediaVersion.at) == at)
+        if await session.scalar(select(same)):
+            return
+    change = data.change or _media_change(record, data)
+    post_id = data.owner_id if data.owner_kind == "post" else data.post_id
+    assert post_id is not None  # MediaRecorded._owned
+    if record is None:
+        attached = data.attached_at if data.attached_at is not None else data.at
+        record = MediaRecord(
+            id=media_id,
+            owner_kind=data.owner_kind,
+            owner_id=data.owner_id,
+            post_id=post_id,
+            author_id=data.uploader_id,
+            context=data.context,
+            klass="",
+            media_type=data.media_type,
+            content_type=data.content_type,
+            created_at=as_utc(attached),
+            changed_at=at,
+        )
+        _apply_media(record, data, post_id, await _post_klass(session, post_id))
+        session.add(record)
+    elif at >= as_utc(record.changed_at):
+        _apply_media(record, data, post_id, await _post_klass(session, post_id))
+    record.versions += 1
+    session.add(
+        MediaVersion(
+            media_id=media_id,
+            version=record.versions,
+            change=change,
+            owner_kind=data.owner_kind,
+            owner_id=data.owner_id,
+            description=data.description,
+            withdrawn_at=as_utc(data.withdrawn_at) if data.withdrawn_at is not None else None,
+            at=at,
+        )
+    )
+
+
+def _media_change(record: MediaRecord | None, data: MediaRecorded) -> str:
+    """The change an event without ``change`` describes, from the record's state before it."""
+    if record is None:
+        return "withdrawn" if data.withdrawn_at is not None else "attached"
+    if data.owner_id != record.owner_id:
+        return "attached"  # released by an owner whose write failed, then attached elsewhere
+    if data.withdrawn_at is not None and record.withdrawn_at is None:
+        return "withdrawn"
+    if data.withdrawn_at is None and record.withdrawn_at is not None:
+        return "restored"
+    return "edited"
+
+
+def _apply_media(
+    record: MediaRecord, data: MediaRecorded, post_id: uuid.UUID, post_klass: str | None
+) -> None:
+    """The state fields that follow the media's latest change."""
+    assert data.owner_kind is not None and data.owner_id is not None
+    record.owner_kind = data.owner_kind
+    record.owner_id = data.owner_id
+    record.post_id = post_id
+    record.comment_id = data.owner_id if data.owner_kind == "comment" else None
+    record.group_id = data.group_id
+    record.author_id = data.uploader_id
+    record.context = data.context
+    record.klass = classes.media_klass(data.context, post_klass=post_klass, group_id=data.group_id)
+    record.media_type = data.media_type
+    record.content_type = data.content_type
+    record.filename = data.filename
+    record.size = data.size
+    record.sha256 = data.sha256 or ""
+    record.description = data.description
+    if data.attached_at is not None:
+        record.created_at = as_utc(data.attached_at)
+    record.withdrawn_at = as_utc(data.withdrawn_at) if data.withdrawn_at is not None else None
+    record.changed_at = as_utc(data.at)
+
+
+async def _post_klass(session: AsyncSession, post_id: uuid.UUID) -> str | None:
+    klass: str | None = await session.scalar(
+        select(col(Item.klass)).where(col(Item.id) == post_id, col(Item.kind) == "post")
+    )
+    return klass
+
+
+async def _media_follow(session: AsyncSession, post_id: uuid.UUID) -> None:
+    """The media hanging from a post (its own and its comments') take the post's class."""
+    klass = await _post_klass(session, post_id)
+    if klass is None:
+        return
+    await session.execute(
+        update(MediaRecord)
+        .where(col(MediaRecord.post_id) == post_id, col(MediaRecord.klass) != klass)
+        .values(klass=klass)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def on_group(session: AsyncSession, event: IdEvent[GroupRecorded]) -> None:
@@ -404,6 +559,7 @@ handlers: dict[str, EventHandler] = {
     "internal.records.comment": Consumer(IdEvent[CommentRecorded], on_comment),
     "internal.records.reaction": Consumer(IdEvent[ReactionRecorded], on_reaction),
     "internal.records.group": Consumer(IdEvent[GroupRecorded], on_group),
+    "internal.records.media": Consumer(IdEvent[MediaRecorded], on_media),
     "membership.added": membership_changed,
     "membership.updated": membership_changed,
     "membership.removed": membership_changed,

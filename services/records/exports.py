@@ -15,6 +15,9 @@ touching the files. The package is written to ``<id>.zip.part``, flushed to disk
 ``<id>.zip`` only once the manifest, written last, is in it: a file named ``.zip`` is always
 whole. A job that fails is ``failed`` with its reason (and no file); one started three times
 stays failed. Packages older than ``export_days`` are deleted and their export ``expired``.
+Media's files are fetched from media as the package is written (``media``); one media cannot
+give is listed as missing in the package's manifest and counted on the export
+(``media_missing``), and the export goes on.
 
 **Links.** A ready export's answer carries a download link valid ``link_minutes``, signed with
 an HMAC-SHA256 (keyed from the internal secret, for this purpose alone) over the export's id and
@@ -54,6 +57,7 @@ from kit.housekeeping import Periodic
 from kit.timeutil import utcnow
 from services.records import audit, matters, packaging
 from services.records.custodians import Identity
+from services.records.media import MediaFiles
 from services.records.models import Download, Export
 from services.records.officers import Officer
 from services.records.packaging import ExportError, Job, Selection
@@ -632,6 +636,7 @@ class Exporter(Periodic):
             redactor=redactor,
             notifications=Feed(self.client, self.settings).notifications if own else None,
             spool_dir=str(self.directory),
+            media=MediaFiles(self.client, self.settings).copy,
         )
 
     async def _produce(self, export: Export) -> None:
@@ -685,7 +690,14 @@ class Exporter(Periodic):
                     sha256=written.sha256,
                     counted=written.items,
                     total=written.total,
-                    manifest={"entries": written.manifest["entries"], "items": written.items},
+                    manifest={
+                        # the media files' own entries stay in the package's manifest alone
+                        "entries": [
+                            e for e in written.manifest["entries"] if not e["name"].startswith("media/")
+                        ],
+                        "items": written.items,
+                        "media": {"files": written.media_files, "missing": written.media_missing},
+                    },
                     redacted=written.redacted,
                     error=None,
                 )

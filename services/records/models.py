@@ -117,6 +117,72 @@ class ItemVersion(RecordsModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class MediaRecord(RecordsModel, table=True):
+    """A media file attached to a post or a comment, as the records copy holds it, from media's
+    ``internal.records.media`` events (decision 0036): its current state; its versions are
+    ``MediaVersion`` rows. A table of its own rather than an ``Item`` of another kind: a file
+    has a name, a type, a size and a digest, and no text, audience or reaction, and every
+    statement over items (classes, edit history, the package's content entries) stays as it
+    was. It hangs from its owner: ``post_id`` is the post (the comment's post for a comment's
+    media), ``comment_id`` the comment; it is disposed of with them (``disposition``).
+
+    ``klass`` is its post's class (``classes.media_klass``), kept in step when the post's own
+    event arrives; it decides which export classes take it and when a media whose owner is
+    not in the copy is disposed of. ``created_at`` is when it was attached. The bytes stay at
+    media: an export fetches them."""
+
+    __tablename__ = "media_record"
+    __table_args__ = (
+        Index("ix_media_record_post_id", "post_id"),
+        Index("ix_media_record_comment_id", "comment_id"),
+        Index("ix_media_record_author_created", "author_id", "created_at"),
+        Index("ix_media_record_group_created", "group_id", "created_at"),
+        Index("ix_media_record_klass_created", "klass", "created_at"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True, description="The media's id at media.")
+    owner_kind: str = Field(max_length=10, description="post or comment")
+    owner_id: uuid.UUID
+    post_id: uuid.UUID
+    comment_id: uuid.UUID | None = None
+    group_id: uuid.UUID | None = None
+    author_id: uuid.UUID = Field(description="The uploader: the post's or comment's author.")
+    context: str = Field(max_length=20)
+    klass: str = Field(max_length=30)
+    media_type: str = Field(max_length=20)
+    content_type: str = Field(max_length=127)
+    filename: str = Field(default="", max_length=255)
+    size: int = Field(default=0, sa_type=BigInteger)
+    sha256: str = Field(default="", max_length=64)
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    versions: int = 0
+    changed_at: datetime = Field(
+        sa_type=UTCDateTime, description="The owner's time of the latest change applied to the state above."
+    )
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MediaVersion(RecordsModel, table=True):
+    """One state of a media, appended as media's event arrives: attached, its description
+    edited, withdrawn with its owner, restored. Each holds the whole state it describes."""
+
+    __tablename__ = "media_version"
+    __table_args__ = (UniqueConstraint("media_id", "version", name="uq_media_version"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    media_id: uuid.UUID
+    version: int
+    change: str = Field(max_length=20)
+    owner_kind: str = Field(max_length=10)
+    owner_id: uuid.UUID
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    at: datetime = Field(sa_type=UTCDateTime, description="When media made the change.")
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class GroupRecord(RecordsModel, table=True):
     """A group's charter as it is now, from ``internal.records.group``; its history is
     ``GroupVersion`` rows."""

@@ -10,6 +10,15 @@ the JSON Lines entry is written, then copied in, so the copy is read once.
   version's; the text is the one in force at that version (a deletion or a moderation change
   carries the text before it; ``text_version`` says which version wrote it);
 - ``comments.*``, ``reactions.*``: likewise;
+- ``media/<media id>.<ext>``: the bytes of each media file attached to a post or a comment
+  in the export (and of a media in scope whose owner is not in the copy), as media stores
+  them, fetched from media a file at a time and copied in through a spool file (never whole in
+  memory); stored, not compressed (they mostly are already). The path names the media alone;
+- ``media.jsonl``, ``media.csv`` (when the export holds media): one line per version of each
+  media (its metadata, its description, the path of its bytes, or why they are missing). A
+  file media cannot give (``media.MediaFiles``), or whose bytes do not have the SHA-256 media
+  recorded for it (``digest-mismatch``), is left out and listed under the manifest's
+  ``media.missing`` with its reason: the export does not fail for it;
 - ``memberships.jsonl``, ``.csv``: the membership history of the groups and personas in scope,
   up to ``as_of``;
 - ``groups.jsonl``: the charter of each group in scope or named by a line, with its versions;
@@ -56,7 +65,16 @@ from kit.db import Database
 from kit.text import LIKE_ESCAPE, like_escape
 from kit.timeutil import utcnow
 from services.records.classes import CONTENT_CLASSES
-from services.records.models import GroupRecord, GroupVersion, Item, ItemVersion, MembershipEvent
+from services.records.media import Missing, Sink
+from services.records.models import (
+    GroupRecord,
+    GroupVersion,
+    Item,
+    ItemVersion,
+    MediaRecord,
+    MediaVersion,
+    MembershipEvent,
+)
 from services.records.redaction import Redactor
 
 FORMAT = "govsocial-records-export/1"
@@ -71,6 +89,10 @@ VERSION: Table = ItemVersion.__table__  # type: ignore[attr-defined]
 MEMBERSHIP: Table = MembershipEvent.__table__  # type: ignore[attr-defined]
 GROUP: Table = GroupRecord.__table__  # type: ignore[attr-defined]
 GROUP_VERSION: Table = GroupVersion.__table__  # type: ignore[attr-defined]
+MEDIA: Table = MediaRecord.__table__  # type: ignore[attr-defined]
+MEDIA_VERSION: Table = MediaVersion.__table__  # type: ignore[attr-defined]
+MEDIA_PAGE = 100  # media rows read at a time: each is then a call to media
+DIGEST_MISMATCH = "digest-mismatch"  # the bytes media gave are not those the record names
 # A version's JSON lists read as text, decoded only when not empty (most are): decoding every
 # one was a sixth of an export's time.
 VERSION_COLUMNS = (
@@ -102,6 +124,51 @@ CONTENT_COLUMNS = (
     "tags",
 )
 MEMBERSHIP_COLUMNS = ("id", "group_id", "persona_id", "context", "role", "change", "at")
+MEDIA_COLUMNS = (
+    "id",
+    "version",
+    "owner_kind",
+    "owner_id",
+    "post_id",
+    "comment_id",
+    "group_id",
+    "author_id",
+    "context",
+    "class",
+    "media_type",
+    "content_type",
+    "filename",
+    "size",
+    "sha256",
+    "created_at",
+    "change",
+    "at",
+    "recorded_at",
+    "description",
+    "withdrawn_at",
+    "file",
+    "missing",
+)
+# The name a media's bytes get in the package: its id, and an extension from its type (a fixed
+# table, so that the name does not depend on the machine's MIME database).
+MEDIA_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "application/pdf": ".pdf",
+    "application/msword": ".doc",
+    "application/vnd.ms-excel": ".xls",
+    "application/vnd.ms-powerpoint": ".ppt",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+    "application/vnd.oasis.opendocument.text": ".odt",
+    "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+    "application/vnd.oasis.opendocument.presentation": ".odp",
+    "text/plain": ".txt",
+    "text/csv": ".csv",
+}
 
 # Each kind of content, its entries' name, and the classes an item of it can be in.
 KINDS = (
@@ -122,6 +189,15 @@ Progress = Callable[[int, int], Awaitable[None]]
 
 Notifications = Callable[[uuid.UUID], AsyncIterator[list[dict[str, Any]]]]
 """A persona's notifications, a page at a time, in id order."""
+
+MediaSource = Callable[[uuid.UUID, Sink], Awaitable[int]]
+"""Hands a media file's bytes to the sink as they arrive (``media.MediaFiles.copy``); raises
+``media.Missing`` when they cannot be had."""
+
+
+def media_path(media_id: Any, content_type: str) -> str:
+    """Where a media's bytes are in the package: named by the media alone."""
+    return f"media/{media_id}{MEDIA_EXTENSIONS.get(content_type, '.bin')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,20 +245,68 @@ class Selection:
             )
         return and_(*conditions)
 
-    def items(self, kind: str) -> ColumnElement[bool]:
-        """The items of ``kind`` in the export."""
-        chosen: ColumnElement[bool] = self._direct(ITEM)
+    def items(self, kind: str, item: Any = ITEM) -> ColumnElement[bool]:
+        """The items of ``kind`` in the export (``item``: the item table or an alias)."""
+        chosen: ColumnElement[bool] = self._direct(item)
         if self.related and kind != "post":
             post = ITEM.alias("post")
-            on_post = ITEM.c.post_id.in_(select(post.c.id).where(post.c.kind == "post", self._direct(post)))
+            on_post = item.c.post_id.in_(select(post.c.id).where(post.c.kind == "post", self._direct(post)))
             chosen = or_(chosen, on_post)
         return and_(
-            ITEM.c.kind == kind,
-            ITEM.c.klass.in_(self.classes),
-            ITEM.c.context.in_(self.contexts),
-            ITEM.c.recorded_at <= self.as_of,  # an item first recorded later has no version in it
+            item.c.kind == kind,
+            item.c.klass.in_(self.classes),
+            item.c.context.in_(self.contexts),
+            item.c.recorded_at <= self.as_of,  # an item first recorded later has no version in it
             chosen,
         )
+
+    def media(self) -> ColumnElement[bool]:
+        """The media in the export: those of a post or a comment in it, whatever their class;
+        and a media whose post or comment is not in the copy when the scope names it itself
+        (its uploader or group, attachment, context, class and, with terms, description)."""
+        owner = ITEM.alias("media_owner")
+        any_owner = ITEM.alias("media_any_owner")
+        by_owner = (
+            exists()
+            .where(
+                owner.c.id == MEDIA.c.owner_id,
+                or_(
+                    and_(MEDIA.c.owner_kind == "post", self.items("post", owner)),
+                    and_(MEDIA.c.owner_kind == "comment", self.items("comment", owner)),
+                ),
+            )
+            .correlate_except(owner)
+        )
+        orphan = and_(
+            ~exists().where(any_owner.c.id == MEDIA.c.owner_id).correlate_except(any_owner),
+            MEDIA.c.klass.in_(self.classes),
+            self._direct_media(),
+        )
+        return and_(
+            MEDIA.c.context.in_(self.contexts), MEDIA.c.recorded_at <= self.as_of, or_(by_owner, orphan)
+        )
+
+    def _direct_media(self) -> ColumnElement[bool]:
+        who = []
+        if self.personas:
+            who.append(MEDIA.c.author_id.in_(self.personas))
+        if self.group_ids:
+            who.append(MEDIA.c.group_id.in_(self.group_ids))
+        conditions: list[ColumnElement[bool]] = [or_(*who) if who else false()]
+        if self.date_from is not None:
+            conditions.append(MEDIA.c.created_at >= self.date_from)
+        if self.date_to is not None:
+            conditions.append(MEDIA.c.created_at <= self.date_to)
+        if self.terms:
+            version = MEDIA_VERSION.alias("term_media_version")
+            text = func.lower(version.c.description)
+            matches = [text.like(f"%{like_escape(t)}%", escape=LIKE_ESCAPE) for t in self.terms]
+            conditions.append(
+                exists().where(
+                    version.c.media_id == MEDIA.c.id, version.c.recorded_at <= self.as_of, or_(*matches)
+                )
+            )
+        return and_(*conditions)
 
     def every_version(self, kind: str, klass: str) -> bool:
         """Whether an item's earlier versions go in: a professional post's are the class
@@ -204,6 +328,7 @@ class Job:
     redactor: Redactor | None = None
     notifications: Notifications | None = None
     spool_dir: str | None = None
+    media: MediaSource | None = None
 
 
 @dataclass(slots=True)
@@ -214,6 +339,8 @@ class Written:
     total: int
     manifest: dict[str, Any]
     redacted: dict[str, int] = field(default_factory=dict)
+    media_files: int = 0
+    media_missing: int = 0
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -250,9 +377,9 @@ def csv_rows(lines: Iterable[dict[str, Any]], columns: Sequence[str], *, header:
 class _Entry:
     """One zip entry being written: its digest, size and item count as they grow."""
 
-    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
+    def __init__(self, archive: zipfile.ZipFile, name: str, *, stored: bool = False) -> None:
         info = zipfile.ZipInfo(name, date_time=ENTRY_DATE)
-        info.compress_type = zipfile.ZIP_DEFLATED
+        info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
         info.external_attr = ENTRY_MODE
         info.create_system = UNIX
         self.name = name
@@ -282,14 +409,14 @@ class _Zip:
         self.archive = zipfile.ZipFile(self.file, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
         self.entries: list[dict[str, Any]] = []
 
-    def entry(self, name: str) -> _Entry:
-        return _Entry(self.archive, name)
+    def entry(self, name: str, *, stored: bool = False) -> _Entry:
+        return _Entry(self.archive, name, stored=stored)
 
     def closed(self, entry: _Entry) -> None:
         self.entries.append(entry.close())
 
-    def copy(self, name: str, spool: IO[bytes], items: int) -> None:
-        entry = self.entry(name)
+    def copy(self, name: str, spool: IO[bytes], items: int, *, stored: bool = False) -> None:
+        entry = self.entry(name, stored=stored)
         spool.seek(0)
         while chunk := spool.read(COPY_CHUNK):
             entry.write(chunk)
@@ -383,6 +510,45 @@ def _content_lines(
     return lines
 
 
+def _media_lines(media: Row[Any], versions: Sequence[Row[Any]], *, every: bool) -> list[dict[str, Any]]:
+    """The lines of one media: each version (or its latest alone, left out when withdrawn)."""
+    if not versions:
+        return []
+    latest = max(versions, key=lambda v: (v.at, v.version))
+    if not every and latest.withdrawn_at is not None:
+        return []
+    base = {
+        "id": str(media.id),
+        "post_id": _id(media.post_id),
+        "comment_id": _id(media.comment_id),
+        "group_id": _id(media.group_id),
+        "author_id": _id(media.author_id),
+        "context": media.context,
+        "class": media.klass,
+        "media_type": media.media_type,
+        "content_type": media.content_type,
+        "filename": media.filename,
+        "size": media.size,
+        "sha256": media.sha256,
+        "created_at": _iso(media.created_at),
+    }
+    return [
+        {
+            **base,
+            "version": version.version,
+            "owner_kind": version.owner_kind,
+            "owner_id": _id(version.owner_id),
+            "change": version.change,
+            "at": _iso(version.at),
+            "recorded_at": _iso(version.recorded_at),
+            "description": version.description,
+            "withdrawn_at": _iso(version.withdrawn_at),
+        }
+        for version in versions
+        if every or version is latest
+    ]
+
+
 class _Writer:
     """Fills the package: the async side reads the database, the thread side writes."""
 
@@ -395,6 +561,8 @@ class _Writer:
         self.counted = 0
         self.total = 0
         self.groups: set[uuid.UUID] = set(job.selection.group_ids)
+        self.media_files = 0
+        self.media_missing: list[dict[str, str]] = []
 
     async def _thread(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(call, *args)
@@ -414,6 +582,8 @@ class _Writer:
                     select(func.count()).select_from(ITEM).where(selection.items(kind))
                 )
                 total += int(found or 0)
+            found = await session.scalar(select(func.count()).select_from(MEDIA).where(selection.media()))
+            total += int(found or 0)
         return total
 
     async def write(self) -> Written:
@@ -429,6 +599,7 @@ class _Writer:
             for kind, name, classes in KINDS:
                 if set(classes) & set(self.job.selection.classes):
                     await self._content(kind, name)
+            await self._media()
             await self._memberships()
             await self._groups()
             await self._whole("profiles.jsonl", sorted(self.job.profiles, key=lambda p: str(p["id"])))
@@ -444,6 +615,7 @@ class _Writer:
                 "entries": list(self.zip.entries),
                 "items": self.counted,
                 "redacted": redacted,
+                "media": {"files": self.media_files, "missing": self.media_missing},
             }
             data = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False).encode() + b"\n"
             await self._thread(self.zip.whole, "manifest.json", data, len(self.zip.entries))
@@ -451,7 +623,16 @@ class _Writer:
         except BaseException:
             await asyncio.shield(self._thread(self.zip.abort))
             raise
-        return Written(size, digest, self.counted, self.total, manifest, redacted)
+        return Written(
+            size,
+            digest,
+            self.counted,
+            self.total,
+            manifest,
+            redacted,
+            media_files=self.media_files,
+            media_missing=len(self.media_missing),
+        )
 
     async def _content_pages(
         self, kind: str
@@ -532,6 +713,110 @@ class _Writer:
         entry.write(b"".join(dumps(line) for line in lines))
         entry.items += items
         spool.write(csv_rows(lines, CONTENT_COLUMNS))
+
+    async def _media_pages(self) -> AsyncGenerator[tuple[Sequence[Row[Any]], dict[Any, list[Row[Any]]]]]:
+        """The media in the export a page at a time, in id order, each with its versions."""
+        selection = self.job.selection
+        after: uuid.UUID | None = None
+        while True:
+            async with self.database.read_sessionmaker() as session:
+                query = select(MEDIA).where(selection.media()).order_by(MEDIA.c.id).limit(MEDIA_PAGE)
+                if after is not None:
+                    query = query.where(MEDIA.c.id > after)
+                rows = (await session.execute(query)).all()
+                if not rows:
+                    return
+                found = await session.execute(
+                    select(MEDIA_VERSION)
+                    .where(
+                        MEDIA_VERSION.c.media_id.in_([r.id for r in rows]),
+                        MEDIA_VERSION.c.recorded_at <= selection.as_of,
+                    )
+                    .order_by(MEDIA_VERSION.c.media_id, MEDIA_VERSION.c.version)
+                )
+                versions: dict[Any, list[Row[Any]]] = defaultdict(list)
+                for version in found.all():
+                    versions[version.media_id].append(version)
+            yield rows, versions
+            if len(rows) < MEDIA_PAGE:
+                return
+            after = rows[-1].id
+
+    async def _media(self) -> None:
+        """Each media's bytes (an entry of their own), then its lines, spooled and copied in
+        once the files are written: a zip has one entry open at a time."""
+        assert self.zip is not None
+        redactor = self.job.redactor
+        every = self.job.selection.include_versions
+        lines_spool = await self._thread(self._spool)
+        csv_spool = await self._thread(self._spool)
+        items = 0
+        try:
+            await self._thread(csv_spool.write, csv_rows((), MEDIA_COLUMNS, header=True))
+            async for rows, versions in self._media_pages():
+                for row in rows:
+                    lines = _media_lines(row, versions.get(row.id, []), every=every)
+                    if not lines:
+                        continue
+                    path, missing = await self._media_file(row)
+                    lines = [{**line, "file": path, "missing": missing} for line in lines]
+                    if row.group_id is not None:
+                        self.groups.add(row.group_id)
+                    if redactor is not None:
+                        async with self.database.read_sessionmaker() as session:
+                            await redactor.learn(session, lines)
+                        lines = [redactor.media(line) for line in lines]
+                    await self._thread(self._spooled, lines_spool, csv_spool, lines)
+                    items += 1
+                    self.counted += 1
+                await self.progress(self.counted, self.total)
+            if items:  # a package without media has no media entries
+                await self._thread(self.zip.copy, "media.jsonl", lines_spool, items)
+                await self._thread(self.zip.copy, "media.csv", csv_spool, items)
+        finally:
+            await self._thread(lines_spool.close)
+            await self._thread(csv_spool.close)
+
+    def _spooled(self, lines_spool: IO[bytes], csv_spool: IO[bytes], lines: list[dict[str, Any]]) -> None:
+        lines_spool.write(b"".join(dumps(line) for line in lines))
+        csv_spool.write(csv_rows(lines, MEDIA_COLUMNS))
+
+    async def _media_file(self, media: Row[Any]) -> tuple[str | None, str | None]:
+        """Copies a media's bytes into the package: its path there, or why they are missing."""
+        assert self.zip is not None
+        if self.job.media is None:
+            return self._missing(media.id, "unavailable")
+        spool = await self._thread(self._spool)
+        pending = bytearray()
+        digest = hashlib.sha256()
+
+        async def sink(chunk: bytes) -> None:
+            digest.update(chunk)
+            pending.extend(chunk)
+            if len(pending) >= COPY_CHUNK:
+                await self._thread(spool.write, bytes(pending))
+                pending.clear()
+                await self.progress(self.counted, self.total)  # renews the lease through a long file
+
+        try:
+            try:
+                await self.job.media(media.id, sink)
+            except Missing as exc:
+                return self._missing(media.id, exc.reason)
+            if media.sha256 and digest.hexdigest() != media.sha256:
+                # not the file the record names: left out rather than passed off as it
+                return self._missing(media.id, DIGEST_MISMATCH)
+            await self._thread(spool.write, bytes(pending))
+            path = media_path(media.id, media.content_type)
+            await asyncio.to_thread(self.zip.copy, path, spool, 1, stored=True)
+        finally:
+            await self._thread(spool.close)
+        self.media_files += 1
+        return path, None
+
+    def _missing(self, media_id: Any, reason: str) -> tuple[None, str]:
+        self.media_missing.append({"id": str(media_id), "reason": reason})
+        return None, reason
 
     async def _memberships(self) -> None:
         """The history of the groups in scope and of the personas in scope, up to ``as_of``."""

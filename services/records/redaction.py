@@ -11,6 +11,10 @@ A handle in text is looked up in records' persona replica, in the item's context
 replica does not know (a handle since changed, a persona since erased) is masked too, with a
 pseudonym of the handle itself: a name nobody can check is not left to be guessed. The counts
 say how many of each kind were replaced.
+
+A media file's line is its uploader's as a post is its author's: the uploader is replaced
+(counted with ``authors``) and handles are masked in its description and file name. The file's
+bytes go into the package as they are: redaction does not alter a document or a picture.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ _DIGITS = 10
 # As feed reads a mention: not part of a word, an address or another mention.
 _HANDLE = re.compile(rf"(?<![\w@])@({HANDLE_CHARACTERS})(?![\w@])")
 _LOOKUP_BATCH = 500
+# The fields of a line whose text may name people by handle.
+_TEXTS = ("body", "description", "filename")
 
 
 def export_key(secret: str, export_id: uuid.UUID) -> bytes:
@@ -78,14 +84,15 @@ class Redactor:
         """Looks up, in the persona replica, the handles these lines' texts name."""
         wanted: dict[str, set[str]] = {}
         for line in lines:
-            body = line.get("body")
-            if not body:
-                continue
             context = str(line.get("context"))
-            for handle in _HANDLE.findall(body):
-                key = (context, handle.lower())
-                if key not in self._handles:
-                    wanted.setdefault(context, set()).add(key[1])
+            for name in _TEXTS:
+                text = line.get(name)
+                if not text:
+                    continue
+                for handle in _HANDLE.findall(text):
+                    key = (context, handle.lower())
+                    if key not in self._handles:
+                        wanted.setdefault(context, set()).add(key[1])
         for context, handles in wanted.items():
             names = sorted(handles)
             for start in range(0, len(names), _LOOKUP_BATCH):
@@ -124,6 +131,16 @@ class Redactor:
             line["mentions"] = [self._persona(m, "mentions") for m in line["mentions"]]
         if line.get("body"):
             line["body"] = self._mask(line["body"], str(line.get("context")))
+        return line
+
+    def media(self, line: dict[str, Any]) -> dict[str, Any]:
+        """A media file's line: its uploader, and the handles in its description and name."""
+        line = dict(line)
+        line["author_id"] = self._persona(line.get("author_id"), "authors")
+        context = str(line.get("context"))
+        for name in ("description", "filename"):
+            if line.get(name):
+                line[name] = self._mask(line[name], context)
         return line
 
     def membership(self, line: dict[str, Any]) -> dict[str, Any]:

@@ -243,14 +243,14 @@ class DispositionPublic(BaseModel):
     counts: dict[str, int] = Field(
         description="What was destroyed, by class: items (a post's comments and reactions counted in "
         "their own classes), earlier versions for `edit_history`, records' own audit entries and "
-        "certificates for `audit_log`."
+        "certificates for `audit_log`; and `media`: the files attached to what was destroyed."
     )
     held: list[str] = Field(
         description="Operational classes left alone because an active hold reaches past their cut-off."
     )
     digest: str = Field(
-        description="SHA-256 (hex) of the ids destroyed (items, and versions as edit history), sorted as "
-        "text and joined by line feeds."
+        description="SHA-256 (hex) of the ids destroyed (items, media, and versions as edit history), "
+        "sorted as text and joined by line feeds."
     )
 
 
@@ -299,7 +299,8 @@ class ExportCreate(Strict):
     `date_from`..`date_to`, it is of one of `contexts` and `classes`, and (with `terms`) some
     version of its text contains a term, in any case. The comments and reactions on such a post
     are in it too, whatever their author or date (as a hold covers them), if their class is
-    asked for."""
+    asked for. The media files attached to a post or a comment in it are in it with their bytes
+    (decision 0036)."""
 
     custodians: list[uuid.UUID] = Field(
         default_factory=list,
@@ -413,6 +414,10 @@ class ExportPublic(BaseModel):
         description="What redaction replaced, by kind (authors, mentions, handles, reactions, members, "
         "personas: the distinct personas)."
     )
+    media_missing: int = Field(
+        description="Media files whose bytes media could not give: listed in the package's manifest "
+        "(`media.missing`, with the reason), not in the package."
+    )
     custody: CustodyPublic
     download: DownloadLink | None = Field(description="While the package is ready.")
 
@@ -434,6 +439,9 @@ class MyExportPublic(BaseModel):
     size: int | None
     sha256: str | None
     failed: bool = Field(description="It could not be made; ask for another one.")
+    media_missing: int = Field(
+        description="Files whose bytes could not be fetched: listed in the package's manifest, not in it."
+    )
     downloads: list[datetime] = Field(description="When the package was downloaded (the latest 100).")
     download: DownloadLink | None
 
@@ -444,6 +452,11 @@ def export_percent(row: Export) -> int:
     if not row.total:
         return 0
     return min(99, row.counted * 100 // row.total)
+
+
+def _media_missing(row: Export) -> int:
+    media = row.manifest.get("media") if isinstance(row.manifest, dict) else None
+    return int(media.get("missing", 0)) if isinstance(media, dict) else 0
 
 
 def export_public(
@@ -466,6 +479,7 @@ def export_public(
         size=row.size,
         sha256=row.sha256,
         redacted={str(k): int(v) for k, v in row.redacted.items()},
+        media_missing=_media_missing(row),
         custody=CustodyPublic(
             requested_by=row.requested_by,
             requested_at=row.created_at,
@@ -490,6 +504,7 @@ def my_export_public(row: Export, downloads: list[Download], link: DownloadLink 
         size=row.size,
         sha256=row.sha256,
         failed=row.status == "failed",
+        media_missing=_media_missing(row),
         downloads=[d.at for d in downloads],
         download=link,
     )

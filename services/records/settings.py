@@ -21,6 +21,9 @@ class RecordsSettings(PersonaReplicaSettings):
     feed_url: str = Field(
         default="http://127.0.0.1:8002", description="Feed, asked for a persona's notifications."
     )
+    media_url: str = Field(
+        default="http://127.0.0.1:8006", description="Media, asked for the bytes of an export's media."
+    )
     export_dir: str = Field(default="var/exports", description="Where export packages are written.")
     link_minutes: int = Field(default=15, ge=1, le=1440, description="How long a download link is valid.")
     export_days: int = Field(
@@ -31,6 +34,11 @@ class RecordsSettings(PersonaReplicaSettings):
         default=500, ge=1, le=5000, description="Items destroyed per transaction by disposition."
     )
     export_max_items: int = Field(default=2_000_000, ge=1, description="The most items one export may hold.")
+    export_media_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1,
+        description="A media file longer than this is listed as missing in an export, not copied into it.",
+    )
     export_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often the export worker looks for queued jobs."
     )
@@ -38,5 +46,8 @@ class RecordsSettings(PersonaReplicaSettings):
         default=60, gt=0, description="How long a worker's lease on an export lasts without renewal."
     )
     call_timeout_seconds: float = Field(
-        default=10.0, gt=0, le=120, description="How long a call to identity or feed may take."
+        default=10.0,
+        gt=0,
+        le=120,
+        description="How long a call to identity, feed or media may take (each read of a file's bytes).",
     )
