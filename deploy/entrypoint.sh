@@ -1,14 +1,14 @@
 #!/bin/sh
 # govsocial COMPONENT: starts one component, or runs one or more services' migrations.
-#   govsocial identity|feed|groups|moderation|records|gateway
+#   govsocial identity|feed|groups|moderation|records|media|gateway
 #       listens on $PORT, else on its own default port
-#   govsocial migrate identity [feed groups moderation records]
+#   govsocial migrate identity [feed groups moderation records media]
 #       applies the migrations, then exits
 set -eu
-# IDENTITY_X_FILE=/path (likewise FEED_, GROUPS_, MODERATION_, RECORDS_, GATEWAY_) sets
+# IDENTITY_X_FILE=/path (likewise FEED_, GROUPS_, MODERATION_, RECORDS_, MEDIA_, GATEWAY_) sets
 # IDENTITY_X to the file's content: secrets mounted as files (Docker, Kubernetes). Other *_FILE
 # variables (SSL_CERT_FILE) keep their meaning.
-for name in $(env | sed -En 's/^((IDENTITY|FEED|GROUPS|MODERATION|RECORDS|GATEWAY)_[A-Z0-9_]*)_FILE=.*/\1/p'); do
+for name in $(env | sed -En 's/^((IDENTITY|FEED|GROUPS|MODERATION|RECORDS|MEDIA|GATEWAY)_[A-Z0-9_]*)_FILE=.*/\1/p'); do
   eval "path=\${${name}_FILE}"
   value="$(cat "$path")"
   export "$name=$value"
@@ -27,12 +27,13 @@ case "$component" in
   groups) serve services.groups.app:create_app "${PORT:-${GROUPS_PORT:-8003}}" ;;
   moderation) serve services.moderation.app:create_app "${PORT:-${MODERATION_PORT:-8004}}" ;;
   records) serve services.records.app:create_app "${PORT:-${RECORDS_PORT:-8005}}" ;;
+  media) serve services.media.app:create_app "${PORT:-${MEDIA_PORT:-8006}}" ;;
   gateway) serve gateway.app:create_app "${PORT:-${GATEWAY_PORT:-8000}}" ;;
   migrate)
     shift
-    [ "$#" -gt 0 ] || set -- identity feed groups moderation records
+    [ "$#" -gt 0 ] || set -- identity feed groups moderation records media
     exec python -m services.migrate upgrade "$@" ;;
   *)
-    echo "usage: govsocial identity|feed|groups|moderation|records|gateway | govsocial migrate [SERVICE...]" >&2
+    echo "usage: govsocial identity|feed|groups|moderation|records|media|gateway | govsocial migrate [SERVICE...]" >&2
     exit 2 ;;
 esac

@@ -23,6 +23,7 @@ from gateway.routes import health, openapi
 from gateway.routes.proxy import Proxy
 from gateway.routing import is_public, resolve
 from gateway.settings import GatewaySettings
+from gateway.uploads import UNBOUNDED
 from gateway.upstream import Upstreams
 from kit import tracing
 from kit.addresses import ClientAddress
@@ -68,7 +69,8 @@ def create_app(
     app.state.limiter = limiter
     app.state.openapi = source
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
+    # every body but an upload's, which the proxy streams under its own cap (gateway.uploads)
+    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size, unbounded=UNBOUNDED)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, origins=settings.cors_origins, max_age=settings.cors_max_age_seconds

@@ -22,10 +22,15 @@ ALLOWED_HEADERS = (
     "idempotency-key",
     "if-match",
     "if-none-match",
+    "if-range",
     "last-event-id",
+    "range",
     "x-request-id",
 )
 EXPOSED_HEADERS = (
+    "Accept-Ranges",
+    "Content-Disposition",
+    "Content-Range",
     "ETag",
     "Link",
     "Location",

@@ -11,11 +11,12 @@ What the merge does to the services' documents:
 - keeps one copy of a component schema the services share and prefixes the service's title to
   each variant of a name whose definitions differ, rewriting the ``$ref``s;
 - declares the bearer scheme (OAuth2 authorization code with PKCE, and password) on every
-  operation the gateway does not let through without a token;
-- documents the answers the gateway itself gives (413, 429, 502, 503, 504), and gives every
-  error answer that names no body the problem+json schema: every error of every process leaves
-  through ``kit.errors``' handlers, and ``Problem`` is ``kit.errors.PROBLEM_SCHEMA``, as in the
-  services' documents.
+  operation the gateway does not let through without a token, and no token as the other way
+  into a media file, which a signed link opens (decision 0036);
+- documents the answers the gateway itself gives (413, 429, 502, 503, 504; and 408 to an
+  upload that stalls), and gives every error answer that names no body the problem+json
+  schema: every error of every process leaves through ``kit.errors``' handlers, and
+  ``Problem`` is ``kit.errors.PROBLEM_SCHEMA``, as in the services' documents.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 import httpx
 
 from gateway import search
-from gateway.routing import GATEWAY, SEARCH
+from gateway.routing import GATEWAY, SEARCH, UPLOAD, is_media_file
 from kit.errors import PROBLEM_JSON, PROBLEM_SCHEMA
 
 log = logging.getLogger("gateway.openapi")
@@ -40,8 +41,8 @@ log = logging.getLogger("gateway.openapi")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 TITLE = "govsocial API"
 DESCRIPTION = (
-    "The intranet social API suite: identity, feed, groups and moderation behind one gateway. "
-    "Apps sign people in with the OAuth2 authorization-code flow and PKCE S256 at "
+    "The intranet social API suite: identity, feed, groups, moderation, records and media "
+    "behind one gateway. Apps sign people in with the OAuth2 authorization-code flow and PKCE S256 at "
     "`/oauth/authorize` (the person chooses the persona the app acts as), then exchange the code "
     "at `POST /api/v1/auth/token`; scripts may use the password grant there. Send the access "
     "token as `Authorization: Bearer …`. Errors are RFC 9457 problem+json."
@@ -94,6 +95,7 @@ GATEWAY_RESPONSES: dict[str, dict[str, Any]] = {
     },
     "504": {"description": "The service behind the gateway did not answer in time", **_PROBLEM},
 }
+UPLOAD_STALLED = {"description": "The upload stalled: nothing arrived within the timeout", **_PROBLEM}
 UNAUTHORIZED = {"description": "Missing or invalid bearer token"}
 
 
@@ -271,9 +273,13 @@ def merge_documents(
             existing = responses.setdefault(status, copy.deepcopy(response))
             for name, header in response.get("headers", {}).items():
                 existing.setdefault("headers", {}).setdefault(name, copy.deepcopy(header))
+        if method == "post" and path == UPLOAD:
+            responses.setdefault("408", copy.deepcopy(UPLOAD_STALLED))
         if not is_public(method.upper(), path):
-            operation.setdefault("security", [{BEARER: []}])
+            security = operation.setdefault("security", [{BEARER: []}])
             responses.setdefault("401", dict(UNAUTHORIZED))
+            if method == "get" and is_media_file(path) and {} not in security:
+                security.append({})  # or a signed link: `expires` and `signature`, no token
         # An error that names no body has the body the operation's other errors have (SCIM's
         # scim+json), or else problem+json, as kit.errors renders every error.
         declared = [r["content"] for s, r in sorted(responses.items()) if _is_error(s) and "content" in r]

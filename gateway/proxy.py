@@ -15,7 +15,12 @@ streams and answers of unknown length are streamed through unbuffered, with the 
 idle timeout enforced as they flow (a stream that breaks is cut, never silently completed).
 Downloads (``application/zip``: records' export packages, decision 0033) are streamed too,
 with their Content-Length kept and their own cap, ``upstream_max_download_bytes``: a package
-of gigabytes passes without the gateway holding it.
+of gigabytes passes without the gateway holding it. So are media's files and previews
+(``download=True``, decision 0036) whatever their type, their 206 answers to a Range included,
+and their 304 passes on without a body.
+
+One request body is not read whole: an upload (``forward_upload``, ``gateway.uploads``) is
+passed on as it arrives, under its own cap.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from fastapi import Request
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic_core import from_json
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.upstream import Broken, Target, Unreachable, Upstream, UpstreamResponse
+from gateway.uploads import UploadBody, arrived_too_slowly, declared_length, too_large
+from gateway.upstream import Body, Broken, Target, Unreachable, Upstream, UpstreamResponse
 from kit.addresses import CLIENT_ADDRESS_HEADER, sign_client_address
 from kit.errors import PROBLEM_JSON, problem_response
 
@@ -57,6 +64,7 @@ HOP_BY_HOP = {
 GATEWAY_SET = {"x-request-id", "x-forwarded-for", CLIENT_ADDRESS_HEADER}
 ERROR_PAGE_LIMIT = 64 * 1024
 DOWNLOADS = frozenset({"application/zip"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 URL_SAFE = "/%!$&'()*+,;=:@-._~"
 
 
@@ -148,7 +156,7 @@ async def _send(
     request: Request,
     upstream: Upstream,
     url: str,
-    body: bytes | None,
+    body: Body,
     headers: list[tuple[str, str]],
     service: str,
     tracer: trace.Tracer | None,
@@ -205,22 +213,41 @@ class Forwarder:
         self.address_secret = address_secret
         self.tracer = tracer_provider.get_tracer("gateway.proxy") if tracer_provider is not None else None
 
-    async def forward(self, request: Request, target: Target, client_address: str) -> Response:
+    async def forward(
+        self,
+        request: Request,
+        target: Target,
+        client_address: str,
+        *,
+        download: bool = False,
+        upload: UploadBody | None = None,
+        content_length: int | None = None,
+    ) -> Response:
         """The service's answer to ``request``, or the problem+json of its fault; the client's
-        address goes along as the gateway resolved it."""
+        address goes along as the gateway resolved it. ``download``: the answer is a file,
+        streamed through with its length (media's files and previews). ``upload``: the body,
+        passed on as it arrives (``forward_upload``), and its declared ``content_length``."""
+        body: Body = upload
+        if upload is None and request.method in BODY_METHODS:
+            body = await request.body()
+        headers = _request_headers(request, client_address, self.address_secret)
+        if content_length is not None:
+            headers.append(("content-length", str(content_length)))
         service, limits = target.service, self.limits
         url = target.base_url + _target(request.scope)
-        body = await request.body() if request.method in {"POST", "PUT", "PATCH", "DELETE"} else None
-        headers = _request_headers(request, client_address, self.address_secret)
         try:
             try:
-                async with asyncio.timeout(limits.timeout):
+                async with asyncio.timeout(limits.timeout) as deadline:
+                    if upload is not None:
+                        upload.deadline = deadline  # pushed on as the body arrives
                     answer = await _send(request, target.upstream, url, body, headers, service, self.tracer)
             except Unreachable as exc:
                 raise UpstreamFault(
                     503, f"The {service} service is unavailable; try again shortly.", "upstream-unavailable"
                 ) from exc
             except TimeoutError as exc:
+                if upload is not None and upload.waiting:  # on the client, not the service
+                    return arrived_too_slowly(request)
                 raise UpstreamFault(
                     504, f"The {service} service did not answer in time.", "upstream-timeout"
                 ) from exc
@@ -228,13 +255,45 @@ class Forwarder:
                 raise UpstreamFault(
                     502, f"The {service} service gave no valid answer.", "upstream-error"
                 ) from exc
-            return await _respond(answer, service, limits, self.internal)
+            finally:
+                if upload is not None:
+                    upload.deadline = None
+            return await _respond(answer, service, limits, self.internal, download)
         except UpstreamFault as fault:
-            log.warning("upstream %s: %s (%s)", service, fault.slug, fault.__cause__)
+            if upload is None or not upload.broken:  # a broken upload is not the service's fault
+                log.warning("upstream %s: %s (%s)", service, fault.slug, fault.__cause__)
             retry = {"Retry-After": "5"} if fault.status == 503 else None
             return problem_response(
                 request, fault.status, _TITLES[fault.status], fault.detail, slug=fault.slug, headers=retry
             )
+
+    async def forward_upload(
+        self, request: Request, target: Target, client_address: str, max_bytes: int
+    ) -> Response:
+        """An upload: its body passed on as it arrives, under ``max_bytes`` (``gateway.uploads``).
+        Its Content-Length goes along when the client gave one, so that the service can refuse
+        an upload over its quota before reading it."""
+        declared = declared_length(request)
+        if declared is not None and declared > max_bytes:
+            return too_large(request, max_bytes)
+        body = UploadBody(request, max_bytes=max_bytes, timeout=self.limits.timeout)
+        try:
+            response: Response | None = await self.forward(
+                request, target, client_address, upload=body, content_length=declared
+            )
+        except ClientDisconnect:
+            # In process, the service's app may raise what the cut body raised into it.
+            if not body.broken:
+                raise
+            response = None
+        if body.broken:
+            if isinstance(response, UpstreamStream):
+                await response.upstream.aclose()
+            if body.client_gone:
+                log.info("upload to %s broke off: the client left", target.service)
+            return body.refusal(request)
+        assert response is not None
+        return response
 
 
 _TITLES = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -277,7 +336,11 @@ def _with_headers(response: Response, headers: list[tuple[str, str]]) -> None:
 
 
 async def _respond(
-    upstream: UpstreamResponse, service: str, limits: Limits, internal: InternalAddresses
+    upstream: UpstreamResponse,
+    service: str,
+    limits: Limits,
+    internal: InternalAddresses,
+    download: bool = False,
 ) -> Response:
     headers = internal.clean(_header_pairs(upstream.headers))
     content_type = upstream.headers.get("content-type", "")
@@ -290,7 +353,13 @@ async def _respond(
             upstream, headers, service, limits.max_response_bytes, limits.stream_idle_timeout
         )
     declared = upstream.headers.get("content-length")
-    if media in DOWNLOADS and upstream.status == 200:
+    if download and upstream.status == 304:
+        # Not modified: no body, whatever length the file itself has.
+        await upstream.aclose()
+        not_modified = Response(status_code=304)
+        _with_headers(not_modified, headers)
+        return not_modified
+    if (download and upstream.status in (200, 206)) or (media in DOWNLOADS and upstream.status == 200):
         if declared is not None and (not declared.isdigit() or int(declared) > limits.max_download_bytes):
             await upstream.aclose()
             raise UpstreamFault(502, f"The {service} service's answer is too large.", "upstream-too-large")

@@ -60,6 +60,7 @@ ROUTES = (
     Route("/api/v1/notifications", "feed"),
     Route("/api/v1/stream", "feed"),
     Route("/api/v1/groups", "groups"),
+    Route("/api/v1/media", "media"),
 )
 
 # (method, path) pairs that carry no bearer token: registration and its confirmation, the token
@@ -81,6 +82,14 @@ PUBLIC = {
 PUBLIC_PREFIXES = ("/scim/v2/",)
 # The event stream, which a browser opens with a one-time ticket instead (decision 0035).
 STREAM = "/api/v1/stream"
+# Media (decision 0036): the upload, the one route whose body the gateway streams instead of
+# reading it whole (``gateway.uploads``), and each media's file and preview, which it streams
+# back with their length, Range answers included.
+MEDIA_SERVICE = "media"
+UPLOAD = "/api/v1/media"
+_MEDIA_ITEMS = UPLOAD + "/"
+_MEDIA_VARIANTS = frozenset({"file", "preview"})
+_SIGNED_LINK = frozenset({"expires", "signature"})
 
 
 def upstreams(settings: GatewaySettings) -> dict[str, str]:
@@ -90,6 +99,7 @@ def upstreams(settings: GatewaySettings) -> dict[str, str]:
         "groups": settings.groups_url.rstrip("/"),
         "moderation": settings.moderation_url.rstrip("/"),
         "records": settings.records_url.rstrip("/"),
+        "media": settings.media_url.rstrip("/"),
     }
 
 
@@ -141,3 +151,27 @@ def opens_stream_with_ticket(method: str, path: str, scope: Scope) -> bool:
         return False
     query = scope.get("query_string", b"").decode("latin-1")
     return any(name == "ticket" for name, _ in parse_qsl(query, keep_blank_values=True))
+
+
+def is_media_file(path: str) -> bool:
+    """``/api/v1/media/{id}/file`` or ``/api/v1/media/{id}/preview``: exactly one segment as
+    the id, and nothing after the variant."""
+    if not path.startswith(_MEDIA_ITEMS):
+        return False
+    media_id, slash, variant = path[len(_MEDIA_ITEMS) :].partition("/")
+    return bool(media_id) and bool(slash) and variant in _MEDIA_VARIANTS
+
+
+def opens_file_with_signature(method: str, path: str, scope: Scope) -> bool:
+    """``GET /api/v1/media/{id}/file|preview`` with both ``expires`` and ``signature`` query
+    parameters (not empty) and no Authorization header: a signed link from a media object, which
+    an ``<img>`` follows without a header (decision 0036). It needs no bearer here, since media
+    checks the signature and the expiry before anything else; it still counts against the
+    client address's limit. Exactly that method and those paths: a signature opens nothing else."""
+    if method != "GET" or not is_media_file(path):
+        return False
+    if any(name == b"authorization" for name, _ in scope.get("headers", ())):
+        return False
+    query = scope.get("query_string", b"").decode("latin-1")
+    named = {name for name, value in parse_qsl(query, keep_blank_values=True) if value}
+    return named >= _SIGNED_LINK

@@ -46,6 +46,7 @@ class GatewaySettings(BaseProcessSettings):
     groups_url: str = "http://127.0.0.1:8003"
     moderation_url: str = "http://127.0.0.1:8004"
     records_url: str = "http://127.0.0.1:8005"
+    media_url: str = "http://127.0.0.1:8006"
 
     upstream_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long an upstream may take to start answering."
@@ -65,6 +66,13 @@ class GatewaySettings(BaseProcessSettings):
         default=20 * 1024**3,
         ge=1024,
         description="The largest download (an export package) passed through, streamed; larger is cut.",
+    )
+    upload_max_bytes: int = Field(
+        default=26_000_000,
+        ge=1024,
+        description="The largest upload body (`POST /api/v1/media`), streamed to media rather than read "
+        "whole: media's largest file (25 MB) and its multipart envelope. Larger is a 413, before "
+        "anything is forwarded when Content-Length says so, else as soon as the body passes it.",
     )
     stream_idle_timeout_seconds: float | None = Field(
         default=None,

@@ -6,7 +6,8 @@ requests/s, spending its time in per-request import attempts and pool bookkeepin
 (docs/decisions/0010-gateway-upstream-client.md). An injected httpx client is still accepted:
 the in-process test suite routes the gateway to the services through an httpx transport.
 
-Both adapters report faults the same way: ``Unreachable`` (refused, no connection in time:
+Both take a request body whole or as an async iterable of chunks (an upload, streamed), and
+report faults the same way: ``Unreachable`` (refused, no connection in time:
 503), ``Broken`` (not a valid HTTP answer, or one that broke off: 502); timeouts are the
 caller's ``asyncio.timeout`` (504).
 
@@ -17,7 +18,7 @@ and the httpx client of the gateway's own calls to it (signing keys, documents, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +28,10 @@ from yarl import URL
 
 from gateway.routing import upstreams
 from gateway.settings import GatewaySettings
+
+# A request body: read whole, or (an upload, ``gateway.uploads``) chunks passed on as they
+# arrive, with the Content-Length the caller puts in the headers or, without one, chunked.
+Body = bytes | AsyncIterable[bytes] | None
 
 
 class Unreachable(Exception):
@@ -48,7 +53,7 @@ class UpstreamResponse(Protocol):
 
 class Upstream(Protocol):
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        self, method: str, url: str, headers: list[tuple[str, str]], body: Body
     ) -> UpstreamResponse: ...
 
     async def aclose(self) -> None: ...
@@ -98,7 +103,7 @@ class AiohttpUpstream:
         return self._session
 
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        self, method: str, url: str, headers: list[tuple[str, str]], body: Body
     ) -> UpstreamResponse:
         try:
             response = await self._open().request(
@@ -145,7 +150,7 @@ class HttpxUpstream:
         self.timeout = httpx.Timeout(timeout, read=None)
 
     async def send(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+        self, method: str, url: str, headers: list[tuple[str, str]], body: Body
     ) -> UpstreamResponse:
         request = self.client.build_request(method, url, headers=headers, content=body, timeout=self.timeout)
         try:

@@ -2,9 +2,9 @@
 # Run once by the postgres image on an empty data directory (docker-entrypoint-initdb.d): one
 # role and one database per service, each database owned by its role and closed to the others.
 # Passwords come from IDENTITY_DB_PASSWORD (or IDENTITY_DB_PASSWORD_FILE), likewise FEED_,
-# GROUPS_, MODERATION_ and RECORDS_; they never appear in the repository or the image.
+# GROUPS_, MODERATION_, RECORDS_ and MEDIA_; they never appear in the repository or the image.
 set -eu
-for service in identity feed groups moderation records; do
+for service in identity feed groups moderation records media; do
   prefix="$(echo "$service" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
   eval "file=\${${prefix}_FILE:-}"
   if [ -n "$file" ]; then

@@ -3,11 +3,13 @@ every request the gateway answers. For each request, in order:
 
 1. the service that owns the path (``gateway.routing``), or a 404 for a path no service owns
    or one with dot segments;
-2. the rate limit per client address, then, unless the route needs no token (a public one, or
-   the stream opened with a ticket) or a limit is already reached, the bearer token and the
-   limit per token subject;
+2. the rate limit per client address, then, unless the route needs no token (a public one,
+   the stream opened with a ticket, or a media file opened with a signed link) or a limit is
+   already reached, the bearer token and the limit per token subject;
 3. a 429 for a reached limit, or else the service's answer (``gateway.proxy``), with the
-   rate-limit headers and, on a 405, every method the document has for the path.
+   rate-limit headers and, on a 405, every method the document has for the path. Media's
+   routes alone are forwarded their own way (an upload's body streamed, files streamed back);
+   other requests pay one comparison for it.
 
 They are plain Starlette routes: the proxy takes the request as it is, so FastAPI's parameter
 solving would only cost (about a tenth of the gateway's own throughput; decision 0013). What
@@ -27,7 +29,18 @@ from gateway import ratelimit, search
 from gateway.openapi import OpenAPISource
 from gateway.proxy import Forwarder
 from gateway.ratelimit import Decision, RateLimiter
-from gateway.routing import GATEWAY, Route, is_public, opens_stream_with_ticket, request_path, route_for
+from gateway.routing import (
+    GATEWAY,
+    MEDIA_SERVICE,
+    UPLOAD,
+    Route,
+    is_media_file,
+    is_public,
+    opens_file_with_signature,
+    opens_stream_with_ticket,
+    request_path,
+    route_for,
+)
 from gateway.settings import GatewaySettings
 from gateway.upstream import Target
 from kit.addresses import ClientAddress
@@ -121,10 +134,12 @@ class Proxy:
         address = self.client_address(peer, request.headers.get("x-forwarded-for"))
         if limiter is not None and (decision := await limiter.hit(group, "address", address)):
             decisions.append(decision)
+        media = route.service == MEDIA_SERVICE
         needs_token = (
             request.method in METHODS
             and not is_public(request.method, path)
             and not opens_stream_with_ticket(request.method, path, request.scope)
+            and not (media and opens_file_with_signature(request.method, path, request.scope))
         )
         if not any(not d.allowed for d in decisions) and needs_token:
             principal = await self.verifier.verify(bearer_token(request))
@@ -136,6 +151,8 @@ class Proxy:
             return _too_many_requests(request, extra)
         if route.service == GATEWAY:
             response = await search.search(request, self.forwarder, self.targets, address)
+        elif media:
+            response = await self._media(request, path, address)
         else:
             response = await self.forwarder.forward(request, self.targets[route.service], address)
         for key, value in extra.items():
@@ -144,6 +161,17 @@ class Proxy:
             # A FastAPI service names only the first matching route's methods in Allow.
             response.headers["Allow"] = ", ".join(templates.methods(template))
         return response
+
+    async def _media(self, request: Request, path: str, address: str) -> Response:
+        """Media's routes (decision 0036): the upload's body streamed under its own cap, a file
+        or preview streamed back whatever its type, anything else forwarded as usual."""
+        target = self.targets[MEDIA_SERVICE]
+        if request.method == "POST" and path == UPLOAD:
+            return await self.forwarder.forward_upload(
+                request, target, address, self.settings.upload_max_bytes
+            )
+        download = request.method in ("GET", "HEAD") and is_media_file(path)
+        return await self.forwarder.forward(request, target, address, download=download)
 
 
 def _too_many_requests(request: Request, headers: dict[str, str]) -> Response:

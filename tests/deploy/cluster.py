@@ -21,6 +21,8 @@ from tests.mailbox import token_in_log
 from tests.processes import Process, free_ports, uvicorn_args, wait_until_ready
 
 REPLICAS = 2
+# The services that call media (decision 0036): the owners attach files, records reads them.
+MEDIA_CALLERS = ("identity", "feed", "groups", "records")
 TOKEN = "replica-test-internal-token"
 # uvicorn's shutdown and keep-alive timeouts as deploy/entrypoint.sh sets them.
 GRACEFUL = ("--timeout-graceful-shutdown", "20", "--timeout-keep-alive", "5")
@@ -117,6 +119,16 @@ def _service_env(
             "RECORDS_FEED_URL": f"http://127.0.0.1:{ports['feed'][index]}",
             "RECORDS_EXPORT_DIR": str(folder / "exports"),
         }
+    if service in MEDIA_CALLERS:  # attaching files, and records' reads of them
+        env[f"{prefix}_MEDIA_URL"] = f"http://127.0.0.1:{ports['media'][other]}"
+    if service == "media":  # its questions to the owners; one store, as one shared volume
+        env |= {
+            "MEDIA_FEED_URL": f"http://127.0.0.1:{ports['feed'][other]}",
+            "MEDIA_GROUPS_URL": f"http://127.0.0.1:{ports['groups'][index]}",
+            "MEDIA_IDENTITY_URL": f"http://127.0.0.1:{ports['identity'][other]}",
+            "MEDIA_MEDIA_DIR": str(folder / "media"),
+            "MEDIA_SPOOL_DIR": str(folder / f"media-spool-{index}"),
+        }
     if service == "identity":
         env |= {
             "IDENTITY_SIGNING_KEY_DIR": str(folder / "keys"),
@@ -129,15 +141,16 @@ def _service_env(
 
 def _gateway_env(index: int, ports: dict[str, list[int]]) -> dict[str, str]:
     other = (index + 1) % REPLICAS
-    # Gateway 0 reaches identity 0, feed 1, groups 0, moderation 1 and records 0; gateway 1 the
-    # others: a write through one gateway and its read through the other land on different
-    # replicas.
+    # Gateway 0 reaches identity 0, feed 1, groups 0, moderation 1, records 0 and media 1;
+    # gateway 1 the others: a write through one gateway and its read through the other land on
+    # different replicas.
     return {
         "GATEWAY_IDENTITY_URL": f"http://127.0.0.1:{ports['identity'][index]}",
         "GATEWAY_FEED_URL": f"http://127.0.0.1:{ports['feed'][other]}",
         "GATEWAY_GROUPS_URL": f"http://127.0.0.1:{ports['groups'][index]}",
         "GATEWAY_MODERATION_URL": f"http://127.0.0.1:{ports['moderation'][other]}",
         "GATEWAY_RECORDS_URL": f"http://127.0.0.1:{ports['records'][index]}",
+        "GATEWAY_MEDIA_URL": f"http://127.0.0.1:{ports['media'][other]}",
         "GATEWAY_TOKEN_ISSUER": f"http://127.0.0.1:{ports['identity'][0]}",
         "GATEWAY_RATE_LIMIT_ENABLED": "false",
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "30",

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.settings import GatewaySettings
 from launcher.__main__ import uvicorn_command
 from launcher.topology import APPS, COMPONENTS, DEFAULT_PORTS, SERVICES, SUBSCRIPTIONS
 from tests.processes import ROOT
@@ -79,6 +80,7 @@ def test_no_secret_value_is_in_the_manifests(manifests):
     config = _of(manifests, "ConfigMap")["govsocial-config"]["data"]
     assert not [key for key in config if "TOKEN" in key and "ISSUER" not in key]
     assert not [key for key in config if "DATABASE_URL" in key or "PASSWORD" in key]
+    assert not [key for key in config if "SECRET" in key or "ACCESS_KEY" in key]
 
 
 def test_kubernetes_and_compose_subscriptions_are_the_launchers(manifests):
@@ -125,8 +127,16 @@ def test_every_service_is_addressed_verified_and_given_its_database(manifests):
         assert secrets[f"{prefix}_DATABASE_URL"] == {"name": "govsocial-database", "key": service}
         assert secrets[f"{prefix}_INTERNAL_TOKEN"] == {"name": "govsocial-internal-token", "key": "token"}
     # moderation asks feed and groups at filing (decision 0032); records asks identity and feed
-    # (decision 0033)
-    for caller, owners in (("moderation", ("feed", "groups")), ("records", ("identity", "feed"))):
+    # (decision 0033); media asks the owners who sees a file, and they (and records) call media
+    # (decision 0036)
+    for caller, owners in (
+        ("moderation", ("feed", "groups")),
+        ("records", ("identity", "feed", "media")),
+        ("media", ("feed", "groups", "identity")),
+        ("feed", ("media",)),
+        ("groups", ("media",)),
+        ("identity", ("media",)),
+    ):
         for owner in owners:
             key = f"{caller.upper()}_{owner.upper()}_URL"
             assert config[key] == f"http://{owner}"
@@ -163,12 +173,12 @@ def test_compose_keeps_records_exports_in_a_named_volume():
 
 def test_the_suites_pods_reach_every_service_and_nothing_else_does(manifests):
     """Events, JWKS and moderation's lookups in feed and groups go from one service's pod to
-    another's: the policy admits every pod of the suite, and Prometheus."""
+    another's: the policy admits every pod of the suite, and Prometheus. Media has its own."""
     policy = _of(manifests, "NetworkPolicy")["govsocial-services"]
     (selector,) = policy["spec"]["podSelector"]["matchExpressions"]
     assert selector["key"] == "app.kubernetes.io/component"
     assert selector["operator"] == "In"
-    assert sorted(selector["values"]) == sorted(SERVICES)
+    assert sorted(selector["values"]) == sorted(set(SERVICES) - {"media"})
     (rule,) = policy["spec"]["ingress"]
     assert rule["from"] == [
         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "govsocial"}}},
@@ -343,3 +353,99 @@ def test_in_production_only_the_ingress_controller_reaches_the_gateway_that_trus
     assert public[0]["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
     ]
+
+
+# Who calls media besides the gateway: the owners attach and release files, records reads them
+# for its exports (decision 0036).
+MEDIA_CALLERS = {"identity", "feed", "groups", "records"}
+
+
+def test_only_the_gateway_the_owners_records_and_prometheus_reach_media(manifests):
+    """Media's policy admits the gateway, every service that sends it events (the launcher's
+    subscriptions) or calls it, and Prometheus; no other pod of the suite."""
+    policy = _of(manifests, "NetworkPolicy")["govsocial-media"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "govsocial",
+        "app.kubernetes.io/component": "media",
+    }
+    (rule,) = policy["spec"]["ingress"]
+    pods, monitoring = rule["from"]
+    assert monitoring == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert pods["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "govsocial"}
+    (allowed,) = pods["podSelector"]["matchExpressions"]
+    assert (allowed["key"], allowed["operator"]) == ("app.kubernetes.io/component", "In")
+    publishers = {name for name, subs in SUBSCRIPTIONS.items() if "media" in {s for s, _ in subs}}
+    assert set(allowed["values"]) == {"gateway"} | publishers | MEDIA_CALLERS
+    assert "moderation" not in allowed["values"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+def test_media_keeps_its_files_in_an_object_store_every_replica_reaches(manifests):
+    """Replicas share no folder: the files are in S3, its keys in a Secret; the pod writes only
+    uploads in progress, to an emptyDir, and a read-only root refuses any other folder."""
+    config = _of(manifests, "ConfigMap")["govsocial-config"]["data"]
+    assert config["MEDIA_STORAGE"] == "s3"
+    assert config["MEDIA_S3_BUCKET"]
+    assert "MEDIA_S3_ENDPOINT_URL" in config
+    pod = _of(manifests, "Deployment")["media"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert secrets["MEDIA_S3_ACCESS_KEY_ID"] == {"name": "govsocial-media-s3", "key": "access-key-id"}
+    assert secrets["MEDIA_S3_SECRET_ACCESS_KEY"] == {"name": "govsocial-media-s3", "key": "secret-access-key"}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == env["MEDIA_SPOOL_DIR"]]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "emptyDir" in volume
+    assert not [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    return int(size[:-1]) * units[size[-1].lower()] if size[-1].lower() in units else int(size)
+
+
+def test_the_upload_path_alone_takes_a_file_sized_body_through_the_ingress():
+    """ingress-nginx refuses a body over its `proxy-body-size` with its own page: the upload
+    route's Ingress lets the gateway's cap through (the gateway answers 413 past it), every
+    other path keeps the small limit."""
+    ingresses = _of(_render("overlays/production"), "Ingress")
+    uploads, main = ingresses["govsocial-uploads"], ingresses["govsocial"]
+    (rule,) = uploads["spec"]["rules"]
+    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [("/api/v1/media", "Exact")]
+    annotations = uploads["metadata"]["annotations"]
+    assert (
+        _bytes(annotations["nginx.ingress.kubernetes.io/proxy-body-size"])
+        > GatewaySettings().upload_max_bytes
+    )
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    assert (
+        _bytes(main["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]) <= 2 * 1024**2
+    )
+    assert uploads["spec"]["ingressClassName"] == main["spec"]["ingressClassName"]
+    assert uploads["spec"]["tls"] == main["spec"]["tls"]
+    assert rule["host"] == main["spec"]["rules"][0]["host"]
+
+
+MEDIA_DIR = "/app/var/media"
+
+
+def test_compose_keeps_media_files_in_a_named_volume_or_in_minio_with_the_s3_profile():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    media = compose["services"]["media"]
+    environment = media["environment"]
+    assert environment["MEDIA_MEDIA_DIR"] == MEDIA_DIR
+    (volume,) = [v.split(":")[0] for v in media["volumes"] if v.split(":")[1] == MEDIA_DIR]
+    assert volume in compose["volumes"]
+    assert f"mkdir -p {EXPORTS} {MEDIA_DIR}" in (ROOT / "deploy/Dockerfile").read_text()
+    # local by default; `--profile s3` adds MinIO, which only media reaches
+    assert environment["MEDIA_STORAGE"] == "${MEDIA_STORAGE:-local}"
+    minio = compose["services"]["minio"]
+    assert minio["profiles"] == ["s3"]
+    assert "ports" not in minio
+    assert media["depends_on"]["minio"] == {"condition": "service_healthy", "required": False}
+    assert environment["MEDIA_S3_ENDPOINT_URL"].endswith("http://minio:9000}")
+    # the keys come from .env, never from this file, and MinIO's are the same
+    for key in ("MEDIA_S3_ACCESS_KEY_ID", "MEDIA_S3_SECRET_ACCESS_KEY"):
+        assert environment[key] == f"${{{key}:-}}"
+    assert minio["environment"]["MINIO_ROOT_USER"] == "${MEDIA_S3_ACCESS_KEY_ID:-}"
+    assert minio["environment"]["MINIO_ROOT_PASSWORD"] == "${MEDIA_S3_SECRET_ACCESS_KEY:-}"

@@ -275,6 +275,74 @@ async def test_two_replicas_of_everything_lose_and_double_no_event(cluster: Clus
             assert set(organisation) <= {p["id"] for p in org}
 
 
+async def _upload(client: httpx.AsyncClient, person: Person, data: bytes, name: str) -> dict[str, Any]:
+    """An upload, retried while media's replica does not know the persona yet (401 with
+    Retry-After: its ``persona.created`` event is on its way)."""
+    deadline = time.monotonic() + EVENTUALLY
+    while True:
+        resp = await client.post(
+            "/api/v1/media", files={"file": (name, data, "image/png")}, headers=_auth(person.token)
+        )
+        if resp.status_code != 401 or "retry-after" not in resp.headers or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert resp.status_code == 202, resp.text
+    created: dict[str, Any] = resp.json()
+    return created
+
+
+async def test_two_media_replicas_process_each_upload_once_and_serve_it_through_either_gateway(
+    cluster: Cluster,
+):
+    """Both media replicas run the worker on one store (here a shared folder, as a shared
+    volume or a bucket would be): each upload is claimed and processed once, and its file is
+    served by either replica, through either gateway (decision 0036)."""
+    from tests.media.samples import png_bytes
+
+    people = [Person(100 + i) for i in range(2)]
+    async with (
+        httpx.AsyncClient(base_url=cluster.gateways()[0], timeout=30, limits=LIMITS) as one,
+        httpx.AsyncClient(base_url=cluster.gateways()[1], timeout=30, limits=LIMITS) as two,
+    ):
+        clients = [one, two]
+        await asyncio.gather(*(_sign_up(cluster, clients, p) for p in people))
+        uploads = await asyncio.gather(
+            *(
+                _upload(clients[n % 2], people[n % 2], png_bytes(20 + n, 10 + n), f"picture-{n}.png")
+                for n in range(8)
+            )
+        )
+        assert {u["status"] for u in uploads} == {"processing"}
+
+        async def ready(n: int, media_id: str) -> dict[str, Any]:
+            owner = people[n % 2]
+            deadline = time.monotonic() + EVENTUALLY
+            while True:  # asked through the other gateway, so of the other media replica
+                resp = await clients[(n + 1) % 2].get(f"/api/v1/media/{media_id}", headers=_auth(owner.token))
+                assert resp.status_code == 200, resp.text
+                if resp.json()["status"] != "processing" or time.monotonic() > deadline:
+                    media: dict[str, Any] = resp.json()
+                    return media
+                await asyncio.sleep(0.2)
+
+        done = await asyncio.gather(*(ready(n, u["id"]) for n, u in enumerate(uploads)))
+        assert [m["status"] for m in done] == ["ready"] * len(uploads), done
+        for n, media in enumerate(done):
+            assert (media["width"], media["height"]) == (20 + n, 10 + n)
+            for client in clients:
+                file = await client.get(
+                    f"/api/v1/media/{media['id']}/file", headers=_auth(people[n % 2].token)
+                )
+                assert file.status_code == 200, file.text
+                assert file.content.startswith(b"\x89PNG")
+                assert file.headers["content-length"] == str(len(file.content))
+
+    rows = cluster.query("media", "SELECT status, attempts FROM media")
+    assert sorted(rows) == [("ready", 1)] * len(uploads), "an upload was claimed more than once"
+    logs = "\n".join(r.output() for r in cluster.replicas["media"])
+    assert "Traceback" not in logs, logs[-3000:]
+
+
 class _SlowBody:
     """A request body sent in two halves, the second only once ``release`` is set."""
 

@@ -24,6 +24,10 @@ RECORDS = (
     "records officers only, every call audited (decision 0033)"
 )
 OWN_EXPORT = "records: a persona's own export, made by its request and shown to it alone"
+MEDIA = (
+    "media: an upload, made by one persona's action in one context, shown only as its owner (a "
+    "post, comment, avatar or group image) is shown, or to its uploader (decision 0036)"
+)
 SESSIONS = (
     "sessions: the caller's own sign-in or grant (a random id, days not moments), shown only in the "
     "context it belongs to: an app's grant to its persona, browsers and password sign-ins to the "
@@ -231,6 +235,11 @@ CLASSIFIED: dict[tuple[str, str], str] = {
     ("SessionPublic", "expires_on"): SESSIONS,
     ("SessionPublic", "id"): SESSIONS,
     ("SessionPublic", "since"): SESSIONS,
+    ("MediaPublic", "created_at"): MEDIA,
+    ("MediaPublic", "id"): MEDIA,
+    # an attachment as its owner keeps it: one schema in the merge when feed, groups and identity
+    # publish the same one, else one per service, named with its title
+    ("MediaAttachment", "id"): MEDIA,
 }
 
 # the only answers that may hold a persona together with its account, or both personas: the

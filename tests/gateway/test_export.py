@@ -13,6 +13,7 @@ APPS = [
     "groups=services.groups.app:create_app",
     "moderation=services.moderation.app:create_app",
     "records=services.records.app:create_app",
+    "media=services.media.app:create_app",
 ]
 
 

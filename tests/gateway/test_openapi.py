@@ -37,7 +37,7 @@ async def test_the_gateway_serves_one_valid_openapi_3_1_document_of_every_servic
     assert (
         owners
         == {*suite.services, "gateway"}
-        == {"identity", "feed", "groups", "moderation", "records", "gateway"}
+        == {"identity", "feed", "groups", "moderation", "records", "media", "gateway"}
     )
     # the gateway's own: one search over the types their owners publish (decision 0034)
     assert [path for path in document["paths"] if resolve(path) == "gateway"] == ["/api/v1/search"]

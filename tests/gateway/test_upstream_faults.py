@@ -42,7 +42,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     stubs: dict[str, Stub] = {}
     process = None
     try:
-        for name in ("identity", "feed", "groups", "moderation", "records"):
+        for name in ("identity", "feed", "groups", "moderation", "records", "media"):
             stubs[name] = stub(name, jwks if name == "identity" else None)
         process, url = gateway(
             {name: s.url for name, s in stubs.items()},
@@ -227,6 +227,7 @@ def test_readiness_names_each_upstream(world):
                 "groups": "ready",
                 "moderation": "ready",
                 "records": "ready",
+                "media": "ready",
             },
         }
         world.stubs["groups"].stop()
@@ -239,6 +240,7 @@ def test_readiness_names_each_upstream(world):
                 "groups": "unreachable",
                 "moderation": "ready",
                 "records": "ready",
+                "media": "ready",
             }
         finally:
             world.stubs["groups"].start()
