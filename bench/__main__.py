@@ -25,20 +25,20 @@ from jose import jwt
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import cpu, dataset, report, search
+from bench import cpu, dataset, media, report, search
 from kit.migrations import upgrade
 from kit.tokens import ACCESS_TOKEN_TYPE
 from services.identity.keys import KeyRing
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SERVICES = ("identity", "feed", "groups", "moderation", "records")
+SERVICES = ("identity", "feed", "groups", "moderation", "records", "media")
 HOME = "/api/v1/timelines/home"
 AUDIENCE = "govsocial-api"
 
 WRK_SCRIPT = """
 wrk.method = "{method}"
-wrk.headers["Authorization"] = "Bearer {token}"
+{authorization}
 wrk.headers["Content-Type"] = "application/json"
 {body}
 done = function(summary, latency, requests)
@@ -198,7 +198,7 @@ def wrk(
 ) -> dict[str, Any]:
     script = WRK_SCRIPT.format(
         method="POST" if body else "GET",
-        token=token,
+        authorization=f'wrk.headers["Authorization"] = "Bearer {token}"' if token else "",
         body=f"wrk.body = [[{json.dumps(body)}]]" if body else "",
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
@@ -356,6 +356,49 @@ def measure_search(
     return search.measure(suite.url, token, run, say=say)
 
 
+def measure_media(
+    args: argparse.Namespace, backend: str, suite: Suite, world: dataset.World, urls: dict[str, str]
+) -> dict[str, Any]:
+    """The media scenarios (``bench.media``): a 20 MB upload's memory, and a 1 MB image served
+    through the gateway against the gateway's static route."""
+    author, reader = world.members[world.small_group][:2]
+    media.add_replicas(urls["media"], [author, reader])
+    pids = cpu.children_by_port(suite.process.pid, suite.ports)
+    results: dict[str, Any] = {
+        "backend": backend,
+        "connections": args.connections[0],
+        "seconds_per_run": args.seconds,
+    }
+    results["upload"] = figure = media.measure_upload_memory(suite.url, suite.token(author), pids["media"])
+    print(
+        f"[{backend}] media upload 20 MB: peak RSS growth {figure['peak_growth_mb']} MB ({figure})",
+        flush=True,
+    )
+    media_id, content, signed = media.prepare_image(suite.url, suite.token(author), suite.token(reader))
+    process, static_base = media.start_static_gateway(suite.var, suite.identity, content, free_ports)
+    try:
+        wait_ready(static_base + media.STATIC_PATH, process, 60)
+        token = suite.token(reader)
+        scenarios = {
+            "file_bearer": suite.url + f"/api/v1/media/{media_id}/file",
+            "file_signed": suite.url + signed if signed.startswith("/") else signed,
+            "static": static_base + media.STATIC_PATH,
+        }
+        for name, url in scenarios.items():
+            # a signed link and the static route are read without a token, as an <img> reads them
+            bearer = token if name == "file_bearer" else ""
+            wrk(url, bearer, args.connections[0], 2)  # warm-up, discarded
+            results[name] = figure = wrk(url, bearer, args.connections[0], args.seconds)
+            print(f"[{backend}] media {name:<14} {media.line(figure)}", flush=True)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    results["image_bytes"] = len(content)
+    results["ratios"] = media.judge(results)
+    print(media.table(results), flush=True)
+    return results
+
+
 def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-", dir=ROOT / "var"))
     urls = database_urls(backend, work)
@@ -365,6 +408,7 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     world = dataset.populate(urls["feed"], identity_url=urls["identity"])
     print(f"[{backend}] base dataset in {time.monotonic() - started:.0f} s", flush=True)
     home, searching = "home" in args.scenarios, "search" in args.scenarios
+    measuring_media = "media" in args.scenarios
     suite = Suite(urls, work)
     helpers: dict[str, subprocess.Popen[bytes]] = {}
     results: dict[str, Any] = {"backend": backend}
@@ -385,7 +429,9 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
         }
     try:
         meter = cpu_meter(backend, suite, {name: process.pid for name, process in helpers.items()})
-        for size in args.sizes:
+        if measuring_media:
+            results["media"] = measure_media(args, backend, suite, world, urls)
+        for size in args.sizes if home or searching else ():
             started = time.monotonic()
             dataset.add_posts(urls["feed"], world, size)
             print(f"[{backend}] {size:,} posts ({time.monotonic() - started:.0f} s to add)", flush=True)
@@ -450,6 +496,11 @@ def write(results: dict[str, Any], machine: dict[str, Any], folder: Path = RESUL
         merged = results
     else:
         merged = {**previous, "backend": backend}
+    if "media" in results:
+        results["media"]["machine"] = machine
+        merged["media"] = results["media"]
+    elif "media" in previous:
+        merged["media"] = previous["media"]
     if "search" in results:
         searched = results["search"]
         searched["machine"] = machine
@@ -461,7 +512,7 @@ def write(results: dict[str, Any], machine: dict[str, Any], folder: Path = RESUL
     path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
 
 
-SCENARIOS = ("home", "search")
+SCENARIOS = ("home", "search", "media")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
-        help="home (the timelines and posting), search (bench/search.py), or both",
+        help="home (the timelines and posting), search (bench/search.py), media (bench/media.py)",
     )
     parser.add_argument("--connections", default="32,256")
     parser.add_argument("--seconds", type=int, default=10)
