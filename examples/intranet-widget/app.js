@@ -321,7 +321,40 @@ function renderPost(post) {
   body.className = "body";
   body.textContent = post.body; // text, never HTML: posts may contain markup
   item.append(who, when, body);
+  for (const media of post.media || []) item.append(renderMedia(media));
   return item;
+}
+
+// A post's file: an image shown (its preview), anything else a download link. An <img> cannot
+// send the bearer token, so the media's answer gives short-lived signed links to use instead.
+function renderMedia(media) {
+  const holder = document.createElement(media.media_type === "image" ? "figure" : "p");
+  holder.className = "media";
+  holder.dataset.mediaId = media.id;
+  api(`/api/v1/media/${encodeURIComponent(media.id)}`)
+    .then((found) => {
+      const link = new URL(found.preview_url || found.url, state.gateway).href;
+      if (media.media_type === "image") {
+        const image = document.createElement("img");
+        image.alt = media.description || "";
+        image.src = link;
+        if (media.width && media.height) {
+          image.width = Math.min(media.width, 320);
+          image.height = Math.round((image.width * media.height) / media.width);
+        }
+        holder.append(image);
+      } else {
+        const anchor = document.createElement("a");
+        anchor.href = new URL(found.url, state.gateway).href;
+        anchor.rel = "noopener";
+        anchor.textContent = media.filename || "Download the file";
+        holder.append(anchor);
+      }
+    })
+    .catch(() => {
+      holder.textContent = "(this file cannot be shown)";
+    });
+  return holder;
 }
 
 function showOnTop(post) {

@@ -11,6 +11,7 @@ has to refresh its token and reopen its stream within the test."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
 from tests.e2e.people import PASSWORD, Person, bearer, grant, sign_in
@@ -335,6 +337,59 @@ def test_the_personal_persona_chosen_at_consent_is_the_one_shown(site, browser, 
         answer: dict[str, Any] = answers[0].json()
         assert (answer["context"], answer["persona_id"]) == ("personal", cy.ids["personal"])
         _assert_nothing_kept(page)
+    finally:
+        page.close()
+
+
+def _post_image(client: httpx.Client, email: str, description: str) -> str:
+    """Uploads a small PNG as the professional persona of ``email``, waits for media to make it
+    ready, and posts it; returns the media id."""
+    headers = bearer(sign_in(client, email, "professional")["access_token"])
+    image = io.BytesIO()
+    Image.new("RGB", (64, 48), (20, 120, 200)).save(image, "PNG")
+    deadline = time.monotonic() + 60
+    while True:  # media learns of the persona through an event
+        resp = client.post(
+            "/api/v1/media",
+            files={"file": ("chart.png", image.getvalue(), "image/png")},
+            data={"description": description},
+            headers=headers,
+        )
+        if resp.status_code == 202 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert resp.status_code == 202, resp.text
+    media_id = str(resp.json()["id"])
+    while (
+        status := client.get(f"/api/v1/media/{media_id}", headers=headers).json()["status"]
+    ) == "processing":
+        assert time.monotonic() < deadline, "the upload was not processed"
+        time.sleep(0.2)
+    assert status == "ready"
+    resp = client.post("/api/v1/posts", json={"body": "The chart", "media_ids": [media_id]}, headers=headers)
+    assert resp.status_code == 201, resp.text
+    return media_id
+
+
+def test_the_widget_shows_a_post_s_image_through_a_signed_link(site, browser, app_id):
+    with httpx.Client(base_url=site.gateway, timeout=30) as client:
+        reader, author = Person(client, site.running, "eve"), Person(client, site.running, "fay")
+        _follow(client, reader, author.ids["professional"])
+        media_id = _post_image(client, author.email, "A blue chart")
+    page = _page(browser, set())
+    sent = _record(page)
+    try:
+        _sign_in(page, site, app_id, reader, "professional")
+        image = page.locator(f"#timeline .post .media[data-media-id='{media_id}'] img")
+        expect(image).to_have_attribute("alt", "A blue chart", timeout=30_000)
+        page.wait_for_function(
+            "(el) => el.complete && el.naturalWidth > 0", arg=image.element_handle(), timeout=30_000
+        )
+        assert image.evaluate("el => el.naturalWidth") == 64  # the preview of a small image keeps its size
+        source = image.get_attribute("src") or ""
+        assert "signature=" in source and "expires=" in source, source
+        # the image is read through the signed link, never with the token in its address
+        assert not any("access_token" in request.url for request in sent), sent
     finally:
         page.close()
 
