@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -131,6 +131,41 @@ class Media:
             log.warning("media answered a release with %d", resp.status_code)
             return False
         return True
+
+    async def replace_image(
+        self,
+        owner_kind: str,
+        owner_id: uuid.UUID,
+        persona_id: uuid.UUID,
+        media_id: uuid.UUID,
+        *,
+        shown: uuid.UUID | None,
+        what: str,
+        write: Callable[[MediaAttachment], Awaitable[None]],
+    ) -> MediaAttachment:
+        """Makes ``persona_id``'s upload ``media_id`` the owner's one image (an avatar, a
+        group's image) in place of ``shown``: attaches it, lets ``write`` store it and commit,
+        then deletes the file it replaced. When the upload is no image (422
+        ``media-not-image``, naming ``what``) or ``write`` fails, the upload goes back to its
+        uploader and the image shown stays attached. ``write`` must leave the owner as it was
+        when it raises (it rolls back)."""
+        attachment = await self.attach(owner_kind, owner_id, persona_id, media_id)
+        try:
+            if attachment.media_type != "image":
+                raise Unprocessable(
+                    f"{what} must be an image.",
+                    slug="media-not-image",
+                    errors=[
+                        {"location": "body.media_id", "message": str(media_id), "code": "media-not-image"}
+                    ],
+                )
+            await write(attachment)
+        except Exception:
+            await self.release(owner_kind, owner_id, keep=[shown] if shown else [], delete=False)
+            raise
+        if shown != attachment.id:
+            await self.release(owner_kind, owner_id, keep=[attachment.id], delete=True)
+        return attachment
 
     async def _post(self, path: str, body: Mapping[str, object]) -> httpx.Response:
         return await self.client.post(

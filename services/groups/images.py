@@ -30,7 +30,6 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.media import Media, MediaAttachment, media_unavailable
-from kit.errors import Unprocessable
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.groups import access, membership
@@ -40,14 +39,6 @@ from services.groups.models import Group
 OWNER_KIND = "group_image"
 ACTION = "change its image"
 _MEDIA_LOOKUP = "media-lookup"  # what media's reader has where a request has its token id
-
-
-def not_an_image(media_id: uuid.UUID) -> Unprocessable:
-    return Unprocessable(
-        "A group's image must be an image.",
-        slug="media-not-image",
-        errors=[{"location": "body.media_id", "message": str(media_id), "code": "media-not-image"}],
-    )
 
 
 def _image_id(group: Group) -> uuid.UUID | None:
@@ -75,21 +66,20 @@ async def set_image(
 ) -> Group:
     """Makes the caller's upload ``media_id`` the group's image."""
     group = await _changeable(session, seen)
-    owner_id, previous = group.id, _image_id(group)
-    attachment = await media.attach(OWNER_KIND, owner_id, seen.persona_id, media_id)
-    try:
-        if attachment.media_type != "image":
-            raise not_an_image(media_id)
-        group.image = attachment.model_dump(mode="json")
-        await _announce(session, outbox, group)
-        await session.commit()
-    except Exception:
-        await session.rollback()  # expires the row: its id was kept in owner_id
-        # the upload goes back to its uploader; the image shown stays attached
-        await media.release(OWNER_KIND, owner_id, keep=[previous] if previous else [], delete=False)
-        raise
-    if previous != attachment.id:
-        await media.release(OWNER_KIND, owner_id, keep=[attachment.id], delete=True)
+
+    async def write(attachment: MediaAttachment) -> None:
+        try:
+            group.image = attachment.model_dump(mode="json")
+            await _announce(session, outbox, group)
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            raise
+
+    group_id, shown = group.id, _image_id(group)
+    await media.replace_image(
+        OWNER_KIND, group_id, seen.persona_id, media_id, shown=shown, what="A group's image", write=write
+    )
     return group
 
 

@@ -30,21 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from domain.media import Media, MediaAttachment, media_unavailable
-from kit.errors import NotFound, Unprocessable
+from kit.errors import NotFound
 from kit.outbox import Outbox
 from services.identity import personas
 from services.identity.models import Account, Persona
 
 OWNER_KIND = "avatar"
 NO_PERSONA = "No persona with this id."
-
-
-def not_an_image(media_id: uuid.UUID) -> Unprocessable:
-    return Unprocessable(
-        "An avatar must be an image.",
-        slug="media-not-image",
-        errors=[{"location": "body.media_id", "message": str(media_id), "code": "media-not-image"}],
-    )
 
 
 async def _own(session: AsyncSession, own: Persona, persona_id: uuid.UUID) -> Persona:
@@ -82,21 +74,20 @@ async def set_avatar(
 ) -> Persona:
     """Makes the caller's upload ``media_id`` the avatar of its own persona ``persona_id``."""
     persona = await _own(session, own, persona_id)
-    owner_id, previous = persona.id, _avatar_id(persona)
-    attachment = await media.attach(OWNER_KIND, owner_id, owner_id, media_id)
-    try:
-        if attachment.media_type != "image":
-            raise not_an_image(media_id)
-        persona.avatar = attachment.model_dump(mode="json")
-        await _announce(session, outbox, persona)
-        await session.commit()
-    except Exception:
-        await session.rollback()  # expires the row: its id was kept in owner_id
-        # the upload goes back to its uploader; the avatar shown stays attached
-        await media.release(OWNER_KIND, owner_id, keep=[previous] if previous else [], delete=False)
-        raise
-    if previous != attachment.id:
-        await media.release(OWNER_KIND, owner_id, keep=[attachment.id], delete=True)
+
+    async def write(attachment: MediaAttachment) -> None:
+        try:
+            persona.avatar = attachment.model_dump(mode="json")
+            await _announce(session, outbox, persona)
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            raise
+
+    shown = _avatar_id(persona)
+    await media.replace_image(
+        OWNER_KIND, persona.id, persona.id, media_id, shown=shown, what="An avatar", write=write
+    )
     return persona
 
 

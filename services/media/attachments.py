@@ -175,44 +175,40 @@ async def withdraw(
     session: AsyncSession, outbox: Outbox, owner_kind: str, owner_id: uuid.UUID, at: datetime
 ) -> None:
     """The owner was deleted: its media are no longer served (in the caller's transaction)."""
-    await _mark(
-        session,
-        outbox,
-        [
-            col(Media.owner_kind) == owner_kind,
-            col(Media.owner_id) == owner_id,
-            col(Media.withdrawn_at).is_(None),
-        ],
-        {"withdrawn_at": at},
-        at,
-    )
-    if owner_kind == "post":
-        await _mark(
-            session,
-            outbox,
-            [
-                col(Media.owner_kind) == "comment",
-                col(Media.post_id) == owner_id,
-                col(Media.post_withdrawn_at).is_(None),
-            ],
-            {"post_withdrawn_at": at},
-            at,
-        )
+    await _follow_owner(session, outbox, owner_kind, owner_id, at, withdrawn=True)
 
 
 async def restore(
     session: AsyncSession, outbox: Outbox, owner_kind: str, owner_id: uuid.UUID, at: datetime
 ) -> None:
     """The owner is back: its media are served again (in the caller's transaction)."""
+    await _follow_owner(session, outbox, owner_kind, owner_id, at, withdrawn=False)
+
+
+async def _follow_owner(
+    session: AsyncSession,
+    outbox: Outbox,
+    owner_kind: str,
+    owner_id: uuid.UUID,
+    at: datetime,
+    *,
+    withdrawn: bool,
+) -> None:
+    """Withdraws (or restores) the owner's media, and a post's comments' media with it."""
+
+    def changing(column: Any) -> Any:
+        return column.is_(None) if withdrawn else column.is_not(None)
+
+    stamp = at if withdrawn else None
     await _mark(
         session,
         outbox,
         [
             col(Media.owner_kind) == owner_kind,
             col(Media.owner_id) == owner_id,
-            col(Media.withdrawn_at).is_not(None),
+            changing(col(Media.withdrawn_at)),
         ],
-        {"withdrawn_at": None},
+        {"withdrawn_at": stamp},
         at,
     )
     if owner_kind == "post":
@@ -222,8 +218,8 @@ async def restore(
             [
                 col(Media.owner_kind) == "comment",
                 col(Media.post_id) == owner_id,
-                col(Media.post_withdrawn_at).is_not(None),
+                changing(col(Media.post_withdrawn_at)),
             ],
-            {"post_withdrawn_at": None},
+            {"post_withdrawn_at": stamp},
             at,
         )
