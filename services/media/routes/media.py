@@ -173,7 +173,8 @@ async def delete_media(
     return Response(status_code=204)
 
 
-BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+# Any type the operator's allow-list accepts (MEDIA_ALLOWED_TYPES): the media's own `content_type`.
+BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": BYTES, "description": "The bytes, of the media's content type"},
     206: {"content": BYTES, "description": "One range of the bytes (Range)"},
