@@ -26,6 +26,7 @@ from services.media.deps import (
     upload_of,
 )
 from services.media.schemas import DESCRIPTION_LENGTH, MediaPublic, MediaUpdate, media_public
+from services.media.settings import DEFAULT_ALLOWED
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 
@@ -173,8 +174,12 @@ async def delete_media(
     return Response(status_code=204)
 
 
-# Any type the operator's allow-list accepts (MEDIA_ALLOWED_TYPES): the media's own `content_type`.
-BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+# The media's own `content_type`: one of the default allow-list's (MEDIA_ALLOWED_TYPES), a
+# preview's WebP, or a type the operator added, sent as itself.
+BYTES = {
+    content_type: {"schema": {"type": "string", "format": "binary"}}
+    for content_type in (*DEFAULT_ALLOWED, "application/octet-stream")
+}
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": BYTES, "description": "The bytes, of the media's content type"},
     206: {"content": BYTES, "description": "One range of the bytes (Range)"},
