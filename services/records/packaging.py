@@ -221,27 +221,28 @@ class Selection:
 
     def _direct(self, item: Any) -> ColumnElement[bool]:
         """An item the scope names itself: by its author or group, date, context and text."""
+        version = VERSION.alias("term_version")
+        words = self._named(item, version, version.c.item_id, version.c.body)
+        return and_(words, item.c.context.in_(self.contexts))
+
+    def _named(self, row: Any, version: Any, version_of: Any, text: Any) -> ColumnElement[bool]:
+        """A row (an item, a media) the scope names itself: by its author or group, its date,
+        and with terms, a version of its ``text`` recorded by the scope's time."""
         who = []
         if self.personas:
-            who.append(item.c.author_id.in_(self.personas))
+            who.append(row.c.author_id.in_(self.personas))
         if self.group_ids:
-            who.append(item.c.group_id.in_(self.group_ids))
-        conditions: list[ColumnElement[bool]] = [
-            or_(*who) if who else false(),
-            item.c.context.in_(self.contexts),
-        ]
+            who.append(row.c.group_id.in_(self.group_ids))
+        conditions: list[ColumnElement[bool]] = [or_(*who) if who else false()]
         if self.date_from is not None:
-            conditions.append(item.c.created_at >= self.date_from)
+            conditions.append(row.c.created_at >= self.date_from)
         if self.date_to is not None:
-            conditions.append(item.c.created_at <= self.date_to)
+            conditions.append(row.c.created_at <= self.date_to)
         if self.terms:
-            version = VERSION.alias("term_version")
-            body = func.lower(version.c.body)
-            matches = [body.like(f"%{like_escape(t)}%", escape=LIKE_ESCAPE) for t in self.terms]
+            lowered = func.lower(text)
+            matches = [lowered.like(f"%{like_escape(t)}%", escape=LIKE_ESCAPE) for t in self.terms]
             conditions.append(
-                exists().where(
-                    version.c.item_id == item.c.id, version.c.recorded_at <= self.as_of, or_(*matches)
-                )
+                exists().where(version_of == row.c.id, version.c.recorded_at <= self.as_of, or_(*matches))
             )
         return and_(*conditions)
 
@@ -287,26 +288,8 @@ class Selection:
         )
 
     def _direct_media(self) -> ColumnElement[bool]:
-        who = []
-        if self.personas:
-            who.append(MEDIA.c.author_id.in_(self.personas))
-        if self.group_ids:
-            who.append(MEDIA.c.group_id.in_(self.group_ids))
-        conditions: list[ColumnElement[bool]] = [or_(*who) if who else false()]
-        if self.date_from is not None:
-            conditions.append(MEDIA.c.created_at >= self.date_from)
-        if self.date_to is not None:
-            conditions.append(MEDIA.c.created_at <= self.date_to)
-        if self.terms:
-            version = MEDIA_VERSION.alias("term_media_version")
-            text = func.lower(version.c.description)
-            matches = [text.like(f"%{like_escape(t)}%", escape=LIKE_ESCAPE) for t in self.terms]
-            conditions.append(
-                exists().where(
-                    version.c.media_id == MEDIA.c.id, version.c.recorded_at <= self.as_of, or_(*matches)
-                )
-            )
-        return and_(*conditions)
+        version = MEDIA_VERSION.alias("term_media_version")
+        return self._named(MEDIA, version, version.c.media_id, version.c.description)
 
     def every_version(self, kind: str, klass: str) -> bool:
         """Whether an item's earlier versions go in: a professional post's are the class
