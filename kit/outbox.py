@@ -61,6 +61,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import event as orm_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -203,6 +204,7 @@ class Outbox:
         self.source = source
         self.subscribers = subscribers
         self.wakeup = asyncio.Event()
+        self._listening = f"kit.outbox.wakes:{id(self)}"  # the session.info key of _wake_after_commit
 
     def _wants(self, subscriber: Subscriber, event_type: str) -> bool:
         return any(
@@ -249,8 +251,21 @@ class Outbox:
         ]
         if rows:
             await session.execute(insert(self.tables.delivery), rows)
-        self.wakeup.set()
+        self._wake_after_commit(session)
         return event_id
+
+    def _wake_after_commit(self, session: AsyncSession) -> None:
+        """Wakes the relay once the caller's transaction commits, not before: woken while the
+        change is still uncommitted, it found nothing, went back to sleep for its whole
+        interval, and the event waited up to that long (about a second). A rolled-back change
+        wakes nothing. One listener per session, however many events it publishes."""
+        sync = session.sync_session
+        if not sync.info.get(self._listening):
+            sync.info[self._listening] = True
+            orm_event.listen(sync, "after_commit", self._wake)
+
+    def _wake(self, _session: object) -> None:
+        self.wakeup.set()
 
     async def publish_many(
         self, session: AsyncSession, events: Sequence[tuple[str, str, Mapping[str, Any]]]
@@ -288,7 +303,7 @@ class Outbox:
         ]
         if deliveries:
             await session.execute(insert(self.tables.delivery), deliveries)
-        self.wakeup.set()
+        self._wake_after_commit(session)
 
 
 class Relay:

@@ -263,3 +263,19 @@ async def test_a_backlog_of_large_events_is_delivered_within_the_subscribers_bod
             ).all()
         assert statuses == ["delivered"] * 13
         assert (await _replica(suite.feed, PersonaReplica, tokens["persona_id"])).display_name == "Ada 11"
+
+
+async def test_the_relay_is_woken_when_the_change_commits_not_before(suite):
+    """Woken before the commit, the relay found nothing and slept its whole interval: the
+    event then waited up to a second for a change already committed."""
+    outbox = suite.identity.state.outbox
+    async with suite.identity.state.database.sessionmaker() as session:
+        outbox.wakeup.clear()
+        await outbox.publish(session, "persona.updated", "x", {"a": 1})
+        await outbox.publish(session, "persona.updated", "y", {"a": 2})
+        assert not outbox.wakeup.is_set()
+        await session.rollback()
+        assert not outbox.wakeup.is_set()
+        await outbox.publish(session, "persona.updated", "x", {"a": 1})
+        await session.commit()
+        assert outbox.wakeup.is_set()
