@@ -14,7 +14,7 @@ import contextlib
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -27,6 +27,15 @@ MAX_RETRY_AFTER = 120.0
 MAX_THROTTLED_SECONDS = 600.0
 RENEW_MARGIN_SECONDS = 30.0
 USER_AGENT = "socialctl/0.1"
+MAX_PAGE = 100  # the API's largest page
+# An idle connection is dropped after this long: well before the servers close it themselves
+# (uvicorn's keep-alive, 5 s, as the launcher and the deployments run it). At the very moment
+# a server closes an idle connection, a request sent on it is lost, and throttled requests
+# waiting out a 5-second window would otherwise wake just then.
+KEEPALIVE_EXPIRY = 2.0
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# What a request on a connection the server closed meanwhile ends in: no answer at all.
+CONNECTION_CLOSED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def default_client(base_url: str) -> httpx.AsyncClient:
@@ -34,7 +43,9 @@ def default_client(base_url: str) -> httpx.AsyncClient:
         base_url=base_url,
         timeout=httpx.Timeout(30.0, connect=5.0),
         headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        limits=httpx.Limits(
+            max_connections=64, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY
+        ),
     )
 
 
@@ -94,6 +105,12 @@ class ApiError(Exception):
 class NotSignedIn(ApiError):
     def __init__(self) -> None:
         super().__init__("Not signed in", "Run `socialctl login` first.", status=401)
+
+
+def replayable(method: str, headers: Mapping[str, str] | None) -> bool:
+    """Whether sending the request twice does what sending it once does: an idempotent method,
+    or a POST with an Idempotency-Key, whose second answer is the first one's."""
+    return method.upper() in IDEMPOTENT_METHODS or "idempotency-key" in httpx.Headers(headers or {})
 
 
 def retry_after(response: httpx.Response, attempt: int) -> float:
@@ -206,8 +223,11 @@ class Api:
         """Sends until an answer other than 429 or 503. A 503 is retried ``attempts`` times in
         all; a 429 as long as the API asks, up to ``max_throttled_seconds`` of waiting for this
         request: a throttled row of a bulk import is late, not failed, however many other
-        requests win the next window first."""
+        requests win the next window first. A request whose connection closed without an
+        answer is sent once more if sending it twice is harmless (``replayable``): the server
+        may have closed an idle connection just as the request left."""
         attempt, throttles, throttled = 0, 0, 0.0
+        resent = False
         while True:
             try:
                 response = await self.client.request(method, path, **kwargs)
@@ -217,6 +237,11 @@ class Api:
                     raise ApiError("Cannot reach the API", f"{self.config.url}: {exc}") from exc
                 await self.sleep(0.5 * 2**attempt)
                 attempt += 1
+                continue
+            except CONNECTION_CLOSED as exc:
+                if resent or not replayable(method, kwargs.get("headers")):
+                    raise ApiError("No answer from the API", f"{self.config.url}: {exc!r}") from exc
+                resent = True  # on a new connection: the pool has dropped the closed one
                 continue
             except httpx.TransportError as exc:
                 raise ApiError("No answer from the API", f"{self.config.url}: {exc!r}") from exc
@@ -260,10 +285,11 @@ class Api:
         return response.json()
 
     async def pages(
-        self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 100
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Every item of a list, following ``next_cursor`` page by page."""
-        query: dict[str, Any] = {**(params or {}), "limit": limit}
+        self, path: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every item of a list, following ``next_cursor`` page by page (``limit`` to a page,
+        the API's largest page by default)."""
+        query: dict[str, Any] = {**(params or {}), "limit": limit or MAX_PAGE}
         while True:
             page = await self.call("GET", path, params=query)
             for item in page.get("items", []):
@@ -273,5 +299,16 @@ class Api:
                 return
             query["cursor"] = cursor
 
-    async def collect(self, path: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return [item async for item in self.pages(path, params)]
+    async def collect(
+        self, path: str, params: Mapping[str, Any] | None = None, *, most: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a list, or its first ``most`` (no page beyond them is asked for)."""
+        if most is None:
+            return [item async for item in self.pages(path, params)]
+        items: list[dict[str, Any]] = []
+        async with contextlib.aclosing(self.pages(path, params, limit=min(most, MAX_PAGE))) as pages:
+            async for item in pages:
+                items.append(item)
+                if len(items) >= most:
+                    break
+        return items

@@ -7,8 +7,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
+import uuid
+from collections.abc import Coroutine, Iterable
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -38,7 +39,8 @@ MAX_FAILURES_SHOWN = 50
 
 app = typer.Typer(
     name="socialctl",
-    help="Script the govsocial API: sign-in, apps, provisioning, groups, announcements, webhooks, exports.",
+    help="Script the govsocial API: sign-in, apps, clients, provisioning, groups, announcements, "
+    "webhooks, exports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -46,7 +48,9 @@ accounts_app = typer.Typer(help="Accounts, provisioned through SCIM.", no_args_i
 groups_app = typer.Typer(help="Purpose groups.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhook endpoints (administrators and clients with the webhooks scope).")
 apps_app = typer.Typer(help="Apps that sign people in with the code flow (administrators).")
+clients_app = typer.Typer(help="Integrator clients that sign in with their own secret (administrators).")
 app.add_typer(apps_app, name="apps", no_args_is_help=True)
+app.add_typer(clients_app, name="clients", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(groups_app, name="groups")
 app.add_typer(webhooks_app, name="webhooks", no_args_is_help=True)
@@ -81,6 +85,25 @@ def api(config: Config | None = None) -> Api:
 
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _id_column(table: Table, header: str, ids: Iterable[object]) -> None:
+    """A column of ids, which the next command takes: never shortened or wrapped, whatever the
+    terminal's width (the other columns fold instead)."""
+    table.add_column(header, no_wrap=True, min_width=max((len(str(i)) for i in ids), default=len(header)))
+
+
+def _moment(value: str | None) -> str:
+    """An API timestamp to the second, in UTC."""
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _idempotency_key() -> dict[str, str]:
+    """A fresh Idempotency-Key for a create: the API answers a repeat with the first answer, so
+    a request whose connection closed without an answer may be sent again."""
+    return {"Idempotency-Key": str(uuid.uuid4())}
 
 
 @app.command()
@@ -279,8 +302,12 @@ def import_accounts(
     elapsed = time.monotonic() - started
     failures = summary.failures
     if failures:
-        table = Table("line", "user_name", "error", title="Failed rows", title_justify="left")
-        for failure in failures[:MAX_FAILURES_SHOWN]:
+        shown = failures[:MAX_FAILURES_SHOWN]
+        table = Table(title="Failed rows", title_justify="left")
+        _id_column(table, "line", (f.line for f in shown))
+        _id_column(table, "user_name", (f.user_name for f in shown))
+        table.add_column("error", overflow="fold")
+        for failure in shown:
             table.add_row(str(failure.line), failure.user_name, Text(failure.detail or ""))
         out.print(table)
         if len(failures) > MAX_FAILURES_SHOWN and errors_csv is None:
@@ -302,13 +329,38 @@ def create_group(
     handle: Annotated[str, typer.Argument(help="The group's handle, e.g. cloud_move.")],
     name: Annotated[str, typer.Option(help="The group's name.")],
     purpose: Annotated[str, typer.Option(help="Why the group exists, as a sentence.")],
+    objective: Annotated[str, typer.Option(help="The charter: what the group sets out to do.")],
+    audience: Annotated[str, typer.Option(help="The charter: whom the group is for.")],
+    review_at: Annotated[
+        str, typer.Option(help="The charter: when its owners review it (a date, or 90d from today).")
+    ],
+    indicator: Annotated[
+        list[str] | None, typer.Option(help="The charter: a sign of success; repeat for several.")
+    ] = None,
+    steward: Annotated[
+        list[str] | None, typer.Option(help="The charter: a steward's persona id; repeat (you by default).")
+    ] = None,
     description: Annotated[str | None, typer.Option()] = None,
     tag: Annotated[list[str] | None, typer.Option(help="A tag; repeat for several.")] = None,
     visibility: Annotated[Literal["open", "closed", "secret"], typer.Option()] = "open",
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a purpose group in the signed-in persona's context; the persona owns it."""
-    body: dict[str, Any] = {"name": name, "handle": handle, "purpose": purpose, "visibility": visibility}
+    """Create a purpose group in the signed-in persona's context; the persona owns it.
+
+    A group exists for its purpose and its charter: the objective, the audience and the date
+    of its review are required."""
+    charter: dict[str, Any] = {"objective": objective, "audience": audience, "review_at": _day(review_at)}
+    if indicator:
+        charter["success_indicators"] = indicator
+    if steward:
+        charter["stewards"] = steward
+    body: dict[str, Any] = {
+        "name": name,
+        "handle": handle,
+        "purpose": purpose,
+        "visibility": visibility,
+        "charter": charter,
+    }
     if description:
         body["description"] = description
     if tag:
@@ -316,7 +368,9 @@ def create_group(
 
     async def work() -> dict[str, Any]:
         async with api() as client:
-            created: dict[str, Any] = await client.call("POST", "/api/v1/groups", json=body)
+            created: dict[str, Any] = await client.call(
+                "POST", "/api/v1/groups", json=body, headers=_idempotency_key()
+            )
             return created
 
     group = run(work())
@@ -326,14 +380,24 @@ def create_group(
         out.print(Text(f"Created group {group['handle']} ({group['context']}): {group['id']}"))
 
 
+def _day(value: str) -> str:
+    """An ISO 8601 date, or a number of days from today such as 90d."""
+    try:
+        if value[:-1].isdigit() and value.endswith("d"):
+            return (datetime.now(UTC).date() + timedelta(days=int(value[:-1]))).isoformat()
+        return date.fromisoformat(value).isoformat()
+    except (ValueError, OverflowError):
+        raise typer.BadParameter("give an ISO 8601 date or a number of days such as 90d") from None
+
+
 def _when(value: str) -> str:
     """An ISO 8601 time, or a duration from now such as 7d or 12h."""
     units = {"d": "days", "h": "hours", "m": "minutes"}
-    if value[:-1].isdigit() and value[-1:] in units:
-        return (datetime.now(UTC) + timedelta(**{units[value[-1]]: int(value[:-1])})).isoformat()
     try:
+        if value[:-1].isdigit() and value[-1:] in units:
+            return (datetime.now(UTC) + timedelta(**{units[value[-1]]: int(value[:-1])})).isoformat()
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise typer.BadParameter("give an ISO 8601 time or a duration such as 7d") from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
@@ -368,7 +432,9 @@ def post(
 
     async def work() -> dict[str, Any]:
         async with api() as client:
-            created: dict[str, Any] = await client.call("POST", "/api/v1/posts", json=body)
+            created: dict[str, Any] = await client.call(
+                "POST", "/api/v1/posts", json=body, headers=_idempotency_key()
+            )
             return created
 
     created = run(work())
@@ -445,7 +511,12 @@ def list_webhooks(as_json: JsonFlag = False) -> None:
     if not endpoints:
         out.print("No webhook endpoints.")
         return
-    table = Table("id", "url", "events", "contexts", "active")
+    table = Table()
+    _id_column(table, "id", (e["id"] for e in endpoints))
+    table.add_column("url", overflow="fold", min_width=12)
+    table.add_column("events", overflow="fold", min_width=8)
+    table.add_column("contexts", overflow="fold", min_width=8)
+    table.add_column("active", no_wrap=True)
     for endpoint in endpoints:
         table.add_row(
             endpoint["id"],
@@ -494,6 +565,84 @@ def send_test_event(
         out.print(Text(f"Delivery {delivery['id']}: {delivery['status']}{detail}"))
         if delivery["status"] == "failed":
             raise typer.Exit(1)
+
+
+@webhooks_app.command("delete")
+def delete_webhook(webhook_id: Annotated[str, typer.Argument(help="The endpoint's id.")]) -> None:
+    """Remove a webhook endpoint: it receives nothing more, pending deliveries included."""
+
+    async def work() -> None:
+        async with api() as client:
+            await client.call("DELETE", f"/api/v1/webhooks/{webhook_id}")
+
+    run(work())
+    out.print(Text(f"Removed webhook {webhook_id}."))
+
+
+@webhooks_app.command("deliveries")
+def list_deliveries(
+    webhook_id: Annotated[str, typer.Argument(help="The endpoint's id.")],
+    limit: Annotated[int, typer.Option(min=1, help="Show the newest N deliveries.")] = 20,
+    every: Annotated[bool, typer.Option("--all", help="Show every delivery the log keeps.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """An endpoint's delivery log, newest first: each event sent, its outcome and attempts.
+
+    A failed delivery can be sent again with `socialctl webhooks redeliver`."""
+    path = f"/api/v1/webhooks/{webhook_id}/deliveries"
+
+    async def work() -> list[dict[str, Any]]:
+        async with api() as client:
+            # one more than asked for tells whether the log holds more
+            return await client.collect(path) if every else await client.collect(path, most=limit + 1)
+
+    deliveries = run(work())
+    more = not every and len(deliveries) > limit
+    deliveries = deliveries if every else deliveries[:limit]
+    if as_json:
+        _print_json(deliveries)
+        return
+    if not deliveries:
+        out.print("No deliveries.")
+        return
+    table = Table()
+    _id_column(table, "id", (d["id"] for d in deliveries))
+    _id_column(table, "event", (d["event_id"] for d in deliveries))
+    table.add_column("type", overflow="fold", min_width=8)
+    table.add_column("status", no_wrap=True)
+    table.add_column("attempts", justify="right", no_wrap=True)
+    table.add_column("last answer", overflow="fold", min_width=8)
+    table.add_column("created", overflow="fold", min_width=10)
+    for delivery in deliveries:
+        code = delivery.get("last_status_code")
+        table.add_row(
+            str(delivery["id"]),
+            str(delivery["event_id"]),
+            Text(str(delivery["event_type"])),
+            str(delivery["status"]),
+            str(delivery["attempt_count"]),
+            Text(f"HTTP {code}" if code else str(delivery.get("last_error") or "")),
+            _moment(delivery.get("created_at")),
+        )
+    out.print(table)
+    if more:
+        out.print(f"The newest {limit} shown; --limit N shows more, --all every one.", style="dim")
+
+
+@webhooks_app.command("redeliver")
+def redeliver(
+    webhook_id: Annotated[str, typer.Argument(help="The endpoint's id.")],
+    delivery_id: Annotated[int, typer.Argument(min=1, help="The delivery's id (webhooks deliveries).")],
+) -> None:
+    """Send a delivery again, whatever its outcome was: it is queued, with its attempts counted
+    afresh."""
+
+    async def work() -> None:
+        async with api() as client:
+            await client.call("POST", f"/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")
+
+    run(work())
+    out.print(Text(f"Queued delivery {delivery_id} of webhook {webhook_id} again."))
 
 
 class AppScope(StrEnum):
@@ -596,8 +745,7 @@ def list_apps(as_json: JsonFlag = False) -> None:
         out.print("No apps.")
         return
     table = Table()
-    # an id is what the next command takes: never shortened, whatever the terminal's width
-    table.add_column("id", no_wrap=True, min_width=max(len(str(a["id"])) for a in apps))
+    _id_column(table, "id", (a["id"] for a in apps))
     table.add_column("name", overflow="fold", min_width=8)
     table.add_column("kind", overflow="fold", min_width=6)
     table.add_column("scopes", min_width=5)
@@ -626,6 +774,103 @@ def delete_app(app_id: Annotated[str, typer.Argument(help="The app's id (app_…
 
     run(work())
     out.print(Text(f"Revoked app {app_id}."))
+
+
+class ClientScope(StrEnum):
+    """What an integrator client may do: provision accounts (scim), manage webhooks, read, write."""
+
+    scim = "scim"
+    webhooks = "webhooks"
+    read = "read"
+    write = "write"
+
+
+@clients_app.command("create")
+def create_client(
+    name: Annotated[str, typer.Option(help="The client's name, e.g. the system it is: HR sync.")],
+    scope: Annotated[
+        list[ClientScope], typer.Option(help="What it may do: scim, webhooks, read, write; repeat.")
+    ],
+    secret_file: Annotated[
+        Path | None, typer.Option(help="Write the client's secret to this file, mode 0600.")
+    ] = None,
+    show_secret: Annotated[
+        bool, typer.Option("--show-secret", help="Print the client's secret instead.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an integrator client, which signs in with its id and secret (client_credentials).
+
+    The API shows the secret once: save it with --secret-file, or print it with --show-secret.
+    The client then signs in with `socialctl login --client-id ID` (the secret asked for, or
+    read from SOCIALCTL_CLIENT_SECRET)."""
+    if secret_file is None and not show_secret:
+        raise _fail("The client's secret is shown once: give --secret-file PATH or --show-secret.", code=2)
+    body = {"name": name, "scopes": list(dict.fromkeys(str(s) for s in scope))}
+
+    async def work() -> dict[str, Any]:
+        async with api() as client:
+            created: dict[str, Any] = await client.call("POST", "/api/v1/admin/clients", json=body)
+            return created
+
+    created = run(work())
+    secret = str(created.pop("client_secret", ""))
+    if secret_file is not None:
+        _write_secret(secret_file, secret)
+    if as_json:
+        _print_json({**created, "client_secret": secret} if show_secret else created)
+        return
+    scopes = " ".join(created.get("scopes", []))
+    out.print(Text(f"Registered client {created['client_id']} ({created['name']}), scope: {scopes}"))
+    if secret_file is not None:
+        out.print(Text(f"Its secret is written to {secret_file} (mode 0600)."), style="dim")
+    if show_secret:
+        out.print(Text(f"Its secret, shown this once and never again: {secret}"))
+
+
+@clients_app.command("list")
+def list_clients(as_json: JsonFlag = False) -> None:
+    """Every integrator client, revoked ones too."""
+
+    async def work() -> list[dict[str, Any]]:
+        async with api() as client:
+            return await client.collect("/api/v1/admin/clients")
+
+    clients = run(work())
+    if as_json:
+        _print_json(clients)
+        return
+    if not clients:
+        out.print("No clients.")
+        return
+    table = Table()
+    _id_column(table, "id", (c["client_id"] for c in clients))
+    table.add_column("name", overflow="fold", min_width=8)
+    table.add_column("scopes", overflow="fold", min_width=6)
+    table.add_column("created", overflow="fold", min_width=10)
+    table.add_column("active", no_wrap=True)
+    for item in clients:
+        table.add_row(
+            str(item["client_id"]),
+            Text(str(item["name"])),
+            " ".join(item.get("scopes", [])),
+            _moment(item.get("created_at")),
+            "no" if item.get("revoked_at") else "yes",
+        )
+    out.print(table)
+
+
+@clients_app.command("delete")
+def delete_client(client_id: Annotated[str, typer.Argument(help="The client's id (cl_…).")]) -> None:
+    """Revoke an integrator client: its tokens stop working at once, its webhook endpoints are
+    disabled and what they had pending is never sent."""
+
+    async def work() -> None:
+        async with api() as client:
+            await client.call("DELETE", f"/api/v1/admin/clients/{client_id}")
+
+    run(work())
+    out.print(Text(f"Revoked client {client_id}."))
 
 
 @app.command("export")

@@ -20,7 +20,7 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from socialctl import api, cli
-from tests.helpers import admin, auth
+from tests.helpers import PASSWORD, admin, auth, make_role, register, unique
 from tests.suite import Suite
 
 
@@ -135,3 +135,20 @@ async def client_login(suite: Suite, invoke: Invoke, scopes: tuple[str, ...] = (
         env_extra={"SOCIALCTL_CLIENT_SECRET": client["client_secret"]},
     )
     assert result.exit_code == 0, result.output
+
+
+async def admin_login(suite: Suite, invoke: Invoke) -> str:
+    """Signs socialctl in as a new administrator; returns the email."""
+    email = await register(suite.client, unique("cliadmin"))
+    await make_role(suite, email, "admin")
+    result = await invoke("login", "--user", email, "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    return email
+
+
+async def user_login(suite: Suite, invoke: Invoke) -> str:
+    """Signs socialctl in as a new person without any role; returns the email."""
+    email = await register(suite.client, unique("plain"))
+    result = await invoke("login", "--user", email, "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    return email

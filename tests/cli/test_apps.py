@@ -9,18 +9,10 @@ from typing import Any
 from rich.console import Console
 
 from socialctl import cli
-from tests.helpers import PASSWORD, auth, login, make_role, register, unique
+from tests.cli.conftest import admin_login, user_login
+from tests.helpers import auth, login
 
 LOOPBACK = "http://127.0.0.1/callback"
-
-
-async def admin_login(suite, invoke) -> str:
-    """Signs socialctl in as a new administrator; returns the email."""
-    email = await register(suite.client, unique("appadmin"))
-    await make_role(suite, email, "admin")
-    result = await invoke("login", "--user", email, "--password", PASSWORD)
-    assert result.exit_code == 0, result.output
-    return email
 
 
 async def app_of(suite, email: str, app_id: str) -> dict[str, Any]:
@@ -145,7 +137,6 @@ async def test_delete_revokes_and_list_says_so(suite, invoke):
 
 
 async def test_apps_are_for_administrators(suite, invoke):
-    email = await register(suite.client, unique("plain"))
-    assert (await invoke("login", "--user", email, "--password", PASSWORD)).exit_code == 0
+    await user_login(suite, invoke)
     result = await invoke("apps", "list")
     assert result.exit_code == 1 and result.stderr.startswith("Error: Forbidden (403)")

@@ -9,13 +9,15 @@ import json
 import stat
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from rich.console import Console
 from typer.testing import CliRunner
 
 from services.records import exports
-from socialctl import config
+from socialctl import api, cli, config
 from socialctl.api import Api
 from socialctl.cli import app
 from socialctl.config import Config
@@ -23,6 +25,14 @@ from tests.cli.conftest import client_login, client_token
 from tests.helpers import PASSWORD, auth, create_group, login, person, register, with_personal
 
 HOOK = "https://hooks.agency.example/govsocial"
+CHARTER = (
+    "--objective",
+    "Move every service.",
+    "--audience",
+    "The agency's engineers.",
+    "--review-at",
+    "2027-06-30",
+)
 
 
 async def user_login(suite, invoke, handle: str) -> str:
@@ -37,24 +47,72 @@ async def test_groups_create_makes_the_signed_in_persona_its_owner(suite, invoke
     email = await user_login(suite, invoke, "ada")
     result = await invoke(
         "groups", "create", "cloud_move", "--name", "Cloud move",
-        "--purpose", "Move the agency services to the cloud together.", "--tag", "cloud", "--json",
+        "--purpose", "Move the agency services to the cloud together.", "--tag", "cloud", *CHARTER,
+        "--indicator", "Every service moved", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     group = json.loads(result.stdout)
     assert group["handle"] == "cloud_move" and group["my_role"] == "owner" and group["tags"] == ["cloud"]
+    assert (
+        group["charter"]["objective"] == "Move every service."
+        and group["charter"]["review_at"] == "2027-06-30"
+    )
+    assert group["charter"]["success_indicators"] == ["Every service moved"]
     token = (await login(suite.client, email))["access_token"]
     resp = await suite.client.get(f"/api/v1/groups/{group['id']}", headers=auth(token))
     assert resp.json()["name"] == "Cloud move"
 
 
+async def test_a_groups_review_date_is_a_date_or_days_from_today(suite, invoke, bridge):
+    await user_login(suite, invoke, "ada")
+    purpose = "A purpose long enough to pass."
+    charter = ("--objective", "Meet.", "--audience", "Everyone.")
+    days = {(datetime.now(UTC).date() + timedelta(days=90)).isoformat()}
+    result = await invoke(
+        "groups",
+        "create",
+        "soon",
+        "--name",
+        "S",
+        "--purpose",
+        purpose,
+        *charter,
+        "--review-at",
+        "90d",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    days.add((datetime.now(UTC).date() + timedelta(days=90)).isoformat())  # midnight may pass
+    assert json.loads(result.stdout)["charter"]["review_at"] in days
+    sent = len(bridge.requests)
+    for review in ("soon", "2027-02-30", "90", "99999999d"):
+        args = (
+            "groups",
+            "create",
+            "bad",
+            "--name",
+            "B",
+            "--purpose",
+            purpose,
+            *charter,
+            "--review-at",
+            review,
+        )
+        assert (await invoke(*args)).exit_code == 2, review
+    assert (await invoke("groups", "create", "bad", "--name", "B", "--purpose", purpose)).exit_code == 2
+    assert len(bridge.requests) == sent
+
+
 async def test_api_problems_show_title_detail_and_fields_then_exit_1(suite, invoke):
     await user_login(suite, invoke, "ada")
     purpose = "A purpose long enough to pass."
-    assert (await invoke("groups", "create", "dup", "--name", "D", "--purpose", purpose)).exit_code == 0
-    again = await invoke("groups", "create", "dup", "--name", "D", "--purpose", purpose)
+    assert (
+        await invoke("groups", "create", "dup", "--name", "D", "--purpose", purpose, *CHARTER)
+    ).exit_code == 0
+    again = await invoke("groups", "create", "dup", "--name", "D", "--purpose", purpose, *CHARTER)
     assert again.exit_code == 1
     assert again.stderr.strip() == "Error: Conflict (409): A group with this handle exists in this context."
-    short = await invoke("groups", "create", "short", "--name", "S", "--purpose", "too short")
+    short = await invoke("groups", "create", "short", "--name", "S", "--purpose", "too short", *CHARTER)
     assert short.exit_code == 1
     assert short.stderr.startswith("Error: Unprocessable Content (422)")
     assert "body.purpose:" in short.stderr
@@ -79,6 +137,27 @@ async def test_post_publishes_as_the_signed_in_persona(suite, invoke):
     created = json.loads(result.stdout)
     assert created["body"] == "Kick-off on Monday" and created["audience"] == "organisation"
     assert created["author"]["handle"] == "ada"
+
+
+async def test_creates_carry_a_fresh_idempotency_key_so_a_lost_answer_can_be_asked_again(
+    suite, invoke, bridge
+):
+    await user_login(suite, invoke, "ada")
+    await suite.deliver()
+    purpose = "A purpose long enough to pass."
+    for args in (
+        ("post", "One"),
+        ("post", "Two"),
+        ("groups", "create", "keyed", "--name", "K", "--purpose", purpose, *CHARTER),
+    ):
+        assert (await invoke(*args)).exit_code == 0
+    creates = [
+        r for r in bridge.requests if r.method == "POST" and r.url.path in ("/api/v1/posts", "/api/v1/groups")
+    ]
+    keys = [r.headers["idempotency-key"] for r in creates]
+    assert len(keys) == 3 == len(set(keys))
+    replay = await suite.client.send(creates[0])  # the same request again: the first answer, no second post
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
 
 
 def test_an_announcement_is_an_organisation_post_with_pinned_until(monkeypatch, tmp_path):
@@ -112,6 +191,8 @@ def test_an_announcement_is_an_organisation_post_with_pinned_until(monkeypatch, 
     assert result.exit_code == 0 and sent[-1]["pinned_until"] > "2026"
     result = runner.invoke(app, ["post", "x", "--announcement", "--group", "g"], env=env)
     assert result.exit_code == 2
+    result = runner.invoke(app, ["post", "x", "--announcement", "--pinned-until", "99999999d"], env=env)
+    assert result.exit_code == 2 and "duration such as 7d" in result.output
 
 
 async def test_webhooks_add_list_and_test(suite, invoke, tmp_path):
@@ -151,14 +232,22 @@ async def test_webhooks_add_list_and_test(suite, invoke, tmp_path):
     assert missing.exit_code == 1 and "Not Found (404)" in missing.stderr
 
 
-async def test_webhooks_list_follows_every_page(suite, invoke):
+async def test_webhooks_list_follows_every_page_and_shows_whole_ids(suite, invoke, bridge, monkeypatch):
     await client_login(suite, invoke, ("webhooks",))
     for n in range(3):
         assert (
             await invoke("webhooks", "add", f"{HOOK}/{n}", "--event", "*", "--show-secret")
         ).exit_code == 0
+    monkeypatch.setattr(api, "MAX_PAGE", 2)
+    sent = len(bridge.requests)
     listed = await invoke("webhooks", "list", "--json")
-    assert [e["url"] for e in json.loads(listed.stdout)] == [f"{HOOK}/{n}" for n in range(3)]
+    endpoints = json.loads(listed.stdout)
+    assert [e["url"] for e in endpoints] == [f"{HOOK}/{n}" for n in range(3)]
+    assert len(bridge.requests) - sent == 2
+    monkeypatch.setattr(cli, "out", Console(width=50, highlight=False, soft_wrap=True))
+    table = await invoke("webhooks", "list")
+    assert table.exit_code == 0, table.output
+    assert all(e["id"] in table.stdout for e in endpoints)
 
 
 async def test_pages_follow_next_cursor_to_the_end(suite, monkeypatch):

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import httpx
+from rich.console import Console
 
-from socialctl import people
+from socialctl import cli, people
 from socialctl.api import Api, retry_after
 from socialctl.config import Config
 from tests.cli.conftest import client_login, client_token
@@ -106,6 +107,20 @@ async def test_header_aliases_and_a_byte_order_mark_are_accepted(suite, invoke, 
     result = await invoke("accounts", "import", str(people_csv))
     assert result.exit_code == 0, result.output
     assert "1 created" in result.stdout
+
+
+async def test_failed_rows_keep_their_whole_user_name_in_a_narrow_terminal(
+    suite, invoke, bridge, tmp_path, monkeypatch
+):
+    await client_login(suite, invoke, ("scim",))
+    monkeypatch.setattr(cli, "out", Console(width=40, highlight=False, soft_wrap=True))
+    names = [f"a_rather_long_user_name_of_row_{n}" for n in range(2)]
+    people_csv = tmp_path / "people.csv"
+    people_csv.write_text(HEADER + "".join(f"{name},not-an-email,A,B,,,,\n" for name in names))
+    result = await invoke("accounts", "import", str(people_csv))
+    assert result.exit_code == 1, result.output
+    assert all(name in result.stdout for name in names)
+    assert not [r for r in bridge.requests if r.url.path == people.USERS]  # bad rows are never sent
 
 
 def test_rows_padded_with_empty_cells_are_read_and_short_rows_are_not():
