@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, TextClause, create_engine, text
 from sqlalchemy.engine import make_url
 
 from kit.migrations import upgrade
@@ -48,6 +48,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("slow") is not None:
             item.add_marker(pytest.mark.serial)
+    _files_that_start_processes_first(items)
     if WORKER != "main":
         _same_order_in_every_worker(items)
     if TEST_DATABASE_URL:
@@ -56,6 +57,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("postgres")])
         items[:] = keep
+
+
+def _files_that_start_processes_first(items: list[pytest.Item]) -> None:
+    """The files with a test that starts the real processes (marker ``e2e``) go first, in their
+    order, and the others after them. They are the longest (a minute or two each, mostly
+    waiting): with ``--dist loadfile`` one of them handed out last would keep its worker busy
+    long after the other has finished, while handed out first they overlap, and the short files
+    fill in the end. The order is the same in every process, as pytest-xdist needs."""
+    starts_processes = {item.path for item in items if item.get_closest_marker("e2e") is not None}
+    items.sort(key=lambda item: item.path not in starts_processes)
 
 
 def _same_order_in_every_worker(items: list[pytest.Item]) -> None:
@@ -84,7 +95,13 @@ def _sync_url(url: str) -> str:
 
 class PostgresDatabases:
     """One database per service for this test run (and pytest-xdist worker), migrated once,
-    emptied after each test."""
+    emptied after each test.
+
+    The databases commit without waiting for the disk (``synchronous_commit = off``): a server
+    crash could lose the last commits, which no test makes happen, and nothing a test proves
+    about transactions changes. Emptying costs little more than a query per database: one
+    connection per database for the whole run, and only the tables a test wrote to (rows left,
+    or a sequence moved) are truncated."""
 
     def __init__(self, base_url: str) -> None:
         self.base = make_url(base_url)
@@ -98,16 +115,22 @@ class PostgresDatabases:
         self.admin = create_engine(
             _sync_url(self.base.render_as_string(hide_password=False)), isolation_level="AUTOCOMMIT"
         )
+        self.engines: dict[str, Engine] = {}
+        self.tables: dict[str, list[str]] = {}
+        self._written: dict[str, TextClause] = {}
 
     def create(self) -> None:
         with self.admin.connect() as conn:
             for url in self.urls.values():
-                conn.execute(text(f'CREATE DATABASE "{make_url(url).database}"'))
+                database = make_url(url).database
+                conn.execute(text(f'CREATE DATABASE "{database}"'))
+                conn.execute(text(f'ALTER DATABASE "{database}" SET synchronous_commit = off'))
         for name, url in self.urls.items():
             upgrade(ROOT / "services" / name, url)
-        self.tables = {}
         for name, url in self.urls.items():
-            engine = create_engine(_sync_url(url))
+            # pre-ping: a test may terminate every connection to its database
+            engine = create_engine(_sync_url(url), pool_size=1, pool_pre_ping=True)
+            self.engines[name] = engine
             with engine.connect() as conn:
                 rows = conn.execute(
                     text(
@@ -116,21 +139,40 @@ class PostgresDatabases:
                     )
                 )
                 self.tables[name] = [r[0] for r in rows]
-            engine.dispose()
+            self._written[name] = _written_tables(self.tables[name])
 
     def truncate(self) -> None:
-        for name, url in self.urls.items():
-            engine = create_engine(_sync_url(url))
+        for name, engine in self.engines.items():
             with engine.begin() as conn:
-                tables = ", ".join(f'"{t}"' for t in self.tables[name])
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            engine.dispose()
+                written = [row[0] for row in conn.execute(self._written[name])]
+                if written:
+                    tables = ", ".join(f'"{t}"' for t in written)
+                    conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
     def drop(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
         with self.admin.connect() as conn:
             for url in self.urls.values():
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
         self.admin.dispose()
+
+
+def _written_tables(tables: list[str]) -> TextClause:
+    """The query naming those of ``tables`` a test wrote to: a row left, or a sequence the table
+    owns moved on (by rows inserted and then deleted or rolled back), which TRUNCATE ...
+    RESTART IDENTITY puts back."""
+    exists = [f"SELECT '{t}' WHERE EXISTS (SELECT FROM \"{t}\")" for t in tables]  # noqa: S608 (pg_tables' names)
+    rows = " UNION ".join(exists)
+    moved = (
+        "SELECT owner.relname::text FROM pg_sequences AS seq "
+        "JOIN pg_depend AS dep "
+        "ON dep.objid = format('%I.%I', seq.schemaname, seq.sequencename)::regclass "
+        "AND dep.classid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i') "
+        "JOIN pg_class AS owner ON owner.oid = dep.refobjid "
+        "WHERE seq.schemaname = 'public' AND seq.last_value IS NOT NULL"
+    )
+    return text(f"{rows} UNION {moved}" if rows else moved)
 
 
 @pytest.fixture(scope="session")

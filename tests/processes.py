@@ -111,10 +111,11 @@ def listening(port: int) -> bool:
 
 def uvicorn_args(app: str, port: int, *options: str) -> list[str]:
     """The command line that serves ``app`` (an APPS key or a factory's import path) on
-    ``port`` of 127.0.0.1 with asyncio's loop, as the launcher does (decision 0015)."""
+    ``port`` of 127.0.0.1 with asyncio's loop and no Server header, as the launcher does
+    (decision 0015)."""
     factory = topology.APPS.get(app, app)
-    args = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1"]
-    return [*args, "--port", str(port), "--no-access-log", "--loop", "asyncio", *options]
+    args = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    return [*args, "--no-access-log", "--no-server-header", "--loop", "asyncio", *options]
 
 
 @dataclass
@@ -240,6 +241,16 @@ def wait_until_ready(process: Process, url: str, timeout: float = 60) -> None:
 
 # -- the launcher: the six processes as `make run` starts them -------------------------------
 
+# Argon2 as cheap as in the in-process suite (tests/suite.py) and the deployment tests' cluster:
+# a registration or a sign-in costs milliseconds instead of up to a second of both cores at the
+# default cost (64 MiB, 3 passes, 4 lanes), and the end-to-end tests register and sign in
+# dozens of people. No test through the processes measures hashing.
+QUICK_PASSWORDS = {
+    "IDENTITY_PASSWORD_TIME_COST": "1",
+    "IDENTITY_PASSWORD_MEMORY_COST": "1024",
+    "IDENTITY_PASSWORD_PARALLELISM": "1",
+}
+
 
 def launch(
     var: Path,
@@ -334,12 +345,14 @@ def launched(
     env: Mapping[str, str] | None = None,
     database_urls: Mapping[str, str] | None = None,
 ) -> Iterator[Running]:
-    """The suite as `make run` starts it, on free ports (the metrics' too), with ``env`` added
-    to the environment; waits until it says it is running and stops it as Ctrl-C does."""
+    """The suite as `make run` starts it, on free ports (the metrics' too), with cheap password
+    hashing (QUICK_PASSWORDS) and ``env`` added to the environment; waits until it says it is
+    running and stops it as Ctrl-C does."""
     *component_ports, metrics_port = free_ports(len(COMPONENTS) + 1)
     ports = dict(zip(COMPONENTS, component_ports, strict=True))
     output: list[str] = []
     metrics = ("--gateway-metrics-port", str(metrics_port))
+    env = {**QUICK_PASSWORDS, **(env or {})}
     process = launch(var, ports, *metrics, *extra, database_urls=database_urls, env=env)
     reader = drain(process, output)
     try:

@@ -8,6 +8,7 @@ modules starts its own ``running``, once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +16,16 @@ import pytest
 
 from tests.processes import Running, launched
 
+# Every test signs in from the same address, and with hashing cheap (tests.processes
+# QUICK_PASSWORDS) a worker's tests sign in faster than the gateway's default 20 a minute
+# leaves room for: the limit is raised, not switched off (tests/gateway holds its rules).
+SIGN_INS = {"GATEWAY_RATE_LIMITS": json.dumps({"auth": {"per_address": 600}})}
+
 
 @pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """One suite for every test of the session that asks for it; never stopped by a test."""
-    with launched(tmp_path_factory.mktemp("shared") / "var") as suite:
+    with launched(tmp_path_factory.mktemp("shared") / "var", env=SIGN_INS) as suite:
         yield suite
     assert suite.process.returncode == 0, suite.tail(30)
 
@@ -27,5 +33,5 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 @pytest.fixture
 def fresh_running(tmp_path: Path) -> Iterator[Running]:
     """A suite of the test's own, which it may stop."""
-    with launched(tmp_path / "var") as suite:
+    with launched(tmp_path / "var", env=SIGN_INS) as suite:
         yield suite

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.mailbox import Mailbox, confirm
-from tests.processes import ROOT, free_ports, uvicorn, wait_until_ready
+from tests.processes import QUICK_PASSWORDS, ROOT, free_ports, uvicorn, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
@@ -28,6 +28,7 @@ def test_scim2_tester_passes_against_a_live_identity(tmp_path: Path):
         "IDENTITY_INTERNAL_TOKEN": "scim-conformance",
         "IDENTITY_TOKEN_ISSUER": url,
         "IDENTITY_LOG_LEVEL": "WARNING",
+        **QUICK_PASSWORDS,
         **mailbox.env(),
     }
     subprocess.run(
