@@ -18,7 +18,8 @@ component="${1:-gateway}"
 serve() {
   # SIGTERM: stop accepting, finish in-flight requests (at most 20 s), stop the relay, exit.
   # asyncio's event loop, not uvloop, which accepts one connection per loop turn (decision 0015).
-  exec uvicorn "$1" --factory --host 0.0.0.0 --port "$2" --no-access-log --loop asyncio \
+  # No Server header: no process advertises uvicorn (the gateway writes its own Date alone).
+  exec uvicorn "$1" --factory --host 0.0.0.0 --port "$2" --no-access-log --no-server-header --loop asyncio \
     --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" --timeout-keep-alive 5 --proxy-headers
 }
 case "$component" in

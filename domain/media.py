@@ -62,8 +62,9 @@ def media_unavailable() -> ServiceUnavailable:
 
 def not_attachable(media_id: uuid.UUID) -> Unprocessable:
     return Unprocessable(
-        f"Media {media_id} cannot be attached: it must be one of the caller's own uploads, ready, "
+        "Media {media_id} cannot be attached: it must be one of the caller's own uploads, ready, "
         "and attached to nothing else.",
+        params={"media_id": media_id},
         slug="media-not-attachable",
         errors=[{"location": "body.media_id", "message": str(media_id), "code": "media-not-attachable"}],
     )
@@ -153,7 +154,8 @@ class Media:
         try:
             if attachment.media_type != "image":
                 raise Unprocessable(
-                    f"{what} must be an image.",
+                    "{what} must be an image.",
+                    params={"what": what},
                     slug="media-not-image",
                     errors=[
                         {"location": "body.media_id", "message": str(media_id), "code": "media-not-image"}

@@ -130,7 +130,8 @@ def insufficient_scope(principal: Principal) -> Forbidden:
     would have done: ``write`` for a token that reads and was refused a change."""
     needed = "write" if "read" in principal.scopes else "read"
     return Forbidden(
-        f"The app was not granted this: the operation needs the {needed} scope.",
+        "The app was not granted this: the operation needs the {scope} scope.",
+        params={"scope": needed},
         slug="insufficient-scope",
         headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
     )

@@ -2,7 +2,9 @@
 
 Only listed origins get CORS headers, credentials are never allowed (clients send bearer
 tokens, not cookies), and preflights never reach a service: an allowed one is a 204, a refused
-one a 403 problem+json without CORS headers, so the browser blocks the request.
+one a 403 problem+json without CORS headers, so the browser blocks the request. A browser app
+reads the headers the API documents (``EXPOSED_HEADERS``: a test holds them to the OpenAPI
+document's).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.errors import PROBLEM_JSON, Forbidden
+from kit.i18n import language_headers, scope_language
 
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ALLOWED_HEADERS = (
@@ -32,6 +35,7 @@ EXPOSED_HEADERS = (
     "Content-Disposition",
     "Content-Range",
     "ETag",
+    "Idempotent-Replayed",
     "Link",
     "Location",
     "Retry-After",
@@ -92,10 +96,15 @@ class CORSMiddleware:
             refused.append("headers")
         if refused:
             error = Forbidden(
-                f"This cross-origin request is not allowed ({', '.join(refused)}).", slug="cors-refused"
+                "This cross-origin request is not allowed ({refused}).",
+                params={"refused": ", ".join(refused)},
+                slug="cors-refused",
             )
-            body = error.problem(instance=scope["path"], trace_id=scope.get("state", {}).get("request_id"))
-            await _send(send, error.status, json.dumps(body).encode(), [("content-type", PROBLEM_JSON)])
+            language = scope_language(scope)
+            trace_id = scope.get("state", {}).get("request_id")
+            body = error.problem(instance=scope["path"], trace_id=trace_id, language=language)
+            answer = [("content-type", PROBLEM_JSON), *language_headers(language).items()]
+            await _send(send, error.status, json.dumps(body).encode(), answer)
             return
         await _send(
             send,

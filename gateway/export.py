@@ -72,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: published but not routed by the gateway: {problem}", file=sys.stderr)
     for problem in report.duplicate_paths:
         print(f"warning: path published twice: {problem}", file=sys.stderr)
+    for problem in report.renamed_operations:
+        print(f"warning: operation id clash (name it in OPERATION_IDS): {problem}", file=sys.stderr)
+    for problem in report.unnamed:
+        print(f"warning: no name for people (see SCHEMA_NAMES, ANSWER_NAMES): {problem}", file=sys.stderr)
+    for problem in report.broken_links:
+        print(f"warning: a link to an operation that is not published: {problem}", file=sys.stderr)
+    for service in report.drifted_problems:
+        print(f"warning: {service} publishes a Problem that is not kit's", file=sys.stderr)
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != text:

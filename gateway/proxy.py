@@ -46,6 +46,7 @@ from gateway.uploads import UploadBody, arrived_too_slowly, declared_length, too
 from gateway.upstream import Body, Broken, Target, Unreachable, Upstream, UpstreamResponse
 from kit.addresses import CLIENT_ADDRESS_HEADER, sign_client_address
 from kit.errors import PROBLEM_JSON, problem_response
+from kit.i18n import render
 
 log = logging.getLogger("gateway.proxy")
 
@@ -62,6 +63,10 @@ HOP_BY_HOP = {
     "content-length",
 }
 GATEWAY_SET = {"x-request-id", "x-forwarded-for", CLIENT_ADDRESS_HEADER}
+# Single-value fields the gateway's own server writes on every answer (RFC 9110 §5.3: they must
+# not repeat): its Date stands for the message it sends (§6.6.1), and no process advertises a
+# Server. The service's copies are dropped.
+ANSWER_SET = {"date", "server"}
 ERROR_PAGE_LIMIT = 64 * 1024
 DOWNLOADS = frozenset({"application/zip"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -125,11 +130,17 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class UpstreamFault(Exception):
-    def __init__(self, status: int, detail: str, slug: str) -> None:
-        super().__init__(detail)
+    """A service's fault, answered as a problem: ``detail`` is a template of ``kit.i18n``, with
+    the name of the service (and the status it answered) in ``params``."""
+
+    def __init__(
+        self, status: int, detail: str, slug: str, params: Mapping[str, object] | None = None
+    ) -> None:
+        super().__init__(render(detail, params))
         self.status = status
         self.detail = detail
         self.slug = slug
+        self.params = dict(params or {})
 
 
 def _request_headers(
@@ -243,17 +254,26 @@ class Forwarder:
                     answer = await _send(request, target.upstream, url, body, headers, service, self.tracer)
             except Unreachable as exc:
                 raise UpstreamFault(
-                    503, f"The {service} service is unavailable; try again shortly.", "upstream-unavailable"
+                    503,
+                    "The {service} service is unavailable; try again shortly.",
+                    "upstream-unavailable",
+                    params={"service": service},
                 ) from exc
             except TimeoutError as exc:
                 if upload is not None and upload.waiting:  # on the client, not the service
                     return arrived_too_slowly(request)
                 raise UpstreamFault(
-                    504, f"The {service} service did not answer in time.", "upstream-timeout"
+                    504,
+                    "The {service} service did not answer in time.",
+                    "upstream-timeout",
+                    params={"service": service},
                 ) from exc
             except Broken as exc:
                 raise UpstreamFault(
-                    502, f"The {service} service gave no valid answer.", "upstream-error"
+                    502,
+                    "The {service} service gave no valid answer.",
+                    "upstream-error",
+                    params={"service": service},
                 ) from exc
             finally:
                 if upload is not None:
@@ -264,7 +284,13 @@ class Forwarder:
                 log.warning("upstream %s: %s (%s)", service, fault.slug, fault.__cause__)
             retry = {"Retry-After": "5"} if fault.status == 503 else None
             return problem_response(
-                request, fault.status, _TITLES[fault.status], fault.detail, slug=fault.slug, headers=retry
+                request,
+                fault.status,
+                _TITLES[fault.status],
+                fault.detail,
+                slug=fault.slug,
+                headers=retry,
+                params=fault.params,
             )
 
     async def forward_upload(
@@ -307,27 +333,36 @@ async def _read_all(upstream: UpstreamResponse, service: str, limits: Limits, ca
                 size += len(chunk)
                 if size > cap:
                     raise UpstreamFault(
-                        502, f"The {service} service's answer is too large.", "upstream-too-large"
+                        502,
+                        "The {service} service's answer is too large.",
+                        "upstream-too-large",
+                        params={"service": service},
                     )
                 chunks.append(chunk)
     except TimeoutError as exc:
         raise UpstreamFault(
-            504, f"The {service} service did not finish its answer.", "upstream-timeout"
+            504,
+            "The {service} service did not finish its answer.",
+            "upstream-timeout",
+            params={"service": service},
         ) from exc
     except Broken as exc:
-        raise UpstreamFault(502, f"The {service} service's answer broke off.", "upstream-error") from exc
+        raise UpstreamFault(
+            502, "The {service} service's answer broke off.", "upstream-error", params={"service": service}
+        ) from exc
     finally:
         await upstream.aclose()
     return b"".join(chunks)
 
 
 def _header_pairs(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Every end-to-end header of an upstream answer, a repeated one as often as it came: each
-    ``Set-Cookie`` is a cookie of its own and cannot be joined with commas as other headers can.
-    aiohttp's headers (a multidict) yield every pair; httpx's only through ``multi_items``."""
+    """Every end-to-end header of an upstream answer but those the gateway writes itself
+    (``ANSWER_SET``), a repeated one as often as it came: each ``Set-Cookie`` is a cookie of its
+    own and cannot be joined with commas as other headers can. aiohttp's headers (a multidict)
+    yield every pair; httpx's only through ``multi_items``."""
     multi_items = getattr(headers, "multi_items", None)
     pairs: Iterable[tuple[str, str]] = multi_items() if callable(multi_items) else headers.items()
-    return [(k, v) for k, v in pairs if k.lower() not in HOP_BY_HOP]
+    return [(k, v) for k, v in pairs if k.lower() not in HOP_BY_HOP and k.lower() not in ANSWER_SET]
 
 
 def _with_headers(response: Response, headers: list[tuple[str, str]]) -> None:
@@ -347,7 +382,12 @@ async def _respond(
     media = content_type.split(";", 1)[0].strip().lower()
     if upstream.status >= 500 and media != PROBLEM_JSON:
         await _read_all(upstream, service, limits, ERROR_PAGE_LIMIT * 16)
-        raise UpstreamFault(502, f"The {service} service failed ({upstream.status}).", "upstream-error")
+        raise UpstreamFault(
+            502,
+            "The {service} service failed ({status}).",
+            "upstream-error",
+            params={"service": service, "status": upstream.status},
+        )
     if media == "text/event-stream":
         return UpstreamStream(
             upstream, headers, service, limits.max_response_bytes, limits.stream_idle_timeout
@@ -362,7 +402,12 @@ async def _respond(
     if (download and upstream.status in (200, 206)) or (media in DOWNLOADS and upstream.status == 200):
         if declared is not None and (not declared.isdigit() or int(declared) > limits.max_download_bytes):
             await upstream.aclose()
-            raise UpstreamFault(502, f"The {service} service's answer is too large.", "upstream-too-large")
+            raise UpstreamFault(
+                502,
+                "The {service} service's answer is too large.",
+                "upstream-too-large",
+                params={"service": service},
+            )
         return UpstreamStream(
             upstream, headers, service, limits.max_download_bytes, limits.timeout, keep_length=True
         )
@@ -374,14 +419,21 @@ async def _respond(
         length = -1
     if length < 0 or length > limits.max_response_bytes:
         await upstream.aclose()
-        raise UpstreamFault(502, f"The {service} service's answer is too large.", "upstream-too-large")
+        raise UpstreamFault(
+            502,
+            "The {service} service's answer is too large.",
+            "upstream-too-large",
+            params={"service": service},
+        )
     content = await _read_all(upstream, service, limits, limits.max_response_bytes)
     encoded = upstream.headers.get("content-encoding", "identity").lower() != "identity"
     if content and _is_json(content_type) and not encoded:
         try:  # pydantic-core's parser: a quarter cheaper than json's on a page of posts
             from_json(content)
         except ValueError as exc:
-            raise UpstreamFault(502, f"The {service} service sent invalid JSON.", "upstream-error") from exc
+            raise UpstreamFault(
+                502, "The {service} service sent invalid JSON.", "upstream-error", params={"service": service}
+            ) from exc
     response = Response(content, status_code=upstream.status)
     _with_headers(response, headers)
     return response
@@ -422,7 +474,7 @@ class UpstreamStream(Response):
                     return
             size += len(chunk)
             if size > self.max_bytes:
-                raise UpstreamFault(502, "too large", "upstream-too-large")
+                raise UpstreamFault(502, "The answer is too large.", "upstream-too-large")
             yield chunk
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -39,7 +39,9 @@ def requested_types(request: Request) -> list[str]:
     unknown = sorted({name for name in named if name not in SEARCH_TYPES})
     if unknown or len(named) > 4 * MAX_TYPES:
         known = ", ".join(SEARCH_TYPES)
-        raise Unprocessable(f"`type` is one or several of {known}.", slug="invalid-search-type")
+        raise Unprocessable(
+            "`type` is one or several of {known}.", params={"known": known}, slug="invalid-search-type"
+        )
     types = [name for name in SEARCH_TYPES if name in named] or list(SEARCH_TYPES)
     if "cursor" in request.query_params and len(types) != 1:
         raise Unprocessable(

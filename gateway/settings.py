@@ -54,7 +54,7 @@ class GatewaySettings(BaseProcessSettings):
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1, description="Per upstream service.")
     upstream_keepalive_seconds: float = Field(
-        default=4.0,
+        default=2.0,
         gt=0,
         description="How long an idle upstream connection is kept: below the services' own keep-alive "
         "(uvicorn's --timeout-keep-alive, 5 s here), so the gateway never reuses one the service closed.",

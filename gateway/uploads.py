@@ -54,7 +54,8 @@ def too_large(request: Request, max_bytes: int) -> Response:
         request,
         413,
         "Content Too Large",
-        f"An upload may carry at most {max_bytes} bytes.",
+        "An upload may carry at most {limit} bytes.",
+        params={"limit": max_bytes},
         slug="payload-too-large",
         headers={"Connection": "close"},
     )

@@ -17,6 +17,10 @@ and any unexpected exception (a generic 500 that never shows a trace). The datab
 have handlers of their own in ``kit.db_errors``: this module imports no database library, so
 a process without a database (the gateway) loads none. ``PROBLEM_SCHEMA`` is the one OpenAPI
 schema of the body every process publishes.
+
+Every problem answers in the language ``Accept-Language`` asks for, English or French
+(``kit.i18n``, docs/i18n.md): a detail is written in English, as a template with its values
+in ``params`` when it has some, and its title and detail are translated as it is rendered.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kit.i18n import ENGLISH, load, negotiate, render, translate, with_language_headers
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://govsocial.dev/problems/"
@@ -47,6 +53,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "instance": {"type": "string"},
         "trace_id": {"type": "string"},
+        "error": {
+            "type": "string",
+            "description": "The token endpoint's RFC 6749 §5.2 error code.",
+        },
+        "error_description": {
+            "type": "string",
+            "description": "The token endpoint's RFC 6749 §5.2 description, in English (ASCII).",
+        },
         "errors": {
             "type": "array",
             "items": {
@@ -80,9 +94,12 @@ class APIError(Exception):
         headers: Mapping[str, str] | None = None,
         slug: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+        self.template = detail or self.title
+        self.params = dict(params or {})
+        self.detail = render(self.template, self.params)
+        super().__init__(self.detail)
         if title is not None:
             self.title = title
         if slug is not None:
@@ -91,18 +108,23 @@ class APIError(Exception):
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
 
-    def problem(self, *, instance: str | None = None, trace_id: str | None = None) -> dict[str, Any]:
+    def problem(
+        self, *, instance: str | None = None, trace_id: str | None = None, language: str = ENGLISH
+    ) -> dict[str, Any]:
         """This error's problem+json body, for code that answers outside the app's handlers
-        (pure-ASGI middleware)."""
+        (pure-ASGI middleware): ``language`` from ``kit.i18n.scope_language``, and the answer's
+        headers from ``kit.i18n.language_headers``."""
         return problem_body(
             self.status,
             self.title,
-            self.detail,
+            self.template,
             slug=self.slug,
             instance=instance,
             trace_id=trace_id,
             errors=self.errors,
             extra=self.extra,
+            params=self.params,
+            language=language,
         )
 
 
@@ -113,11 +135,18 @@ class BadRequest(APIError):
 class Unauthorized(APIError):
     status, title, slug = 401, "Unauthorized", "unauthorized"
 
-    def __init__(self, detail: str | None = None, *, error: str | None = "invalid_token") -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        error: str | None = "invalid_token",
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
         challenge = f'Bearer error="{error}"' if error else "Bearer"
         super().__init__(
             detail or "A valid bearer token is required.",
             headers={"WWW-Authenticate": challenge},
+            params=params,
         )
 
 
@@ -144,15 +173,30 @@ class Unprocessable(APIError):
 class TooManyRequests(APIError):
     status, title, slug = 429, "Too Many Requests", "rate-limited"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int, params: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))}, params=params)
 
 
 class ServiceUnavailable(APIError):
     status, title, slug = 503, "Service Unavailable", "unavailable"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int = 5, params: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, params=params)
+
+
+class HTTPProblem(StarletteHTTPException):
+    """One of the family above raised as Starlette's HTTP error, by pure-ASGI code that fails
+    a request the app is already answering: an app that renders Starlette's errors in a format
+    of its own (identity's SCIM paths) still does, and the problem+json handler renders the
+    error itself, its template translated."""
+
+    def __init__(self, error: APIError) -> None:
+        super().__init__(error.status, error.detail, error.headers or None)
+        self.error = error
 
 
 def problem_body(
@@ -165,12 +209,16 @@ def problem_body(
     trace_id: str | None = None,
     errors: Sequence[Mapping[str, Any]] | None = None,
     extra: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    language: str = ENGLISH,
 ) -> dict[str, Any]:
+    """The body of a problem in ``language``: ``title`` and ``detail`` (a template, with
+    ``params``) translated; ``type``, ``errors`` and ``extra`` as given."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
-        "title": title,
+        "title": translate(title, language),
         "status": status,
-        "detail": detail,
+        "detail": translate(detail, language, params),
     }
     if instance:
         body["instance"] = instance
@@ -193,11 +241,16 @@ def problem_response(
     errors: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
+    """The problem answer to ``request``, in the language it asks for (``detail`` a template
+    with ``params`` when it has values)."""
     instance = trace_id = None
+    language = ENGLISH
     if request is not None:
         instance = request.url.path
         trace_id = getattr(request.state, "request_id", None)
+        language = negotiate(request.headers.get("accept-language"))
     body = problem_body(
         status,
         title,
@@ -207,8 +260,10 @@ def problem_response(
         trace_id=trace_id,
         errors=errors,
         extra=extra,
+        params=params,
+        language=language,
     )
-    all_headers = dict(headers or {})
+    all_headers = with_language_headers(headers or {}, language)
     if trace_id:
         # The 500 handler answers outside the request-id middleware, so it is set here too.
         all_headers.setdefault("X-Request-ID", trace_id)
@@ -251,16 +306,19 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         request,
         exc.status,
         exc.title,
-        exc.detail,
+        exc.template,
         slug=exc.slug,
         errors=exc.errors,
         headers=exc.headers,
         extra=exc.extra,
+        params=exc.params,
     )
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, HTTPProblem):
+        return await _api_error(request, exc.error)
     title, slug = _STARLETTE_TITLES.get(exc.status_code, ("Error", "http-error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else title
     if exc.status_code == 404:
@@ -293,6 +351,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResp
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    load()  # the catalogues, read once now rather than at the first French answer
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -38,8 +38,9 @@ def health_router(migrations_dir: Path | None) -> APIRouter:
             current = await current_revision(database.engine)
             if current != expected:
                 raise ServiceUnavailable(
-                    f"The database schema is at revision {current}, this code expects {expected}: "
-                    "run the migrations."
+                    "The database schema is at revision {current}, this code expects {expected}: "
+                    "run the migrations.",
+                    params={"current": current, "expected": expected},
                 )
         return {"status": "ready"}
 

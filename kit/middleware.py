@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Collection
 
 from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.errors import PROBLEM_JSON, PayloadTooLarge
+from kit.errors import PROBLEM_JSON, HTTPProblem, PayloadTooLarge
+from kit.i18n import language_headers, scope_language
 from kit.logging import caller_fields, request_id_var
 
 access_log = logging.getLogger("access")
@@ -91,11 +91,16 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_body_size = max_body_size
         self.unbounded = frozenset(unbounded)
-        self.too_large = PayloadTooLarge(f"The request body exceeds {max_body_size} bytes.")
+        self.too_large = PayloadTooLarge(
+            "The request body exceeds {limit} bytes.", params={"limit": max_body_size}
+        )
 
     async def _reject(self, scope: Scope, send: Send) -> None:
+        language = scope_language(scope)
         body = self.too_large.problem(
-            instance=scope.get("path"), trace_id=scope.get("state", {}).get("request_id")
+            instance=scope.get("path"),
+            trace_id=scope.get("state", {}).get("request_id"),
+            language=language,
         )
         payload = json.dumps(body).encode()
         await send(
@@ -106,6 +111,10 @@ class BodyLimitMiddleware:
                     (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(payload)).encode()),
                     (b"connection", b"close"),
+                    *(
+                        (name.lower().encode(), value.encode())
+                        for name, value in language_headers(language).items()
+                    ),
                 ],
             }
         )
@@ -134,7 +143,7 @@ class BodyLimitMiddleware:
                 if received > self.max_body_size:
                     # Raised as Starlette's HTTP error, which each app renders in its own
                     # format (identity's SCIM paths answer scim+json).
-                    raise HTTPException(self.too_large.status, self.too_large.detail)
+                    raise HTTPProblem(self.too_large)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -184,7 +184,11 @@ class SearchQuery:
 def parse(q: str) -> SearchQuery:
     """The query ``q`` in web-search syntax, or 422 for what cannot be a query."""
     if len(q) > MAX_QUERY_CHARS:
-        raise Unprocessable(f"A search is at most {MAX_QUERY_CHARS} characters.", slug="query-too-long")
+        raise Unprocessable(
+            "A search is at most {limit} characters.",
+            params={"limit": MAX_QUERY_CHARS},
+            slug="query-too-long",
+        )
     if _CONTROL.search(q):
         raise Unprocessable("A search cannot contain control characters.", slug="invalid-query")
     items: list[tuple[bool, Term] | str] = []  # (excluded, term), or "OR"
@@ -218,7 +222,11 @@ def parse(q: str) -> SearchQuery:
         if count > MAX_TERMS:
             break
     if count > MAX_TERMS:
-        raise Unprocessable(f"A search has at most {MAX_TERMS} words and phrases.", slug="too-many-terms")
+        raise Unprocessable(
+            "A search has at most {limit} words and phrases.",
+            params={"limit": MAX_TERMS},
+            slug="too-many-terms",
+        )
     for item in items:
         if not isinstance(item, str):
             for word in item[1].words:
@@ -229,7 +237,9 @@ def parse(q: str) -> SearchQuery:
 def _check_word(word: str) -> None:
     if len(word) > MAX_WORD_CHARS:
         raise Unprocessable(
-            f"A word of a search is at most {MAX_WORD_CHARS} characters.", slug="word-too-long"
+            "A word of a search is at most {limit} characters.",
+            params={"limit": MAX_WORD_CHARS},
+            slug="word-too-long",
         )
 
 
@@ -240,11 +250,15 @@ def _filter(key: str, value: str) -> Any:
         try:
             return date.fromisoformat(value)
         except ValueError as exc:
-            raise Unprocessable(f"`{key}:` takes a date such as 2026-01-31.", slug="invalid-query") from exc
+            raise Unprocessable(
+                "`{key}:` takes a date such as 2026-01-31.", params={"key": key}, slug="invalid-query"
+            ) from exc
     cleaned = value.removeprefix("@") if key in ("author", "group") else value.removeprefix("#")
     if not cleaned or len(cleaned) > MAX_WORD_CHARS or _CONTROL.search(cleaned):
         raise Unprocessable(
-            f"`{key}:` needs a value of at most {MAX_WORD_CHARS} characters.", slug="invalid-query"
+            "`{key}:` needs a value of at most {limit} characters.",
+            params={"key": key, "limit": MAX_WORD_CHARS},
+            slug="invalid-query",
         )
     return cleaned.lower()
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,6 +17,7 @@ from typing import Any, Protocol
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel
 
 from kit import tracing
 from kit.db import Database
@@ -196,11 +199,17 @@ def create_service_app(
     app.include_router(event_receiver(spec.outbox_tables, spec.event_handlers))
     for router in spec.routers:
         app.include_router(router)
-    _add_problem_schema(app)
+    _finish_document(app, problem_responses(spec.problem_descriptions))
     return app
 
 
-def _add_problem_schema(app: FastAPI) -> None:
+def _finish_document(app: FastAPI, defaults: Mapping[int | str, dict[str, object]]) -> None:
+    """Adds the Problem schema to the service's OpenAPI document, with the bodies of
+    ``documented_body``, and keeps it to what is sent: the app-wide 401 only on operations that
+    take a token, the app-wide 404 only on those with a path parameter (an operation that
+    answers 404 otherwise says so in its own ``responses``), no app-wide problem on an
+    operation whose errors have a format of their own, and request bodies' defaults in words
+    (``request_defaults_in_words``)."""
     original = app.openapi
 
     def openapi() -> dict[str, object]:
@@ -209,8 +218,103 @@ def _add_problem_schema(app: FastAPI) -> None:
         schema = original()
         components = schema.setdefault("components", {})
         assert isinstance(components, dict)
-        components.setdefault("schemas", {})["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
+        schemas = components.setdefault("schemas", {})
+        schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
+        paths = schema.get("paths", {})
+        assert isinstance(paths, dict)
+        for operations in paths.values():
+            for operation in operations.values():
+                _drop_unsent_defaults(operation, defaults)
+        _add_documented_bodies(schema, schemas)
+        request_defaults_in_words(paths, schemas)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {}
+
+
+def documented_body(model: type[BaseModel], *media_types: str) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads its body itself rather than through a typed
+    parameter (a format with rules no model states): the body is ``model``, in each of
+    ``media_types``, under the model's name in the components."""
+    known = _DOCUMENTED_BODIES.setdefault(model.__name__, model)
+    assert known is model, f"two documented bodies are named {model.__name__}"
+    ref = {"$ref": _SCHEMA_REF + model.__name__}
+    return {"requestBody": {"required": True, "content": {media: {"schema": ref} for media in media_types}}}
+
+
+def _add_documented_bodies(document: Mapping[str, Any], schemas: dict[str, Any]) -> None:
+    """The components of ``documented_body``'s models that the document names, with the models
+    they hold; FastAPI adds only those of typed parameters and responses."""
+    named = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+    for name in sorted(named - schemas.keys()):
+        model = _DOCUMENTED_BODIES.get(name)
+        if model is None:
+            continue
+        generated = model.model_json_schema(ref_template=_SCHEMA_REF + "{model}")
+        for nested, nested_schema in generated.pop("$defs", {}).items():
+            schemas.setdefault(nested, nested_schema)
+        schemas[name] = generated
+    # FastAPI's own schema of a body that a documented one replaced (form fields: Body_…).
+    for name in [n for n in schemas if n.startswith("Body_") and n not in named]:
+        del schemas[name]
+
+
+def _drop_unsent_defaults(operation: dict[str, Any], defaults: Mapping[int | str, object]) -> None:
+    responses: dict[str, Any] = operation.get("responses", {})
+    takes_token = bool(operation.get("security"))
+    has_path_parameter = any(p.get("in") == "path" for p in operation.get("parameters", []))
+    # An operation that answers its errors in a format of its own (SCIM's) sends no problem.
+    own_errors = any(
+        status.startswith("4") and answer.get("content") and PROBLEM_JSON not in answer["content"]
+        for status, answer in responses.items()
+    )
+    for status in [s for s in responses if s.isdigit() and responses[s] == defaults.get(int(s))]:
+        if (
+            own_errors
+            or (status == "401" and not takes_token)
+            or (status == "404" and not has_path_parameter)
+        ):
+            del responses[status]
+
+
+def request_defaults_in_words(paths: Mapping[str, Any], schemas: Mapping[str, Any]) -> None:
+    """Moves each ``default`` of a schema that a request body uses into its description.
+
+    A default is the value the server assumes when the client leaves the field out, yet
+    openapi-typescript 7 (``defaultNonNullable``, on unless switched off) makes every property
+    with a ``default`` required, in request bodies' named schemas too: a client would have to
+    send what the server would assume. Stated in words, the field stays optional everywhere.
+    Schemas that only responses use keep theirs: there the value is always sent."""
+    seen: set[str] = set()
+    pending = [op["requestBody"] for ops in paths.values() for op in ops.values() if "requestBody" in op]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_SCHEMA_REF):
+                name = ref.removeprefix(_SCHEMA_REF)
+                if name not in seen and name in schemas:
+                    seen.add(name)
+                    pending.append(schemas[name])
+                continue
+            for field_schema in node.get("properties", {}).values():
+                _default_in_words(field_schema)
+            pending.extend(node.values())
+
+
+_SCHEMA_REF = "#/components/schemas/"
+
+
+def _default_in_words(field_schema: object) -> None:
+    if not isinstance(field_schema, dict) or "default" not in field_schema:
+        return
+    value = json.dumps(field_schema.pop("default"), ensure_ascii=False)
+    said = f"Default: `{value}`."
+    description = field_schema.get("description")
+    field_schema["description"] = f"{description.rstrip()} {said}" if description else said

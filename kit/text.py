@@ -40,6 +40,10 @@ def _multi_line(value: str) -> str:
     return value
 
 
+def _multi_line_or_empty(value: str) -> str:
+    return value if value == "" else _multi_line(value)
+
+
 def _https_url(value: str) -> str:
     if _CONTROL_SINGLE.search(value) or " " in value:
         raise ValueError("must be a URL without spaces or control characters")
@@ -75,6 +79,9 @@ SingleLineText = Checked(_single_line, rf"^{_SINGLE}*[^\x00-\x1f\x7f-\x9f\s]{_SI
 MultiLineText = Checked(_multi_line, rf"^{_MULTI}*[^\x00-\x08\x0b-\x1f\x7f-\x9f\s]{_MULTI}*$")
 """Use as ``Annotated[str, Field(max_length=100), SingleLineText]``: no control characters
 (``MultiLineText`` allows tab and line feed), not blank."""
+MultiLineTextOrEmpty = Checked(_multi_line_or_empty, rf"^$|{MultiLineText.pattern}")
+"""``MultiLineText``, or the empty string: one string type where "no text" is allowed (a
+post of files alone), rather than a union that generated clients cannot parse."""
 
 HttpsUrl = Annotated[
     str,

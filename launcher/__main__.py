@@ -41,6 +41,7 @@ def uvicorn_command(component: str, host: str, port: int) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        "--no-server-header",  # no process advertises its server (and the gateway's would repeat)
         "--loop",  # not uvloop, which accepts one connection per loop turn: decision 0015
         "asyncio",
         "--timeout-graceful-shutdown",

@@ -121,6 +121,7 @@ def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[st
         "MEDIA_IDENTITY_URL": identity,
         "MEDIA_MEDIA_DIR": f"{var_dir}/media",
         "FEED_MEDIA_URL": layout.url("media"),
+        "FEED_GROUPS_URL": layout.url("groups"),
         "GROUPS_MEDIA_URL": layout.url("media"),
         "IDENTITY_MEDIA_URL": layout.url("media"),
         "RECORDS_MEDIA_URL": layout.url("media"),

@@ -70,12 +70,22 @@ async def person(client: httpx.AsyncClient, handle: str) -> tuple[str, str]:
     return tokens["access_token"], tokens["persona_id"]
 
 
+CHARTER = {
+    "objective": "Shared results, measured quarterly.",
+    "audience": "Colleagues.",
+    "review_at": "2030-01-01",
+}
+"""The least charter a group is created with: objective, audience and review date, in words
+of no language (no stop word) so that a group's text alone decides its detected language."""
+
+
 async def create_group(client: httpx.AsyncClient, token: str, handle: str, **fields: Any) -> dict[str, Any]:
     body = {
         "name": handle.title(),
         "handle": handle,
         "purpose": "Work together on a shared purpose.",
         **fields,
+        "charter": {**CHARTER, **fields.get("charter", {})},
     }
     resp = await client.post("/api/v1/groups", json=body, headers=auth(token))
     assert resp.status_code == 201, resp.text

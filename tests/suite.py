@@ -84,6 +84,7 @@ def service_settings(urls: Mapping[str, str], token: str, **overrides: Any) -> d
             "database_url": urls[name],
             "subscribers": SUBSCRIBERS[name],
             **({"media_url": "http://media"} if name in MEDIA_CALLERS else {}),
+            **({"groups_url": "http://groups"} if name == "feed" else {}),
             **overrides.get(name, {}),
         }
         for name in ("identity", "feed", "groups", "moderation", "records", "media")

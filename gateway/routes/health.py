@@ -23,7 +23,8 @@ async def ready(upstreams: UpstreamsDep) -> dict[str, Any]:
     report = await upstreams.readiness()
     if any(state != "ready" for state in report.values()):
         error = ServiceUnavailable(
-            "Not every service is ready: " + ", ".join(f"{k} {v}" for k, v in report.items()),
+            "Not every service is ready: {states}",
+            params={"states": ", ".join(f"{k} {v}" for k, v in report.items())},
             retry_after=5,
         )
         error.extra["upstreams"] = report

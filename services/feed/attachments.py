@@ -68,13 +68,20 @@ def media_unavailable() -> ServiceUnavailable:
 def not_attachable(media_ids: list[uuid.UUID], refused: uuid.UUID | None) -> Unprocessable:
     """The 422 for a file media would not attach, naming it, and where it is in ``media_ids``
     (when media said which: it names the first it refused)."""
-    why = "only your own uploads, once ready, and not attached to anything else"
-    detail, location = f"These media cannot be attached: {why}.", "body.media_ids"
+    detail = (
+        "These media cannot be attached: only your own uploads, once ready, and not attached to "
+        "anything else."
+    )
+    location, params = "body.media_ids", dict[str, object]()
     if refused is not None and refused in media_ids:
-        detail = f"Media {refused} cannot be attached: {why}."
-        location = f"body.media_ids[{media_ids.index(refused)}]"
+        detail = (
+            "Media {media_id} cannot be attached: only your own uploads, once ready, and not attached to "
+            "anything else."
+        )
+        location, params = f"body.media_ids[{media_ids.index(refused)}]", {"media_id": refused}
     return Unprocessable(
         detail,
+        params=params,
         slug="media-not-attachable",
         errors=[{"location": location, "message": "cannot be attached", "code": "media-not-attachable"}],
     )

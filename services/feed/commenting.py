@@ -36,6 +36,7 @@ from kit.timeutil import utcnow
 from services.feed import idempotency, records
 from services.feed.access import ensure_writable, may_moderate, visible_post
 from services.feed.content import edited_language, held_by, hold, resolve_mentions, terms_of, text_language
+from services.feed.disclosure import comment_content
 from services.feed.listing import Listing, by_id
 from services.feed.models import Comment, Notification, PersonaReplica, Post
 from services.feed.notifications import mention_ids, notify
@@ -109,16 +110,22 @@ def notice_targets(
 
 
 def comment_deleted_event(comment_id: uuid.UUID, post: PostScope, now: datetime) -> dict[str, object]:
-    """What other services learn of a comment's deletion, whoever deleted it."""
+    """What other services learn of a comment's deletion, whoever deleted it; its context lets
+    a webhook endpoint of that context have it."""
     return {
         "id": str(comment_id),
         "post_id": str(post.id),
+        "context": post.context,
         "group_id": str(post.group_id) if post.group_id else None,
         "deleted_at": now.isoformat(),
     }
 
 
-def comment_event(comment: Comment, post: Post) -> dict[str, object]:
+def comment_event(comment: Comment, post: Post, content: dict[str, Any] | None) -> dict[str, object]:
+    """What other services and webhook subscribers learn of a comment
+    (``domain.catalogue.CommentData``): its text only as ``content``, where
+    ``disclosure.comment_content`` lets it be told. Its post's author and time are for groups'
+    health alone; subscribers do not receive them."""
     return {
         "id": str(comment.id),
         "post_id": str(post.id),
@@ -129,6 +136,7 @@ def comment_event(comment: Comment, post: Post) -> dict[str, object]:
         "post_author_id": str(post.author_id),
         "post_created_at": post.created_at.isoformat(),
         "created_at": comment.created_at.isoformat(),
+        "content": content,
     }
 
 
@@ -234,7 +242,8 @@ async def comment(
         await recount(session, made, 1)
         targets = notice_targets(post, parent, mentions)
         await notify(session, post, author.persona_id, targets, comment_id=made.id)
-        events.append(("comment.created", str(post.id), comment_event(made, post)))
+        content = await comment_content(session, made, post)
+        events.append(("comment.created", str(post.id), comment_event(made, post, content)))
     events.append(records.comment_text_record(made, post, "created", made.created_at))
     await outbox.publish_many(session, events)
     persona = await session.get(PersonaReplica, author.persona_id)

@@ -24,6 +24,7 @@ from kit.db import Database, SessionDep
 from kit.errors import BadRequest
 from kit.outbox import OutboxDep
 from services.feed.attachments import Attaching, MediaCalls
+from services.feed.replicas import Groups
 from services.feed.settings import FeedSettings
 from services.feed.streams import MAX_TICKET_LENGTH, StreamSlots, redeem_ticket, stream_slots
 
@@ -31,6 +32,7 @@ __all__ = [
     "AttachingDep",
     "CurrentPersona",
     "DatabaseDep",
+    "GroupsDep",
     "OutboxDep",
     "SessionDep",
     "SettingsDep",
@@ -65,6 +67,16 @@ def _attaching(request: Request, settings: SettingsDep) -> Attaching:
 
 
 AttachingDep = Annotated[Attaching, Depends(_attaching)]
+
+
+def _groups(request: Request, settings: SettingsDep) -> Groups:
+    """Feed's question to groups when its replicas miss a group or a membership
+    (``replicas``), through the app's HTTP client."""
+    client: httpx.AsyncClient = request.app.state.http_client
+    return Groups(client, settings)
+
+
+GroupsDep = Annotated[Groups, Depends(_groups)]
 
 
 def _stream_slots(request: Request, settings: SettingsDep) -> StreamSlots:

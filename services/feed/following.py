@@ -40,7 +40,9 @@ async def follow(
             select(func.count()).select_from(Follow).where(col(Follow.follower_id) == caller.persona_id)
         )
         if (following or 0) >= max_following:
-            raise Unprocessable(f"A persona follows at most {max_following} personas.")
+            raise Unprocessable(
+                "A persona follows at most {limit} personas.", params={"limit": max_following}
+            )
         found = Follow(follower_id=caller.persona_id, followee_id=persona_id)
         await inbox.drop(session, caller.persona_id)
         session.add(found)

@@ -55,6 +55,7 @@ from services.feed.commenting import (
 )
 from services.feed.content import held_since_written
 from services.feed.deletion import deleted_event as post_deleted_event
+from services.feed.disclosure import comment_content, post_content
 from services.feed.models import Comment, HeldTerm, HeldTermSet, Notification, PersonaReplica, Post
 from services.feed.notifications import mention_ids, notify
 from services.feed.posting import post_event
@@ -149,11 +150,12 @@ async def moderate_post(
         await inbox.fan_out(session, post)  # inboxes built meanwhile left it out
     if before.live or post.moderation is not None or post.deleted_at is not None:
         return
+    data = post_event(post, await post_content(session, post))
     if action != "released":
-        await outbox.publish(session, "post.restored", str(post.id), post_event(post))
+        await outbox.publish(session, "post.restored", str(post.id), data)
         return
     if before.held_since_written:
-        await outbox.publish(session, "post.created", str(post.id), post_event(post))
+        await outbox.publish(session, "post.created", str(post.id), data)
     await _notify_held_mentions(session, post)
 
 
@@ -202,11 +204,12 @@ async def moderate_comment(
         )
     if before.live or not counted(comment):
         return
+    data = comment_event(comment, post, await comment_content(session, comment, post))
     if action != "released":
-        await outbox.publish(session, "comment.restored", str(post.id), comment_event(comment, post))
+        await outbox.publish(session, "comment.restored", str(post.id), data)
         return
     if before.held_since_written:
-        await outbox.publish(session, "comment.created", str(post.id), comment_event(comment, post))
+        await outbox.publish(session, "comment.created", str(post.id), data)
     parent = await session.get(Comment, comment.parent_id) if comment.parent_id else None
     targets = notice_targets(post, parent, comment.mentions or [])
     await notify(session, post, comment.author_id, targets, comment_id=comment.id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,7 @@ from services.feed.content import (
     text_language,
 )
 from services.feed.deletion import publish_deleted
+from services.feed.disclosure import post_content
 from services.feed.models import (
     GroupReplica,
     MembershipReplica,
@@ -53,9 +54,13 @@ from services.feed.models import (
 from services.feed.notifications import mention_ids, notify
 from services.feed.schemas import LinkIn, PostCreate, PostPublic, PostUpdate, post_public
 
+if TYPE_CHECKING:  # replicas applies groups' answers with events' handlers, and events imports this
+    from services.feed.replicas import Groups
 
-def post_event(post: Post) -> dict[str, object]:
-    """What other services learn of a post: never its text."""
+
+def post_event(post: Post, content: dict[str, Any] | None) -> dict[str, object]:
+    """What other services and webhook subscribers learn of a post (``domain.catalogue.PostData``):
+    its text only as ``content``, where ``disclosure.post_content`` lets it be told."""
     return {
         "id": str(post.id),
         "author_id": str(post.author_id),
@@ -63,6 +68,7 @@ def post_event(post: Post) -> dict[str, object]:
         "audience": post.audience,
         "group_id": str(post.group_id) if post.group_id else None,
         "created_at": post.created_at.isoformat(),
+        "content": content,
     }
 
 
@@ -94,12 +100,17 @@ async def _notify_mentions(
     await notify(session, post, author_id, dict.fromkeys(mention_ids(mentions), "mention"))
 
 
-async def _check_group(session: AsyncSession, author: Principal, group_id: uuid.UUID) -> None:
-    assert author.persona_id is not None
-    # Shared until the post commits, so that the group's deletion (events.on_group_deleted)
-    # waits for the post and removes it too.
-    group = await session.get(GroupReplica, group_id, with_for_update={"read": True})
-    member = await session.get(MembershipReplica, (author.persona_id, group_id))
+async def _check_group(
+    session: AsyncSession, author: Principal, group_id: uuid.UUID, groups: Groups | None
+) -> None:
+    """The author may post to the group, by feed's replicas; where they have not caught up
+    with groups yet (a group just created, a member just let in), asked of groups once
+    (``replicas``)."""
+    group, member = await _group_and_member(session, author, group_id)
+    if groups is not None and await groups.catch_up(
+        session, author, group_id, group, member, members_only=True
+    ):
+        group, member = await _group_and_member(session, author, group_id)
     if (
         group is None
         or group.context != author.context
@@ -111,6 +122,18 @@ async def _check_group(session: AsyncSession, author: Principal, group_id: uuid.
         raise Forbidden("Only members post to a group.")
     if group.archived:
         raise Forbidden("The group is archived and read-only.", slug="group-archived")
+
+
+async def _group_and_member(
+    session: AsyncSession, author: Principal, group_id: uuid.UUID
+) -> tuple[GroupReplica | None, MembershipReplica | None]:
+    assert author.persona_id is not None
+    # Shared until the post commits, so that the group's deletion (events.on_group_deleted)
+    # waits for the post and removes it too. Read afresh: ``Groups.catch_up`` may have
+    # changed them.
+    group = await session.get(GroupReplica, group_id, with_for_update={"read": True}, populate_existing=True)
+    member = await session.get(MembershipReplica, (author.persona_id, group_id), populate_existing=True)
+    return group, member
 
 
 def _check_pin_time(pinned_until: datetime) -> None:
@@ -127,16 +150,24 @@ async def _render(session: AsyncSession, post: Post) -> PostPublic:
 
 
 async def publish(
-    session: AsyncSession, outbox: Outbox, author: Principal, body: PostCreate, attaching: Attaching
+    session: AsyncSession,
+    outbox: Outbox,
+    author: Principal,
+    body: PostCreate,
+    attaching: Attaching,
+    *,
+    groups: Groups | None = None,
 ) -> Created[PostPublic]:
     """A new post by ``author`` in its context: checked, its files attached at media
     (``attachments``: after the checks, before any write), written with its tags, mentions
     notified, ``post.created`` published and fanned out to home inboxes; or, when its text
     holds a term, held (module docstring). The caller commits (kit.idempotency commits it with
-    the stored answer), within ``attaching``, which undoes the attachments if that fails."""
+    the stored answer), within ``attaching``, which undoes the attachments if that fails.
+    ``groups``: where a group post's check asks groups when the replicas miss (without it,
+    they alone decide)."""
     assert author.persona_id is not None and author.context is not None
     if body.group_id is not None:
-        await _check_group(session, author, body.group_id)
+        await _check_group(session, author, body.group_id, groups)
     if body.pinned_until is not None:
         if not can_announce(author):
             raise Forbidden("Only administrators and communications post announcements.")
@@ -163,7 +194,7 @@ async def publish(
         await hold(session, outbox, post, post, held, post.created_at)
     else:
         await _notify_mentions(session, post, author.persona_id, new_mentions)
-        events.append(("post.created", str(post.id), post_event(post)))
+        events.append(("post.created", str(post.id), post_event(post, await post_content(session, post))))
     events.append(records.post_text_record(post, "created", post.created_at))
     await outbox.publish_many(session, events)
     # A held post goes into the inboxes too (as they are built, ``inbox``): pages show it to
@@ -196,7 +227,8 @@ async def edit(
     post.updated_at = now
     events = []
     if not (post.moderation == "held" and held_since_written(post)):  # else never announced yet
-        events.append(("post.updated", str(post.id), {**post_event(post), "updated_at": now.isoformat()}))
+        data = post_event(post, await post_content(session, post))
+        events.append(("post.updated", str(post.id), {**data, "updated_at": now.isoformat()}))
     if edited:  # a pin changes nothing of the record
         events.append(records.post_text_record(post, "edited", now))
     await outbox.publish_many(session, events)

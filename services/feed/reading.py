@@ -24,6 +24,7 @@ from services.feed.access import visible_post
 from services.feed.content import tag_name
 from services.feed.listing import Listing, by_id
 from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post, PostRevision, PostTag
+from services.feed.replicas import Groups
 from services.feed.timelines import page_of_posts, unlimited_author, visible_posts
 
 
@@ -84,13 +85,23 @@ async def by_persona(
 
 
 async def in_group(
-    session: AsyncSession, reader: Principal, group_id: uuid.UUID, *, cursor: str | None, limit: int
+    session: AsyncSession,
+    reader: Principal,
+    group_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+    groups: Groups | None = None,
 ) -> Listing[Any]:
     """A group's posts, those its owners pinned leading the first page. Members read their
     group, anyone of the context an open group; any other group is a 404, as one that does
-    not exist."""
-    group = await session.get(GroupReplica, group_id)
-    member = await session.get(MembershipReplica, (reader.persona_id, group_id))
+    not exist. Where feed's replicas have not caught up with groups yet (a group just created,
+    a member just let in), ``groups`` is asked once (``replicas``)."""
+    group, member = await _group_and_member(session, reader, group_id)
+    if groups is not None and await groups.catch_up(
+        session, reader, group_id, group, member, members_only=False
+    ):
+        group, member = await _group_and_member(session, reader, group_id)
     if group is None or group.context != reader.context or (group.visibility != "open" and member is None):
         raise NotFound("No group with this id.")
     return await _posts(
@@ -109,6 +120,14 @@ async def in_group(
             col(Post.group_pinned_at).desc(),
         ),
     )
+
+
+async def _group_and_member(
+    session: AsyncSession, reader: Principal, group_id: uuid.UUID
+) -> tuple[GroupReplica | None, MembershipReplica | None]:
+    group = await session.get(GroupReplica, group_id, populate_existing=True)
+    member = await session.get(MembershipReplica, (reader.persona_id, group_id), populate_existing=True)
+    return group, member
 
 
 async def tagged(

@@ -14,7 +14,7 @@ from pydantic.json_schema import SkipJsonSchema
 from domain.contexts import Context
 from domain.media import MediaAttachment
 from kit.search import PROBLEMS, query_parameter
-from kit.text import HttpsUrl, IsoDateTime, MultiLineText, SingleLineText
+from kit.text import HttpsUrl, IsoDateTime, MultiLineText, MultiLineTextOrEmpty, SingleLineText
 from kit.timeutil import utcnow
 from services.feed.models import REACTION_KINDS, Comment, Follow, Notification, Post, PostRevision
 
@@ -48,9 +48,23 @@ TagName = Annotated[
 MAX_LINKS = 5
 MAX_POST_MEDIA = 4  # decision 0036
 MAX_COMMENT_MEDIA = 1
-NoText = Annotated[
-    Literal[""],
-    Field(description="No text: allowed only with `media_ids`, a post or comment of files alone."),
+PostText = Annotated[
+    str,
+    Field(
+        max_length=5000,
+        description="Up to 5,000 characters; empty (or left out) only with `media_ids`, a post of "
+        "files alone.",
+    ),
+    MultiLineTextOrEmpty,
+]
+CommentText = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        description="Up to 2,000 characters; empty (or left out) only with `media_ids`, a comment "
+        "of a file alone.",
+    ),
+    MultiLineTextOrEmpty,
 ]
 
 
@@ -108,7 +122,7 @@ MediaIds = Annotated[list[uuid.UUID], AfterValidator(_distinct)]
 class PostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Body | NoText = ""
+    body: PostText = ""
     lang: Lang | None = None
     audience: Audience = "organisation"
     group_id: uuid.UUID | None = Field(default=None, description="Required when audience is `group`.")
@@ -298,7 +312,7 @@ def revision_public(revision: PostRevision) -> RevisionPublic:
 class CommentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: CommentBody | NoText = ""
+    body: CommentText = ""
     lang: Lang | None = None
     parent_id: uuid.UUID | None = Field(
         default=None, description="A top-level comment of the same post: replies go one level deep."
@@ -456,15 +470,17 @@ has one, and its ``data:`` line, JSON of the named schema."""
 
 
 class NotificationsRead(BaseModel):
-    """Either ``ids`` or ``all`` (not both); ``all: false`` marks nothing."""
+    """Send exactly one of ``ids`` and ``all``: both, or neither, is a 422. ``all: false`` marks
+    nothing."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"oneOf": [{"required": ["ids"]}, {"required": ["all"]}]},
+    # The one-of rule is said in words: as a ``oneOf`` of ``required`` lists, generated clients
+    # read the body as one of any shape.
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[uuid.UUID], Field(max_length=100)] | SkipJsonSchema[None] = Field(
+        default=None, description="The notifications to mark read; not with `all`."
     )
-
-    ids: Annotated[list[uuid.UUID], Field(max_length=100)] | SkipJsonSchema[None] = None
-    all: StrictBool = Field(default=False, description="Mark every notification read.")
+    all: StrictBool = Field(default=False, description="Mark every notification read; not with `ids`.")
 
     @model_validator(mode="after")
     def _one_of(self) -> NotificationsRead:

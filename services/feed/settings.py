@@ -49,6 +49,18 @@ class FeedSettings(PersonaReplicaSettings):
         description="How long a post or comment waits for media to attach its files; past it the "
         "create is a 503 with Retry-After and nothing is written.",
     )
+    groups_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="The groups service, asked for a group and the caller's membership when feed's "
+        "replicas do not have them yet (read-your-writes, ``services.feed.replicas``).",
+    )
+    groups_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=5,
+        description="How long a post to a group, or a read of its timeline, waits for groups on such "
+        "a miss; past it, feed answers from its replicas alone (404 or 403) and logs it.",
+    )
     max_following: int = Field(default=5000, ge=1, description="How many personas one persona may follow.")
     home_inbox_size: int = Field(
         default=800,

@@ -4,7 +4,8 @@ reader's notifications, ``notifications.notifications_of``), where it resumes (a
 when and why it ends (a ``reconnect`` event that says so), how many streams each persona holds
 open in this process, so that one token cannot tie up the process's connections and its
 database polling with streams, and the one-time tickets that open it from a browser, whose
-``EventSource`` cannot send an Authorization header (decision 0035, docs/stream.md)."""
+``EventSource`` cannot send an Authorization header (decision 0035, docs/stream.md). The events
+it sends are listed, with their schemas, in ``domain.catalogue.STREAM_EVENTS`` (docs/events.md)."""
 
 from __future__ import annotations
 
@@ -177,7 +178,8 @@ class StreamSlots:
         held = self.open[persona_id]
         if len(held) >= self.per_persona:
             raise TooManyRequests(
-                f"At most {self.per_persona} open event streams per persona; close one first.",
+                "At most {limit} open event streams per persona; close one first.",
+                params={"limit": self.per_persona},
                 retry_after=math.ceil(min(held) - time.monotonic()),
             )
         held.append(ends_at)

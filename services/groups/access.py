@@ -75,7 +75,9 @@ class Access:
         ``admin``). The group is visible already, so 403 here leaks nothing."""
         if self.role in roles or (admin and self.is_admin):
             return
-        raise Forbidden(f"Only a group's {' or '.join(roles)} may {action}.")
+        raise Forbidden(
+            "Only a group's {roles} may {action}.", params={"roles": " or ".join(roles), "action": action}
+        )
 
     async def relock(self, session: AsyncSession) -> None:
         """Takes the group's lock, then reads the group and the caller's role again: a check
@@ -98,7 +100,7 @@ class Access:
     def require_membership(self, what: str) -> None:
         """Members (and administrators) only, whatever the group's visibility."""
         if self.membership is None and not self.is_admin:
-            raise Forbidden(f"Only members see {what}.")
+            raise Forbidden("Only members see {what}.", params={"what": what})
 
     def require_member_view(self) -> None:
         """Members lists, requests and health of closed and secret groups are for members."""

@@ -98,7 +98,9 @@ async def _decide(
     if row is None:
         raise NotFound(NO_REQUEST if model is JoinRequest else NO_INVITATION)
     if decided is None:
-        raise Conflict(f"This was decided already: {row.status}.", slug="already-decided")
+        raise Conflict(
+            "This was decided already: {status}.", params={"status": row.status}, slug="already-decided"
+        )
     return row
 
 

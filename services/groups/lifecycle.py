@@ -63,7 +63,7 @@ async def check_stewards(
         )
         missing = [s for s in others if s not in found]
         if missing:
-            raise NotFound(f"No persona with id {missing[0]} in this context.")
+            raise NotFound("No persona with id {id} in this context.", params={"id": missing[0]})
     return [str(s) for s in dict.fromkeys(stewards)]
 
 

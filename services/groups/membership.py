@@ -20,7 +20,7 @@ from kit.ids import new_id
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.groups import records
-from services.groups.access import Access, check_join_budget, lock_group, membership_of
+from services.groups.access import Access, check_join_budget, group_not_found, lock_group, membership_of
 from services.groups.models import Group, Invitation, JoinRequest, Membership, PersonaReplica
 
 ROLE_RANK = {"owner": 0, "moderator": 1, "member": 2}
@@ -52,6 +52,21 @@ def membership_event(group: Group, membership: Membership) -> dict[str, object]:
         "joined_at": membership.joined_at.isoformat(),
         "updated_at": membership.updated_at.isoformat(),
     }
+
+
+async def as_replicated(
+    session: AsyncSession, group_id: uuid.UUID, persona_id: uuid.UUID, context: str
+) -> dict[str, object]:
+    """Feed's question when its replicas have not caught up yet (read-your-writes): the group
+    and the persona's membership of it (null when none), as their latest events describe them.
+    A group that does not exist, or of another context than the persona's ``context``, is the
+    404 of a missing group: the question never pairs a persona with a group of its other
+    context."""
+    group = await session.get(Group, group_id)
+    if group is None or group.context != context:
+        raise group_not_found()
+    member = await membership_of(session, group_id, persona_id)
+    return {"group": group_event(group), "membership": membership_event(group, member) if member else None}
 
 
 async def add(

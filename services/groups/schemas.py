@@ -69,7 +69,6 @@ Lang = Annotated[
         examples=["en"],
     ),
 ]
-ReviewDate = IsoDate | None
 Indicators = Annotated[list[Indicator], Field(max_length=20)]
 Stewards = Annotated[list[uuid.UUID], Field(min_length=1, max_length=20)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
@@ -80,29 +79,35 @@ class Strict(BaseModel):
 
 
 class Charter(Strict):
-    objective: Objective | None = None
-    audience: Audience | None = None
+    """A new group's charter: what it sets out to do, for whom, and when that is reviewed are
+    required, as the purpose is; indicators and stewards may come later."""
+
+    objective: Objective
+    audience: Audience
     success_indicators: list[Indicator] = Field(default_factory=list, max_length=20)
-    review_at: ReviewDate = None
+    review_at: IsoDate = Field(
+        description="When the owners review whether the group still serves its purpose."
+    )
     stewards: list[uuid.UUID] = Field(
         default_factory=list, max_length=20, description="Persona ids; the creator when empty."
     )
 
 
 class CharterUpdate(Strict):
-    """Fields left out stay as they are; ``null`` clears an optional one."""
+    """Fields left out stay as they are; none can be cleared (a group created before the
+    charter was required may still show nulls until they are set)."""
 
-    objective: Objective | None = None
-    audience: Audience | None = None
+    objective: Objective | SkipJsonSchema[None] = None
+    audience: Audience | SkipJsonSchema[None] = None
     success_indicators: Indicators | SkipJsonSchema[None] = None
-    review_at: ReviewDate = None
+    review_at: IsoDate | SkipJsonSchema[None] = None
     stewards: Stewards | SkipJsonSchema[None] = None
 
-    @field_validator("success_indicators", "stewards")
+    @field_validator("objective", "audience", "success_indicators", "review_at", "stewards")
     @classmethod
-    def _not_null(cls, value: list[object] | None) -> list[object]:
+    def _not_null(cls, value: object) -> object:
         if value is None:
-            raise ValueError("must be a list, not null")
+            raise ValueError("cannot be null; leave it out to keep it")
         return value
 
 
@@ -113,7 +118,7 @@ class GroupCreate(Strict):
     description: LongText | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     visibility: Visibility = "open"
-    charter: Charter = Field(default_factory=Charter)
+    charter: Charter
     lang: Lang | None = None
 
 
@@ -144,6 +149,9 @@ class MediaChoice(Strict):
 
 
 class CharterPublic(BaseModel):
+    """Null ``objective``, ``audience`` or ``review_at`` only on a group created before its
+    charter was required."""
+
     objective: str | None
     audience: str | None
     success_indicators: list[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,13 @@ def _disposals(app: FastAPI) -> records.Disposals:
     return worker
 
 
+def _close_webhook_client(app: FastAPI) -> Awaitable[None]:
+    """The delivery client identity made for itself (not one a caller passed in), closed once
+    the webhook relay has stopped: its pooled connections to receivers would stay open."""
+    client: httpx.AsyncClient = app.state.webhook_client
+    return client.aclose()
+
+
 def create_app(
     settings: IdentitySettings | None = None,
     *,
@@ -83,6 +91,7 @@ def create_app(
         event_handlers=events.handlers,
         workers=[_webhook_relay, _pending_statuses, _disposals],
         retention=[webhooks.delivery_log_retention(), verification.retention(), *signin.retention()],
+        on_shutdown=[] if webhook_client is not None else [_close_webhook_client],
     )
     app = create_service_app(spec, settings, http_client=http_client)
     app.add_exception_handler(ScimError, scim_error_handler)

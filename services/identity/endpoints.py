@@ -59,7 +59,9 @@ async def _check(
 ) -> None:
     if url is not None and (problem := await webhooks.registration_problem(url, settings)):
         raise Unprocessable(
-            f"The URL {problem}.", errors=[{"location": "body.url", "message": problem, "code": "url"}]
+            "The URL {problem}.",
+            params={"problem": problem},
+            errors=[{"location": "body.url", "message": problem, "code": "url"}],
         )
     if contexts is not None and "personal" in contexts and not owner.is_admin:
         raise Forbidden("Only an administrator can allow the personal context for an endpoint.")

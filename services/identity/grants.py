@@ -43,8 +43,11 @@ class OAuthError(APIError):
 
     status, title, slug = 400, "Bad Request", "oauth"
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description, extra={"error": error, "error_description": description})
+    def __init__(
+        self, error: str, description: str, status: int = 400, params: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(description, params=params, extra={"error": error})
+        self.extra["error_description"] = self.detail  # English: RFC 6749 wants ASCII there
         self.status = status
         if status == 401:
             self.title = "Unauthorized"
@@ -76,7 +79,9 @@ def enabled_grants(settings: IdentitySettings, provider: ExternalProvider | None
 
 def unsupported_grant(settings: IdentitySettings, provider: ExternalProvider | None) -> OAuthError:
     return OAuthError(
-        "unsupported_grant_type", f"Supported: {', '.join(enabled_grants(settings, provider))}."
+        "unsupported_grant_type",
+        "Supported: {grants}.",
+        params={"grants": ", ".join(enabled_grants(settings, provider))},
     )
 
 
@@ -117,7 +122,7 @@ def _persona_scope(persona: Persona, scope: str | None) -> str:
         return ""
     if persona.moderation_hold and asked == {NOTICES_SCOPE}:
         return NOTICES_SCOPE
-    raise OAuthError("invalid_request", f"This account has no {persona.kind} persona.")
+    raise OAuthError("invalid_request", "This account has no {kind} persona.", params={"kind": persona.kind})
 
 
 async def _issue(
@@ -133,7 +138,7 @@ async def _issue(
     family, or of ``family_id`` when one is rotated)."""
     persona = await tokens.persona_of_kind(session, account.id, kind)
     if persona is None:
-        raise OAuthError("invalid_request", f"This account has no {kind} persona.")
+        raise OAuthError("invalid_request", "This account has no {kind} persona.", params={"kind": kind})
     granted = _persona_scope(persona, scope)
     roles = [] if granted else account.roles
     return await _answer(session, settings, keys, account, persona, roles, scope=granted, family_id=family_id)
@@ -462,7 +467,8 @@ async def exchange_grant(
         raise OAuthError("unsupported_grant_type", "No single sign-on provider is configured.")
     if not subject_token or subject_token_type != ID_TOKEN_TYPE:
         raise OAuthError(
-            "invalid_request", f"subject_token with subject_token_type {ID_TOKEN_TYPE} is required."
+            "invalid_request",
+            "subject_token with subject_token_type urn:ietf:params:oauth:token-type:id_token is required.",
         )
     try:
         value = await provider.verify(subject_token)

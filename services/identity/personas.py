@@ -137,14 +137,19 @@ async def update_own(
     foreign = sorted(sent.keys() - model.model_fields.keys())
     if foreign:
         # a valid body of the other kind: it conflicts with this persona, it is not malformed
-        raise Conflict(f"A {persona.kind} persona has no {', '.join(foreign)}.")
+        raise Conflict(
+            "A {kind} persona has no {fields}.", params={"kind": persona.kind, "fields": ", ".join(foreign)}
+        )
     try:
         changes = model.model_validate(sent).model_dump(exclude_unset=True)
     except ValidationError as exc:
         raise unprocessable_from(exc) from None
     hr_owned = HR_OWNED_FIELDS & changes.keys()
     if persona.kind == PROFESSIONAL and account.provisioned and hr_owned:
-        raise Forbidden(f"HR provisioning owns {', '.join(sorted(hr_owned))}; ask HR to change them.")
+        raise Forbidden(
+            "HR provisioning owns {fields}; ask HR to change them.",
+            params={"fields": ", ".join(sorted(hr_owned))},
+        )
     for field, value in changes.items():
         setattr(persona, field, value)
     touch(persona)

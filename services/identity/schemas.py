@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
 import email_validator
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.contexts import Context
@@ -164,6 +164,38 @@ class ProfessionalUpdate(Update):
     pronouns: Pronouns | None = None
 
 
+_PROFESSIONAL_ONLY = "A professional persona's only: a personal persona answers 409."
+_PERSONAL_ONLY = "A personal persona's only: a professional persona answers 409."
+
+
+class PersonaUpdate(Update):
+    """An edit of the caller's own persona, of either kind: a field's description says when
+    only one kind has it. A field of the other kind is a 409; fields of both kinds, a 422."""
+
+    # One object rather than a union of the two kinds' bodies, which only a field naming the
+    # kind in every edit could tell apart; ``for_kind`` gives the body of the kind sent.
+    not_null = ProfessionalUpdate.not_null | frozenset({"interests", "discoverable"})
+
+    display_name: Name | SkipJsonSchema[None] = None
+    bio: Bio | None = None
+    avatar_url: HttpsUrl | None = None
+    job_title: ShortLine | None = Field(default=None, description=_PROFESSIONAL_ONLY)
+    department: ShortLine | None = Field(default=None, description=_PROFESSIONAL_ONLY)
+    location: ShortLine | None = Field(default=None, description=_PROFESSIONAL_ONLY)
+    skills: Keywords | SkipJsonSchema[None] = Field(default=None, description=_PROFESSIONAL_ONLY)
+    pronouns: Pronouns | None = Field(default=None, description=_PROFESSIONAL_ONLY)
+    interests: Keywords | SkipJsonSchema[None] = Field(default=None, description=_PERSONAL_ONLY)
+    discoverable: StrictBool | SkipJsonSchema[None] = Field(default=None, description=_PERSONAL_ONLY)
+
+    def for_kind(self) -> ProfessionalUpdate | PersonalUpdate:
+        """The body of the kind whose fields were sent; ``ValidationError`` when fields of
+        both kinds were."""
+        sent = self.model_dump(exclude_unset=True)
+        personal_only = PersonalUpdate.model_fields.keys() - ProfessionalUpdate.model_fields.keys()
+        model = PersonalUpdate if sent.keys() & personal_only else ProfessionalUpdate
+        return model.model_validate(sent)
+
+
 class PersonalCreate(Strict):
     handle: Handle
     display_name: Name
@@ -183,6 +215,11 @@ class PersonalUpdate(Update):
     discoverable: StrictBool | SkipJsonSchema[None] = None
 
 
+AccountStatus = Literal["active", "suspended", "deactivated"]
+Role = Literal["admin", "moderator", "communications", "records"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+
 class MePublic(BaseModel):
     """The signed-in persona as its owner sees it. An answer holds only the data of the token's
     own persona: a professional persona's token shows the account and the professional persona;
@@ -192,8 +229,10 @@ class MePublic(BaseModel):
     context: Context = Field(description="The kind of the token's persona, whose data this is.")
     account_id: uuid.UUID | None = Field(description="The account; null with a personal persona's token.")
     email: str | None = Field(description="The account's address; null with a personal persona's token.")
-    status: str | None = Field(description="The account's status; null with a personal persona's token.")
-    roles: list[str] | None = Field(
+    status: AccountStatus | None = Field(
+        description="The account's status; null with a personal persona's token."
+    )
+    roles: list[Role] | None = Field(
         description="The account's roles, used through the professional persona only; null with a "
         "personal persona's token."
     )
@@ -210,6 +249,93 @@ class MePublic(BaseModel):
     )
 
 
+PersonaChoice = Annotated[
+    Context,
+    Field(description="Which of the account's personas the token speaks for; professional when left out."),
+]
+Scope = Annotated[
+    str, Field(max_length=500, description="Space-separated scopes, narrowing what was granted.")
+]
+ClientId = Annotated[str, Field(max_length=40, description="The client's id, unless sent with HTTP Basic.")]
+ClientSecret = Annotated[
+    str, Field(max_length=200, description="A confidential client's secret, unless sent with HTTP Basic.")
+]
+
+
+class PasswordGrant(BaseModel):
+    """A script's sign-in with the account's email and password (unless switched off,
+    `IDENTITY_PASSWORD_GRANT`). A persona suspended by moderation gets a token only with
+    `scope=notices`."""
+
+    grant_type: Literal["password"]
+    username: str = Field(max_length=254, description="The account's email.")
+    password: str = Field(max_length=1024, json_schema_extra={"format": "password"})
+    persona: PersonaChoice | None = None
+    scope: Scope | None = None
+
+
+class AuthorizationCodeGrant(BaseModel):
+    """An app's code from `/oauth/authorize`, redeemed once, with the same `redirect_uri` and the
+    PKCE verifier; the token speaks for the persona chosen at consent, within the scopes granted."""
+
+    grant_type: Literal["authorization_code"]
+    code: str = Field(max_length=200)
+    redirect_uri: str = Field(max_length=2000)
+    code_verifier: str = Field(max_length=128, description="The PKCE (S256) verifier.")
+    client_id: ClientId | None = None
+    client_secret: ClientSecret | None = None
+
+
+class RefreshTokenGrant(BaseModel):
+    """A refresh token, which rotates on every use (a reused one revokes its family). A password
+    sign-in's may switch `persona`; an app's stays with its persona, takes the app's client and
+    may narrow `scope`."""
+
+    grant_type: Literal["refresh_token"]
+    refresh_token: str = Field(max_length=200)
+    persona: PersonaChoice | None = None
+    scope: Scope | None = None
+    client_id: ClientId | None = None
+    client_secret: ClientSecret | None = None
+
+
+class ClientCredentialsGrant(BaseModel):
+    """An integrator client's own token (SCIM, webhooks): it speaks for the client, not a persona."""
+
+    grant_type: Literal["client_credentials"]
+    client_id: ClientId | None = None
+    client_secret: ClientSecret | None = None
+    scope: Scope | None = None
+
+
+class TokenExchangeGrant(BaseModel):
+    """An ID token of the trusted single sign-on provider (when one is configured), exchanged
+    for this suite's tokens."""
+
+    grant_type: Literal["urn:ietf:params:oauth:grant-type:token-exchange"]
+    subject_token: str = Field(max_length=16384)
+    subject_token_type: Literal["urn:ietf:params:oauth:token-type:id_token"]
+    persona: PersonaChoice | None = None
+    scope: Scope | None = None
+
+
+class TokenRequest(
+    RootModel[
+        Annotated[
+            PasswordGrant
+            | AuthorizationCodeGrant
+            | RefreshTokenGrant
+            | ClientCredentialsGrant
+            | TokenExchangeGrant,
+            Field(discriminator="grant_type"),
+        ]
+    ]
+):
+    """The token endpoint's form, one shape per grant. A grant the server does not offer (see
+    `grant_types_supported` in `/.well-known/oauth-authorization-server`) is a 400
+    `unsupported_grant_type`; a missing field of a grant, a 400 `invalid_request`."""
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
@@ -220,9 +346,63 @@ class TokenResponse(BaseModel):
     context: Context | None = None
 
 
-AccountStatus = Literal["active", "suspended", "deactivated"]
-Role = Literal["admin", "moderator", "communications", "records"]
-ROLES: tuple[str, ...] = get_args(Role)
+class TokenRevoked(BaseModel):
+    """RFC 7009: the same answer whether the token was known, already revoked or never issued."""
+
+    status: Literal["revoked"] = "revoked"
+
+
+class JsonWebKey(BaseModel):
+    """A public signing key (RFC 7517): RSA, for RS256 signatures."""
+
+    kty: Literal["RSA"]
+    use: Literal["sig"]
+    alg: Literal["RS256"]
+    kid: str
+    n: str = Field(description="The modulus, base64url.")
+    e: str = Field(description="The public exponent, base64url.")
+
+
+class JsonWebKeySet(BaseModel):
+    """The keys that verify access tokens, the one signing now first, then those still valid
+    and the next one (decision 0018)."""
+
+    keys: list[JsonWebKey]
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414, also served as the OpenID discovery document."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    revocation_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    response_types_supported: list[str]
+    response_modes_supported: list[str]
+    code_challenge_methods_supported: list[str]
+    scopes_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    authorization_response_iss_parameter_supported: bool
+    id_token_signing_alg_values_supported: list[str]
+    subject_types_supported: list[str]
+    claims_supported: list[str]
+
+
+class DeliveryQueued(BaseModel):
+    """A delivery put back in the queue: the relay sends it on its next pass."""
+
+    status: Literal["queued"] = "queued"
+
+
+class TestDeliveryQueued(BaseModel):
+    """A `webhook.test` event queued for this endpoint alone."""
+
+    status: Literal["queued"] = "queued"
+    event_id: uuid.UUID = Field(description="The `id` of the CloudEvent the endpoint will receive.")
+
+
 ClientScope = Literal["scim", "webhooks", "read", "write"]
 Reason = Annotated[
     str, Field(min_length=10, max_length=1000, description="Why; kept in the audit log."), MultiLineText
@@ -241,7 +421,7 @@ class AccountAdminPublic(BaseModel):
     id: uuid.UUID
     email: str
     status: AccountStatus
-    roles: list[str]
+    roles: list[Role]
     provisioned: bool
     created_at: datetime
     professional: PersonaSummary | None
@@ -408,7 +588,11 @@ class SessionPublic(BaseModel):
     )
 
 
-EventPattern = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^(\*|[a-z_]+\.(\*|[a-z_]+))$")]
+EventPattern = Annotated[
+    str,
+    # `*`, a type (`post.created`, `moderation.content.hidden`) or a family at any level (`moderation.*`)
+    Field(min_length=1, max_length=100, pattern=r"^(\*|[a-z_]+(\.[a-z_]+)*\.(\*|[a-z_]+))$"),
+]
 
 
 WebhookUrl = Annotated[
@@ -418,7 +602,8 @@ WebhookUrl = Annotated[
         max_length=500,
         examples=["https://hooks.agency.example/govsocial"],
         description="https, no credentials, not an internal address; `IDENTITY_WEBHOOK_ALLOWED_HOSTS` "
-        "lists the hosts allowed instead (plain http only for those).",
+        "lists the hosts allowed instead (they may be internal); plain http only with "
+        "`IDENTITY_WEBHOOK_ALLOW_HTTP`.",
     ),
 ]
 

@@ -138,7 +138,8 @@ def check_password(password: str, settings: IdentitySettings) -> None:
     else:
         return
     raise Unprocessable(
-        f"The password {problem}.",
+        "The password {problem}.",
+        params={"problem": problem},
         errors=[{"location": "body.password", "message": problem, "code": "password_policy"}],
     )
 

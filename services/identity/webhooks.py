@@ -4,7 +4,8 @@ Webhooks specification, retried with exponential back-off and then marked failed
 
 A professional-context endpoint never receives an event of the personal context unless an
 administrator allowed that context for it, and no endpoint receives an ``internal.*`` event.
-Payloads carry persona ids only.
+Each payload is the event's data as the catalogue of public events makes it for subscribers
+(``domain.catalogue``, docs/events.md): a type it does not list reaches no endpoint.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from typing import Any
 
 import httpcore
 import httpx
+from pydantic import ValidationError
 from sqlalchemy import exists, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from standardwebhooks import Webhook
 
+from domain.catalogue import SPEC_VERSION, NotCatalogued, webhook_data
 from kit.db import Database, upsert
 from kit.housekeeping import Retention
 from kit.outbox import EventIn
@@ -327,16 +330,19 @@ def wants(endpoint: WebhookEndpoint, event: EventIn) -> bool:
 
 
 def cloud_event(event: EventIn) -> str:
+    """The webhook body of ``event``: a CloudEvent (``domain.catalogue.CloudEvent``) whose data
+    is what subscribers may receive of it; ``NotCatalogued`` or ``ValidationError`` for an event
+    no webhook may carry."""
     return json.dumps(
         {
-            "specversion": "1.0",
+            "specversion": SPEC_VERSION,
             "id": str(event.id),
             "source": f"/govsocial/{event.source}",
             "type": event.type,
             "subject": event.subject,
             "time": event.time.isoformat(),
             "datacontenttype": "application/json",
-            "data": event.data,
+            "data": webhook_data(event.type, event.data),
         },
         separators=(",", ":"),
     )
@@ -344,25 +350,41 @@ def cloud_event(event: EventIn) -> str:
 
 async def enqueue(session: AsyncSession, event: EventIn) -> None:
     """The receiver's handler for every event: one delivery per interested endpoint, in the
-    transaction that marks the event processed."""
-    endpoints = (
-        await session.scalars(select(WebhookEndpoint).where(col(WebhookEndpoint.active).is_(True)))
-    ).all()
-    payload = cloud_event(event)
+    transaction that marks the event processed. An event the catalogue does not vouch for is
+    logged and sent nowhere: a payload that was not checked could carry what a subscriber may
+    not read, and retrying it would hold up every later event."""
+    endpoints = [
+        endpoint
+        for endpoint in (
+            await session.scalars(select(WebhookEndpoint).where(col(WebhookEndpoint.active).is_(True)))
+        ).all()
+        if wants(endpoint, event)
+    ]
+    if not endpoints:
+        return
+    try:
+        payload = cloud_event(event)
+    except NotCatalogued:
+        log.warning("event type %s is not in the catalogue of public events: no webhook sent", event.type)
+        return
+    except ValidationError as exc:
+        log.error(
+            "event %s (%s) does not fit its catalogued model: no webhook sent: %s", event.id, event.type, exc
+        )
+        return
     for endpoint in endpoints:
-        if wants(endpoint, event):
-            values = {
-                "endpoint_id": endpoint.id,
-                "event_id": event.id,
-                "event_type": event.type,
-                "subject": event.subject[:100],
-                "payload": payload,
-                "status": PENDING,
-                "attempt_count": 0,
-                "next_attempt_at": utcnow(),
-                "created_at": utcnow(),
-            }
-            await upsert(session, WebhookDelivery, values, ["endpoint_id", "event_id"], update=False)
+        values = {
+            "endpoint_id": endpoint.id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "subject": event.subject[:100],
+            "payload": payload,
+            "status": PENDING,
+            "attempt_count": 0,
+            "next_attempt_at": utcnow(),
+            "created_at": utcnow(),
+        }
+        await upsert(session, WebhookDelivery, values, ["endpoint_id", "event_id"], update=False)
 
 
 # A relay pass serves each endpoint with due deliveries (round-robin, in turns of at most

@@ -41,8 +41,9 @@ NOT_ATTACHABLE = "media-not-attachable"
 
 def not_attachable(media_id: uuid.UUID) -> Unprocessable:
     return Unprocessable(
-        f"Media {media_id} cannot be attached: it must be the persona's own, ready, and not "
+        "Media {media_id} cannot be attached: it must be the persona's own, ready, and not "
         "attached to anything else.",
+        params={"media_id": media_id},
         slug=NOT_ATTACHABLE,
         extra={"media_id": str(media_id)},
     )

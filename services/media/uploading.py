@@ -27,7 +27,7 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -69,20 +69,22 @@ class UnsupportedMediaType(APIError):
     status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
 
 
-def _too_large(detail: str, slug: str) -> PayloadTooLarge:
+def _too_large(detail: str, slug: str, params: Mapping[str, int]) -> PayloadTooLarge:
     # The rest of the body is not read: the connection closes after the answer.
-    return PayloadTooLarge(detail, slug=slug, headers={"Connection": "close"})
+    return PayloadTooLarge(detail, slug=slug, headers={"Connection": "close"}, params=params)
 
 
 def file_too_large(settings: MediaSettings) -> PayloadTooLarge:
-    return _too_large(f"The file exceeds {settings.max_file_bytes} bytes.", "file-too-large")
+    return _too_large(
+        "The file exceeds {limit} bytes.", "file-too-large", params={"limit": settings.max_file_bytes}
+    )
 
 
 def over_quota(settings: MediaSettings, room: int) -> PayloadTooLarge:
     return _too_large(
-        f"The file exceeds what is left of your quota of {settings.quota_bytes} bytes "
-        f"({max(room, 0)} bytes).",
+        "The file exceeds what is left of your quota of {quota} bytes ({room} bytes).",
         "quota-exceeded",
+        params={"quota": settings.quota_bytes, "room": max(room, 0)},
     )
 
 
@@ -175,8 +177,9 @@ class _Form:
         self.envelope = count - self.size
         if self.envelope > self.settings.upload_envelope_bytes:
             raise _too_large(
-                f"The upload carries more than {self.settings.upload_envelope_bytes} bytes besides the file.",
+                "The upload carries more than {limit} bytes besides the file.",
                 "envelope-too-large",
+                params={"limit": self.settings.upload_envelope_bytes},
             )
 
     def on_part_begin(self) -> None:

@@ -64,12 +64,15 @@ def check(actor: Actor, report: Report, kind: str, until: datetime | None) -> No
     staff_only = kind in STAFF_ONLY or (kind in ("hide", "remove") and report.target_type == "group")
     if staff_only and not actor.is_staff:
         raise Forbidden(
-            f"A group's owners and moderators cannot {kind.replace('_', ' ')}.", slug="action-not-allowed"
+            "A group's owners and moderators cannot {action}.",
+            params={"action": kind.replace("_", " ")},
+            slug="action-not-allowed",
         )
     targets, kinds = APPLIES[kind]
     if report.target_type not in targets or report.kind not in kinds:
         raise Unprocessable(
-            f"The action {kind} does not apply to a {report.kind} on a {report.target_type}.",
+            "The action {action} does not apply to a {kind} on a {target}.",
+            params={"action": kind, "kind": report.kind, "target": report.target_type},
             slug="action-not-applicable",
         )
     if kind in PERSONA_ACTIONS and report.subject_id is None and report.target_type != "group":

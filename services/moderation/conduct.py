@@ -116,7 +116,7 @@ async def replace(session: AsyncSession, admin_id: uuid.UUID, body: ConductUpdat
     based on it won the race."""
     latest = await session.scalar(select(func.max(col(ConductVersion.version))))
     if body.base_version != (latest or 0):
-        raise Conflict(_stale(latest or 0), slug=STALE)
+        raise _stale(latest or 0)
     row = ConductVersion(
         version=body.base_version + 1,
         rules=[rule.model_dump() for rule in sorted(body.rules, key=lambda r: r.number)],
@@ -127,9 +127,13 @@ async def replace(session: AsyncSession, admin_id: uuid.UUID, body: ConductUpdat
         await session.commit()
     except IntegrityError as exc:  # another change based on the same version was first
         await session.rollback()
-        raise Conflict(_stale(body.base_version + 1), slug=STALE) from exc
+        raise _stale(body.base_version + 1) from exc
     return _public(row)
 
 
-def _stale(version: int) -> str:
-    return f"The code of conduct has changed since; version {version} is in force. Start again from it."
+def _stale(version: int) -> Conflict:
+    return Conflict(
+        "The code of conduct has changed since; version {version} is in force. Start again from it.",
+        params={"version": version},
+        slug=STALE,
+    )

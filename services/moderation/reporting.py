@@ -74,7 +74,8 @@ async def check_rules(session: AsyncSession, rules: list[int]) -> int:
     unknown = sorted(set(rules) - numbers)
     if unknown:
         raise Unprocessable(
-            f"The code of conduct in force (version {version}) has no rule {', '.join(map(str, unknown))}.",
+            "The code of conduct in force (version {version}) has no rule {rules}.",
+            params={"version": version, "rules": ", ".join(map(str, unknown))},
             slug="unknown-rule",
         )
     return version
@@ -97,7 +98,9 @@ async def _check_limit(session: AsyncSession, reporter_id: uuid.UUID, per_hour: 
         return
     wait = (as_utc(oldest) + HOUR - now).total_seconds() if oldest is not None else 1
     raise TooManyRequests(
-        f"At most {per_hour} reports an hour; try again later.", retry_after=math.ceil(wait)
+        "At most {limit} reports an hour; try again later.",
+        params={"limit": per_hour},
+        retry_after=math.ceil(wait),
     )
 
 

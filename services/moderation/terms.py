@@ -107,9 +107,15 @@ async def add(session: AsyncSession, outbox: Outbox, body: TermCreate) -> Term:
     terms = await _terms_of(session, body.context)
     folded = body.term.casefold()
     if any(t.match == body.match and t.term.casefold() == folded for t in terms):
-        raise Conflict(f"The {body.context} context has this term already.", slug=EXISTS)
+        raise Conflict(
+            "The {context} context has this term already.", params={"context": body.context}, slug=EXISTS
+        )
     if len(terms) >= MAX_TERMS:
-        raise Conflict(f"A context holds at most {MAX_TERMS} terms; remove one first.", slug=TOO_MANY)
+        raise Conflict(
+            "A context holds at most {limit} terms; remove one first.",
+            params={"limit": MAX_TERMS},
+            slug=TOO_MANY,
+        )
     row = Term(context=body.context, term=body.term, match=body.match)
     session.add(row)
     await session.flush()
@@ -118,7 +124,9 @@ async def add(session: AsyncSession, outbox: Outbox, body: TermCreate) -> Term:
         await session.commit()
     except IntegrityError as exc:  # the unique constraint, should the lock ever be bypassed
         await session.rollback()
-        raise Conflict(f"The {body.context} context has this term already.", slug=EXISTS) from exc
+        raise Conflict(
+            "The {context} context has this term already.", params={"context": body.context}, slug=EXISTS
+        ) from exc
     return row
 
 

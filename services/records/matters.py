@@ -202,8 +202,9 @@ async def _check_no_overlap(session: AsyncSession, matter_id: uuid.UUID, body: H
         shared = custodians & set(other.custodians) or groups & set(other.group_ids)
         if shared and _overlap(body.date_from, body.date_to, other.date_from, other.date_to):
             raise Conflict(
-                f"Active hold {other.id} of this matter already holds some of these custodians or groups "
+                "Active hold {hold_id} of this matter already holds some of these custodians or groups "
                 "over an overlapping range.",
+                params={"hold_id": other.id},
                 slug="overlapping-hold",
                 extra={"hold_id": str(other.id)},
             )

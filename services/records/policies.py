@@ -100,8 +100,9 @@ async def change(session: AsyncSession, officer: Officer, body: PolicyChange) ->
     if within and not body.acknowledge_holds:
         await session.rollback()
         raise Conflict(
-            "An active hold starts before the cut-off of " + ", ".join(within) + ": the hold would keep "
+            "An active hold starts before the cut-off of {classes}: the hold would keep "
             "what it covers. Send acknowledge_holds to change the policy all the same.",
+            params={"classes": ", ".join(within)},
             slug="policy-within-hold",
             extra={"classes": within},
         )

@@ -128,12 +128,12 @@ def test_every_service_is_addressed_verified_and_given_its_database(manifests):
         assert secrets[f"{prefix}_INTERNAL_TOKEN"] == {"name": "govsocial-internal-token", "key": "token"}
     # moderation asks feed and groups at filing (decision 0032); records asks identity and feed
     # (decision 0033); media asks the owners who sees a file, and they (and records) call media
-    # (decision 0036)
+    # (decision 0036); feed asks groups when its replicas miss a group (services.feed.replicas)
     for caller, owners in (
         ("moderation", ("feed", "groups")),
         ("records", ("identity", "feed", "media")),
         ("media", ("feed", "groups", "identity")),
-        ("feed", ("media",)),
+        ("feed", ("media", "groups")),
         ("groups", ("media",)),
         ("identity", ("media",)),
     ):
@@ -280,6 +280,26 @@ def test_the_launcher_serves_on_asyncios_event_loop():
     for component in COMPONENTS:
         command = uvicorn_command(component, "127.0.0.1", 8000)
         assert command[command.index("--loop") + 1] == "asyncio"
+
+
+def test_the_launcher_and_the_entrypoint_advertise_no_server(tmp_path: Path):
+    """No Server header on any process's answers (uvicorn's is on by default): nothing
+    advertises what runs, and the gateway's answers carry no second one (RFC 9110 §5.3)."""
+    fake = tmp_path / "uvicorn"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    for component in COMPONENTS:
+        assert "--no-server-header" in uvicorn_command(component, "127.0.0.1", 8000)
+        result = subprocess.run(
+            ["sh", str(ROOT / "deploy/entrypoint.sh"), component],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "--no-server-header" in result.stdout.split(), result.stdout
 
 
 def test_the_entrypoint_serves_on_asyncios_event_loop(tmp_path: Path):

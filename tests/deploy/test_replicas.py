@@ -18,6 +18,7 @@ import pytest
 from launcher.topology import SERVICES
 from tests.conftest import TEST_DATABASE_URL
 from tests.deploy.cluster import Cluster, start_cluster
+from tests.helpers import CHARTER
 from tests.mailbox import confirm
 
 pytestmark = pytest.mark.postgres
@@ -204,6 +205,7 @@ async def test_two_replicas_of_everything_lose_and_double_no_event(cluster: Clus
                 "name": f"Group {g}",
                 "handle": f"group{g}x{uuid.uuid4().hex[:6]}",
                 "purpose": "Prove that two replicas agree.",
+                "charter": CHARTER,
             }
             resp = await _eventually(
                 lambda o=owner, b=body: clients[o.index % 2].post(

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.people import Headers, Person, grant, ids, until
-from tests.helpers import unique
+from tests.helpers import CHARTER, unique
 from tests.processes import Running, eventually
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +84,12 @@ def test_report_hide_appeal_revert_in_each_context(running: Running, context: st
         )
         group = client.post(
             "/api/v1/groups",
-            json={"name": "Garden", "handle": unique("garden"), "purpose": "Grow vegetables together."},
+            json={
+                "name": "Garden",
+                "handle": unique("garden"),
+                "purpose": "Grow vegetables together.",
+                "charter": CHARTER,
+            },
             headers=a,
         )
         assert group.status_code == 201, group.text

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,16 +16,18 @@ import pytest
 
 from bench.cpu import children_by_port
 from launcher.topology import SERVICES, Layout, environment
-from tests.helpers import unique
+from tests.helpers import CHARTER, unique
 from tests.mailbox import Mailbox, confirm
 from tests.processes import (
     COMPONENTS,
     ROOT,
     Process,
+    Running,
     eventually,
     free_port,
     free_ports,
     launch,
+    launched,
     listening,
     uvicorn,
     wait_until_ready,
@@ -64,6 +64,7 @@ def test_slice_over_real_http(running):
                 "name": "Cloud",
                 "handle": unique("cloud"),
                 "purpose": "Move our services to the cloud together.",
+                "charter": CHARTER,
             },
             headers=ada,
         ).json()
@@ -114,10 +115,21 @@ def test_every_process_runs_asyncios_event_loop_not_uvloop(running):
         assert "httptools" in maps  # the same check sees the libraries the process did load
 
 
-def test_ctrl_c_stops_every_process(fresh_running):
-    running = fresh_running
-    running.process.send_signal(signal.SIGINT)
-    running.process.wait(timeout=30)
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory: pytest.TempPathFactory) -> Running:
+    """A suite of this module's own, started, used (someone registers) and stopped as Ctrl-C
+    stops it (tests.processes.launched), with all it wrote: how it ended and what it wrote are
+    what the tests read, so one start serves them all."""
+    with (
+        launched(tmp_path_factory.mktemp("stopped") / "var") as running,
+        httpx.Client(base_url=running.url(), timeout=10) as client,
+    ):
+        _person(client, "ada", running.token_for)
+    return running
+
+
+def test_ctrl_c_stops_every_process(stopped):
+    running = stopped
     assert running.process.returncode == 0, running.tail(30)
     # the gateway's metrics port too: it must not outlive the gateway
     for port in [*running.ports.values(), running.metrics_port]:
@@ -191,13 +203,8 @@ def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
                 process.stop(timeout=15)
 
 
-def test_no_json_in_output_leaks_the_internal_token(fresh_running):
-    running = fresh_running
-    with httpx.Client(base_url=running.url(), timeout=10) as client:
-        _person(client, "ada", running.token_for)
-    running.process.send_signal(signal.SIGINT)
-    running.process.wait(timeout=30)
-    time.sleep(0.5)
+def test_no_json_in_output_leaks_the_internal_token(stopped):
+    running = stopped
     out = "".join(running.output)
     token = (running.var / "internal-token").read_text().strip()
     assert token not in out

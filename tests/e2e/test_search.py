@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.people import Headers, Person
-from tests.helpers import unique
+from tests.helpers import CHARTER, unique
 from tests.processes import Running, eventually
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +59,7 @@ def test_a_search_finds_by_stem_phrase_misspelling_and_purpose_in_its_context_on
                 "name": "Night sky",
                 "handle": handle,
                 "purpose": "Coordinate the observatory's open nights.",
+                "charter": CHARTER,
             },
             headers=pro,
         )

@@ -222,23 +222,33 @@ async def test_delete_rules_author_group_moderator_and_staff(suite):
     assert (await suite.client.delete(f"{POSTS}/{own['id']}", headers=auth(ada))).status_code == 404
 
 
-async def test_post_events_follow_the_contract_without_text(suite):
+async def test_post_events_tell_the_text_only_where_the_whole_context_reads_it(suite):
+    """``post.*`` events carry a post's text as ``content`` (docs/events.md, "Who sees what")
+    only when every persona of its context may read it; a deletion never carries it."""
+    import json
+
     from sqlalchemy import select
 
     from services.feed.models import outbox_tables
 
     ((ada, _),) = await people(suite, "ada")
-    created = await post(suite.client, ada, "secret words")
+    created = await post(suite.client, ada, "open words")
     await suite.client.patch(f"{POSTS}/{created['id']}", json={"body": "other words"}, headers=auth(ada))
     await suite.client.delete(f"{POSTS}/{created['id']}", headers=auth(ada))
+    followers = await post(suite.client, ada, "secret words", audience="followers")
     async with suite.feed.state.database.sessionmaker() as session:
         rows = (await session.execute(select(outbox_tables.event).order_by(outbox_tables.event.c.seq))).all()
     # The records of the post carry its text, to records alone (tests/feed/test_records_events.py).
     rows = [r for r in rows if not r.type.startswith("internal.records.")]
-    types = [r.type for r in rows]
-    assert types == ["post.created", "post.updated", "post.deleted"]
-    assert all("words" not in r.data for r in rows)
-    assert all(r.subject == created["id"] for r in rows)
+    assert [(r.type, r.subject) for r in rows] == [
+        ("post.created", created["id"]),
+        ("post.updated", created["id"]),
+        ("post.deleted", created["id"]),
+        ("post.created", followers["id"]),
+    ]
+    told = [json.loads(r.data).get("content") for r in rows]
+    assert [content and content["text"] for content in told] == ["open words", "other words", None, None]
+    assert all("secret words" not in r.data for r in rows)
 
 
 async def test_group_posting_rules(suite):

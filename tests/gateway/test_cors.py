@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway.cors import EXPOSED_HEADERS
 from tests.helpers import auth, person
 from tests.suite import Suite, build_suite
 
@@ -53,7 +54,22 @@ async def test_an_actual_request_from_a_listed_origin_can_read_the_answer_and_it
     assert resp.headers["access-control-allow-origin"] == WIDGET
     exposed = {h.strip() for h in resp.headers["access-control-expose-headers"].split(",")}
     assert {"ETag", "Link", "Location", "Retry-After", "RateLimit", "RateLimit-Policy"} <= exposed
+    assert "Idempotent-Replayed" in exposed  # a repeated create tells a browser app it was one
     assert "access-control-allow-credentials" not in resp.headers
+
+
+async def test_every_header_the_api_documents_is_exposed_to_browser_apps(suite):
+    document = (await suite.client.get("/openapi.json")).json()
+    documented = {
+        name.lower()
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for response in operation.get("responses", {}).values()
+        for name in response.get("headers", {})
+    }
+    assert {"etag", "idempotent-replayed", "link", "location", "ratelimit"} <= documented
+    assert documented <= {name.lower() for name in EXPOSED_HEADERS}
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "null", WIDGET + ".evil.example"])

@@ -33,3 +33,5 @@ async def test_the_check_fails_on_a_stale_file_and_passes_on_the_document_the_ga
         # the gateway's live document, from apps built with the test suite's settings
         output.write_text(render(merged_document(suite.services)))
         assert main([*APPS, "--output", str(output), "--check"]) == 0
+        # nothing the merge had to guess: no clash, no name left for a person to choose
+        assert "warning" not in capsys.readouterr().err

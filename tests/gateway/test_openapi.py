@@ -3,16 +3,21 @@ services publish, and name every operation that breaks a rule."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
+import httpx
 import pytest
 from openapi_spec_validator import validate
 
 from gateway.export import merged_document, render
-from gateway.openapi import METHODS, MergeReport, RouteTemplates, merge_documents
+from gateway.openapi import METHODS, MergeReport, OpenAPISource, RouteTemplates, merge_documents
 from gateway.routing import is_public, resolve
 from kit.errors import PROBLEM_SCHEMA
+from tests.helpers import auth, person
+from tests.processes import free_ports
 
 
 async def _document(suite) -> dict[str, Any]:
@@ -112,19 +117,71 @@ async def test_protected_operations_declare_the_bearer_scheme_and_public_ones_do
     document = await _document(suite)
     scheme = document["components"]["securitySchemes"]["bearer"]
     assert scheme["type"] == "oauth2"
-    assert scheme["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+    flows = scheme["flows"]
+    assert flows["password"]["tokenUrl"] == flows["password"]["refreshUrl"] == "/api/v1/auth/token"
     # what generated clients need for the code flow (decision 0035): the endpoints and the scopes
-    code = scheme["flows"]["authorizationCode"]
+    code = flows["authorizationCode"]
     assert code["authorizationUrl"] == "/oauth/authorize"
     assert code["tokenUrl"] == code["refreshUrl"] == "/api/v1/auth/token"
     assert set(code["scopes"]) == {"read", "write"}
+    # an integrator client's grant, with every scope a client may be given but the apps' own
+    clients = document["components"]["schemas"]["ClientCreate"]["properties"]["scopes"]["items"]["enum"]
+    assert flows["clientCredentials"]["tokenUrl"] == "/api/v1/auth/token"
+    assert (
+        set(flows["clientCredentials"]["scopes"]) == set(clients) - {"read", "write"} == {"scim", "webhooks"}
+    )
+    # how a persona is chosen: the token is persona-scoped
+    assert "persona=personal" in scheme["description"] and "consent" in scheme["description"]
+    defined = {scope for flow in flows.values() for scope in flow["scopes"]}
     wrong = []
     for path, method, operation in _operations(document):
         declared = {name for requirement in operation.get("security", []) for name in requirement}
-        public = is_public(method.upper(), path)
-        if public == ("bearer" in declared) or (not public and "401" not in operation["responses"]):
-            wrong.append(f"{method.upper()} {path} (public: {public}, security: {sorted(declared)})")
+        scopes = {
+            scope for requirement in operation.get("security", []) for scope in requirement.get("bearer", [])
+        }
+        needs_token = not is_public(method.upper(), path) or path.startswith("/scim/v2/")
+        if needs_token != ("bearer" in declared) or (needs_token and "401" not in operation["responses"]):
+            wrong.append(f"{method.upper()} {path} (public: {not needs_token}, security: {sorted(declared)})")
+        if not scopes <= defined or (
+            path.startswith("/scim/v2/") and operation["security"] != [{"bearer": ["scim"]}]
+        ):
+            wrong.append(f"{method.upper()} {path}: scopes {sorted(scopes)}")
     assert not wrong, "security declared wrongly:\n" + "\n".join(wrong)
+    assert document["paths"]["/api/v1/webhooks"]["post"]["security"] == [
+        {"bearer": ["webhooks"]},
+        {"bearer": []},
+    ]
+    # a signed link opens a media file, a one-time ticket the event stream: no token either
+    assert {} in document["paths"]["/api/v1/media/{media_id}/file"]["get"]["security"]
+    assert {} in document["paths"]["/api/v1/stream"]["get"]["security"]
+
+
+def test_the_gateways_additions_are_documented_only_where_they_can_happen():
+    """413 only with a body to refuse, 401 for a missing token only where the gateway needs one."""
+    body = {"content": {"application/json": {"schema": {"type": "object", "title": "In"}}}}
+    paths = {
+        "/a/open": {"get": _get("open", "S"), "post": {**_get("send", "S")["get"], "requestBody": body}},
+        "/a/closed": {"get": _get("closed", "S")},
+    }
+    merged = merge_documents(
+        {"alpha": _doc("Alpha", paths, {"S": {}})},
+        owner=lambda p: "alpha",
+        is_public=lambda m, p: p == "/a/open",
+    )
+    statuses = {
+        (method, path): set(operation["responses"])
+        for path, item in merged["paths"].items()
+        for method, operation in item.items()
+    }
+    assert "413" in statuses[("post", "/a/open")] and "413" not in statuses[("get", "/a/open")]
+    assert "401" not in statuses[("get", "/a/open")] | statuses[("post", "/a/open")]
+    assert "401" in statuses[("get", "/a/closed")]
+    assert "security" not in merged["paths"]["/a/open"]["get"]
+
+
+async def test_one_server_the_address_the_document_is_served_from(suite):
+    document = await _document(suite)
+    assert [server["url"] for server in document["servers"]] == ["/"]
 
 
 def _untyped(schema: Any) -> bool:
@@ -163,6 +220,21 @@ async def test_the_problem_schema_is_kits_in_every_document(suite):
     assert (await _document(suite))["components"]["schemas"]["Problem"] == PROBLEM_SCHEMA
     alone = merge_documents({"alpha": _doc("Alpha", {}, {})}, owner=lambda path: None, is_public=is_public)
     assert alone["components"]["schemas"]["Problem"] == PROBLEM_SCHEMA
+    # a service whose copy drifted (an older kit in a process not yet upgraded) changes nothing
+    drifted = {**PROBLEM_SCHEMA, "required": ["title"]}
+    report = MergeReport()
+    merged = merge_documents(
+        {
+            "alpha": _doc("Alpha", {}, {"Problem": drifted}),
+            "beta": _doc("Beta", {}, {"Problem": PROBLEM_SCHEMA}),
+        },
+        owner=lambda path: None,
+        is_public=is_public,
+        report=report,
+    )
+    assert merged["components"]["schemas"]["Problem"] == PROBLEM_SCHEMA
+    assert "AlphaProblem" not in merged["components"]["schemas"]
+    assert report.drifted_problems == ["alpha"]
 
 
 def _doc(title: str, paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
@@ -201,15 +273,13 @@ def test_merge_prefixes_differing_schemas_and_clashing_operation_ids_per_service
     )
     schemas = merged["components"]["schemas"]
     # Item differs, so does the page that refers to it, although its own text is the same
-    assert {"AlphaItem", "BetaItem", "AlphaPage_Item_", "BetaPage_Item_", "Same"} <= set(schemas)
+    assert {"AlphaItem", "BetaItem", "AlphaItemPage", "BetaItemPage", "Same"} <= set(schemas)
     assert "Item" not in schemas and "Page_Item_" not in schemas
-    assert schemas["BetaPage_Item_"]["items"] == {"$ref": "#/components/schemas/BetaItem"}
+    assert schemas["BetaItemPage"]["items"] == {"$ref": "#/components/schemas/BetaItem"}
     beta = merged["paths"]["/b/items"]["get"]
     assert beta["operationId"] == "beta_list_items"
     assert merged["paths"]["/a/items"]["get"]["operationId"] == "alpha_list_items"
-    assert beta["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "BetaPage_Item_"
-    )
+    assert beta["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("BetaItemPage")
     assert len(report.renamed_schemas) == 4
 
 
@@ -257,3 +327,120 @@ def test_route_templates_prefer_literal_segments(path, template):
     assert templates.match(path) == template
     if template == "/api/v1/groups/{group_id}":
         assert templates.methods(template) == ["GET", "PATCH"]
+
+
+# The headers a client reads (decision 0037); the others (Date, Content-Type, X-Request-ID…)
+# are on every answer and say nothing about the operation.
+WATCHED = ("ETag", "Idempotent-Replayed", "Link", "Location", "RateLimit", "RateLimit-Policy", "Retry-After")
+
+
+def _documented_headers(document: dict[str, Any], method: str, path: str, status: int) -> set[str]:
+    template = RouteTemplates(document["paths"]).match(path)
+    assert template is not None, path
+    response = document["paths"][template][method]["responses"].get(str(status))
+    assert response is not None, f"{method.upper()} {template} {status} is not documented"
+    return set(response.get("headers", {}))
+
+
+async def test_each_header_an_answer_carries_is_documented_for_its_operation_and_status(suite):
+    """Over the live suite, a sample that between them send every header a client reads: each
+    one an answer carries is documented for its operation and status, and the Location and ETag
+    documented are sent."""
+    document = await _document(suite)
+    token, _ = await person(suite.client, "hedda")
+    await suite.deliver()
+    key = {"Idempotency-Key": "first-post", **auth(token)}
+    answers = [
+        ("post", await suite.client.post("/api/v1/posts", json={"body": "One"}, headers=key)),
+        ("post", await suite.client.post("/api/v1/posts", json={"body": "One"}, headers=key)),  # replayed
+        ("post", await suite.client.post("/api/v1/posts", json={"body": "Two"}, headers=auth(token))),
+    ]
+    post_id = answers[0][1].json()["id"]
+    group_key = {"Idempotency-Key": "first-group", **auth(token)}
+    charter = {"objective": "Say what is sent.", "audience": "Client authors.", "review_at": "2030-01-01"}
+    group = {"name": "Headers", "handle": "headers", "purpose": "Document the headers.", "charter": charter}
+    answers += [
+        ("get", await suite.client.get("/api/v1/timelines/home?limit=1", headers=auth(token))),
+        ("get", await suite.client.get(f"/api/v1/posts/{post_id}", headers=auth(token))),
+        ("post", await suite.client.post("/api/v1/groups", json=group, headers=group_key)),
+    ]
+    group_id = answers[-1][1].json()["id"]
+    await suite.deliver()
+    answers.append(("get", await suite.client.get(f"/api/v1/groups/{group_id}", headers=auth(token))))
+    etag = {"If-None-Match": answers[-1][1].headers["ETag"], **auth(token)}
+    answers.append(("get", await suite.client.get(f"/api/v1/groups/{group_id}", headers=etag)))
+    seen: set[str] = set()
+    wrong = []
+    for method, answer in answers:
+        assert answer.status_code < 400, answer.text
+        where = f"{method.upper()} {answer.request.url.path} {answer.status_code}"
+        documented = _documented_headers(document, method, answer.request.url.path, answer.status_code)
+        sent = {name for name in WATCHED if name in answer.headers}
+        seen |= sent
+        if sent - documented:
+            wrong.append(f"{where}: sends {sorted(sent - documented)} undocumented")
+        if {"Location", "ETag"} & documented - sent:
+            wrong.append(f"{where}: documents {sorted({'Location', 'ETag'} & documented - sent)}, never sent")
+    assert not wrong, "\n".join(wrong)
+    assert seen == set(WATCHED) - {"Retry-After"}  # the sample reached every header it checks
+    assert [answer.status_code for _, answer in answers] == [201, 201, 201, 200, 200, 201, 200, 304]
+
+
+async def test_links_lead_from_a_create_to_operations_on_what_it_created(suite):
+    document = await _document(suite)
+    operations = {op["operationId"]: (path, op) for path, _, op in _operations(document)}
+    found = 0
+    for path, method, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            for name, link in response.get("links", {}).items():
+                found += 1
+                target_path, target = operations[link["operationId"]]
+                wanted = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                assert set(link["parameters"]) == wanted, (method, path, status, name)
+                assert status.startswith("2") and target_path.startswith(path.split("{")[0].rstrip("/"))
+    assert found == 12  # posts, comments, groups and webhooks: read, change, delete
+
+
+async def test_the_warm_up_waits_quietly_for_a_service_and_warns_if_it_stays_away(caplog):
+    """A service that has never answered is no news while the warm-up still waits for it (the
+    gateway often starts first); after the last try it is, and so is one that answered and went."""
+    port, away = free_ports(2)
+    document = json.dumps({"openapi": "3.1.0", "info": {"title": "Feed"}, "paths": {}}).encode()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(document)}\r\n"
+        writer.write(head.encode() + b"connection: close\r\n\r\n" + document)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", port)
+    caplog.set_level(logging.DEBUG, logger="gateway.openapi")
+    try:
+        async with httpx.AsyncClient() as client:
+            source = OpenAPISource(
+                {"feed": client, "groups": client},
+                {"feed": f"http://127.0.0.1:{port}", "groups": f"http://127.0.0.1:{away}"},
+                owner=resolve,
+                is_public=is_public,
+                cache_seconds=60,
+            )
+            await source.warm_up(delays=(0, 0, 0))
+            logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "gateway.openapi"]
+            message = "could not fetch the OpenAPI document of"
+            assert logged == [
+                (logging.DEBUG, f"{message} groups"),
+                (logging.DEBUG, f"{message} groups"),
+                (logging.WARNING, f"{message} groups"),
+            ]
+            caplog.clear()
+            server.close()
+            await server.wait_closed()
+            assert (await source.document())["x-unavailable-services"] == ["groups"]
+            logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "gateway.openapi"]
+            assert sorted(logged) == [
+                (logging.WARNING, f"{message} feed"),
+                (logging.WARNING, f"{message} groups"),
+            ]
+    finally:
+        server.close()

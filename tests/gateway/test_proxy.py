@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Mapping
+
+import httpx
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 from starlette.requests import Request
 
+from gateway.proxy import InternalAddresses, Limits, _respond
 from gateway.routing import request_path
 from tests.helpers import auth, person
 
@@ -96,3 +101,48 @@ def test_the_gateway_reads_the_path_as_the_request_url_does(path: str, host: byt
     scope = {"type": "http", "scheme": "http", "path": path, "query_string": b"q=1", "headers": headers}
     scope["server"] = ("127.0.0.1", 8000)
     assert request_path(scope) == Request(scope).url.path
+
+
+class _Answer:
+    """A service's answer as the gateway's upstream clients hand it over (``gateway.upstream``)."""
+
+    def __init__(self, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = 200
+        self.headers = headers
+        self.body = body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.body
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _aiohttp_headers(pairs: list[tuple[str, str]]) -> Mapping[str, str]:
+    return CIMultiDictProxy(CIMultiDict(pairs))
+
+
+@pytest.mark.parametrize("headers", [httpx.Headers, _aiohttp_headers], ids=["httpx", "aiohttp"])
+@pytest.mark.parametrize("length", [True, False], ids=["read-whole", "streamed"])
+async def test_the_gateway_copies_every_header_but_the_services_date_and_server(
+    headers: Callable[[list[tuple[str, str]]], Mapping[str, str]], length: bool
+) -> None:
+    """RFC 9110 §5.3: Date and Server are single-value fields, and the gateway's own server
+    writes a Date of its own (and no Server): the service's are not copied, whatever their
+    case; everything else is, a repeated field as often as it came."""
+    pairs = [
+        ("Date", "Sun, 06 Dec 2026 08:00:00 GMT"),
+        ("server", "uvicorn"),
+        ("content-type", "application/json"),
+        ("set-cookie", "a=1"),
+        ("set-cookie", "b=2"),
+        ("etag", '"v1"'),
+        *([("content-length", "2")] if length else []),
+    ]
+    limits = Limits(timeout=5, max_response_bytes=1024, stream_idle_timeout=5)
+    response = await _respond(_Answer(headers(pairs), b"{}"), "feed", limits, InternalAddresses([]))
+    copied = [(name.decode(), value.decode()) for name, value in response.raw_headers]
+    names = [name for name, _ in copied]
+    assert "date" not in names and "server" not in names
+    assert [value for name, value in copied if name == "set-cookie"] == ["a=1", "b=2"]
+    assert ("etag", '"v1"') in copied and ("content-type", "application/json") in copied

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.groups.support import GROUPS, event, join, members, people, published, send
-from tests.helpers import auth, create_group
+from tests.helpers import CHARTER, auth, create_group
 from tests.tokens import claims, sign
 
 pytestmark = pytest.mark.postgres  # deselected without TEST_DATABASE_URL (tests/conftest.py)
@@ -144,7 +144,12 @@ async def test_owners_leaving_at_once_leave_one_owner(suite):
 async def test_parallel_creates_with_one_idempotency_key_make_one_group(suite):
     p = await people(suite, "ada")
     headers = {**auth(p["ada"][0]), "Idempotency-Key": "kick-off"}
-    body = {"name": "Cloud", "handle": "cloud", "purpose": "Move the services to the cloud."}
+    body = {
+        "name": "Cloud",
+        "handle": "cloud",
+        "purpose": "Move the services to the cloud.",
+        "charter": CHARTER,
+    }
     answers = await asyncio.gather(
         *(suite.client.post(GROUPS, json=body, headers=headers) for _ in range(10))
     )

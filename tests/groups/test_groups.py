@@ -98,7 +98,12 @@ async def test_handle_is_unique_within_a_context_only(suite):
     await create_group(suite.client, ada["pro"], "cloud")
     again = await suite.client.post(
         GROUPS,
-        json={"name": "Other", "handle": "CLOUD", "purpose": "Another group with the same handle."},
+        json={
+            "name": "Other",
+            "handle": "CLOUD",
+            "purpose": "Another group with the same handle.",
+            "charter": CHARTER,
+        },
         headers=auth(ada["pro"]),
     )
     problem(again, 409)
@@ -113,11 +118,11 @@ async def test_unknown_or_cross_context_steward_is_404(suite):
     body = {"name": "Cloud", "handle": "cloud", "purpose": "Move the services to the cloud."}
     for steward in (str(uuid.uuid4()), ada["personal_id"]):
         resp = await suite.client.post(
-            GROUPS, json={**body, "charter": {"stewards": [steward]}}, headers=auth(ada["pro"])
+            GROUPS, json={**body, "charter": {**CHARTER, "stewards": [steward]}}, headers=auth(ada["pro"])
         )
         problem(resp, 404)
     ok = await suite.client.post(
-        GROUPS, json={**body, "charter": {"stewards": [p["bob"][1]]}}, headers=auth(ada["pro"])
+        GROUPS, json={**body, "charter": {**CHARTER, "stewards": [p["bob"][1]]}}, headers=auth(ada["pro"])
     )
     assert ok.status_code == 201 and ok.json()["charter"]["stewards"] == [p["bob"][1]]
 
@@ -255,20 +260,21 @@ async def test_owner_updates_settings_and_charter_others_get_403(suite):
         json={
             "purpose": "Move the last services to the cloud.",
             "visibility": "closed",
-            "charter": {"review_at": None, "stewards": [p["ada"][1], p["cyd"][1]]},
+            "charter": {"review_at": "2028-01-31", "stewards": [p["ada"][1], p["cyd"][1]]},
         },
         headers=auth(ada),
     )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["purpose"] == "Move the last services to the cloud." and body["visibility"] == "closed"
-    assert body["charter"]["review_at"] is None
+    assert body["charter"]["review_at"] == "2028-01-31"
     assert body["charter"]["objective"] == CHARTER["objective"]
     assert body["charter"]["stewards"] == [p["ada"][1], p["cyd"][1]]
     assert body["updated_at"] > group["updated_at"]
     for bad in (
         {"purpose": None},
         {"charter": {"stewards": []}},
+        {"charter": {"review_at": None}},
         {"context": "personal"},
         {"handle": "x_y_z"},
     ):
@@ -355,7 +361,12 @@ async def test_group_routes_need_a_token(suite):
 async def test_idempotency_key_replays_the_first_create(suite):
     p = await people(suite, "ada", "bob")
     ada = p["ada"][0]
-    body = {"name": "Cloud", "handle": "cloud", "purpose": "Move the services to the cloud."}
+    body = {
+        "name": "Cloud",
+        "handle": "cloud",
+        "purpose": "Move the services to the cloud.",
+        "charter": CHARTER,
+    }
     headers = {**auth(ada), "Idempotency-Key": "create-cloud-1"}
     first = await suite.client.post(GROUPS, json=body, headers=headers)
     assert first.status_code == 201, first.text

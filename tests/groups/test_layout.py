@@ -7,9 +7,9 @@ import uuid
 
 from domain.principal import Principal
 from services.groups import access, lifecycle, membership
-from services.groups.schemas import GroupCreate
+from services.groups.schemas import Charter, GroupCreate
 from tests.groups.support import GROUPS, people
-from tests.helpers import auth
+from tests.helpers import CHARTER, auth
 
 
 def _principal(persona_id: str) -> Principal:
@@ -30,7 +30,12 @@ async def test_the_group_flows_run_without_http(suite):
     p = await people(suite, "ada", "bob")
     ada, ada_id = p["ada"]
     bob, bob_id = p["bob"]
-    body = GroupCreate(name="Flows", handle="flows", purpose="Show that the flows need no request.")
+    body = GroupCreate(
+        name="Flows",
+        handle="flows",
+        purpose="Show that the flows need no request.",
+        charter=Charter.model_validate(CHARTER),
+    )
     state = suite.groups.state
     async with state.database.sessionmaker() as session:
         created = await lifecycle.create(session, state.outbox, _principal(ada_id), body)

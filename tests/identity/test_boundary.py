@@ -170,7 +170,7 @@ async def test_the_contract_publishes_what_the_server_enforces(suite):
     schemas = spec["components"]["schemas"]
     password = schemas["AccountCreate"]["properties"]["password"]
     assert (password["minLength"], password["maxLength"]) == (12, 256)
-    update = schemas["ProfessionalUpdate"]["properties"]
+    update = schemas["PersonaUpdate"]["properties"]
     assert "anyOf" not in update["display_name"]  # no null
     avatar = next(s for s in update["avatar_url"]["anyOf"] if s.get("type") == "string")
     assert avatar["pattern"].startswith("^[Hh][Tt][Tt][Pp][Ss]://")

@@ -279,3 +279,22 @@ async def test_a_webhook_field_that_cannot_be_empty_refuses_null(suite, field):
         f"/api/v1/webhooks/{created.json()['id']}", json={"description": None}, headers=auth(token)
     )
     assert cleared.status_code == 200, cleared.text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "status"),
+    [
+        ("moderation.content.hidden", 201),
+        ("moderation.content.*", 201),
+        ("post.*", 201),
+        ("*", 201),
+        ("post", 422),
+        ("post..created", 422),
+        ("*.created", 422),
+    ],
+)
+async def test_an_event_type_pattern_names_a_type_or_a_family_at_any_level(suite, pattern, status):
+    token, _ = await admin(suite)
+    body = {"url": "https://hooks.example.org/x", "event_types": [pattern]}
+    resp = await suite.client.post("/api/v1/webhooks", json=body, headers=auth(token))
+    assert resp.status_code == status, resp.text

@@ -72,6 +72,10 @@ def test_the_published_schema_names_every_member_a_problem_body_has():
         instance="/items",
         trace_id="abc",
         errors=[{"location": "body.a", "message": "m", "code": "c"}],
+        extra={
+            "error": "invalid_grant",
+            "error_description": "The code is not valid.",
+        },  # the token endpoint's
     )
     assert set(body) == set(PROBLEM_SCHEMA["properties"])
     assert set(body["errors"][0]) == set(PROBLEM_SCHEMA["properties"]["errors"]["items"]["properties"])

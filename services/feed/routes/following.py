@@ -18,7 +18,10 @@ router = APIRouter(prefix="/api/v1", tags=["following"])
 @router.put(
     "/following/{persona_id}",
     summary="Follow a persona of the caller's context",
-    responses={200: {"description": "Already followed"}, 201: {"description": "Followed"}},
+    responses={
+        200: {"description": "Already followed"},
+        201: {"description": "Followed", "model": FollowPublic},
+    },
 )
 async def follow_persona(
     persona_id: uuid.UUID,

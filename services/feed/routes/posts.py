@@ -11,7 +11,7 @@ from kit.idempotency import IdempotencyKeyHeader
 from kit.pagination import Cursor, Limit, Page
 from services.feed import idempotency, posting, reading, search
 from services.feed.access import visible_post
-from services.feed.deps import AttachingDep, CurrentPersona, OutboxDep, SessionDep
+from services.feed.deps import AttachingDep, CurrentPersona, GroupsDep, OutboxDep, SessionDep
 from services.feed.listing import found_page, page_of
 from services.feed.schemas import (
     SEARCH_PROBLEMS,
@@ -47,6 +47,7 @@ async def create_post(
     caller: CurrentPersona,
     outbox: OutboxDep,
     attaching: AttachingDep,
+    groups: GroupsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> PostPublic | Response:
@@ -63,7 +64,7 @@ async def create_post(
             key=idempotency_key,
             scope="create_post",
             request=body,
-            make=lambda: posting.publish(session, outbox, caller, body, attaching),
+            make=lambda: posting.publish(session, outbox, caller, body, attaching, groups=groups),
         )
 
 

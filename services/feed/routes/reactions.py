@@ -19,7 +19,10 @@ Kind = Annotated[ReactionKind, Path(description="like, celebrate, support, insig
 @router.put(
     "/{kind}",
     summary="React to a post",
-    responses={200: {"description": "Already reacted"}, 201: {"description": "Reacted"}},
+    responses={
+        200: {"description": "Already reacted"},
+        201: {"description": "Reacted", "model": PostPublic},
+    },
 )
 async def add_reaction(
     post_id: uuid.UUID,

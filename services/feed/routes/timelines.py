@@ -27,7 +27,7 @@ from kit.pagination import (
 )
 from kit.timeutil import utcnow
 from services.feed import deps, home, reading
-from services.feed.deps import CurrentPersona, SessionDep
+from services.feed.deps import CurrentPersona, GroupsDep, SessionDep
 from services.feed.listing import posts_page
 from services.feed.schemas import PostPublic, TagName
 
@@ -107,13 +107,14 @@ async def get_group_timeline(
     response: Response,
     session: SessionDep,
     caller: CurrentPersona,
+    groups: GroupsDep,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[PostPublic]:
     """Members read their group; anyone of the context reads an open group. Any other group
     answers 404, as one that does not exist. Posts the group's owners pinned lead the first
     page."""
-    found = await reading.in_group(session, caller, group_id, cursor=cursor, limit=limit)
+    found = await reading.in_group(session, caller, group_id, cursor=cursor, limit=limit, groups=groups)
     return posts_page(request, response, found, limit=limit)
 
 

@@ -12,4 +12,5 @@ routers = [
     search.router,
     internal.router,
     internal.media_router,
+    internal.feed_router,
 ]

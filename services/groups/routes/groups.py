@@ -37,6 +37,7 @@ router = APIRouter(prefix="/api/v1/groups", tags=["groups"])
     response_model=GroupPublic,
     summary="Create a purpose group",
     responses={
+        404: {"description": "A steward the charter names is no active persona of this context"},
         409: {"description": "The handle is taken in this context"},
         422: {"description": "Invalid fields, or an Idempotency-Key reused for another request"},
     },

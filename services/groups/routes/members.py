@@ -51,7 +51,7 @@ async def list_members(
     summary="Join an open group",
     responses={
         200: {"description": "Already a member"},
-        201: {"description": "Joined"},
+        201: {"description": "Joined", "model": MembershipPublic},
         403: {"description": "The group is not open, or the persona is not the caller"},
         409: {"description": "The group is archived, or hidden by moderation"},
         429: {"description": "Too many joins in the last hour"},

@@ -33,7 +33,7 @@ router = APIRouter(prefix="/api/v1/groups", tags=["membership"])
     status_code=201,
     summary="Ask to join a closed group",
     responses={
-        200: {"description": "A pending request exists already"},
+        200: {"description": "A pending request exists already", "model": JoinRequestPublic},
         409: {"description": "Already a member, the group is not closed, archived or hidden by moderation"},
         429: {"description": "Too many joins and join requests in the last hour"},
     },
@@ -124,7 +124,7 @@ async def cancel_join_request(persona_id: uuid.UUID, access: GroupAccess, sessio
     status_code=201,
     summary="Invite a persona of the group's context",
     responses={
-        200: {"description": "A pending invitation exists already"},
+        200: {"description": "A pending invitation exists already", "model": InvitationPublic},
         404: {"description": "No such persona in this context"},
         409: {"description": "Already a member, or the group is archived or hidden by moderation"},
     },

@@ -6,15 +6,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
 
+from kit.errors import unprocessable_from
 from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
 from services.identity import avatars, personas
 from services.identity.deps import CallerDep, MediaDep, OutboxDep, SessionDep
 from services.identity.schemas import (
     MediaChoice,
-    PersonalUpdate,
     PersonaPublic,
-    ProfessionalUpdate,
+    PersonaUpdate,
     persona_public,
 )
 
@@ -55,30 +56,22 @@ async def get_persona(persona_id: uuid.UUID, session: SessionDep, caller: Caller
         403: {"description": "Not the caller's persona"},
         409: {"description": "Fields of the other persona kind"},
     },
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "anyOf": [
-                            {"$ref": "#/components/schemas/ProfessionalUpdate"},
-                            {"$ref": "#/components/schemas/PersonalUpdate"},
-                        ]
-                    }
-                }
-            }
-        }
-    },
 )
 async def update_persona(
     persona_id: uuid.UUID,
-    body: ProfessionalUpdate | PersonalUpdate,
+    body: PersonaUpdate,
     session: SessionDep,
     caller: CallerDep,
     outbox: OutboxDep,
 ) -> PersonaPublic:
     """Only the token's own persona can be edited; its fields depend on its kind."""
-    persona = await personas.update_own(session, outbox, caller.persona, caller.account, persona_id, body)
+    try:
+        kind_body = body.for_kind()
+    except ValidationError as exc:
+        raise unprocessable_from(exc) from None
+    persona = await personas.update_own(
+        session, outbox, caller.persona, caller.account, persona_id, kind_body
+    )
     return persona_public(persona)
 
 

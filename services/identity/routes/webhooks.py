@@ -12,6 +12,8 @@ from kit.pagination import Cursor, Limit, Page, decode_id_cursor, decode_serial_
 from services.identity import endpoints
 from services.identity.deps import SessionDep, SettingsDep, WebhookOwnerDep
 from services.identity.schemas import (
+    DeliveryQueued,
+    TestDeliveryQueued,
     WebhookCreate,
     WebhookCreated,
     WebhookDeliveryPublic,
@@ -38,7 +40,8 @@ async def create_webhook(
     settings: SettingsDep,
     response: Response,
 ) -> WebhookCreated:
-    """The signing secret is in this response only."""
+    """The signing secret is in this response only. What each event type carries, and how to
+    verify a delivery's signature: the document's `webhooks` section and docs/events.md."""
     endpoint = await endpoints.register(session, owner, settings, body)
     response.headers["Location"] = f"/api/v1/webhooks/{endpoint.id}"
     return WebhookCreated(**webhook_public(endpoint).model_dump(), secret=endpoint.secret)
@@ -126,9 +129,9 @@ async def redeliver(
     delivery_id: SerialId,
     session: SessionDep,
     owner: WebhookOwnerDep,
-) -> dict[str, str]:
+) -> DeliveryQueued:
     await endpoints.redeliver(session, owner, webhook_id, delivery_id)
-    return {"status": "queued"}
+    return DeliveryQueued()
 
 
 @router.post(
@@ -137,6 +140,8 @@ async def redeliver(
     summary="Send a webhook.test event",
     responses={404: {"description": "No such webhook"}},
 )
-async def test_webhook(webhook_id: uuid.UUID, session: SessionDep, owner: WebhookOwnerDep) -> dict[str, str]:
+async def test_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, owner: WebhookOwnerDep
+) -> TestDeliveryQueued:
     event_id = await endpoints.send_test(session, owner, webhook_id)
-    return {"status": "queued", "event_id": str(event_id)}
+    return TestDeliveryQueued(event_id=event_id)

@@ -3,25 +3,26 @@ it (RFC 8414 and OpenID discovery), built by one function (grants.server_metadat
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from services.identity import grants
 from services.identity.deps import ExternalProviderDep, KeysDep, SettingsDep
+from services.identity.schemas import AuthorizationServerMetadata, JsonWebKeySet
 
 router = APIRouter(tags=["auth"])
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
-async def get_jwks(keys: KeysDep) -> dict[str, Any]:
-    return keys.jwks()
+async def get_jwks(keys: KeysDep) -> JsonWebKeySet:
+    return JsonWebKeySet.model_validate(keys.jwks())
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
-async def get_openid_configuration(settings: SettingsDep, provider: ExternalProviderDep) -> dict[str, Any]:
+async def get_openid_configuration(
+    settings: SettingsDep, provider: ExternalProviderDep
+) -> AuthorizationServerMetadata:
     """The same document as `/.well-known/oauth-authorization-server`."""
-    return grants.server_metadata(settings, provider)
+    return AuthorizationServerMetadata.model_validate(grants.server_metadata(settings, provider))
 
 
 @router.get(
@@ -29,7 +30,7 @@ async def get_openid_configuration(settings: SettingsDep, provider: ExternalProv
 )
 async def get_authorization_server_metadata(
     settings: SettingsDep, provider: ExternalProviderDep
-) -> dict[str, Any]:
+) -> AuthorizationServerMetadata:
     """Where apps sign people in (`authorization_endpoint`, with PKCE S256) and get tokens,
     and which grants, scopes and client authentication methods the token endpoint takes."""
-    return grants.server_metadata(settings, provider)
+    return AuthorizationServerMetadata.model_validate(grants.server_metadata(settings, provider))

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
     status_code=201,
     summary="Report a post, a comment, a persona or a group",
     responses={
-        200: {"description": "The caller's open report on this target, as it is"},
+        200: {"description": "The caller's open report on this target, as it is", "model": ReportPublic},
         201: {"description": "Filed; `Location` names it"},
         403: {"description": "A client's token (`forbidden`), or a `notices` token (`notices-only`)"},
         404: {
