@@ -38,6 +38,7 @@ PROTOCOL = "protocol: a fixed name the SCIM standard gives a schema or resource 
 
 CLASSIFIED: dict[tuple[str, str], str] = {
     ("ResourceType", "id"): PROTOCOL,
+    ("TestDeliveryQueued", "event_id"): CONTENT,
     ("Schema", "id"): PROTOCOL,
     ("ScimMeta", "created"): ACCOUNT,
     ("ScimMeta", "lastModified"): ACCOUNT,

@@ -145,7 +145,7 @@ def test_the_merge_names_pages_public_shapes_and_inline_answers_for_people():
     paths = {
         "/a/things": {"get": _answer("list_things_a_things_get", _ref("Page_ThingPublic_"))},
         "/a/charter": {"get": _answer("get_charter_a_charter_get", _ref("CharterPublic"))},
-        "/a/ping": {"get": _answer("get_jwks_a_ping_get", inline)},
+        "/a/ping": {"get": _answer("stream_events_a_ping_get", inline)},
         "/a/pong": {"get": _answer("pong_a_pong_get", {**inline, "title": "Response Pong A Pong Get"})},
     }
     report = MergeReport()
@@ -156,7 +156,7 @@ def test_the_merge_names_pages_public_shapes_and_inline_answers_for_people():
         report=report,
     )
     out = merged["components"]["schemas"]
-    assert {"Thing", "ThingPage", "Charter", "CharterCreate", "Other", "OtherPublic", "JsonWebKeySet"} <= set(
+    assert {"Thing", "ThingPage", "Charter", "CharterCreate", "Other", "OtherPublic", "StreamEvent"} <= set(
         out
     )
     assert out["ThingPage"]["title"] == "ThingPage"
@@ -169,8 +169,8 @@ def test_the_merge_names_pages_public_shapes_and_inline_answers_for_people():
     }
     assert answers["/a/things"] == _ref("ThingPage")
     assert answers["/a/charter"] == _ref("Charter")
-    assert answers["/a/ping"] == _ref("JsonWebKeySet")
-    assert out["JsonWebKeySet"] == {**inline, "title": "JsonWebKeySet"}
+    assert answers["/a/ping"] == _ref("StreamEvent")
+    assert out["StreamEvent"] == {**inline, "title": "StreamEvent"}
     # what the tables do not cover is left as it was, and said
     assert answers["/a/pong"]["title"] == "Response Pong A Pong Get"
     assert report.unnamed == [

@@ -70,7 +70,8 @@ async def test_scim_operations_name_their_bodies_and_answers(suite):
     document = suite.identity.openapi()
     for (method, path), name in SCIM_BODIES.items():
         content = document["paths"][path][method]["requestBody"]["content"]
-        assert set(content) == {"application/scim+json", "application/json"}, (method, path)
+        # SCIM's own type only: two types of one schema break openapi-python-client's body
+        assert set(content) == {"application/scim+json"}, (method, path)
         assert {c["schema"]["$ref"] for c in content.values()} == {f"#/components/schemas/{name}"}
     for (method, path), (status, name) in SCIM_ANSWERS.items():
         answer = document["paths"][path][method]["responses"][status]
