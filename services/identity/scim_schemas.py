@@ -63,7 +63,12 @@ class ScimUser(_Message):
     (``id`` and ``meta`` are the service's and ignored there) and answered by every read.
     ``userName`` is required; attributes this service does not use are kept as sent."""
 
-    schemas: list[str] = Field(examples=[[CORE_USER, ENTERPRISE_USER]])
+    schemas: list[str] = Field(
+        default=[CORE_USER],
+        examples=[[CORE_USER, ENTERPRISE_USER]],
+        description="Always in an answer. A request should send it (RFC 7644); one that leaves it "
+        "out is read by its attributes, as HR systems that omit it expect.",
+    )
     id: str | None = Field(default=None, description="The account's id; set by the service.")
     external_id: str | None = Field(default=None, alias="externalId", description="HR's own id.")
     user_name: str = Field(alias="userName")
@@ -95,7 +100,10 @@ class ScimPatchOp(_Message):
 class ScimSearchRequest(_Message):
     """A SearchRequest message (RFC 7644 §3.4.3): the query of ``GET /Users`` as a body."""
 
-    schemas: list[Literal["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]]
+    schemas: list[Literal["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]] = Field(
+        default=["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        description="A request should send it (RFC 7644); one that leaves it out is read as a search.",
+    )
     attributes: list[str] | None = None
     excluded_attributes: list[str] | None = Field(default=None, alias="excludedAttributes")
     filter: str | None = Field(default=None, examples=['userName eq "bjensen"'])
