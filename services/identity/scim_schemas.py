@@ -41,7 +41,10 @@ class ScimName(_Message):
 
 
 class ScimEmail(_Message):
-    value: str
+    """RFC 7643 §8.7.1 makes no sub-attribute required: an entry HR sent without `value` is
+    kept and answered as it came."""
+
+    value: str | None = None
     type: str | None = Field(default=None, examples=["work"])
     primary: bool | None = None
 
