@@ -12,7 +12,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from jose import jwt
 from sqlalchemy import select
 from sqlmodel import col
@@ -32,7 +31,6 @@ from services.identity.models import (
     outbox_tables,
 )
 from tests.helpers import PASSWORD, admin, auth, login, person, with_personal
-from tests.suite import build_suite
 
 TOKEN = "/api/v1/auth/token"
 SUSPENDED, REINSTATED = "moderation.persona.suspended", "moderation.persona.reinstated"
@@ -546,14 +544,6 @@ async def test_moderation_actions_are_audited_with_no_account(suite):
 
 
 # ----------------------------------------------------------------------------- webhooks
-
-HOOKS = {"webhook_allowed_hosts": ["127.0.0.1"], "webhook_allow_http": True}
-
-
-@pytest.fixture
-async def hooks_suite(database_urls):
-    async with build_suite(database_urls, identity=HOOKS) as suite:
-        yield suite
 
 
 def _event(event_type: str, **data: Any) -> EventIn:

@@ -8,31 +8,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
 from jsonschema import Draft202012Validator
 from standardwebhooks import Webhook
 
 from domain.catalogue import CONTENT_TYPE, openapi_webhooks
 from tests.helpers import admin, auth, create_group, person, unique, with_personal
-from tests.identity.test_webhooks import HOOKS, Receiver
+from tests.identity.test_webhooks import Receiver
 from tests.moderation.support import filed, resolve, staff
-from tests.suite import build_suite
 
 WEBHOOKS, SCHEMAS = openapi_webhooks()
-
-
-@pytest.fixture
-def receiver(tmp_path):
-    r = Receiver(tmp_path)
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-async def hooks_suite(database_urls):
-    async with build_suite(database_urls, identity=HOOKS) as suite:
-        yield suite
 
 
 async def _subscribe(suite: Any, url: str) -> dict[str, Any]:

@@ -49,20 +49,6 @@ class Receiver:
         return [json.loads(line) for line in self.file.read_text().splitlines()]
 
 
-@pytest.fixture
-def receiver(tmp_path):
-    r = Receiver(tmp_path)
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-async def hooks_suite(database_urls):
-    async with build_suite(database_urls, identity=HOOKS) as suite:
-        yield suite
-
-
 async def _register(suite, url: str, **fields) -> dict:
     token, _ = await admin(suite)
     body = {"url": url, "event_types": ["post.*", "group.*", "membership.*"], **fields}
