@@ -17,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from jose import jwt
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import cpu, dataset, media, report, search
+from bench import cpu, dataset, media, rate, report, search
+from bench.profile import Profiler
 from kit.migrations import upgrade
 from kit.tokens import ACCESS_TOKEN_TYPE
 from services.identity.keys import KeyRing
@@ -35,6 +37,9 @@ RESULTS = ROOT / "bench" / "results"
 SERVICES = ("identity", "feed", "groups", "moderation", "records", "media")
 HOME = "/api/v1/timelines/home"
 AUDIENCE = "govsocial-api"
+
+# Set by --profile: samples the suite's processes during every measured run (bench/profile.py).
+PROFILING: Profiler | None = None
 
 WRK_SCRIPT = """
 wrk.method = "{method}"
@@ -48,6 +53,19 @@ done = function(summary, latency, requests)
     '"status_errors":%d,"socket_errors":%d}}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+# Appended to WRK_SCRIPT: each request goes to the next of a list of paths.
+ROTATING = """
+local paths = {{
+{paths}
+}}
+local next_path = 0
+request = function()
+  next_path = next_path % #paths + 1
+  return wrk.format(nil, paths[next_path])
 end
 """
 
@@ -174,6 +192,8 @@ def start_gateway_over(base: str, issuer: str, var: Path) -> tuple[subprocess.Po
         "GATEWAY_GROUPS_URL": base,
         "GATEWAY_MODERATION_URL": base,
         "GATEWAY_RECORDS_URL": base,
+        "GATEWAY_MEDIA_URL": base,
+        "GATEWAY_METRICS_PORT": "0",  # any free port: the suite's gateway holds the default
         "GATEWAY_TOKEN_ISSUER": issuer,
         "GATEWAY_RATE_LIMIT_ENABLED": "false",
         "GATEWAY_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
@@ -194,13 +214,22 @@ def wrk(
     seconds: int,
     *,
     body: dict[str, Any] | None = None,
+    method: str | None = None,
+    paths: Sequence[str] = (),
     meter: cpu.CPUMeter | None = None,
+    run: str | None = None,
 ) -> dict[str, Any]:
+    """A wrk run's figures; with ``meter``, the CPU each process spent per request, and when
+    the benchmark profiles (``--profile``), ``run`` names the run's samples. ``paths``: requests
+    go to each of these in turn (on ``url``'s host) instead of ``url``'s own."""
     script = WRK_SCRIPT.format(
-        method="POST" if body else "GET",
+        method=method or ("POST" if body else "GET"),
         authorization=f'wrk.headers["Authorization"] = "Bearer {token}"' if token else "",
         body=f"wrk.body = [[{json.dumps(body)}]]" if body else "",
     )
+    if paths:
+        listed = ",\n".join(json.dumps(path) for path in paths)
+        script += ROTATING.format(paths=listed)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
     threads = "2"
@@ -219,7 +248,8 @@ def wrk(
         url,
     ]
     start = meter.snapshot() if meter else None
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    with PROFILING.sampling(run, seconds) if PROFILING and run else nullcontext() as profiles:
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     end = meter.snapshot() if meter else None
     os.unlink(fh.name)
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
@@ -233,6 +263,8 @@ def wrk(
     }
     if meter and start and end:
         figure["cpu"] = meter.per_request(start, end, raw["requests"])
+    if PROFILING and run and profiles is not None:
+        PROFILING.record(run, profiles, figure)
     return figure
 
 
@@ -259,6 +291,8 @@ def cpu_meter(backend: str, suite: Suite, others: dict[str, int]) -> cpu.CPUMete
     if set(children) != set(suite.ports):
         raise SystemExit(f"found the suite's processes {sorted(children)}, not {sorted(suite.ports)}")
     processes = {**children, **others}
+    if PROFILING is not None:
+        PROFILING.processes = processes
     return cpu.CPUMeter(processes, by_name={"postgres": "postgres"} if backend == "postgres" else {})
 
 
@@ -302,7 +336,9 @@ def measure_home(
             ):
                 continue
             wrk(url, token, connections, 2)  # warm-up, discarded
-            runs[f"{name}@{connections}"] = figure = wrk(url, token, connections, args.seconds, meter=meter)
+            runs[f"{name}@{connections}"] = figure = wrk(
+                url, token, connections, args.seconds, meter=meter, run=f"{size:,} {name}@{connections}"
+            )
             print(
                 f"[{backend}] {size:>9,} {name + '@' + str(connections):<32} {report.line(figure)}"
                 f"\n    {report.cpu_line(figure)}",
@@ -311,13 +347,35 @@ def measure_home(
     return runs
 
 
+POSTING_RATE = 50  # posts a second, for the open-loop run (bench.rate)
+RATE_SECONDS = 30  # at least: 1,500 posts, so that the p99 is not the 5th slowest of 500
+
+
 def measure_posting(
-    args: argparse.Namespace, backend: str, suite: Suite, world: dataset.World, meter: cpu.CPUMeter
+    args: argparse.Namespace,
+    backend: str,
+    suite: Suite,
+    world: dataset.World,
+    feed_url: str,
+    meter: cpu.CPUMeter,
 ) -> dict[str, Any]:
-    """``POST /api/v1/posts`` to the 20-member and to the 2,000-member group."""
+    """Writing, at 32 connections: ``POST /api/v1/posts`` to the 20-member and to the
+    2,000-member group, a comment on one post of the small group, reactions to the newest
+    organisation posts (a different post each time: a second reaction of the same kind
+    changes nothing); then posts to the small group at ``POSTING_RATE`` a second, open loop
+    (``bench.rate``)."""
     small_author = world.members[world.small_group][1]
     large_author = world.members[world.large_group][1]
     posting: dict[str, Any] = {}
+
+    def measured(label: str, url: str, token: str, **options: Any) -> None:
+        wrk(url, token, args.connections[0], 2, **options)  # warm-up, discarded
+        posting[label] = figure = wrk(
+            url, token, args.connections[0], args.seconds, meter=meter, run=f"write {label}", **options
+        )
+        print(f"[{backend}] write {label:<20} {report.line(figure)}", flush=True)
+        print(f"    {report.cpu_line(figure)}", flush=True)
+
     for label, group, author in (
         ("group_20", world.small_group, small_author),
         ("group_2000", world.large_group, large_author),
@@ -327,14 +385,36 @@ def measure_posting(
             "audience": "group",
             "group_id": str(group),
         }
-        token = suite.token(author)
-        wrk(suite.url + "/api/v1/posts", token, args.connections[0], 2, body=body)
-        posting[label] = figure = wrk(
-            suite.url + "/api/v1/posts", token, args.connections[0], args.seconds, body=body, meter=meter
-        )
-        print(f"[{backend}] POST /posts {label:<20} {report.line(figure)}", flush=True)
-        print(f"    {report.cpu_line(figure)}", flush=True)
+        measured(label, suite.url + "/api/v1/posts", suite.token(author), body=body)
+    token = suite.token(small_author)
+    post = _a_post(suite.url, token, world.small_group)
+    comment = {"body": "A bench comment on the post."}
+    measured("comment", f"{suite.url}/api/v1/posts/{post}/comments", token, body=comment)
+    reactions = [
+        f"/api/v1/posts/{post_id}/reactions/like"
+        for post_id in dataset.newest_posts(feed_url, "organisation", 20_000)
+    ]
+    measured("reaction", suite.url + reactions[0], token, method="PUT", paths=reactions)
+    body = {"body": "Bench post at a steady rate.", "audience": "group", "group_id": str(world.small_group)}
+    figure = rate.at_rate(
+        suite.url + "/api/v1/posts", token, body, POSTING_RATE, max(args.seconds, RATE_SECONDS)
+    )
+    posting[f"group_20_at_{POSTING_RATE}_per_s"] = figure = {**figure, "rps": figure["rate"]}
+    print(f"[{backend}] write {'at ' + str(POSTING_RATE) + '/s':<20} {report.line(figure)}", flush=True)
     return posting
+
+
+def _a_post(base: str, token: str, group: uuid.UUID) -> str:
+    """A new post in ``group``, by the token's persona: what the comments go to."""
+    resp = httpx.post(
+        base + "/api/v1/posts",
+        json={"body": "Comment on this.", "audience": "group", "group_id": str(group)},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    if resp.status_code != 201:
+        raise SystemExit(f"POST /api/v1/posts: {resp.status_code} {resp.text[:500]}")
+    return str(resp.json()["id"])
 
 
 def measure_search(
@@ -344,9 +424,11 @@ def measure_search(
     connections = args.connections[0]
     token = suite.token(world.dense)
 
-    def run(path: str) -> dict[str, Any]:
+    def run(kind: str, path: str) -> dict[str, Any]:
         wrk(suite.url + path, token, connections, 2)  # warm-up, discarded
-        return wrk(suite.url + path, token, connections, args.seconds, meter=meter)
+        return wrk(
+            suite.url + path, token, connections, args.seconds, meter=meter, run=f"{size:,} search {kind}"
+        )
 
     def say(kind: str, figure: dict[str, Any]) -> None:
         print(f"[{backend}] {size:>9,} search {kind:<30} {search.line(figure)}", flush=True)
@@ -408,14 +490,12 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     world = dataset.populate(urls["feed"], identity_url=urls["identity"])
     print(f"[{backend}] base dataset in {time.monotonic() - started:.0f} s", flush=True)
     home, searching = "home" in args.scenarios, "search" in args.scenarios
+    writing = "posting" in args.scenarios
     measuring_media = "media" in args.scenarios
     suite = Suite(urls, work)
     helpers: dict[str, subprocess.Popen[bytes]] = {}
     results: dict[str, Any] = {"backend": backend}
     if home:
-        jwks = {"keys": [key.public_jwk for key in KeyRing.from_dir(work / "keys").keys]}
-        helpers["floor"], floor_base = start_floor(work, jwks)
-        helpers["gateway_over_floor"], over_url = start_gateway_over(floor_base, suite.identity, work)
         results.update(sizes={}, seconds_per_run=args.seconds)
     if searching:
         results["search"] = {
@@ -427,11 +507,18 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
             "deep_page": search.DEEP_PAGE,
             "sizes": {},
         }
+    global PROFILING
+    if args.profile:
+        PROFILING = Profiler({}, ROOT / "var" / "profiles" / backend)
     try:
+        if home:
+            jwks = {"keys": [key.public_jwk for key in KeyRing.from_dir(work / "keys").keys]}
+            helpers["floor"], floor_base = start_floor(work, jwks)
+            helpers["gateway_over_floor"], over_url = start_gateway_over(floor_base, suite.identity, work)
         meter = cpu_meter(backend, suite, {name: process.pid for name, process in helpers.items()})
         if measuring_media:
             results["media"] = measure_media(args, backend, suite, world, urls)
-        for size in args.sizes if home or searching else ():
+        for size in args.sizes if home or searching or writing else ():
             started = time.monotonic()
             dataset.add_posts(urls["feed"], world, size)
             print(f"[{backend}] {size:,} posts ({time.monotonic() - started:.0f} s to add)", flush=True)
@@ -466,14 +553,19 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, Any]:
                         )
         if searching and backend == "postgres" and args.explain:
             results["search"]["explain"] = {"size": args.sizes[-1], **search.explain(urls, world.dense)}
-        if home:
-            results["posting"] = measure_posting(args, backend, suite, world, meter)
+        if writing:
+            results["posting"] = measure_posting(args, backend, suite, world, urls["feed"], meter)
     finally:
         suite.stop()
         for process in helpers.values():
             process.send_signal(signal.SIGINT)
             process.wait(30)
     results["dataset"] = dataset.describe(world)
+    if PROFILING is not None:
+        summary = args.results / f"profiles-{backend}.md"
+        summary.write_text(PROFILING.markdown(backend))
+        print(f"[{backend}] profiles: {summary}", flush=True)
+        PROFILING = None
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return results
@@ -487,6 +579,8 @@ def write(results: dict[str, Any], machine: dict[str, Any], folder: Path = RESUL
     path = folder / f"{backend}.json"
     previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if "sizes" in results:
+        if "posting" not in results and "posting" in previous:  # a run of the timelines alone
+            results["posting"] = previous["posting"]
         results["machine"] = machine
         results["ratios"], results["targets"] = report.judge(results)
         report.chart(results, folder / f"latency-{backend}.png")
@@ -496,6 +590,10 @@ def write(results: dict[str, Any], machine: dict[str, Any], folder: Path = RESUL
         merged = results
     else:
         merged = {**previous, "backend": backend}
+        if "posting" in results and "sizes" in merged:  # a posting-only run: judged with the timelines
+            merged["posting"] = results["posting"]
+            merged["ratios"], merged["targets"] = report.judge(merged)
+            print(report.table(merged), flush=True)
     if "media" in results:
         results["media"]["machine"] = machine
         merged["media"] = results["media"]
@@ -512,7 +610,7 @@ def write(results: dict[str, Any], machine: dict[str, Any], folder: Path = RESUL
     path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
 
 
-SCENARIOS = ("home", "search", "media")
+SCENARIOS = ("home", "posting", "search", "media")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
-        help="home (the timelines and posting), search (bench/search.py), media (bench/media.py)",
+        help="home (the timelines), posting (posts, comments, reactions; posts at a steady rate), "
+        "search (bench/search.py), media (bench/media.py)",
     )
     parser.add_argument("--connections", default="32,256")
     parser.add_argument("--seconds", type=int, default=10)
@@ -537,6 +636,12 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the plans (EXPLAIN ANALYZE) of the search statements at the largest size",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs under var/")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the processes with py-spy during each measured run (bench/profile.py); "
+        "writes <results>/profiles-<backend>.md, the stacks under var/profiles/",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]

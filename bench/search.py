@@ -226,16 +226,17 @@ def like_baseline(url: str, reader: uuid.UUID, connections: int, seconds: float)
 def measure(
     base: str,
     token: str,
-    run: Callable[[str], dict[str, Any]],
+    run: Callable[[str, str], dict[str, Any]],
     *,
     say: Callable[[str, dict[str, Any]], None],
 ) -> dict[str, Any]:
     """One size: the figure of each kind (``run`` measures a path through the gateway at
-    ``base``) with what its page held. The LIKE baseline is measured apart (``like_baseline``)."""
+    ``base``, given the kind and its path) with what its page held. The LIKE baseline is
+    measured apart (``like_baseline``)."""
     found = probe(base, token)
     figures: dict[str, Any] = {}
     for kind in KINDS:
-        figure = run(found[kind]["path"])
+        figure = run(kind, found[kind]["path"])
         figure["page"] = {k: v for k, v in found[kind].items() if k != "path"}
         figures[kind] = figure
         say(kind, figure)
