@@ -62,6 +62,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import event as orm_event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -675,16 +677,14 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
         for raw in batch.events:
             checked = _check(raw, handlers)
             envelope = checked.envelope
+            if checked.error is None and not checked.parsed:
+                continue  # no handler: nothing to apply, so nothing to record either
             try:
                 async with database.sessionmaker() as session, session.begin():
                     # Recording the event first claims it: a concurrent delivery of the same
                     # event waits on this row, then fails on its key instead of applying twice.
-                    if envelope is not None:
-                        if await _seen(session, tables, envelope.id):
-                            continue
-                        await session.execute(
-                            insert(tables.processed).values(id=envelope.id, processed_at=utcnow())
-                        )
+                    if envelope is not None and not await _first_time(session, tables, envelope.id):
+                        continue
                     if checked.error is not None:
                         await session.execute(insert(tables.dead_letter).values(**_dead_letter(checked)))
                     else:
@@ -712,6 +712,21 @@ def _report_dead_letter(request: Request, checked: _Checked) -> None:
         counter.labels(checked.label).inc()
     event_id = checked.envelope.id if checked.envelope is not None else _text(checked.raw, "id")
     log.warning("dead-lettered %s event %s: %s", checked.label, event_id or "(no id)", checked.error_kinds)
+
+
+async def _first_time(session: AsyncSession, tables: OutboxTables, event_id: uuid.UUID) -> bool:
+    """Records the event as processed, in one statement; False when it already was. A
+    concurrent delivery of the same event waits on the row until the first one's transaction
+    ends: it then finds the event applied (or, rolled back, applies it itself)."""
+    dialect = session.get_bind().dialect.name
+    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert_for(tables.processed)
+        .values(id=event_id, processed_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(tables.processed.c.id)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def _seen(session: AsyncSession, tables: OutboxTables, event_id: uuid.UUID) -> bool:
