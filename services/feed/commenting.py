@@ -239,7 +239,6 @@ async def comment(
     if held:
         await hold(session, outbox, made, post, held, made.created_at)
     else:
-        await recount(session, made, 1)
         targets = notice_targets(post, parent, mentions)
         await notify(session, post, author.persona_id, targets, comment_id=made.id)
         content = await comment_content(session, made, post)
@@ -247,6 +246,10 @@ async def comment(
     events.append(records.comment_text_record(made, post, "created", made.created_at))
     await outbox.publish_many(session, events)
     persona = await session.get(PersonaReplica, author.persona_id)
+    if not held:
+        # Last before the commit: from this update on, the post's row is locked until the
+        # transaction ends, and every other comment on the post waits for it.
+        await recount(session, made, 1)
     result = comment_public(
         made, persona.handle if persona else None, persona.display_name if persona else None
     )

@@ -5,6 +5,7 @@ records (``records``) with it; both commit."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -16,9 +17,9 @@ from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.feed import records
 from services.feed.access import ensure_writable, visible_post
-from services.feed.models import Post, Reaction
+from services.feed.models import REACTION_KINDS, Post, Reaction
 from services.feed.records import PostScope
-from services.feed.schemas import PostPublic, ReactionKind, post_public
+from services.feed.schemas import PostPublic, ReactionKind, ReactionsPublic, post_public
 
 
 def reaction_event(post: PostScope, persona_id: uuid.UUID, kind: str) -> dict[str, object]:
@@ -38,30 +39,30 @@ async def react(
     """The post as the caller now sees it, and whether this call added the reaction (False when
     it was there already, or a concurrent request added it)."""
     assert caller.persona_id is not None
-    post: Post = (await visible_post(session, caller, post_id))[0]
+    row = await visible_post(session, caller, post_id)
+    post: Post = row[0]
     await ensure_writable(session, post)
-    added = False
-    if await session.get(Reaction, (post_id, caller.persona_id, kind)) is None:
-        now = utcnow()
-        column = getattr(Post, f"{kind}_count")
-        try:
-            session.add(Reaction(post_id=post_id, persona_id=caller.persona_id, kind=kind, created_at=now))
-            await session.flush()
-            await session.execute(update(Post).where(col(Post.id) == post_id).values({column: column + 1}))
-            event = {**reaction_event(post, caller.persona_id, kind), "created_at": now.isoformat()}
-            await outbox.publish_many(
-                session,
-                [
-                    ("reaction.added", str(post_id), event),
-                    records.reaction_record(post, caller.persona_id, kind, "added", now),
-                ],
-            )
-            await session.commit()
-            added = True
-        except IntegrityError:
-            await session.rollback()  # the same reaction, added concurrently
-    session.expire_all()
-    return post_public(await visible_post(session, caller, post_id)), added
+    if await session.get(Reaction, (post_id, caller.persona_id, kind)) is not None:
+        return post_public(row), False
+    now = utcnow()
+    try:
+        session.add(Reaction(post_id=post_id, persona_id=caller.persona_id, kind=kind, created_at=now))
+        await session.flush()
+        counts = await _count(session, post_id, kind, 1)
+        event = {**reaction_event(post, caller.persona_id, kind), "created_at": now.isoformat()}
+        await outbox.publish_many(
+            session,
+            [
+                ("reaction.added", str(post_id), event),
+                records.reaction_record(post, caller.persona_id, kind, "added", now),
+            ],
+        )
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()  # the same reaction, added concurrently
+        session.expire_all()
+        return post_public(await visible_post(session, caller, post_id)), False
+    return _recounted(row, counts, kind, added=True), True
 
 
 async def take_back(
@@ -69,7 +70,8 @@ async def take_back(
 ) -> PostPublic:
     """Taking back a reaction that is not there changes nothing."""
     assert caller.persona_id is not None
-    post: Post = (await visible_post(session, caller, post_id))[0]
+    row = await visible_post(session, caller, post_id)
+    post: Post = row[0]
     await ensure_writable(session, post)
     result = await session.execute(
         delete(Reaction).where(
@@ -78,16 +80,38 @@ async def take_back(
             col(Reaction.kind) == kind,
         )
     )
-    if getattr(result, "rowcount", 0) == 1:
-        column = getattr(Post, f"{kind}_count")
-        await session.execute(update(Post).where(col(Post.id) == post_id).values({column: column - 1}))
-        await outbox.publish_many(
-            session,
-            [
-                ("reaction.removed", str(post_id), reaction_event(post, caller.persona_id, kind)),
-                records.reaction_record(post, caller.persona_id, kind, "removed", utcnow()),
-            ],
-        )
+    if getattr(result, "rowcount", 0) != 1:
+        return post_public(row)
+    counts = await _count(session, post_id, kind, -1)
+    await outbox.publish_many(
+        session,
+        [
+            ("reaction.removed", str(post_id), reaction_event(post, caller.persona_id, kind)),
+            records.reaction_record(post, caller.persona_id, kind, "removed", utcnow()),
+        ],
+    )
     await session.commit()
-    session.expire_all()
-    return post_public(await visible_post(session, caller, post_id))
+    return _recounted(row, counts, kind, added=False)
+
+
+async def _count(session: AsyncSession, post_id: uuid.UUID, kind: str, change: int) -> dict[str, int]:
+    """Changes the post's count of ``kind``; every reaction count as the update left it (the
+    reactions other transactions committed first included), so that the answer needs no
+    second read of the post."""
+    column = getattr(Post, f"{kind}_count")
+    counted = [getattr(Post, f"{name}_count") for name in REACTION_KINDS]
+    statement = (
+        update(Post).where(col(Post.id) == post_id).values({column: column + change}).returning(*counted)
+    )
+    values = (await session.execute(statement)).one()
+    return dict(zip(REACTION_KINDS, values, strict=True))
+
+
+def _recounted(row: Any, counts: dict[str, int], kind: str, *, added: bool) -> PostPublic:
+    """The post read before the change (``row``), with the counts the change left and the
+    caller's own reactions with ``kind`` added or taken back."""
+    bit = 1 << REACTION_KINDS.index(kind)
+    mine = int(row[3] or 0)
+    public = post_public((row[0], row[1], row[2], mine | bit if added else mine & ~bit))
+    reactions = ReactionsPublic(counts=counts, mine=public.reactions.mine)
+    return public.model_copy(update={"reactions": reactions})

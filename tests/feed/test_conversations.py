@@ -91,8 +91,12 @@ async def test_reactions_count_per_kind_and_show_mine(suite):
     assert first.status_code == 201
     again = await suite.client.put(f"{url}/like", headers=auth(bob))
     assert again.status_code == 200 and again.json()["reactions"]["counts"]["like"] == 1
-    await suite.client.put(f"{url}/celebrate", headers=auth(bob))
-    await suite.client.put(f"{url}/like", headers=auth(cyd))
+    celebrated = (await suite.client.put(f"{url}/celebrate", headers=auth(bob))).json()["reactions"]
+    assert celebrated["counts"]["celebrate"] == 1 and sorted(celebrated["mine"]) == ["celebrate", "like"]
+    # The answer counts what others added before it, and only the caller's own as "mine".
+    by_cyd = (await suite.client.put(f"{url}/like", headers=auth(cyd))).json()["reactions"]
+    assert by_cyd["counts"] == {"like": 2, "celebrate": 1, "support": 0, "insightful": 0, "curious": 0}
+    assert by_cyd["mine"] == ["like"]
     seen_by_bob = (await suite.client.get(f"{POSTS}/{created['id']}", headers=auth(bob))).json()
     assert seen_by_bob["reactions"]["counts"]["like"] == 2
     assert seen_by_bob["reactions"]["counts"]["celebrate"] == 1
@@ -101,6 +105,7 @@ async def test_reactions_count_per_kind_and_show_mine(suite):
     assert home[0]["reactions"]["mine"] == ["like"]
     removed = await suite.client.delete(f"{url}/like", headers=auth(bob))
     assert removed.status_code == 200 and removed.json()["reactions"]["counts"]["like"] == 1
+    assert removed.json()["reactions"]["mine"] == ["celebrate"]
     twice = await suite.client.delete(f"{url}/like", headers=auth(bob))
     assert twice.json()["reactions"]["counts"]["like"] == 1
     for kind in ("love", "LIKE", "like%20", "x" * 100):
@@ -113,6 +118,10 @@ async def test_parallel_reactions_count_exactly(suite):
     url = f"{POSTS}/{created['id']}/reactions/support"
     answers = await asyncio.gather(*[suite.client.put(url, headers=auth(t)) for t, _ in others * 2])
     assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
+    assert sorted(a.status_code for a in answers) == [200] * 4 + [201] * 4
+    # Each answer counts at least the reactions committed before its own, its own included.
+    assert all(1 <= a.json()["reactions"]["counts"]["support"] <= 4 for a in answers)
+    assert max(a.json()["reactions"]["counts"]["support"] for a in answers) == 4
     final = (await suite.client.get(f"{POSTS}/{created['id']}", headers=auth(ada))).json()
     assert final["reactions"]["counts"]["support"] == 4
 
