@@ -218,8 +218,9 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 
 async def upsert(
     session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str], *, update: bool = True
-) -> None:
-    """INSERT … ON CONFLICT (keys) DO UPDATE (or DO NOTHING), on PostgreSQL and SQLite alike."""
+) -> bool:
+    """INSERT … ON CONFLICT (keys) DO UPDATE (or DO NOTHING), on PostgreSQL and SQLite alike;
+    whether a row was written (False: DO NOTHING met the row already there)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = session.get_bind().dialect.name
@@ -231,4 +232,5 @@ async def upsert(
         statement = statement.on_conflict_do_update(index_elements=keys, set_=changes)
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)
-    await session.execute(statement)
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))

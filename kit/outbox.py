@@ -62,12 +62,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import event as orm_event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import Database, UTCDateTime
+from kit.db import Database, UTCDateTime, upsert
 from kit.ids import new_id
 from kit.internal import ServiceToken
 from kit.metrics import HTTPMetrics
@@ -682,7 +680,7 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
             try:
                 async with database.sessionmaker() as session, session.begin():
                     # Recording the event first claims it: a concurrent delivery of the same
-                    # event waits on this row, then fails on its key instead of applying twice.
+                    # event waits on this row, then finds it there and applies nothing.
                     if envelope is not None and not await _first_time(session, tables, envelope.id):
                         continue
                     if checked.error is not None:
@@ -718,15 +716,9 @@ async def _first_time(session: AsyncSession, tables: OutboxTables, event_id: uui
     """Records the event as processed, in one statement; False when it already was. A
     concurrent delivery of the same event waits on the row until the first one's transaction
     ends: it then finds the event applied (or, rolled back, applies it itself)."""
-    dialect = session.get_bind().dialect.name
-    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert_for(tables.processed)
-        .values(id=event_id, processed_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(tables.processed.c.id)
+    return await upsert(
+        session, tables.processed, {"id": event_id, "processed_at": utcnow()}, ["id"], update=False
     )
-    return (await session.execute(statement)).first() is not None
 
 
 async def _seen(session: AsyncSession, tables: OutboxTables, event_id: uuid.UUID) -> bool:

@@ -39,10 +39,13 @@ async def react(
     """The post as the caller now sees it, and whether this call added the reaction (False when
     it was there already, or a concurrent request added it)."""
     assert caller.persona_id is not None
+    # Looked up before the post is read: when it is there already (the same request twice),
+    # the read that follows counts it and shows it as the caller's.
+    there = await session.get(Reaction, (post_id, caller.persona_id, kind)) is not None
     row = await visible_post(session, caller, post_id)
     post: Post = row[0]
     await ensure_writable(session, post)
-    if await session.get(Reaction, (post_id, caller.persona_id, kind)) is not None:
+    if there:
         return post_public(row), False
     now = utcnow()
     try:
@@ -81,7 +84,9 @@ async def take_back(
         )
     )
     if getattr(result, "rowcount", 0) != 1:
-        return post_public(row)
+        # Not there, or taken back by a concurrent request since the read: read it again.
+        session.expire_all()
+        return post_public(await visible_post(session, caller, post_id))
     counts = await _count(session, post_id, kind, -1)
     await outbox.publish_many(
         session,
