@@ -57,17 +57,26 @@ end
 """
 
 
-# Appended to WRK_SCRIPT: each request goes to the next of a list of paths.
+# Appended to WRK_SCRIPT: each request goes to the next of a list of paths, thread ``k`` of
+# ``threads`` taking paths k+1, k+1+threads... so that no two requests share a path until the
+# list is used up.
 ROTATING = """
 local paths = {{
 {paths}
 }}
-local next_path = 0
+local made = 0
+setup = function(thread)
+  thread:set("first", made)
+  made = made + 1
+end
+local step = 0
 request = function()
-  next_path = next_path % #paths + 1
-  return wrk.format(nil, paths[next_path])
+  local index = (first + step * {threads}) % #paths + 1
+  step = step + 1
+  return wrk.format(nil, paths[index])
 end
 """
+WRK_THREADS = 2
 
 
 def free_ports(count: int) -> list[int]:
@@ -229,10 +238,10 @@ def wrk(
     )
     if paths:
         listed = ",\n".join(json.dumps(path) for path in paths)
-        script += ROTATING.format(paths=listed)
+        script += ROTATING.format(paths=listed, threads=WRK_THREADS)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
-    threads = "2"
+    threads = str(WRK_THREADS)
     command = [
         "wrk",
         "-t",
@@ -368,8 +377,9 @@ def measure_posting(
     large_author = world.members[world.large_group][1]
     posting: dict[str, Any] = {}
 
-    def measured(label: str, url: str, token: str, **options: Any) -> None:
-        wrk(url, token, args.connections[0], 2, **options)  # warm-up, discarded
+    def measured(label: str, url: str, token: str, warm: Sequence[str] = (), **options: Any) -> None:
+        """``warm``: the warm-up's paths, when the run's own must stay unused before it."""
+        wrk(url, token, args.connections[0], 2, **{**options, **({"paths": warm} if warm else {})})
         posting[label] = figure = wrk(
             url, token, args.connections[0], args.seconds, meter=meter, run=f"write {label}", **options
         )
@@ -394,7 +404,9 @@ def measure_posting(
         f"/api/v1/posts/{post_id}/reactions/like"
         for post_id in dataset.newest_posts(feed_url, "organisation", 20_000)
     ]
-    measured("reaction", suite.url + reactions[0], token, method="PUT", paths=reactions)
+    # The warm-up reacts to the oldest 2,000 of those posts, the run to the others
+    warm, run = reactions[-2_000:], reactions[:-2_000]
+    measured("reaction", suite.url + run[0], token, warm=warm, method="PUT", paths=run)
     body = {"body": "Bench post at a steady rate.", "audience": "group", "group_id": str(world.small_group)}
     figure = rate.at_rate(
         suite.url + "/api/v1/posts", token, body, POSTING_RATE, max(args.seconds, RATE_SECONDS)
@@ -590,10 +602,11 @@ def write(results: dict[str, Any], machine: dict[str, Any], folder: Path = RESUL
         merged = results
     else:
         merged = {**previous, "backend": backend}
-        if "posting" in results and "sizes" in merged:  # a posting-only run: judged with the timelines
+        if "posting" in results:
             merged["posting"] = results["posting"]
-            merged["ratios"], merged["targets"] = report.judge(merged)
-            print(report.table(merged), flush=True)
+            if "sizes" in merged:  # a posting-only run: judged with the timelines measured before
+                merged["ratios"], merged["targets"] = report.judge(merged)
+                print(report.table(merged), flush=True)
     if "media" in results:
         results["media"]["machine"] = machine
         merged["media"] = results["media"]

@@ -31,6 +31,7 @@ from typing import Any
 
 RATE = 100  # samples a second
 TOP = 8  # parts and functions listed per process and run
+LISTED_MS = 0.05  # a process that spent less per request is left out of the summary
 
 # (part, pattern on a frame's file as py-spy names it: relative to its sys.path entry): the
 # first pattern that matches names the part; a frame that none matches is looked through to the
@@ -214,6 +215,8 @@ class Profiler:
             lines += ["", f"## {run}"]
             for label, summary in processes.items():
                 total = summary["ms_per_request"]
+                if total is not None and total < LISTED_MS:
+                    continue
                 head = f"{total:.3f} ms of CPU per request" if total is not None else "CPU not measured"
                 lines += ["", f"**{label}**: {head}, {summary['samples']} samples", ""]
                 lines += ["| part | share | ms/request |", "| --- | ---: | ---: |"]
