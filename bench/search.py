@@ -21,6 +21,7 @@ The dataset's vocabulary is in ``bench.dataset`` (``SEARCH_WORDS``, ``PEOPLE_QUE
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 import uuid
@@ -282,7 +283,9 @@ async def _explain(urls: dict[str, str], reader: uuid.UUID) -> dict[str, Any]:
                 for _ in range(DEEP_PAGE - 1):
                     async with database.sessionmaker() as session:
                         cursor = (
-                            await posts.posts(session, principal, words["common"], cursor=cursor, limit=LIMIT)
+                            await posts.posts(
+                                session, database, principal, words["common"], cursor=cursor, limit=LIMIT
+                            )
                         ).after
             sent: list[tuple[str, Any]] = []
 
@@ -290,6 +293,7 @@ async def _explain(urls: dict[str, str], reader: uuid.UUID) -> dict[str, Any]:
                 sent.append((statement, parameters))  # noqa: B023 - removed before the next kind
 
             event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+            database.raw = _recording(database.raw, sent)  # type: ignore[method-assign]
             started = time.perf_counter()
             async with database.sessionmaker() as session:
                 if kind == "people":
@@ -297,9 +301,10 @@ async def _explain(urls: dict[str, str], reader: uuid.UUID) -> dict[str, Any]:
                     await people.people(session, "professional", q, cursor=None, limit=LIMIT)
                 else:
                     q = queries.get(kind, words["common"])
-                    await posts.posts(session, principal, q, cursor=cursor, limit=LIMIT)
+                    await posts.posts(session, database, principal, q, cursor=cursor, limit=LIMIT)
             took = time.perf_counter() - started
             event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+            del database.raw
             statements = []
             async with database.engine.connect() as conn:
                 for statement, parameters in sent:
@@ -325,6 +330,25 @@ async def _explain(urls: dict[str, str], reader: uuid.UUID) -> dict[str, Any]:
         finally:
             await database.dispose()
     return plans
+
+
+def _recording(raw: Any, sent: list[tuple[str, Any]]) -> Any:
+    """``Database.raw`` whose connections record each statement they fetch, as sent."""
+
+    class Recorded:
+        def __init__(self, connection: Any) -> None:
+            self.connection = connection
+
+        async def fetch(self, sql: str, *args: Any) -> Any:
+            sent.append((sql, args))
+            return await self.connection.fetch(sql, *args)
+
+    @contextlib.asynccontextmanager
+    async def recording(*args: Any, **options: Any) -> Any:
+        async with raw(*args, **options) as connection:
+            yield Recorded(connection)
+
+    return recording
 
 
 async def _generic_plan(conn: Any, statement: str, parameters: Any) -> list[str]:
@@ -358,6 +382,8 @@ def _literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):  # an array of ids, for ``= ANY(...)``
+        return "'{" + ",".join(str(item) for item in value) + "}'"
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return "'" + text.replace("'", "''") + "'"
 

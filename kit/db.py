@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeAlias
 
 import asyncpg
 from fastapi import Depends, Request
@@ -80,6 +80,12 @@ def search_functions(engine: AsyncEngine) -> None:
         )
 
 
+# How a raw statement is planned: PostgreSQL's choice (``plan_cache_mode=auto``), always the
+# generic plan of its prepared statement, or always one made for its values.
+Plan = Literal["auto", "generic", "custom"]
+RawConnection: TypeAlias = asyncpg.Connection
+
+
 class Database:
     """One engine and session factory for one service's database."""
 
@@ -109,25 +115,33 @@ class Database:
         )
 
         self._pool_size = pool_size
-        # Two pools: one plans each statement for its values (PostgreSQL's default), the other
-        # always runs its prepared statements' generic plan (``raw_fetch(generic_plan=True)``).
-        self._raw: dict[bool, asyncpg.Pool] = {}
+        # Pools of asyncpg connections for ``raw_fetch`` and ``raw``, one per way of planning
+        # (``Plan``), each made on first use.
+        self._raw: dict[Plan, asyncpg.Pool] = {}
         self._raw_lock = asyncio.Lock()
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    async def raw_fetch(self, sql: str, *args: Any, generic_plan: bool = False) -> Sequence[asyncpg.Record]:
+    async def raw_fetch(self, sql: str, *args: Any, plan: Plan = "auto") -> Sequence[asyncpg.Record]:
         """PostgreSQL only: one read-only statement on asyncpg directly, for the few hot reads
         whose cost through SQLAlchemy (result processing, session, pool bookkeeping) is
         several times the database's. It runs on its own (autocommit) on a pool of its own;
         a dead connection is a 503 (the pool reconnects on the next request).
 
-        ``generic_plan``: for a statement whose best plan does not depend on its values, skip
-        planning it at every execution (PostgreSQL keeps planning one whose generic plan it
-        estimates dearer than the custom ones, even when it is not)."""
-        pool = self._raw.get(generic_plan) or await self._raw_pool(generic_plan)
+        ``plan`` (``Plan``): ``generic`` for a statement whose best plan does not depend on
+        its values (PostgreSQL keeps planning one whose generic plan it estimates dearer than
+        the custom ones, even when it is not); ``custom`` for one whose best plan depends on
+        them entirely (after five runs PostgreSQL may settle on a generic plan)."""
+        async with self.raw(plan) as connection:
+            return await connection.fetch(sql, *args)  # type: ignore[no-any-return]
+
+    @contextlib.asynccontextmanager
+    async def raw(self, plan: Plan = "auto") -> AsyncIterator[RawConnection]:
+        """PostgreSQL only: a connection of ``raw_fetch``'s pools for several read-only
+        statements in a row (each on its own, autocommit), with the same 503s."""
+        pool = self._raw.get(plan) or await self._raw_pool(plan)
         try:
             # asyncio.timeout rather than acquire's own timeout, which runs a task per call.
             async with asyncio.timeout(RAW_TIMEOUT_SECONDS):
@@ -135,7 +149,7 @@ class Database:
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
         try:
-            return await connection.fetch(sql, *args)  # type: ignore[no-any-return]
+            yield connection
         except Exception as exc:
             if not (isinstance(exc, _BROKEN) or unavailable_sqlstate(getattr(exc, "sqlstate", None))):
                 raise
@@ -149,34 +163,35 @@ class Database:
             with contextlib.suppress(asyncpg.InterfaceError):
                 await pool.release(connection, timeout=RAW_TIMEOUT_SECONDS)
 
-    async def _raw_pool(self, generic_plan: bool) -> asyncpg.Pool:
+    async def _raw_pool(self, plan: Plan) -> asyncpg.Pool:
         async with self._raw_lock:
-            if generic_plan not in self._raw:
+            if plan not in self._raw:
                 url = make_url(self.url).set(drivername="postgresql")
                 settings = dict(SERVER_SETTINGS)
-                if generic_plan:
-                    settings["plan_cache_mode"] = "force_generic_plan"
+                if plan != "auto":
+                    settings["plan_cache_mode"] = f"force_{plan}_plan"
                 try:
-                    self._raw[generic_plan] = await asyncpg.create_pool(
+                    self._raw[plan] = await asyncpg.create_pool(
                         url.render_as_string(hide_password=False),
                         min_size=1,
                         # The generic-plan pool serves the busiest reads (every home page):
                         # as many connections as the main pool, so that requests do not queue
-                        # for one; the other (pages read on demand) half as many. Both add to the
-                        # database's connection count (max_connections), beside SQLAlchemy's.
-                        max_size=max(2, self._pool_size if generic_plan else self._pool_size // 2),
+                        # for one; the others (pages read on demand, searches) half as many.
+                        # All add to the database's connection count (max_connections),
+                        # beside SQLAlchemy's.
+                        max_size=max(2, self._pool_size if plan == "generic" else self._pool_size // 2),
                         max_inactive_connection_lifetime=300,
                         timeout=RAW_TIMEOUT_SECONDS,  # to connect
                         command_timeout=RAW_STATEMENT_TIMEOUT_SECONDS,
-                        # Only single read statements run here and nothing changes a
-                        # connection's state, so it goes back to the pool without the
-                        # default reset query (a round trip per request).
+                        # Only read statements run here and nothing changes a connection's
+                        # state, so it goes back to the pool without the default reset query
+                        # (a round trip per request).
                         reset=_no_reset,
                         server_settings=settings,
                     )
                 except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
                     raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
-            return self._raw[generic_plan]
+            return self._raw[plan]
 
     async def dispose(self) -> None:
         pools, self._raw = list(self._raw.values()), {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import re
 import unicodedata
 import uuid
@@ -31,7 +32,7 @@ from typing import Any
 
 import snowballstemmer  # type: ignore[import-untyped]
 from fastapi import Query
-from sqlalchemy import func
+from sqlalchemy import Boolean, Text, bindparam, func
 from sqlalchemy.sql.elements import ColumnElement
 
 from kit import stopwords
@@ -47,6 +48,8 @@ SEARCH_WINDOW = 200
 RECENCY_DAYS = 30
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
 ELLIPSIS = "…"
+# The names of a term's parameters in ``pg_tsquery(..., by_place=True)``, with its place.
+PG_TERM, PG_PHRASE = "search_term_", "search_phrase_"
 
 _SNOWBALL = {"en": "english", "fr": "french"}
 # Letters the Unicode decomposition leaves whole, spelled as PostgreSQL's unaccent spells them.
@@ -489,24 +492,58 @@ def pg_teardown() -> tuple[str, ...]:
     )
 
 
-def _pg_term(term: Term) -> ColumnElement[Any]:
-    return func.search_term(" ".join(term.words), term.phrase)
+def _pg_term(term: Term, place: int | None) -> ColumnElement[Any]:
+    text = " ".join(term.words)
+    if place is None:
+        return func.search_term(text, term.phrase)
+    return func.search_term(
+        bindparam(f"{PG_TERM}{place}", text, type_=Text()),
+        bindparam(f"{PG_PHRASE}{place}", term.phrase, type_=Boolean()),
+    )
 
 
-def pg_tsquery(query: SearchQuery) -> ColumnElement[Any]:
-    """The query as a ``tsquery`` expression; its words are bound parameters."""
+def pg_tsquery(query: SearchQuery, *, by_place: bool = False) -> ColumnElement[Any]:
+    """The query as a ``tsquery`` expression; its words are bound parameters. ``by_place``:
+    named by their term's place (``pg_terms``), so that every query of one ``shape`` gives
+    the same statement, to be compiled once and run with each query's ``pg_terms``."""
     if query.empty:
         raise ValueError("an empty query has no tsquery")
+    places = itertools.count() if by_place else None
+
+    def term_of(term: Term) -> ColumnElement[Any]:
+        return _pg_term(term, None if places is None else next(places))
+
     expression: ColumnElement[Any] | None = None
     for clause in query.clauses:
-        alternatives = _pg_term(clause[0])
+        alternatives = term_of(clause[0])
         for term in clause[1:]:
-            alternatives = func.tsquery_or(alternatives, _pg_term(term))
+            alternatives = func.tsquery_or(alternatives, term_of(term))
         expression = alternatives if expression is None else func.tsquery_and(expression, alternatives)
     assert expression is not None
     for term in query.excluded:
-        expression = func.tsquery_and(expression, func.tsquery_not(_pg_term(term)))
+        expression = func.tsquery_and(expression, func.tsquery_not(term_of(term)))
     return expression
+
+
+def pg_terms(query: SearchQuery) -> dict[str, Any]:
+    """The values of ``pg_tsquery(query, by_place=True)``'s parameters."""
+    terms = [*query.terms(), *query.excluded]
+    values: dict[str, Any] = {}
+    for place, term in enumerate(terms):
+        values[f"{PG_TERM}{place}"] = " ".join(term.words)
+        values[f"{PG_PHRASE}{place}"] = term.phrase
+    return values
+
+
+def shape(query: SearchQuery) -> tuple[Any, ...]:
+    """What the statements of a query depend on but its values: how many terms each clause
+    has, how many are excluded, and which filters it uses."""
+    filters = query.filters
+    return (
+        tuple(len(clause) for clause in query.clauses),
+        len(query.excluded),
+        tuple(getattr(filters, name) is not None for name in ("author", "group", "tag", "since", "until")),
+    )
 
 
 # SQLite ----------------------------------------------------------------------------------

@@ -159,11 +159,11 @@ async def _from_inbox(
     """The page's rows from the reader's inbox and the inbox's floor; None without an inbox."""
     if before is None:
         found = await database.raw_fetch(
-            home_sql.INBOX_FIRST_PAGE, persona, context, now, count, generic_plan=True
+            home_sql.INBOX_FIRST_PAGE, persona, context, now, count, plan="generic"
         )
     else:
         found = await database.raw_fetch(
-            home_sql.INBOX_LATER_PAGE, persona, context, now, count, before, generic_plan=True
+            home_sql.INBOX_LATER_PAGE, persona, context, now, count, before, plan="generic"
         )
     floor = [row[ID] for row in found if row[PART] == FLOOR]
     # Entries without their inbox (left by a drop, until a build or retention clears them)
@@ -179,7 +179,7 @@ async def _on_demand(
     """Posts older than ``before`` (with the pinned announcements on a first page) by the home
     rule, read on demand (decision 0011). Planned for each execution: the best plan depends on
     how many sources the reader has."""
-    (sources,) = await database.raw_fetch(home_sql.SOURCES, persona, generic_plan=True)
+    (sources,) = await database.raw_fetch(home_sql.SOURCES, persona, plan="generic")
     authors, groups = [persona, *sources["followees"]], sources["groups"]
     if before is None:
         return await database.raw_fetch(home_sql.FIRST_PAGE, persona, context, now, authors, groups, count)

@@ -135,50 +135,63 @@ def _json_model(model: type[BaseModel], fields: dict[str, str]) -> str:
 
 
 _KINDS = ", ".join(f"'{kind}'" for kind in REACTION_KINDS)
-# The reader's ($1) reactions to the post, in REACTION_KINDS' order.
-_MINE = f"""(SELECT json_agg(r.kind ORDER BY array_position(ARRAY[{_KINDS}]::varchar[], r.kind))
-             FROM reaction r WHERE r.post_id = p.id AND r.persona_id = $1)"""
-# A row ``p`` of ``post`` with its author's ``a.handle`` and ``a.display_name``, as of $3.
-DOCUMENT = _json_model(
-    PostPublic,
-    {
-        "id": _json_uuid("p.id"),
-        "author": _json_model(
-            AuthorPublic,
-            {
-                "id": _json_uuid("p.author_id"),
-                "handle": _json_string("a.handle"),
-                "display_name": _json_string("a.display_name"),
-            },
-        ),
-        "context": _json_string("p.context"),
-        "audience": _json_string("p.audience"),
-        "group_id": _json_uuid("p.group_id"),
-        "body": _json_string("p.body"),
-        "lang": _json_string("p.lang"),
-        "mentions": _json_raw("p.mentions"),
-        "tags": _json_raw("p.tags"),
-        "links": _json_raw("p.links"),
-        # each attachment stored as ``schemas.MediaAttachment`` dumps it (``stored_media``)
-        "media": _json_raw("p.media"),
-        "pinned": _json_raw("coalesce(p.pinned_until > $3, false) OR p.group_pinned_at IS NOT NULL"),
-        "pinned_until": _json_timestamp("p.pinned_until"),
-        "reactions": _json_model(
-            ReactionsPublic,
-            {
-                "counts": _json_object(*((kind, _json_raw(f"p.{kind}_count")) for kind in REACTION_KINDS)),
-                "mine": f"coalesce({_MINE}::text, '[]')",
-            },
-        ),
-        "comment_count": _json_raw("p.comment_count"),
-        "created_at": _json_timestamp("p.created_at"),
-        "updated_at": _json_timestamp("p.updated_at"),
-        "edited_at": _json_timestamp("p.edited_at"),
-        "locked": _json_raw("p.locked_at IS NOT NULL"),
-        # a page shows a hidden or held post to its author only (``_shown``)
-        "moderation": _json_string("p.moderation"),
-    },
-)
+
+
+def _mine(reader: str) -> str:
+    """The reader's reactions to the post, in REACTION_KINDS' order."""
+    return f"""(SELECT json_agg(r.kind ORDER BY array_position(ARRAY[{_KINDS}]::varchar[], r.kind))
+             FROM reaction r WHERE r.post_id = p.id AND r.persona_id = {reader})"""
+
+
+def document(reader: str = "$1", now: str = "$3") -> str:
+    """The JSON of a row ``p`` of ``post`` with its author's ``a.handle`` and
+    ``a.display_name``, for the reader whose placeholder is ``reader``, as of ``now``: the
+    pages' (and search's, ``search_sql``) one statement of ``schemas.post_public``."""
+    return _json_model(
+        PostPublic,
+        {
+            "id": _json_uuid("p.id"),
+            "author": _json_model(
+                AuthorPublic,
+                {
+                    "id": _json_uuid("p.author_id"),
+                    "handle": _json_string("a.handle"),
+                    "display_name": _json_string("a.display_name"),
+                },
+            ),
+            "context": _json_string("p.context"),
+            "audience": _json_string("p.audience"),
+            "group_id": _json_uuid("p.group_id"),
+            "body": _json_string("p.body"),
+            "lang": _json_string("p.lang"),
+            "mentions": _json_raw("p.mentions"),
+            "tags": _json_raw("p.tags"),
+            "links": _json_raw("p.links"),
+            # each attachment stored as ``schemas.MediaAttachment`` dumps it (``stored_media``)
+            "media": _json_raw("p.media"),
+            "pinned": _json_raw(f"coalesce(p.pinned_until > {now}, false) OR p.group_pinned_at IS NOT NULL"),
+            "pinned_until": _json_timestamp("p.pinned_until"),
+            "reactions": _json_model(
+                ReactionsPublic,
+                {
+                    "counts": _json_object(
+                        *((kind, _json_raw(f"p.{kind}_count")) for kind in REACTION_KINDS)
+                    ),
+                    "mine": f"coalesce({_mine(reader)}::text, '[]')",
+                },
+            ),
+            "comment_count": _json_raw("p.comment_count"),
+            "created_at": _json_timestamp("p.created_at"),
+            "updated_at": _json_timestamp("p.updated_at"),
+            "edited_at": _json_timestamp("p.edited_at"),
+            "locked": _json_raw("p.locked_at IS NOT NULL"),
+            # a page shows a hidden or held post to its author only (``_shown``)
+            "moderation": _json_string("p.moderation"),
+        },
+    )
+
+
+DOCUMENT = document()
 
 
 # The pages (asyncpg: $n parameters) ---------------------------------------------------------------

@@ -5,7 +5,7 @@ home timeline) decodes the client's cursor itself, after the checks that come fi
 post or group a list belongs to must be visible: a 404 before a bad cursor's 400), and returns
 a ``Listing``. The route turns it into the published ``Page`` with ``page_of``. A search ranks its matches
 rather than listing them in key order: it answers its page whole, cursor included
-(``search.Found``), which the route publishes with ``found_page``.
+(``search.Found``, each item already JSON), which the route publishes with ``json_page``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from fastapi import Request, Response
+from pydantic_core import to_json
 
 from kit.pagination import Page, next_link, paginate
 from kit.timeutil import utcnow
@@ -58,11 +59,10 @@ def posts_page(
     return page_of(request, response, listing, limit=limit, item=lambda row: post_public(row, now))
 
 
-def found_page(
-    request: Request, response: Response, items: Sequence[Item], after: str | None, limit: int
-) -> Page[Item]:
-    """A search's page (``search.Found``): its items, and the next page's cursor (also in a
-    ``Link`` header) when there is one."""
-    if after is not None:
-        response.headers["Link"] = next_link(request, after, limit)
-    return Page[Item](items=list(items), next_cursor=after)
+def json_page(request: Request, items: Sequence[str], next_cursor: str | None, limit: int) -> Response:
+    """A page whose items are already JSON in the published shape (the home timeline's, a
+    search's): the body is put together here rather than validated and serialised again; the
+    next page's cursor is also in a ``Link`` header."""
+    body = f'{{"items":[{",".join(items)}],"next_cursor":{to_json(next_cursor).decode()}}}'
+    headers = {"Link": next_link(request, next_cursor, limit)} if next_cursor else None
+    return Response(body, media_type="application/json", headers=headers)

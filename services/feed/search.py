@@ -35,6 +35,11 @@ key can serve; otherwise it reads the next chunk. At 1,000,000 posts the databas
 index) and 14 ms on a phrase in 0.5 % (a chunk, then its 5,000 candidates from the GIN index).
 SQLite reads its FTS5 index's matches and sorts them.
 
+**Statements compiled once** (``search_sql``, decision 0041). On PostgreSQL each statement is
+compiled once for each shape of query, from the same rule, and runs on asyncpg directly; the
+database writes each post found as the home page's JSON. Every value of a filter is a named
+parameter on SQLite too (``_narrowing``).
+
 **Pages.** A cursor (``kit.search.Position``) holds the window's newest id and an offset into
 its ranking; a next page ranks the same window again (ids up to that one: what was posted since
 stays out) and takes the next slice. Once a full window is read, pages go on with the older
@@ -51,15 +56,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import cast, column, func, inspect, literal, literal_column, table, true
-from sqlalchemy.dialects.postgresql import REGCLASS
+from pydantic_core import to_json
+from sqlalchemy import bindparam, column, func, literal_column, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from domain.principal import Principal
+from kit.db import Database, RawConnection
 from kit.search import (
     SEARCH_WINDOW,
     Position,
@@ -69,11 +75,13 @@ from kit.search import (
     encode_position,
     highlight,
     parse,
-    pg_tsquery,
+    pg_terms,
     position_id,
     score,
     sqlite_match,
 )
+from kit.timeutil import utcnow
+from services.feed import search_sql
 from services.feed.commenting import comment_shown
 from services.feed.content import tag_name
 from services.feed.models import (
@@ -86,22 +94,43 @@ from services.feed.models import (
     PostTag,
 )
 from services.feed.schemas import CommentSearchItem, PostSearchItem, comment_public, post_public
+from services.feed.search_sql import (
+    AUTHOR,
+    BELOW,
+    BOUND_READER,
+    CONTEXT,
+    COUNT,
+    GROUP,
+    HIGHEST,
+    IDS,
+    LOWEST,
+    NOW,
+    OFFSET,
+    OLDEST,
+    READER,
+    SINCE,
+    TAG,
+    UNTIL,
+    Statements,
+)
 from services.feed.timelines import me, shown, visible_posts, visible_to
 
 DAY = timedelta(days=1)
+# ``until:`` a day with no next: every post is before this.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """A page of a search: its items in rank order, and where the next page starts (None after
-    the last)."""
+    """A page of a search: the JSON of each item in rank order, and where the next page starts
+    (None after the last)."""
 
-    items: Sequence[Any]
+    items: Sequence[str]
     after: str | None
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class Target:
     """What a search reads: posts or comments."""
 
     kind: str  # the cursor's scope: "posts", "comments"
@@ -112,54 +141,35 @@ class _Target:
     @property
     def rows(self) -> Any:
         """The model's table."""
-        return inspect(self.model).local_table
+        return self.model.__table__  # type: ignore[union-attr]
 
 
-POSTS = _Target("posts", Post, POST_SEARCH, "post_search")
-COMMENTS = _Target("comments", Comment, COMMENT_SEARCH, "comment_search")
+POSTS = Target("posts", Post, POST_SEARCH, "post_search")
+COMMENTS = Target("comments", Comment, COMMENT_SEARCH, "comment_search")
 
 
-async def posts(session: AsyncSession, reader: Principal, q: str, *, cursor: str | None, limit: int) -> Found:
+class Hit(NamedTuple):
+    """A match as the window ranks it."""
+
+    id: uuid.UUID
+    created_at: datetime
+    relevance: float | None
+
+
+async def posts(
+    session: AsyncSession, database: Database, reader: Principal, q: str, *, cursor: str | None, limit: int
+) -> Found:
     """A page of the posts ``reader`` sees that match the query ``q`` (a 422 when it cannot be
     one), each with its excerpt."""
-    query = parse(q)
-    scope = cursor_scope(POSTS.kind, query)
-    position = decode_position(scope, cursor)
-    if query.empty:
-        return Found([], None)
-    narrowing = await _filters(session, reader, query, Post)
-    if narrowing is None:
-        return Found([], None)
-    rows, after = await _search(session, POSTS, visible_posts(reader), narrowing, query, position, limit)
-    items = [
-        PostSearchItem(**dict(post_public(row)), highlight=highlight(row[0].body, query, row[0].lang))
-        for row in rows
-    ]
-    return Found(items, None if after is None else encode_position(scope, after))
+    return await _find(session, database, POSTS, reader, q, cursor, limit)
 
 
 async def comments(
-    session: AsyncSession, reader: Principal, q: str, *, cursor: str | None, limit: int
+    session: AsyncSession, database: Database, reader: Principal, q: str, *, cursor: str | None, limit: int
 ) -> Found:
     """A page of the comments ``reader`` sees that match the query ``q`` (a 422 when it cannot
     be one), each with its excerpt."""
-    query = parse(q)
-    scope = cursor_scope(COMMENTS.kind, query)
-    position = decode_position(scope, cursor)
-    if query.empty:
-        return Found([], None)
-    narrowing = await _filters(session, reader, query, Comment)
-    if narrowing is None:
-        return Found([], None)
-    rows, after = await _search(session, COMMENTS, comments_seen(reader), narrowing, query, position, limit)
-    items = [
-        CommentSearchItem(
-            **dict(comment_public(row[0], row[1], row[2])),
-            highlight=highlight(row[0].body, query, row[0].lang),
-        )
-        for row in rows
-    ]
-    return Found(items, None if after is None else encode_position(scope, after))
+    return await _find(session, database, COMMENTS, reader, q, cursor, limit)
 
 
 def comments_seen(reader: Principal) -> Any:
@@ -177,74 +187,110 @@ def comments_seen(reader: Principal) -> Any:
     )
 
 
+def _seen(target: Target, reader: Principal) -> Any:
+    return visible_posts(reader) if target is POSTS else comments_seen(reader)
+
+
+async def _find(
+    session: AsyncSession,
+    database: Database,
+    target: Target,
+    reader: Principal,
+    q: str,
+    cursor: str | None,
+    limit: int,
+) -> Found:
+    query = parse(q)
+    scope = cursor_scope(target.kind, query)
+    position = decode_position(scope, cursor)
+    if query.empty:
+        return Found([], None)
+    values = await _values(session, reader, query)
+    if values is None:
+        return Found([], None)
+    if database.is_postgres:
+        made = search_sql.statements(target, query, lambda: _statements(target, query))
+        async with database.raw("custom") as connection:
+            pg = _PostgresFinder(connection, made, {**values, **pg_terms(query)})
+            ids, after = await _page(pg, position, limit)
+            if made.rows is not None:
+                items = await _post_documents(pg, ids, query)
+                return Found(items, _after(scope, after))
+    else:
+        seen = _seen(target, reader).where(*_narrowing(target.model, query))
+        lite = _SqliteFinder(session, target, seen, query, values)
+        ids, after = await _page(lite, position, limit)
+    return Found(await _items(session, target, reader, query, ids), _after(scope, after))
+
+
+def _after(scope: str, after: Position | None) -> str | None:
+    return None if after is None else encode_position(scope, after)
+
+
+def _statements(target: Target, query: SearchQuery) -> Statements:
+    seen = _seen(target, BOUND_READER)
+    return search_sql.build(target, seen, _narrowing(target.model, query), query)
+
+
 # Filters ---------------------------------------------------------------------------------------
 
 
-async def _filters(
-    session: AsyncSession, reader: Principal, query: SearchQuery, model: type[Post] | type[Comment]
-) -> list[Any] | None:
-    """The conditions of the query's filters: the item's author and date, its post's group and
-    tag (a comment is read joined with its post); None when a filter names nothing the reader's
-    context holds (the search then finds nothing)."""
-    found = await _named(session, reader, query)
-    if found is None:
-        return None
-    author, group = found
-    conditions = _dated(model, query)
-    if author is not None:
-        conditions.append(col(model.author_id) == author)
-    if group is not None:
-        conditions.append(col(Post.group_id) == group)
-    if query.filters.tag is not None:
-        conditions.append(_tagged(reader, query.filters.tag))
-    return conditions
-
-
-async def _named(
-    session: AsyncSession, reader: Principal, query: SearchQuery
-) -> tuple[uuid.UUID | None, uuid.UUID | None] | None:
-    """The persona of ``author:`` and the group of ``group:``, by handle in the reader's
-    context; None when either names nothing there. Whether the reader may read that group's
-    posts is the visibility rule's to say, as for any post."""
-    author = group = None
-    if query.filters.author is not None:
-        author = await session.scalar(
-            select(PersonaReplica.id).where(
-                col(PersonaReplica.handle) == query.filters.author,
-                col(PersonaReplica.context) == reader.context,
-            )
-        )
-        if author is None:
-            return None
-    if query.filters.group is not None:
-        group = await session.scalar(
-            select(GroupReplica.id).where(
-                col(GroupReplica.handle) == query.filters.group, col(GroupReplica.context) == reader.context
-            )
-        )
-        if group is None:
-            return None
-    return author, group
-
-
-def _tagged(reader: Principal, tag: str) -> Any:
-    """Posts with the tag, whatever its case or Unicode form (as the tag timeline reads it)."""
-    return col(Post.id).in_(
-        select(PostTag.post_id).where(
-            col(PostTag.context) == reader.context, col(PostTag.tag) == tag_name(tag)
-        )
-    )
-
-
-def _dated(model: type[Post] | type[Comment], query: SearchQuery) -> list[Any]:
-    """``since:`` from the day's first instant, ``until:`` to its last (UTC)."""
-    created = col(model.created_at)
+def _narrowing(model: type[Post] | type[Comment], query: SearchQuery) -> list[Any]:
+    """The conditions of the query's filters, each value a named parameter (``_values``): the
+    item's author and date, its post's group and tag (a comment is read joined with its
+    post)."""
+    filters = query.filters
     conditions = []
-    if query.filters.since is not None:
-        conditions.append(created >= _midnight(query.filters.since))
-    if query.filters.until is not None and query.filters.until < date.max:
-        conditions.append(created < _midnight(query.filters.until + DAY))
+    if filters.author is not None:
+        conditions.append(col(model.author_id) == bindparam(AUTHOR))
+    if filters.group is not None:
+        conditions.append(col(Post.group_id) == bindparam(GROUP))
+    if filters.tag is not None:
+        conditions.append(
+            col(Post.id).in_(
+                select(PostTag.post_id).where(
+                    col(PostTag.context) == bindparam(CONTEXT), col(PostTag.tag) == bindparam(TAG)
+                )
+            )
+        )
+    if filters.since is not None:
+        conditions.append(col(model.created_at) >= bindparam(SINCE))
+    if filters.until is not None:
+        conditions.append(col(model.created_at) < bindparam(UNTIL))
     return conditions
+
+
+async def _values(session: AsyncSession, reader: Principal, query: SearchQuery) -> dict[str, Any] | None:
+    """The reader and the values of the query's filters; None when ``author:`` or ``group:``
+    names nothing in the reader's context (the search then finds nothing). ``tag:`` is the
+    tag whatever its case or Unicode form (as the tag timeline reads it); ``since:`` from the
+    day's first instant, ``until:`` to its last (UTC). Whether the reader may read a group's
+    posts is the visibility rule's to say, as for any post."""
+    filters = query.filters
+    values: dict[str, Any] = {READER: me(reader), CONTEXT: reader.context}
+    if filters.author is not None:
+        values[AUTHOR] = await session.scalar(
+            select(PersonaReplica.id).where(
+                col(PersonaReplica.handle) == filters.author, col(PersonaReplica.context) == reader.context
+            )
+        )
+        if values[AUTHOR] is None:
+            return None
+    if filters.group is not None:
+        values[GROUP] = await session.scalar(
+            select(GroupReplica.id).where(
+                col(GroupReplica.handle) == filters.group, col(GroupReplica.context) == reader.context
+            )
+        )
+        if values[GROUP] is None:
+            return None
+    if filters.tag is not None:
+        values[TAG] = tag_name(filters.tag)
+    if filters.since is not None:
+        values[SINCE] = _midnight(filters.since)
+    if filters.until is not None:
+        values[UNTIL] = END_OF_TIME if filters.until >= date.max else _midnight(filters.until + DAY)
+    return values
 
 
 def _midnight(day: date) -> datetime:
@@ -254,54 +300,15 @@ def _midnight(day: date) -> datetime:
 # The window and the pages ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Match:
-    """The query on one database: the condition a row must meet, its relevance, and (SQLite)
-    the FTS5 table to join."""
-
-    condition: Any
-    relevance: Any
-    join: tuple[Any, Any] | None
+class _Finder:
+    async def newest(self, count: int, *, below: uuid.UUID | None, inclusive: bool) -> list[Hit]:
+        """The newest ``count`` matches whose id is below ``below`` (or equal, ``inclusive``),
+        newest first."""
+        raise NotImplementedError
 
 
-def _match(session: AsyncSession, target: _Target, query: SearchQuery) -> _Match:
-    if session.get_bind().dialect.name == "postgresql":
-        tsquery = pg_tsquery(query)
-        document = target.document
-        return _Match(document.op("@@")(tsquery), func.ts_rank_cd(document, tsquery, 1), None)
-    fts = table(target.fts, column("rowid"))
-    name: Any = literal_column(target.fts)
-    own_rowid: Any = literal_column(f"{target.model.__tablename__}.rowid")
-    return _Match(
-        name.op("MATCH")(sqlite_match(query)),
-        -func.bm25(name),
-        (fts, fts.c.rowid == own_rowid),
-    )
-
-
-async def _search(
-    session: AsyncSession,
-    target: _Target,
-    seen: Any,
-    narrowing: list[Any],
-    query: SearchQuery,
-    position: Position,
-    limit: int,
-) -> tuple[list[Any], Position | None]:
-    """The rows of a page (rows of ``seen``, the reader's posts or comments, in rank order)
-    and where the next one starts (module docstring)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Plans made for the query's words: after five runs of a prepared statement PostgreSQL
-        # may keep a generic plan, made without them, which cannot fold the tsquery and reads
-        # far more (at 1,000,000 posts: a rare word 51 ms instead of 3, a phrase 100 instead of
-        # 16). For this transaction only.
-        await session.execute(select(func.set_config("plan_cache_mode", "force_custom_plan", True)))
-    match = _match(session, target, query)
-    matching = seen.where(match.condition, *narrowing)
-    if match.join is not None:
-        matching = matching.join(*match.join)
-    scanning = seen.where(match.condition.is_(true()), *narrowing)
-    find = _Finder(session, target, matching, scanning, match.relevance)
+async def _page(find: _Finder, position: Position, limit: int) -> tuple[list[uuid.UUID], Position | None]:
+    """The ids of a page in rank order, and where the next one starts (module docstring)."""
     ids: list[uuid.UUID] = []
     older_than = position_id(position.older_than)
     if older_than is None:
@@ -310,17 +317,41 @@ async def _search(
         end = position.offset + limit
         ids = ranked[position.offset : end]
         if end < len(ranked):
-            return await _rows(session, target, seen, ids), Position(top=str(window[0].id), offset=end)
+            return ids, Position(top=str(window[0].id), offset=end)
         if len(window) < SEARCH_WINDOW:
-            return await _rows(session, target, seen, ids), None
+            return ids, None
         older_than = window[-1].id
     wanted = limit - len(ids)
-    older = [row.id for row in await find.newest(wanted + 1, below=older_than, inclusive=False)]
+    older = [hit.id for hit in await find.newest(wanted + 1, below=older_than, inclusive=False)]
     ids += older[:wanted]
-    rows = await _rows(session, target, seen, ids)
     if len(older) <= wanted:
-        return rows, None
-    return rows, Position(older_than=str(older[wanted - 1] if wanted else older_than))
+        return ids, None
+    return ids, Position(older_than=str(older[wanted - 1] if wanted else older_than))
+
+
+class _SqliteFinder(_Finder):
+    """SQLite: the FTS5 index's matches, newest first."""
+
+    def __init__(
+        self, session: AsyncSession, target: Target, seen: Any, query: SearchQuery, values: dict[str, Any]
+    ) -> None:
+        fts = table(target.fts, column("rowid"))
+        name: Any = literal_column(target.fts)
+        own_rowid: Any = literal_column(f"{target.model.__tablename__}.rowid")
+        self.key = col(target.model.id)
+        self.matching = (
+            seen.join(fts, fts.c.rowid == own_rowid)
+            .where(name.op("MATCH")(sqlite_match(query)))
+            .with_only_columns(self.key, col(target.model.created_at), (-func.bm25(name)).label("relevance"))
+        )
+        self.session, self.values = session, values
+
+    async def newest(self, count: int, *, below: uuid.UUID | None, inclusive: bool) -> list[Hit]:
+        statement = self.matching
+        if below is not None:
+            statement = statement.where(self.key <= below if inclusive else self.key < below)
+        statement = statement.order_by(self.key.desc()).limit(count)
+        return [Hit(*row) for row in await self.session.execute(statement, self.values)]
 
 
 # How the newest matches are read on PostgreSQL (module docstring): the newest rows first, a
@@ -335,106 +366,44 @@ BITMAP_ROW_COST = 5.0
 
 
 @dataclass
-class _Finder:
-    """Reads the newest matches of ``matching`` (the reader's posts or comments that match):
-    their id, creation time and relevance. ``scanning`` is the same with the match in a form no
-    index serves."""
+class _PostgresFinder(_Finder):
+    """Reads the newest matches with ``search_sql``'s statements, on one connection."""
 
-    session: AsyncSession
-    target: _Target
-    matching: Any
-    scanning: Any
-    relevance: Any
+    connection: RawConnection
+    made: Statements
+    values: dict[str, Any]
 
-    @property
-    def key(self) -> Any:
-        return col(self.target.model.id)
+    async def fetch(self, compiled: search_sql.Compiled, **values: Any) -> list[Any]:
+        return list(await self.connection.fetch(compiled.sql, *compiled.args({**self.values, **values})))
 
-    def _found(self, matching: Any) -> Any:
-        """The columns of a match."""
-        return matching.with_only_columns(
-            self.key, col(self.target.model.created_at), self.relevance.label("relevance")
-        )
-
-    def _bound(self, column: Any, below: uuid.UUID | None, inclusive: bool) -> Any:
-        if below is None:
-            return true()
-        return column <= below if inclusive else column < below
-
-    async def newest(self, count: int, *, below: uuid.UUID | None, inclusive: bool) -> list[Any]:
-        """The newest ``count`` matches whose id is below ``below`` (or equal, ``inclusive``),
-        newest first."""
-        if self.session.get_bind().dialect.name != "postgresql":
-            statement = self._found(self.matching).where(self._bound(self.key, below, inclusive))
-            return list((await self.session.execute(statement.order_by(self.key.desc()).limit(count))).all())
-        found: list[Any] = []
+    async def newest(self, count: int, *, below: uuid.UUID | None, inclusive: bool) -> list[Hit]:
+        found: list[Hit] = []
         chunk, read = CHUNK * SEARCH_WINDOW, 0
+        bound = HIGHEST if below is None else below
         while True:
-            oldest, size = await self._chunk_end(chunk, below, inclusive)
-            found += await self._chunk(count - len(found), below, inclusive, oldest)
+            # The oldest id of the chunk (None when fewer rows are left), and how many rows the
+            # table holds (the planner's count; -1 before it was first analysed).
+            edge = self.made.edge[inclusive]
+            ((oldest, size),) = await self.fetch(edge, **{BELOW: bound, OFFSET: chunk - 1})
+            size = float(size if size is not None else -1)
+            # The newest matches of the chunk: the match is written so that the GIN index
+            # cannot serve it, and the range is known: the plan is that scan, bounded by the
+            # chunk, whatever the words, with no estimate of how common they are to mislead it.
+            rows = await self.fetch(
+                self.made.chunk[inclusive],
+                **{BELOW: bound, OLDEST: LOWEST if oldest is None else oldest, COUNT: count - len(found)},
+            )
+            found += [Hit(*row) for row in rows]
             if len(found) >= count:
                 return found[:count]
             if oldest is None:  # the chunk held the oldest rows
                 return found
             read += chunk
-            below, inclusive = oldest, False
+            bound, inclusive = oldest, False
             if _bitmap_cheaper(len(found), read, size, count - len(found)):
-                return found + await self._bitmap(count - len(found), oldest)
+                rows = await self.fetch(self.made.bitmap, **{BELOW: oldest, COUNT: count - len(found)})
+                return found + sorted((Hit(*row) for row in rows), key=lambda hit: hit.id, reverse=True)
             chunk *= CHUNK_GROWTH
-
-    async def _chunk_end(self, chunk: int, below: uuid.UUID | None, inclusive: bool) -> tuple[Any, float]:
-        """The oldest id of the ``chunk`` newest rows below ``below`` (None when fewer rows are
-        left), read from the primary key alone; and how many rows the table holds (the
-        planner's count; -1 before the table was first analysed)."""
-        rows = self.target.rows
-        oldest = (
-            select(rows.c.id)
-            .where(self._bound(rows.c.id, below, inclusive))
-            .order_by(rows.c.id.desc())
-            .offset(chunk - 1)
-            .limit(1)
-            .scalar_subquery()
-        )
-        size = (
-            select(column("reltuples"))
-            .select_from(table("pg_class"))
-            .where(column("oid") == cast(literal(rows.name), REGCLASS))
-            .scalar_subquery()
-        )
-        row = (await self.session.execute(select(oldest.label("oldest"), size.label("size")))).one()
-        return row.oldest, float(row.size if row.size is not None else -1)
-
-    async def _chunk(
-        self, count: int, below: uuid.UUID | None, inclusive: bool, oldest: uuid.UUID | None
-    ) -> list[Any]:
-        """The newest ``count`` matches whose id lies between ``oldest`` and ``below``, read
-        along the primary key, newest first. The match is written so that the GIN index
-        cannot serve it (``IS TRUE``), and the range is known: the plan is that scan, bounded
-        by the chunk, whatever the words, with no estimate of how common they are to mislead
-        it."""
-        statement = self._found(self.scanning).where(self._bound(self.key, below, inclusive))
-        if oldest is not None:
-            statement = statement.where(self.key >= oldest)
-        statement = statement.order_by(self.key.desc()).limit(count)
-        return list((await self.session.execute(statement)).all())
-
-    async def _bitmap(self, count: int, below: uuid.UUID) -> list[Any]:
-        """The newest ``count`` matches below ``below``, from the GIN index: every match is
-        read first (a materialised CTE, which no scan along the primary key can serve), then
-        the newest are ranked."""
-        matches = (
-            self.matching.with_only_columns(self.key.label("id"))
-            .where(self.key < below)
-            .cte(f"{self.target.kind}_matching")
-            .prefix_with("MATERIALIZED")
-        )
-        newest = select(matches.c.id).order_by(matches.c.id.desc()).limit(count)
-        model = self.target.model
-        statement = select(col(model.id), col(model.created_at), self.relevance.label("relevance")).where(
-            col(model.id).in_(newest)
-        )
-        rows = (await self.session.execute(statement)).all()
-        return sorted(rows, key=lambda row: row.id, reverse=True)
 
 
 def _bitmap_cheaper(found: int, read: int, size: float, wanted: int) -> bool:
@@ -452,25 +421,64 @@ def _bitmap_cheaper(found: int, read: int, size: float, wanted: int) -> bool:
     return BITMAP_ROW_COST * density * rest < wanted / density
 
 
-def _ranked(window: Sequence[Any]) -> list[uuid.UUID]:
+def _ranked(window: Sequence[Hit]) -> list[uuid.UUID]:
     """The window's ids by score, the newer first on a tie; age counted from the window's newest
     match (module docstring)."""
     if not window:
         return []
-    newest = max(row.created_at for row in window)
+    newest = max(hit.created_at for hit in window)
     scored = [
-        (score(row.relevance or 0.0, (newest - row.created_at).total_seconds() / 86400), row.id)
-        for row in window
+        (score(hit.relevance or 0.0, (newest - hit.created_at).total_seconds() / 86400), hit.id)
+        for hit in window
     ]
     scored.sort(key=lambda pair: (pair[0], pair[1]), reverse=True)
-    return [row_id for _, row_id in scored]
+    return [hit_id for _, hit_id in scored]
 
 
-async def _rows(session: AsyncSession, target: _Target, seen: Any, ids: list[uuid.UUID]) -> list[Any]:
-    """The rows of ``seen`` with these ids, in their order (one that is no longer seen is left
-    out)."""
+# The items -------------------------------------------------------------------------------------
+
+
+async def _post_documents(pg: _PostgresFinder, ids: list[uuid.UUID], query: SearchQuery) -> list[str]:
+    """PostgreSQL: the JSON of each post of ``ids`` the reader still sees, in their order,
+    with its excerpt (``schemas.PostSearchItem``: the post's fields, then ``highlight``)."""
+    if not ids or pg.made.rows is None:
+        return []
+    rows = await pg.fetch(pg.made.rows, **{IDS: ids, NOW: utcnow()})
+    by_id = {row["id"]: row for row in rows}
+    items = []
+    for found in ids:
+        row = by_id.get(found)
+        if row is not None:
+            excerpt = to_json(highlight(row["body"], query, row["lang"])).decode()
+            items.append(f'{row["doc"][:-1]},"highlight":{excerpt}}}')
+    return items
+
+
+async def _items(
+    session: AsyncSession,
+    target: Target,
+    reader: Principal,
+    query: SearchQuery,
+    ids: list[uuid.UUID],
+) -> list[str]:
+    """The JSON of each item of ``ids`` the reader still sees, in their order, with its
+    excerpt, through the ORM (SQLite's posts, and comments)."""
     if not ids:
         return []
-    rows = (await session.execute(seen.where(col(target.model.id).in_(ids)))).all()
-    by_id = {row[0].id: row for row in rows}
-    return [by_id[row_id] for row_id in ids if row_id in by_id]
+    statement = _seen(target, reader).where(col(target.model.id).in_(ids))
+    by_id = {row[0].id: row for row in await session.execute(statement)}
+    rows = [by_id[found] for found in ids if found in by_id]
+    if target is POSTS:
+        return [
+            PostSearchItem(
+                **dict(post_public(row)), highlight=highlight(row[0].body, query, row[0].lang)
+            ).model_dump_json()
+            for row in rows
+        ]
+    return [
+        CommentSearchItem(
+            **dict(comment_public(row[0], row[1], row[2])),
+            highlight=highlight(row[0].body, query, row[0].lang),
+        ).model_dump_json()
+        for row in rows
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,26 +170,42 @@ async def set_persona_status(suite: Any, persona_id: str, handle: str, status: s
     )
 
 
+class _Recorded:
+    """A raw connection whose ``fetch`` statements are recorded."""
+
+    def __init__(self, connection: Any, seen: list[tuple[str, Any]]) -> None:
+        self._connection, self._seen = connection, seen
+
+    async def fetch(self, sql: str, *args: Any, **options: Any) -> Any:
+        self._seen.append((sql, args))
+        return await self._connection.fetch(sql, *args, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
 @contextlib.contextmanager
 def statements(suite: Any) -> Iterator[list[tuple[str, Any]]]:
     """Collects the SQL statements (with their parameters) the feed service runs inside the
-    block: through SQLAlchemy, and on asyncpg directly (``Database.raw_fetch``)."""
+    block: through SQLAlchemy, and on asyncpg directly (``Database.raw``, which
+    ``raw_fetch`` runs on too)."""
     seen: list[tuple[str, Any]] = []
     database = suite.feed.state.database
     engine = database.engine.sync_engine
-    raw_fetch = database.raw_fetch
+    raw = database.raw
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         seen.append((statement, parameters))
 
-    async def record_raw(sql: str, *args: Any, **options: Any) -> Any:
-        seen.append((sql, args))
-        return await raw_fetch(sql, *args, **options)
+    @contextlib.asynccontextmanager
+    async def record_raw(*args: Any, **options: Any) -> AsyncIterator[Any]:
+        async with raw(*args, **options) as connection:
+            yield _Recorded(connection, seen)
 
     event.listen(engine, "before_cursor_execute", record)
-    database.raw_fetch = record_raw
+    database.raw = record_raw
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
-        del database.raw_fetch
+        del database.raw

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from kit.search import parse, shape
 from services.feed import search
 from services.feed.models import Comment, Post
 from tests.feed.support import make_group, people, post, statements
@@ -392,6 +393,11 @@ async def test_every_item_shape_is_the_listed_one_plus_its_highlight(suite, path
     ((ada, _),) = await people(suite, "ada")
     said = await post(suite.client, ada, "find me #here", links=[{"url": "https://x.example/a"}])
     await _comment(suite, ada, said["id"], "find me too")
+    # the reader's own reactions and the counts are part of the shape (on PostgreSQL, the
+    # database writes a post found as JSON: ``search_sql``)
+    for kind in ("like", "insightful"):
+        reacted = await suite.client.put(f"/api/v1/posts/{said['id']}/reactions/{kind}", headers=auth(ada))
+        assert reacted.status_code in (200, 201), reacted.text
     found = (await _page(suite, ada, "find", path))["items"]
     assert len(found) == 1
     if path == POSTS:
@@ -401,3 +407,30 @@ async def test_every_item_shape_is_the_listed_one_plus_its_highlight(suite, path
         listed = listed["items"][0]
     assert found[0] == {**listed, "highlight": found[0]["highlight"]}
     assert "<mark>find</mark>" in found[0]["highlight"]
+
+
+async def test_statements_are_made_once_for_each_shape_of_query(suite, monkeypatch):
+    """On PostgreSQL a search's statements are compiled once for each shape of query (how many
+    terms in each clause, which filters; decision 0041): another query of the same shape, or
+    another reader, reuses them with its own values, and finds what is its own."""
+    made: list[tuple[Any, ...]] = []
+    build = search.search_sql.build
+
+    def counted(target: Any, seen: Any, narrowing: Any, query: Any) -> Any:
+        made.append((target.kind, shape(query)))
+        return build(target, seen, narrowing, query)
+
+    monkeypatch.setattr(search.search_sql, "build", counted)
+    monkeypatch.setattr(search.search_sql, "_made", {})
+    (ada, _), (bob, _) = await people(suite, "ada", "bob")
+    await post(suite.client, ada, "quarterly budget review")
+    await post(suite.client, bob, "annual planning session", audience="followers")
+    assert await _found(suite, ada, "budget") == ["quarterly budget review"]
+    assert await _found(suite, ada, "planning") == []  # bob's post is for his followers
+    assert await _found(suite, bob, "planning") == ["annual planning session"]
+    assert await _found(suite, bob, "budget -planning") == ["quarterly budget review"]
+    assert await _found(suite, ada, "review -session") == ["quarterly budget review"]
+    if suite.feed.state.database.is_postgres:
+        assert made == [("posts", shape(parse("budget"))), ("posts", shape(parse("budget -planning")))]
+    else:
+        assert made == []  # SQLite builds its statements each time, through the ORM

@@ -11,8 +11,8 @@ from kit.idempotency import IdempotencyKeyHeader
 from kit.pagination import Cursor, Limit, Page
 from services.feed import idempotency, posting, reading, search
 from services.feed.access import visible_post
-from services.feed.deps import AttachingDep, CurrentPersona, GroupsDep, OutboxDep, SessionDep
-from services.feed.listing import found_page, page_of
+from services.feed.deps import AttachingDep, CurrentPersona, DatabaseDep, GroupsDep, OutboxDep, SessionDep
+from services.feed.listing import json_page, page_of
 from services.feed.schemas import (
     SEARCH_PROBLEMS,
     PostCreate,
@@ -76,18 +76,18 @@ async def create_post(
 )
 async def search_posts(
     request: Request,
-    response: Response,
     session: SessionDep,
+    database: DatabaseDep,
     caller: CurrentPersona,
     q: SearchText,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> Page[PostSearchItem]:
+) -> Response:
     """The same search as `GET /api/v1/search/posts`: best first among the newest 200 matches,
     then the older ones, newest first; each post with an excerpt (`highlight`). The caller's
     context only, and nothing from a group the caller cannot read."""
-    found = await search.posts(session, caller, q, cursor=cursor, limit=limit)
-    return found_page(request, response, found.items, found.after, limit)
+    found = await search.posts(session, database, caller, q, cursor=cursor, limit=limit)
+    return json_page(request, found.items, found.after, limit)
 
 
 @router.get("/{post_id}", summary="A post")

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from kit.pagination import Cursor, Limit, Page
 from services.feed import search
-from services.feed.deps import CurrentPersona, SessionDep
-from services.feed.listing import found_page
+from services.feed.deps import CurrentPersona, DatabaseDep, SessionDep
+from services.feed.listing import json_page
 from services.feed.schemas import SEARCH_PROBLEMS, CommentSearchItem, PostSearchItem, SearchText
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
@@ -29,15 +29,15 @@ RANKING = (
 )
 async def search_posts(
     request: Request,
-    response: Response,
     session: SessionDep,
+    database: DatabaseDep,
     caller: CurrentPersona,
     q: SearchText,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> Page[PostSearchItem]:
-    found = await search.posts(session, caller, q, cursor=cursor, limit=limit)
-    return found_page(request, response, found.items, found.after, limit)
+) -> Response:
+    found = await search.posts(session, database, caller, q, cursor=cursor, limit=limit)
+    return json_page(request, found.items, found.after, limit)
 
 
 @router.get(
@@ -51,12 +51,12 @@ async def search_posts(
 )
 async def search_comments(
     request: Request,
-    response: Response,
     session: SessionDep,
+    database: DatabaseDep,
     caller: CurrentPersona,
     q: SearchText,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> Page[CommentSearchItem]:
-    found = await search.comments(session, caller, q, cursor=cursor, limit=limit)
-    return found_page(request, response, found.items, found.after, limit)
+) -> Response:
+    found = await search.comments(session, database, caller, q, cursor=cursor, limit=limit)
+    return json_page(request, found.items, found.after, limit)
