@@ -210,12 +210,12 @@ async def _find(
         return Found([], None)
     if database.is_postgres:
         made = search_sql.statements(target, query, lambda: _statements(target, query))
+        values |= pg_terms(query)
         async with database.raw("custom") as connection:
-            pg = _PostgresFinder(connection, made, {**values, **pg_terms(query)})
-            ids, after = await _page(pg, position, limit)
-            if made.rows is not None:
-                items = await _post_documents(pg, ids, query)
-                return Found(items, _after(scope, after))
+            ids, after = await _page(_PostgresFinder(connection, made, values), position, limit)
+        if made.rows is not None:
+            items = await _post_documents(database, made.rows, values, ids, query)
+            return Found(items, _after(scope, after))
     else:
         seen = _seen(target, reader).where(*_narrowing(target.model, query))
         lite = _SqliteFinder(session, target, seen, query, values)
@@ -438,12 +438,21 @@ def _ranked(window: Sequence[Hit]) -> list[uuid.UUID]:
 # The items -------------------------------------------------------------------------------------
 
 
-async def _post_documents(pg: _PostgresFinder, ids: list[uuid.UUID], query: SearchQuery) -> list[str]:
+async def _post_documents(
+    database: Database,
+    statement: search_sql.Compiled,
+    values: dict[str, Any],
+    ids: list[uuid.UUID],
+    query: SearchQuery,
+) -> list[str]:
     """PostgreSQL: the JSON of each post of ``ids`` the reader still sees, in their order,
-    with its excerpt (``schemas.PostSearchItem``: the post's fields, then ``highlight``)."""
-    if not ids or pg.made.rows is None:
+    with its excerpt (``schemas.PostSearchItem``: the post's fields, then ``highlight``).
+    Its plan depends on none of the values (a key lookup per id), so it runs with its generic
+    plan: planned each time, the JSON document alone cost more than reading the posts."""
+    if not ids:
         return []
-    rows = await pg.fetch(pg.made.rows, **{IDS: ids, NOW: utcnow()})
+    arguments = statement.args({**values, IDS: ids, NOW: utcnow()})
+    rows = await database.raw_fetch(statement.sql, *arguments, plan="generic")
     by_id = {row["id"]: row for row in rows}
     items = []
     for found in ids:
