@@ -93,10 +93,12 @@ class Statements:
     """A search's statements for one target and one shape of query (``search.Target``):
 
     - ``edge``: the oldest id of the ``OFFSET + 1`` newest rows at or below (``edge[True]``) or
-      below (``edge[False]``) ``BELOW``, and the table's size as the planner counts it;
+      below (``edge[False]``) ``BELOW``, the table's size as the planner counts it, and the
+      newest of those rows;
     - ``chunk``: the newest ``COUNT`` matches between ``OLDEST`` and ``BELOW``, along the
       primary key (``edge`` and ``chunk`` by whether ``BELOW`` is included);
-    - ``bitmap``: the newest ``COUNT`` matches below ``BELOW``, from the GIN index;
+    - ``bitmap``: the newest ``COUNT`` matches below ``BELOW`` and from ``OLDEST`` on, from
+      the GIN index;
     - ``rows``: posts only, the JSON of each of ``IDS`` the reader still sees."""
 
     edge: Mapping[bool, Compiled]
@@ -139,7 +141,10 @@ def build(target: Any, seen: Any, narrowing: list[Any], query: SearchQuery) -> S
             .where(column("oid") == literal(rows.name).cast(REGCLASS))
             .scalar_subquery()
         )
-        return compile_statement(select(oldest.label("oldest"), size.label("size")))
+        newest = (
+            select(rows.c.id).where(_bound(rows.c.id, inclusive)).order_by(rows.c.id.desc()).limit(1)
+        ).scalar_subquery()
+        return compile_statement(select(oldest.label("oldest"), size.label("size"), newest.label("newest")))
 
     def chunk(inclusive: bool) -> Compiled:
         statement = (
@@ -150,11 +155,13 @@ def build(target: Any, seen: Any, narrowing: list[Any], query: SearchQuery) -> S
         )
         return compile_statement(statement)
 
-    # Every match below the bound first (a materialised CTE, which no scan along the primary
-    # key can serve), then the newest of them.
+    # Every match between the bounds first (a materialised CTE, which no scan along the
+    # primary key can serve), then the newest of them. With a lower bound a few tens of
+    # thousands of rows below the upper one, PostgreSQL ANDs the GIN index's bitmap with the
+    # primary key's range, and reads only the matches in the range from the table.
     matches = (
         matching.with_only_columns(key.label("id"))
-        .where(_bound(key, False))
+        .where(_bound(key, False), key >= bindparam(OLDEST, type_=Uuid()))
         .cte(f"{target.kind}_matching")
         .prefix_with("MATERIALIZED")
     )

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
-from services.feed import search
+from kit.search import parse
+from services.feed import search, search_sql
 from services.feed.models import REACTION_KINDS, Post
 from tests.feed.support import people, post, statements
 from tests.helpers import auth
@@ -219,6 +220,48 @@ async def test_the_window_is_the_newest_matches_however_sparse(suite, monkeypatc
         assert set(pages[:6]) == set(expected[:6]), word  # the window: the newest six, ranked
         assert pages[6:] == expected[6:], word  # then the older ones, newest first
         assert len(pages) == len(set(pages)) == len(expected), word
+
+
+@pytest.mark.postgres
+async def test_matches_read_from_the_index_in_ranges_are_the_same_newest_matches(suite, monkeypatch):
+    """When the GIN index's matches are read a range of ids at a time (``_PostgresFinder._bitmap``:
+    ranges of a few rows here, so that a word takes several), the pages hold exactly the
+    newest matches, as reading every match at once finds them."""
+    monkeypatch.setattr(search, "SEARCH_WINDOW", 6)  # chunks of 60 rows
+    (_, ada_id), (bob, _) = await people(suite, "ada", "bob")
+    # one match in 150 rows, the newest row among them: the first chunk (60 rows) finds one,
+    # the next (240) one more, and matches so sparse come from the index
+    bodies = [f"filler n{i}" + (" sparse" if i % 150 == 149 else "") for i in range(3000)]
+    ids = await _seed(suite, ada_id, bodies, start=datetime.now(UTC) - timedelta(days=1))
+    await _vacuum(suite)
+    expected = [str(ids[i]) for i in range(len(bodies)) if "sparse" in bodies[i]][::-1]
+
+    async def pages() -> list[str]:
+        found: list[str] = []
+        cursor = None
+        while True:
+            params = {"q": "sparse", "limit": 4, **({"cursor": cursor} if cursor else {})}
+            resp = await suite.client.get(POSTS, params=params, headers=auth(bob))
+            assert resp.status_code == 200, resp.text
+            found += [item["id"] for item in resp.json()["items"]]
+            cursor = resp.json()["next_cursor"]
+            if cursor is None:
+                return found
+
+    monkeypatch.setattr(search, "BITMAP_MAX_ROWS", 1)  # a range of about 1 row a match
+    made = search_sql.statements(
+        search.POSTS, parse("sparse"), lambda: search._statements(search.POSTS, parse("sparse"))
+    )
+    oldest = made.bitmap.names.index(search_sql.OLDEST)
+    with statements(suite) as seen:
+        ranged = await pages()
+    lower_bounds = [args[oldest] for sql, args in seen if sql == made.bitmap.sql]
+    assert any(bound != search_sql.LOWEST for bound in lower_bounds), lower_bounds  # ranges ran
+    monkeypatch.setattr(search, "BITMAP_RANGES", 1)  # every match below at once
+    at_once = await pages()
+    assert set(ranged[:6]) == set(expected[:6])  # the window: the newest six, ranked
+    assert ranged[6:] == expected[6:]  # then the older ones, newest first
+    assert ranged == at_once
 
 
 # PostgreSQL's plans --------------------------------------------------------------------------------------
