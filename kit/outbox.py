@@ -454,41 +454,19 @@ class Relay:
             batches.setdefault(row.subscriber, []).append(row)
         if held:
             await self._fail(session, held, HELD, failed)
-        # Each subscriber's batches in order, the subscribers at once; what they answered is
-        # recorded afterwards, the deliveries in one statement (the rows stay locked until the
-        # pass commits either way).
-        outcomes = await asyncio.gather(
-            *(self._send_all(name, rows_for) for name, rows_for in batches.items())
-        )
-        sent: list[int] = []
-        for name, done, refused in outcomes:
-            sent += done
-            if refused is None:
-                if done:
-                    self.resting.pop(name, None)
-                continue
-            # The later rows wait, unattempted, while the subscriber rests: none may overtake
-            # the refused ones.
-            batch, error = refused
-            await self._retry_later(session, name, batch, error, failed)
-        if sent:
-            values: dict[str, Any] = {"status": DELIVERED, "delivered_at": utcnow(), "last_error": None}
-            await self._record(session, sent, values)
-            delivered += len(sent)
+        for name, rows_for in batches.items():
+            for batch in self._bounded(rows_for):
+                error = await self._send(self.by_name[name], batch)
+                if error is not None:
+                    # The later rows wait, unattempted, while the subscriber rests: none may
+                    # overtake the refused ones.
+                    await self._retry_later(session, name, batch, error, failed)
+                    break
+                values: dict[str, Any] = {"status": DELIVERED, "delivered_at": utcnow(), "last_error": None}
+                await self._record(session, [r.id for r in batch], values)
+                delivered += len(batch)
+                self.resting.pop(name, None)
         return delivered
-
-    async def _send_all(
-        self, name: str, rows: list[Any]
-    ) -> tuple[str, list[int], tuple[list[Any], str] | None]:
-        """Sends a subscriber's rows in order, batch by batch, until one is refused: the ids
-        delivered, and the refused batch with why (None when all went)."""
-        done: list[int] = []
-        for batch in self._bounded(rows):
-            error = await self._send(self.by_name[name], batch)
-            if error is not None:
-                return name, done, (batch, error)
-            done += [r.id for r in batch]
-        return name, done, None
 
     def _bounded(self, rows: list[Any]) -> Iterator[list[Any]]:
         """``rows`` in order, in requests of at most ``max_batch_bytes`` of event data (an

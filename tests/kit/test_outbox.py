@@ -8,7 +8,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from kit.timeutil import utcnow
 from services.feed.models import PersonaReplica
@@ -49,39 +49,6 @@ async def test_event_is_written_only_if_the_change_commits(suite):
     assert (
         await _count(suite.identity, outbox_tables.delivery) == 6
     )  # feed, groups, moderation, records, media and identity (webhooks)
-
-
-async def test_a_pass_sends_to_every_subscriber_and_records_them_in_one_statement(suite):
-    """A pass sends each subscriber its batch (the subscribers at once), then records what was
-    delivered in one UPDATE, however many subscribers; a subscriber that is down waits for its
-    retry without holding the others back."""
-    await suite.deliver()
-    suite.router.down.add("groups")
-    outbox = suite.identity.state.outbox
-    async with suite.identity.state.database.sessionmaker() as session:
-        await outbox.publish(session, "persona.updated", "x", {"a": 1})
-        await session.commit()
-    updates: list[str] = []
-
-    def record(_conn, _cursor, statement: str, *_args) -> None:
-        if statement.lstrip().upper().startswith("UPDATE OUTBOX_DELIVERY"):
-            updates.append(statement)
-
-    engine = suite.identity.state.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        delivered = await suite.identity.state.relay.deliver_once()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert delivered == 5  # feed, moderation, records, media and identity; not groups
-    assert len(updates) == 2, updates  # the five delivered at once, groups' retry
-    async with suite.identity.state.database.sessionmaker() as session:
-        rows = await session.execute(
-            select(outbox_tables.delivery.c.subscriber, outbox_tables.delivery.c.status)
-        )
-        statuses = {row.subscriber: row.status for row in rows}
-    assert statuses.pop("groups") == "pending"
-    assert set(statuses.values()) == {"delivered"}, statuses
 
 
 async def test_retries_back_off_exponentially_with_jitter_up_to_a_cap(suite):
