@@ -270,6 +270,8 @@ def wrk(
         "requests": raw["requests"],
         "errors": raw["status_errors"] + raw["socket_errors"],
     }
+    if figure["errors"]:  # which: answers of 400 or more, or connections that broke or timed out
+        figure["status_errors"], figure["socket_errors"] = raw["status_errors"], raw["socket_errors"]
     if meter and start and end:
         figure["cpu"] = meter.per_request(start, end, raw["requests"])
     if PROFILING and run and profiles is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def line(figure: dict[str, Any]) -> str:
-    errors = f"  ERRORS {figure['errors']}" if figure["errors"] else ""
+    errors = f"  ERRORS {figure['errors']}{error_kinds(figure)}" if figure["errors"] else ""
     rate = f"{figure['rps']:>9.1f} req/s"
     return f"{rate}  p50 {figure['p50_ms']:>7.2f} ms  p99 {figure['p99_ms']:>7.2f} ms{errors}"
 
@@ -165,3 +165,11 @@ def chart(results: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def error_kinds(figure: dict[str, Any]) -> str:
+    """Which errors a run had, when it says (``run_wrk``)."""
+    if "status_errors" not in figure:
+        return ""
+    status, socket = figure["status_errors"], figure["socket_errors"]
+    return f" ({status} answers of 400 or more, {socket} broken connections)"

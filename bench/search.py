@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench import dataset
+from bench import dataset, report
 
 POSTS = "/api/v1/search/posts"
 PEOPLE = "/api/v1/search/people"
@@ -436,7 +436,7 @@ def judge(search: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, A
 
 
 def line(figure: dict[str, Any]) -> str:
-    errors = f"  ERRORS {figure['errors']}" if figure["errors"] else ""
+    errors = f"  ERRORS {figure['errors']}{report.error_kinds(figure)}" if figure["errors"] else ""
     page = figure.get("page")
     held = f"  ({page['items']} items{', more' if page['more'] else ''})" if page else ""
     return (
