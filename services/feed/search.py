@@ -30,9 +30,10 @@ is bounded by the chunk, whatever the words. After a chunk that left the window 
 compares what the matches found so far say: when they are sparse (under 1 % of the rows read)
 and fetching every match of the rest of the table from the GIN index costs less than reading
 on (``_bitmap_cheaper``), it does that, in a materialised CTE that no scan along the primary
-key can serve; otherwise it reads the next chunk. At 1,000,000 posts the database spends about
-4 ms on a word in 5 % of posts (two chunks), 2 ms on a word in 0.01 % (a chunk, then the GIN
-index) and 14 ms on a phrase in 0.5 % (a chunk, then its 5,000 candidates from the GIN index).
+key can serve, a range of ids at a time when the density is known (``_PostgresFinder._bitmap``);
+otherwise it reads the next chunk. At 1,000,000 posts the database spends about 4 ms on a word
+in 5 % of posts (two chunks), 2 ms on a word in 0.01 % (a chunk, then the GIN index) and 8 ms on
+a phrase in 0.5 % (a chunk, then its candidates in two ranges of ids from the GIN index).
 SQLite reads its FTS5 index's matches and sorts them.
 
 **Statements compiled once** (``search_sql``, decision 0041). On PostgreSQL each statement is
