@@ -46,6 +46,22 @@ async def bodies(client: httpx.AsyncClient, token: str, path: str, **params: Any
     return [p["body"] for p in resp.json()["items"]]
 
 
+async def every_page(
+    client: httpx.AsyncClient, token: str, path: str, field: str = "body", **params: Any
+) -> list[Any]:
+    """``field`` of every item of a list, following its cursors to the last page."""
+    found: list[Any] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        resp = await client.get(path, params=query, headers=auth(token))
+        assert resp.status_code == 200, resp.text
+        found += [item[field] for item in resp.json()["items"]]
+        cursor = resp.json()["next_cursor"]
+        if cursor is None:
+            return found
+
+
 async def send_events(
     suite: Any,
     *events: tuple[str, str, dict[str, Any]],

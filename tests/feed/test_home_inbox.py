@@ -20,6 +20,7 @@ from services.feed import home_sql, inbox
 from services.feed.models import HomeEntry, HomeInbox, Post
 from tests.feed.support import (
     bodies,
+    every_page,
     follow,
     make_group,
     membership,
@@ -36,16 +37,7 @@ HOME = "/api/v1/timelines/home"
 
 async def _walk(suite, token: str, limit: int) -> list[str]:
     """Every page of the caller's home timeline, in order."""
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
-        resp = await suite.client.get(HOME, params=params, headers=auth(token))
-        assert resp.status_code == 200, resp.text
-        seen += [p["body"] for p in resp.json()["items"]]
-        cursor = resp.json()["next_cursor"]
-        if cursor is None:
-            return seen
+    return await every_page(suite.client, token, HOME, limit=limit)
 
 
 async def _inbox(suite, reader: str) -> tuple[HomeInbox | None, int]:

@@ -17,7 +17,7 @@ from sqlalchemy import insert, text
 from kit.search import parse
 from services.feed import search, search_sql
 from services.feed.models import REACTION_KINDS, Post
-from tests.feed.support import people, post, statements
+from tests.feed.support import every_page, people, post, statements
 from tests.helpers import auth
 
 COUNTS = [f"{kind}_count" for kind in REACTION_KINDS] + ["comment_count"]
@@ -207,16 +207,7 @@ async def test_the_window_is_the_newest_matches_however_sparse(suite, monkeypatc
     await _vacuum(suite)
     for word in every:
         expected = [str(ids[i]) for i in range(len(bodies)) if word in bodies[i].split()][::-1]
-        pages: list[str] = []
-        cursor = None
-        while True:
-            params = {"q": word, "limit": 4, **({"cursor": cursor} if cursor else {})}
-            resp = await suite.client.get(POSTS, params=params, headers=auth(bob))
-            assert resp.status_code == 200, resp.text
-            pages += [item["id"] for item in resp.json()["items"]]
-            cursor = resp.json()["next_cursor"]
-            if cursor is None:
-                break
+        pages = await every_page(suite.client, bob, POSTS, "id", q=word, limit=4)
         assert set(pages[:6]) == set(expected[:6]), word  # the window: the newest six, ranked
         assert pages[6:] == expected[6:], word  # then the older ones, newest first
         assert len(pages) == len(set(pages)) == len(expected), word
@@ -237,16 +228,7 @@ async def test_matches_read_from_the_index_in_ranges_are_the_same_newest_matches
     expected = [str(ids[i]) for i in range(len(bodies)) if "sparse" in bodies[i]][::-1]
 
     async def pages() -> list[str]:
-        found: list[str] = []
-        cursor = None
-        while True:
-            params = {"q": "sparse", "limit": 4, **({"cursor": cursor} if cursor else {})}
-            resp = await suite.client.get(POSTS, params=params, headers=auth(bob))
-            assert resp.status_code == 200, resp.text
-            found += [item["id"] for item in resp.json()["items"]]
-            cursor = resp.json()["next_cursor"]
-            if cursor is None:
-                return found
+        return await every_page(suite.client, bob, POSTS, "id", q="sparse", limit=4)
 
     monkeypatch.setattr(search, "BITMAP_MAX_ROWS", 1)  # a range of about 1 row a match
     made = search_sql.statements(
