@@ -18,7 +18,7 @@ order is the same, and a next page, read later, ranks the window exactly as the 
 Ranking everything that matches would read every matching row, which a common word makes a
 twentieth of the table; the window bounds a search to the rows that hold its matches.
 
-**Reading the newest matches on PostgreSQL** (``_Finder``). A common word's newest matches
+**Reading the newest matches on PostgreSQL** (``_PostgresFinder``). A common word's newest matches
 come cheapest from the primary key read backwards, a rare word's from the GIN index (all its
 matches, then the newest). PostgreSQL's planner chooses between the two from its estimate of
 how common the words are, and that estimate fails where it matters: a word missing from the
@@ -58,7 +58,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pydantic_core import to_json
 from sqlalchemy import bindparam, column, func, literal_column, table
@@ -302,11 +302,13 @@ def _midnight(day: date) -> datetime:
 # The window and the pages ----------------------------------------------------------------------
 
 
-class _Finder:
+class _Finder(Protocol):
+    """Where a search reads the newest matches: ``_SqliteFinder``, ``_PostgresFinder``."""
+
     async def newest(self, count: int, *, below: uuid.UUID | None, inclusive: bool) -> list[Hit]:
         """The newest ``count`` matches whose id is below ``below`` (or equal, ``inclusive``),
         newest first."""
-        raise NotImplementedError
+        ...
 
 
 async def _page(find: _Finder, position: Position, limit: int) -> tuple[list[uuid.UUID], Position | None]:
@@ -331,7 +333,7 @@ async def _page(find: _Finder, position: Position, limit: int) -> tuple[list[uui
     return ids, Position(older_than=str(older[wanted - 1] if wanted else older_than))
 
 
-class _SqliteFinder(_Finder):
+class _SqliteFinder:
     """SQLite: the FTS5 index's matches, newest first."""
 
     def __init__(
@@ -375,7 +377,7 @@ BITMAP_RANGES = 4
 
 
 @dataclass
-class _PostgresFinder(_Finder):
+class _PostgresFinder:
     """Reads the newest matches with ``search_sql``'s statements, on one connection."""
 
     connection: RawConnection

@@ -122,7 +122,7 @@ def build(target: Any, seen: Any, narrowing: list[Any], query: SearchQuery) -> S
     relevance = func.ts_rank_cd(document, tsquery, 1).label("relevance")
     matching = seen.where(document.op("@@")(tsquery), *narrowing)
     # The match written so that no index serves it: the scan along the primary key it leaves
-    # is bounded by the chunk, whatever the words (``search._Finder``).
+    # is bounded by the chunk, whatever the words (``search._PostgresFinder``).
     scanning = seen.where(document.op("@@")(tsquery).is_(true()), *narrowing)
     rows = target.rows
 
