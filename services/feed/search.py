@@ -67,6 +67,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from domain.principal import Principal
+from kit.compiled import Compiled
 from kit.db import Database, RawConnection
 from kit.search import (
     SEARCH_WINDOW,
@@ -384,7 +385,7 @@ class _PostgresFinder:
     made: Statements
     values: dict[str, Any]
 
-    async def fetch(self, compiled: search_sql.Compiled, **values: Any) -> list[Any]:
+    async def fetch(self, compiled: Compiled, **values: Any) -> list[Any]:
         return list(await self.connection.fetch(compiled.sql, *compiled.args({**self.values, **values})))
 
     async def newest(self, count: int, *, below: uuid.UUID | None, inclusive: bool) -> list[Hit]:
@@ -495,7 +496,7 @@ def _ranked(window: Sequence[Hit]) -> list[uuid.UUID]:
 
 async def _post_documents(
     database: Database,
-    statement: search_sql.Compiled,
+    statement: Compiled,
     values: dict[str, Any],
     ids: list[uuid.UUID],
     query: SearchQuery,

@@ -8,9 +8,9 @@ ORM rows. The statements here are put together from the same expressions as ever
 (``timelines.visible_posts``, ``search.comments_seen``: the rule stays stated once), with every
 value a named bound parameter: the reader (``READER``, ``CONTEXT``), the query's terms
 (``kit.search.pg_terms``), its filters, and the bounds of each step. Compiled once for each
-``kit.search.shape`` of query (how many terms in each clause, which filters), each is then a
-text and a list of its parameters' names, and a search costs a dictionary lookup and a list
-of arguments per statement.
+``kit.search.shape`` of query (how many terms in each clause, which filters) by
+``kit.compiled``, each is then a text and a list of its parameters' names, and a search costs
+a dictionary lookup and a list of arguments per statement.
 
 They run on a connection of ``Database.raw``'s custom-plan pool: each is planned for its
 values (as ``plan_cache_mode=force_custom_plan`` says), so that PostgreSQL folds the query's
@@ -30,10 +30,10 @@ from typing import Any, cast
 
 from sqlalchemy import Uuid, any_, bindparam, column, func, literal, select, table, true
 from sqlalchemy.dialects.postgresql import REGCLASS
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlmodel import col
 
 from domain.principal import Principal
+from kit.compiled import Compiled, Made, compile_statement
 from kit.search import SearchQuery, pg_tsquery, shape
 from services.feed import home_sql
 from services.feed.models import Post
@@ -46,7 +46,6 @@ BELOW, OLDEST, COUNT, OFFSET, IDS, NOW = "below", "oldest", "count", "offset", "
 HIGHEST = uuid.UUID(int=(1 << 128) - 1)
 LOWEST = uuid.UUID(int=0)
 
-_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 # The reader, as bound parameters: what the visibility rule is written with here.
 BOUND_READER = Principal(
     subject="",
@@ -58,34 +57,6 @@ BOUND_READER = Principal(
     issued_at=0.0,
     expires_at=0.0,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Compiled:
-    """A statement as asyncpg runs it: its text ($n placeholders) and the names of its
-    parameters in their order, with the values compiled into it (constants of the rule)."""
-
-    sql: str
-    names: tuple[str, ...]
-    fixed: Mapping[str, Any]
-
-    def args(self, values: Mapping[str, Any]) -> list[Any]:
-        """The arguments for ``values`` (by name; the compiled constants fill the rest)."""
-        return [values[name] if name in values else self.fixed[name] for name in self.names]
-
-
-def compile_statement(statement: Any) -> Compiled:
-    """``statement`` compiled for asyncpg, its parameters in their order. A parameter without
-    a value must be given at each run, and cannot be a list to expand (a list goes in as an
-    array: ``= ANY(...)``); the rule's own lists (``IN`` a few constants) are expanded here,
-    once."""
-    compiled = statement.compile(dialect=_DIALECT)
-    required = [name for name, bind in compiled.binds.items() if bind.required]
-    if any(compiled.binds[name].expanding for name in required):
-        raise ValueError("a list to expand at each run cannot be compiled once")
-    expanded = compiled.construct_expanded_state(dict.fromkeys(required))
-    fixed = {name: value for name, value in expanded.parameters.items() if name not in required}
-    return Compiled(expanded.statement, tuple(expanded.positiontup or ()), fixed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,16 +164,10 @@ WHERE p.id IN ({still_seen.sql})"""
 
 # Statements for this many shapes of query at most, the oldest made dropped first.
 MAX_SHAPES = 256
-_made: dict[tuple[str, tuple[Any, ...]], Statements] = {}
+MADE: Made[Statements] = Made(MAX_SHAPES)
 
 
 def statements(target: Any, query: SearchQuery, make: Callable[[], Statements]) -> Statements:
     """The statements of ``target`` for ``query``'s shape (``kit.search.shape``), made by
     ``make()`` the first time."""
-    key = (target.kind, shape(query))
-    found = _made.get(key)
-    if found is None:
-        if len(_made) >= MAX_SHAPES:
-            del _made[next(iter(_made))]
-        found = _made[key] = make()
-    return found
+    return MADE.get((target.kind, shape(query)), make)

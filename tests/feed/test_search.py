@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from kit.compiled import Made
 from kit.search import parse, shape
 from services.feed import search
 from services.feed.models import Comment, Post
@@ -421,7 +422,7 @@ async def test_statements_are_made_once_for_each_shape_of_query(suite, monkeypat
         return build(target, seen, narrowing, query)
 
     monkeypatch.setattr(search.search_sql, "build", counted)
-    monkeypatch.setattr(search.search_sql, "_made", {})
+    monkeypatch.setattr(search.search_sql, "MADE", Made(search.search_sql.MAX_SHAPES))
     (ada, _), (bob, _) = await people(suite, "ada", "bob")
     await post(suite.client, ada, "quarterly budget review")
     await post(suite.client, bob, "annual planning session", audience="followers")
