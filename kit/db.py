@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -83,6 +83,8 @@ def search_functions(engine: AsyncEngine) -> None:
 # How a raw statement is planned: PostgreSQL's choice (``plan_cache_mode=auto``), always the
 # generic plan of its prepared statement, or always one made for its values.
 Plan = Literal["auto", "generic", "custom"]
+# A pool of raw connections: how its statements are planned, and its own settings.
+_PoolKey: TypeAlias = tuple[Plan, tuple[tuple[str, str], ...]]
 RawConnection: TypeAlias = asyncpg.Connection
 
 
@@ -116,8 +118,8 @@ class Database:
 
         self._pool_size = pool_size
         # Pools of asyncpg connections for ``raw_fetch`` and ``raw``, one per way of planning
-        # (``Plan``), each made on first use.
-        self._raw: dict[Plan, asyncpg.Pool] = {}
+        # (``Plan``) and settings, each made on first use.
+        self._raw: dict[_PoolKey, asyncpg.Pool] = {}
         self._raw_lock = asyncio.Lock()
 
     @property
@@ -138,10 +140,16 @@ class Database:
             return await connection.fetch(sql, *args)  # type: ignore[no-any-return]
 
     @contextlib.asynccontextmanager
-    async def raw(self, plan: Plan = "auto") -> AsyncIterator[RawConnection]:
+    async def raw(
+        self, plan: Plan = "auto", settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[RawConnection]:
         """PostgreSQL only: a connection of ``raw_fetch``'s pools for several read-only
-        statements in a row (each on its own, autocommit), with the same 503s."""
-        pool = self._raw.get(plan) or await self._raw_pool(plan)
+        statements in a row (each on its own, autocommit), with the same 503s. ``settings``:
+        PostgreSQL settings every statement of the connection runs with (set when it
+        connects, on a pool of connections with these settings only), for a read whose plan
+        needs its own, where a transaction's ``SET LOCAL`` would cost two round trips more."""
+        key: _PoolKey = (plan, tuple(sorted(settings.items())) if settings else ())
+        pool = self._raw.get(key) or await self._raw_pool(key)
         try:
             # asyncio.timeout rather than acquire's own timeout, which runs a task per call.
             async with asyncio.timeout(RAW_TIMEOUT_SECONDS):
@@ -163,15 +171,17 @@ class Database:
             with contextlib.suppress(asyncpg.InterfaceError):
                 await pool.release(connection, timeout=RAW_TIMEOUT_SECONDS)
 
-    async def _raw_pool(self, plan: Plan) -> asyncpg.Pool:
+    async def _raw_pool(self, key: _PoolKey) -> asyncpg.Pool:
+        plan, own = key
         async with self._raw_lock:
-            if plan not in self._raw:
+            if key not in self._raw:
                 url = make_url(self.url).set(drivername="postgresql")
                 settings = dict(SERVER_SETTINGS)
                 if plan != "auto":
                     settings["plan_cache_mode"] = f"force_{plan}_plan"
+                settings.update(own)
                 try:
-                    self._raw[plan] = await asyncpg.create_pool(
+                    self._raw[key] = await asyncpg.create_pool(
                         url.render_as_string(hide_password=False),
                         min_size=1,
                         # The generic-plan pool serves the busiest reads (every home page):
@@ -179,7 +189,7 @@ class Database:
                         # for one; the others (pages read on demand, searches) half as many.
                         # All add to the database's connection count (max_connections),
                         # beside SQLAlchemy's.
-                        max_size=max(2, self._pool_size if plan == "generic" else self._pool_size // 2),
+                        max_size=max(2, self._pool_size if key == ("generic", ()) else self._pool_size // 2),
                         max_inactive_connection_lifetime=300,
                         timeout=RAW_TIMEOUT_SECONDS,  # to connect
                         command_timeout=RAW_STATEMENT_TIMEOUT_SECONDS,
@@ -191,7 +201,7 @@ class Database:
                     )
                 except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
                     raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
-            return self._raw[plan]
+            return self._raw[key]
 
     async def dispose(self) -> None:
         pools, self._raw = list(self._raw.values()), {}
@@ -222,13 +232,27 @@ async def _no_reset(_connection: asyncpg.Connection) -> None:
     return None
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+def database_of(request: Request) -> Database:
+    """The service's database, also for a lean route that takes no dependencies (decision 0013)."""
     database: Database = request.app.state.database
-    async with database.sessionmaker() as session:
+    return database
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database_of(request).sessionmaker() as session:
+        yield session
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database_of(request).read_sessionmaker() as session:
         yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
+# A session for a route that only reads: each statement on its own (autocommit), without the
+# round trips of BEGIN and ROLLBACK around them.
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
+DatabaseDep = Annotated[Database, Depends(database_of)]
 
 
 async def upsert(

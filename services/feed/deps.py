@@ -20,7 +20,7 @@ from domain.principal import (
     current_principal,
     oauth2_scheme,
 )
-from kit.db import Database, SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import BadRequest
 from kit.outbox import OutboxDep
 from services.feed.attachments import Attaching, MediaCalls
@@ -48,15 +48,6 @@ def settings_of(request: Request) -> FeedSettings:
 
 
 SettingsDep = Annotated[FeedSettings, Depends(settings_of)]
-
-
-def database_of(request: Request) -> Database:
-    """The database, also for the lean home route (decision 0013)."""
-    database: Database = request.app.state.database
-    return database
-
-
-DatabaseDep = Annotated[Database, Depends(database_of)]
 
 
 def _attaching(request: Request, settings: SettingsDep) -> Attaching:

@@ -184,6 +184,19 @@ async def test_every_connection_runs_without_jit(suite):
         assert plans == setting
     async with database.raw("custom") as connection:
         assert await connection.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+    # A pool with settings of its own: its connections have them (an extension's placeholder
+    # included) besides the plan's and jit; the pool without them is left as it was.
+    own = {"enable_seqscan": "off", "pg_trgm.word_similarity_threshold": "0.3"}
+    for _ in range(2):
+        async with database.raw("custom", settings=own) as connection:
+            row = await connection.fetchrow(
+                "SELECT current_setting('enable_seqscan'), current_setting('jit'),"
+                " current_setting('plan_cache_mode'),"
+                " current_setting('pg_trgm.word_similarity_threshold')"
+            )
+            assert tuple(row) == ("off", "off", "force_custom_plan", "0.3")
+        async with database.raw("custom") as connection:
+            assert await connection.fetchval("SHOW enable_seqscan") == "on"
     # The same on psycopg's driver, which takes the setting in libpq's options.
     other = Database(make_url(database.url).set(drivername="postgresql+psycopg").render_as_string(False))
     try:

@@ -12,6 +12,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from domain.principal import Principal, current_persona, current_principal
+from kit.db import database_of
 from kit.pagination import (
     CURSOR_ALPHABET,
     DEFAULT_LIMIT,
@@ -50,7 +51,7 @@ async def _home(request: Request, caller: Principal, limit: int, cursor: str | N
     # (PostgreSQL; decision 0012). A bad cursor fails before any query.
     before, older = decode_marked_id_cursor(scope, cursor, OLDER)
     page = await home.home_page(
-        deps.database_of(request),
+        database_of(request),
         caller,
         before=before,
         older=older,
