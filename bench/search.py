@@ -298,7 +298,7 @@ async def _explain(urls: dict[str, str], reader: uuid.UUID) -> dict[str, Any]:
             async with database.sessionmaker() as session:
                 if kind == "people":
                     q = dataset.PEOPLE_QUERY
-                    await people.people(session, "professional", q, cursor=None, limit=LIMIT)
+                    await people.people(session, database, "professional", q, cursor=None, limit=LIMIT)
                 else:
                     q = queries.get(kind, words["common"])
                     await posts.posts(session, database, principal, q, cursor=cursor, limit=LIMIT)
@@ -333,7 +333,8 @@ async def _explain(urls: dict[str, str], reader: uuid.UUID) -> dict[str, Any]:
 
 
 def _recording(raw: Any, sent: list[tuple[str, Any]]) -> Any:
-    """``Database.raw`` whose connections record each statement they fetch, as sent."""
+    """``Database.raw`` whose connections record each statement they fetch, as sent, after
+    the settings of their pool (as ``set_config`` statements, for the replay)."""
 
     class Recorded:
         def __init__(self, connection: Any) -> None:
@@ -344,8 +345,10 @@ def _recording(raw: Any, sent: list[tuple[str, Any]]) -> Any:
             return await self.connection.fetch(sql, *args)
 
     @contextlib.asynccontextmanager
-    async def recording(*args: Any, **options: Any) -> Any:
-        async with raw(*args, **options) as connection:
+    async def recording(plan: Any = "auto", settings: Any = None) -> Any:
+        for name, value in (settings or {}).items():
+            sent.append((f"SELECT set_config('{name}', '{value}', true)", None))
+        async with raw(plan, settings) as connection:
             yield Recorded(connection)
 
     return recording

@@ -492,7 +492,9 @@ def pg_teardown() -> tuple[str, ...]:
     )
 
 
-def _pg_term(term: Term, place: int | None) -> ColumnElement[Any]:
+def pg_term(term: Term, place: int | None = None) -> ColumnElement[Any]:
+    """One term as a ``tsquery`` expression; ``place``: its words are the parameters of that
+    place of ``pg_terms`` (as in ``pg_tsquery(by_place=True)``)."""
     text = " ".join(term.words)
     if place is None:
         return func.search_term(text, term.phrase)
@@ -511,7 +513,7 @@ def pg_tsquery(query: SearchQuery, *, by_place: bool = False) -> ColumnElement[A
     places = itertools.count() if by_place else None
 
     def term_of(term: Term) -> ColumnElement[Any]:
-        return _pg_term(term, None if places is None else next(places))
+        return pg_term(term, None if places is None else next(places))
 
     expression: ColumnElement[Any] | None = None
     for clause in query.clauses:

@@ -11,10 +11,13 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.media import Media
 from domain.principal import NOTICES_SCOPE, CurrentPersona, CurrentPrincipal, Principal
-from kit.db import Database, SessionDep
+from kit.db import Database, ReadSessionDep, SessionDep
 from kit.errors import Forbidden, Unauthorized
 from kit.outbox import OutboxDep
 from kit.timeutil import as_utc
@@ -39,6 +42,7 @@ __all__ = [
     "MediaDep",
     "OutboxDep",
     "PasswordsDep",
+    "ReadCallerDep",
     "ScimBaseDep",
     "SessionDep",
     "SettingsDep",
@@ -120,13 +124,30 @@ class Caller:
 
 
 async def _caller(principal: CurrentPersona, session: SessionDep) -> Caller:
+    return await caller_of(principal, session)
+
+
+async def _read_caller(principal: CurrentPersona, session: ReadSessionDep) -> Caller:
+    return await caller_of(principal, session)
+
+
+async def caller_of(principal: Principal, session: AsyncSession) -> Caller:
     """The token's persona and account, both still active, the token newer than the last
     password change: identity checks its own state on every request."""
-    persona = await session.get(Persona, principal.persona_id)
-    if persona is None or personas.effective_status(persona) != "active" or persona.kind != principal.context:
+    # One statement for both (every request of identity's makes it).
+    found = (
+        await session.execute(
+            select(Persona, Account)
+            .join(Account, col(Account.id) == col(Persona.account_id))
+            .where(col(Persona.id) == principal.persona_id)
+        )
+    ).first()
+    if found is None:
         raise Unauthorized("The token's persona no longer exists.")
-    account = await session.get(Account, persona.account_id)
-    if account is None or account.status != "active":
+    persona, account = found
+    if personas.effective_status(persona) != "active" or persona.kind != principal.context:
+        raise Unauthorized("The token's persona no longer exists.")
+    if account.status != "active":
         raise Unauthorized("The account is not active.")
     if principal.issued_at + 1 < as_utc(account.password_changed_at).timestamp():
         raise Unauthorized("The token was issued before the password was changed.")
@@ -134,6 +155,9 @@ async def _caller(principal: CurrentPersona, session: SessionDep) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+# The same, for a route that only reads (with ``kit.db.ReadSessionDep``): its persona and
+# account are not to be changed.
+ReadCallerDep = Annotated[Caller, Depends(_read_caller)]
 
 
 async def _admin(caller: CallerDep) -> Caller:

@@ -31,9 +31,13 @@ meanwhile shifts nothing; one whose profile changed between two pages may move.
 
 **PostgreSQL** computes everything in one statement over two generated columns and their GIN
 indexes (``search_text``, the folded text, by its trigrams; ``search_document``, its
-``tsvector``; migration d23de0000001), with the threshold of pg_trgm's ``%>`` and the planner's
-costs set for the transaction (``pg_prepare``). Among 10,000 personas: a few milliseconds for
-a name, about 15 for a word a tenth of them have, under 200 for eight misspelled names OR'ed.
+``tsvector``; migration d23de0000001), and returns the page's personas with their scores. It
+is compiled once for each shape of query (``pg_shape``, ``kit.compiled``) and runs on asyncpg
+directly, on connections that carry the threshold of pg_trgm's ``%>`` and the planner's costs
+(``PG_SETTINGS``): one round trip, where building it through SQLAlchemy, setting those for a
+transaction and loading the page's personas took four, and most of identity's CPU per search.
+Among 10,000 personas: a few milliseconds for a name, about 15 for a word a tenth of them
+have, under 200 for eight misspelled names OR'ed.
 
 **SQLite** has no trigram similarity: this module computes pg_trgm's ``word_similarity`` in
 Python with pg_trgm's formula (``word_similarity`` below), over candidates that FTS5 finds and
@@ -46,6 +50,8 @@ personas a search takes 40 to 170 ms, 350 for eight misspelled names OR'ed).
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 import struct
@@ -55,10 +61,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    BindParameter,
     ColumnClause,
     ColumnElement,
+    Double,
+    Integer,
     Text,
     Uuid,
+    and_,
+    bindparam,
     column,
     func,
     literal_column,
@@ -71,6 +83,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit import search
+from kit.compiled import Compiled, Made, compile_statement
+from kit.db import Database, Plan
 from kit.errors import BadRequest
 from kit.pagination import decode_cursor
 from kit.search import STEMMED, SearchQuery, Term, stem
@@ -109,7 +123,7 @@ def scope(query: SearchQuery) -> str:
 
 
 async def people(
-    session: AsyncSession, kind: str, q: str, *, cursor: str | None, limit: int
+    session: AsyncSession, database: Database, kind: str, q: str, *, cursor: str | None, limit: int
 ) -> tuple[SearchQuery, list[Hit]]:
     """The parsed query and up to ``limit + 1`` hits after ``cursor`` (the extra one says that
     another page exists). An empty query (only stop words, filters or exclusions) finds no one,
@@ -118,11 +132,18 @@ async def people(
     after = _after(query, cursor)
     if query.empty:
         return query, []
-    if session.get_bind().dialect.name == "postgresql":
-        ranked = await _postgres(session, query, kind)
+    if database.is_postgres:
+        found = await _postgres(database, query, kind, after, limit + 1)
     else:
-        ranked = await _sqlite(session, query, kind)
-    page = [r for r in ranked if after is None or (-r.score, r.handle) > (-after[0], after[1])][: limit + 1]
+        found = await _sqlite_page(session, query, kind, after, limit + 1)
+    return query, [Hit(persona, score, highlight(persona, query)) for persona, score in found]
+
+
+async def _sqlite_page(
+    session: AsyncSession, query: SearchQuery, kind: str, after: tuple[float, str] | None, rows: int
+) -> list[tuple[Persona, float]]:
+    ranked = await _sqlite(session, query, kind)
+    page = [r for r in ranked if after is None or (-r.score, r.handle) > (-after[0], after[1])][:rows]
     found = {
         p.id: p
         for p in await session.scalars(
@@ -130,11 +151,7 @@ async def people(
         )
     }
     # a persona removed between the two statements is left out
-    return query, [
-        Hit(found[r.persona_id], r.score, highlight(found[r.persona_id], query))
-        for r in page
-        if r.persona_id in found
-    ]
+    return [(found[r.persona_id], r.score) for r in page if r.persona_id in found]
 
 
 def _after(query: SearchQuery, cursor: str | None) -> tuple[float, str] | None:
@@ -175,55 +192,112 @@ PG_TEXT: ColumnClause[str] = literal_column("persona.search_text", Text)
 PG_DOCUMENT: ColumnClause[Any] = literal_column("persona.search_document")
 
 
+# The names of the statement's parameters besides the query's terms (``kit.search.pg_terms``).
+FUZZY, WORDS, AFTER_SCORE, AFTER_HANDLE, ROWS = "fuzzy_", "words", "after_score", "after_handle", "rows"
+
+# Settings of the connections people search runs on (``kit.db.Database.raw``). ``%>``
+# compares with pg_trgm's threshold; and the planner is told what testing a row costs. pg_trgm
+# declares its operators as cheap as an addition, when ``%>`` costs about 10 µs a row, and
+# kit.search's tsquery names a lexeme once per language, which multiplies its estimate: left
+# alone, the planner reads the whole table, or all of one context by its handle index, for any
+# word a few percent of people have (10,000 personas: 110 ms for a word a tenth of them have,
+# 520 ms for eight misspelled names OR'ed, against 25 and 180 ms by the GIN indexes).
+# ``cpu_operator_cost`` at 20 times its default prices the operators nearer what they cost,
+# and sequential scans are off: every clause of the statement has a condition a GIN index
+# answers. Each statement is planned for its values, so that the query's ``tsquery`` is a
+# constant to the planner.
+PG_SETTINGS = {
+    "pg_trgm.word_similarity_threshold": str(FUZZY_THRESHOLD),
+    "cpu_operator_cost": str(PG_OPERATOR_COST),
+    "enable_seqscan": "off",
+}
+PG_PLAN: Plan = "custom"
+
+
 def pg_statement(query: SearchQuery, kind: str) -> Any:
-    """The ranked candidates: (id, handle, score), best first, at most ``CANDIDATES``. Every
-    condition on the text is one the two GIN indexes answer."""
+    """A page of the ranked personas: (score, then every column of the persona), best first,
+    after the cursor (``AFTER_SCORE``, ``AFTER_HANDLE``; both null on the first page), ``ROWS``
+    of them at most, among the best ``CANDIDATES``. Every condition on the text is one the two
+    GIN indexes answer. The query's values are parameters named by their place (``pg_values``),
+    so that the statement serves every query of its ``pg_shape``."""
     text, document = PG_TEXT, PG_DOCUMENT
     conditions = [*personas.listed(kind)]
+    place = 0
     for clause in query.clauses:
         alternatives = []
         for term in clause:
-            alternatives.append(document.bool_op("@@")(search.pg_tsquery(_only([term]))))
+            alternatives.append(document.bool_op("@@")(search.pg_term(term, place)))
             if fuzzy(term):
-                alternatives.append(text.bool_op("%>")(term.words[0]))
+                alternatives.append(text.bool_op("%>")(bindparam(f"{FUZZY}{place}", type_=Text())))
+            place += 1
         conditions.append(or_(*alternatives))
     if query.excluded:
-        conditions.append(not_(document.bool_op("@@")(search.pg_tsquery(_only(query.excluded)))))
-    positive = search.pg_tsquery(SearchQuery(clauses=query.clauses))
+        excluded = [search.pg_term(term, place + n) for n, term in enumerate(query.excluded)]
+        conditions.append(not_(document.bool_op("@@")(functools.reduce(func.tsquery_or, excluded))))
+    positive = search.pg_tsquery(SearchQuery(clauses=query.clauses), by_place=True)
     score = func.greatest(
-        func.ts_rank_cd(document, positive, 1), func.word_similarity(_all_words(query), text)
+        func.ts_rank_cd(document, positive, 1),
+        func.word_similarity(bindparam(WORDS, type_=Text()), text),
     ).label("score")
-    return (
+    ranked = (
         select(col(Persona.id), col(Persona.handle), score)
         .where(*conditions)
         .order_by(score.desc(), Persona.handle)
         .limit(CANDIDATES)
+        .cte("ranked")
+    )
+    after_score: BindParameter[float] = bindparam(AFTER_SCORE, type_=Double())
+    after = or_(
+        after_score.is_(None),
+        ranked.c.score < after_score,
+        and_(ranked.c.score == after_score, ranked.c.handle > bindparam(AFTER_HANDLE, type_=Text())),
+    )
+    return (
+        select(ranked.c.score, *Persona.__table__.columns)  # type: ignore[attr-defined]
+        .join(Persona, col(Persona.id) == ranked.c.id)
+        .where(after)
+        .order_by(ranked.c.score.desc(), ranked.c.handle)
+        .limit(bindparam(ROWS, type_=Integer()))
     )
 
 
-async def pg_prepare(session: AsyncSession) -> None:
-    """Settings for this transaction only. ``%>`` compares with pg_trgm's threshold; and the
-    planner is told what testing a row costs. pg_trgm declares its operators as cheap as an
-    addition, when ``%>`` costs about 10 µs a row, and kit.search's tsquery names a lexeme
-    once per language, which multiplies its estimate: left alone, the planner reads the
-    whole table, or all of one context by its handle index, for any word a few percent of
-    people have (10,000 personas: 110 ms for a word a tenth of them have, 520 ms for eight
-    misspelled names OR'ed, against 25 and 180 ms by the GIN indexes). ``cpu_operator_cost``
-    at 20 times its default prices the operators nearer what they cost, and sequential scans
-    are off: every clause of the statement has a condition a GIN index answers."""
-    await session.execute(
-        select(
-            func.set_config("pg_trgm.word_similarity_threshold", str(FUZZY_THRESHOLD), True),
-            func.set_config("cpu_operator_cost", str(PG_OPERATOR_COST), True),
-            func.set_config("enable_seqscan", "off", True),
-        )
-    )
+def pg_shape(query: SearchQuery, kind: str) -> tuple[Any, ...]:
+    """What ``pg_statement`` depends on but the query's values."""
+    return (kind, search.shape(query), tuple(fuzzy(term) for term in query.terms()))
 
 
-async def _postgres(session: AsyncSession, query: SearchQuery, kind: str) -> list[Ranked]:
-    await pg_prepare(session)
-    rows = await session.execute(pg_statement(query, kind))
-    return [Ranked(r.id, r.handle, float(r.score)) for r in rows]
+def pg_values(query: SearchQuery, after: tuple[float, str] | None, rows: int) -> dict[str, Any]:
+    """The values of ``pg_statement(query, ...)``'s parameters."""
+    values = search.pg_terms(query)
+    values.update({f"{FUZZY}{n}": term.words[0] for n, term in enumerate(query.terms()) if fuzzy(term)})
+    values[WORDS] = _all_words(query)
+    values[AFTER_SCORE], values[AFTER_HANDLE] = after if after is not None else (None, None)
+    values[ROWS] = rows
+    return values
+
+
+# People search's statements, compiled once for each shape of query (kit.compiled).
+PG_MADE: Made[Compiled] = Made(256)
+# The persona's columns that asyncpg reads as JSON text.
+_JSON_COLUMNS = tuple(c.name for c in Persona.__table__.columns if isinstance(c.type, JSON))  # type: ignore[attr-defined]
+
+
+async def _postgres(
+    database: Database, query: SearchQuery, kind: str, after: tuple[float, str] | None, rows: int
+) -> list[tuple[Persona, float]]:
+    compiled = PG_MADE.get(pg_shape(query, kind), lambda: compile_statement(pg_statement(query, kind)))
+    async with database.raw(PG_PLAN, PG_SETTINGS) as connection:
+        found = await connection.fetch(compiled.sql, *compiled.args(pg_values(query, after, rows)))
+    return [(_persona(row), float(row["score"])) for row in found]
+
+
+def _persona(row: Any) -> Persona:
+    values = dict(row.items())
+    del values["score"]
+    for name in _JSON_COLUMNS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    return Persona(**values)
 
 
 # SQLite ----------------------------------------------------------------------------------
@@ -391,6 +465,13 @@ def _similarity(wanted: frozenset[str], sequence: Sequence[str]) -> float:
 # Highlights ------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65536)
+def _alike(word: str, other: str) -> bool:
+    """Whether the word ``other`` is like ``word`` as ``%>`` decides. Remembered: the same names
+    come back in search after search, and each comparison is a loop in Python."""
+    return _float4(word_similarity(word, other)) >= FUZZY_THRESHOLD
+
+
 def profile_text(persona: Persona) -> str:
     """The searchable fields as one line, for the snippet."""
     parts = [persona.display_name, f"@{persona.handle}", persona.job_title, persona.department]
@@ -403,10 +484,6 @@ def highlight(persona: Persona, query: SearchQuery) -> str:
     included (a misspelled "Smyth" marks "Smith")."""
     text = profile_text(persona)
     fuzzy_words = [t.words[0] for t in query.terms() if fuzzy(t)]
-    near = {
-        w
-        for w in search.words(text)
-        if any(_float4(word_similarity(f, w)) >= FUZZY_THRESHOLD for f in fuzzy_words)
-    }
+    near = {w for w in search.words(text) if any(_alike(f, w) for f in fuzzy_words)}
     shown = SearchQuery(clauses=(*query.clauses, *((Term((w,)),) for w in sorted(near))))
     return search.highlight(text, shown, None, width=HIGHLIGHT_WIDTH)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import insert, text, update
 from sqlmodel import col
 
+from kit.compiled import Made, compile_statement
 from kit.search import parse
 from services.identity import search
 from services.identity.models import Account, Persona
@@ -186,6 +187,40 @@ async def test_pages_walk_every_match_once_best_first(suite):
         resp = await suite.client.get(SEARCH, params={"q": q, "cursor": cursor}, headers=auth(token))
         assert resp.status_code == 400, resp.text
         assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_equal_scores_page_by_handle_and_a_shape_is_made_once(suite, monkeypatch):
+    """Personas of the same name score alike: the pages walk them by handle, each once (the
+    cursor's key is applied by the statement itself on PostgreSQL). The statement is compiled
+    once for a shape of query (decision 0041): a misspelling of the same shape reuses it with
+    its own words."""
+    made: list[Any] = []
+    build = search.pg_statement
+
+    def counted(query: Any, kind: str) -> Any:
+        made.append(search.pg_shape(query, kind))
+        return build(query, kind)
+
+    monkeypatch.setattr(search, "pg_statement", counted)
+    monkeypatch.setattr(search, "PG_MADE", Made(16))
+    token, _ = await _someone(suite, "teller", display_name="Tess Teller")
+    for n in (3, 0, 4, 1, 2):
+        await _someone(suite, f"twin_{n}", display_name="Quentin Quimby")
+
+    for q in ("Quentin Quimby", "Quentin Quimbi"):
+        seen, cursor = [], None
+        while True:
+            body = await _search(suite, token, q, limit=2, **({"cursor": cursor} if cursor else {}))
+            assert len(body["items"]) <= 2
+            seen += [i["handle"] for i in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == [f"twin_{n}" for n in range(5)], q
+    if suite.identity.state.database.is_postgres:
+        assert made == [search.pg_shape(parse("Quentin Quimby"), "professional")]
+    else:
+        assert made == []  # SQLite builds its statements each time, through the ORM
 
 
 HOSTILE = [
@@ -386,15 +421,14 @@ async def test_the_plan_stays_on_the_indexes_at_a_realistic_size(suite):
         await conn.execute(text("ANALYZE account, persona"))
         await conn.commit()
 
-    async with database.sessionmaker() as session:
-        await search.pg_prepare(session)
+    # The statement as it runs: compiled once for its shape, planned for its values, on a
+    # connection with people search's settings.
+    async with database.raw(search.PG_PLAN, search.PG_SETTINGS) as connection:
         for q in WORST:
-            statement = search.pg_statement(parse(q), "professional")
-            sql = statement.compile(
-                dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
-            )
-            conn = await session.connection()
-            plan = "\n".join(r[0] for r in (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all())
+            query = parse(q)
+            compiled = compile_statement(search.pg_statement(query, "professional"))
+            args = compiled.args(search.pg_values(query, None, 21))
+            plan = "\n".join(r[0] for r in await connection.fetch(f"EXPLAIN {compiled.sql}", *args))
             assert "Seq Scan" not in plan, (q, plan)
             assert "ix_persona_search" in plan, (q, plan)
 

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from kit import search as kit_search
+from kit.db import DatabaseDep, ReadSessionDep
 from kit.pagination import Cursor, Limit, Page, paginate
 from services.identity import search
-from services.identity.deps import CallerDep, SessionDep
+from services.identity.deps import ReadCallerDep
 from services.identity.schemas import PersonaSearchItem, persona_search_item
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
@@ -24,8 +25,9 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 async def search_people(
     request: Request,
     response: Response,
-    session: SessionDep,
-    caller: CallerDep,
+    session: ReadSessionDep,
+    database: DatabaseDep,
+    caller: ReadCallerDep,
     q: Annotated[
         str,
         kit_search.query_parameter(
@@ -40,7 +42,7 @@ async def search_people(
     personal persona that is not discoverable. Best match first, then by handle; each with a
     line of its profile where the query matched. A query with nothing to find answers an empty
     page."""
-    query, hits = await search.people(session, caller.persona.kind, q, cursor=cursor, limit=limit)
+    query, hits = await search.people(session, database, caller.persona.kind, q, cursor=cursor, limit=limit)
     page = paginate(request, response, hits, limit=limit, scope=search.scope(query), key=search.cursor_key)
     return Page[PersonaSearchItem](
         items=[persona_search_item(h.persona, h.highlight) for h in page.items], next_cursor=page.next_cursor
