@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeAlias
@@ -18,7 +19,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 from kit import search
 from kit.db_errors import unavailable_sqlstate
@@ -80,6 +83,10 @@ def search_functions(engine: AsyncEngine) -> None:
         )
 
 
+# A request waits this long for a connection (SQLAlchemy's pool_timeout, and the raw pools'),
+# then gets a 503.
+TIMEOUT_SECONDS = 10.0
+
 # How a raw statement is planned: PostgreSQL's choice (``plan_cache_mode=auto``), always the
 # generic plan of its prepared statement, or always one made for its values.
 Plan = Literal["auto", "generic", "custom"]
@@ -91,14 +98,22 @@ RawConnection: TypeAlias = asyncpg.Connection
 class Database:
     """One engine and session factory for one service's database."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, timeout: float = TIMEOUT_SECONDS
+    ) -> None:
         self.url = url
         # No ping on checkout (it is a round trip on every request): a connection the server
         # closed fails its statement, the pool then drops every connection of that age, and
         # the request gets a 503 with Retry-After (kit.db_errors). pool_recycle bounds their age.
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": False}
         if url.startswith("postgresql"):
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, pool_timeout=10)
+            kwargs.update(
+                poolclass=_WaitingPool,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=300,
+                pool_timeout=timeout,
+            )
             # JIT off for every connection (decision 0014): short statements, each of which
             # would pay tens of milliseconds of compiling once its estimate crosses
             # jit_above_cost.
@@ -117,6 +132,7 @@ class Database:
         )
 
         self._pool_size = pool_size
+        self._timeout = timeout
         # Pools of asyncpg connections for ``raw_fetch`` and ``raw``, one per way of planning
         # (``Plan``) and settings, each made on first use.
         self._raw: dict[_PoolKey, asyncpg.Pool] = {}
@@ -152,8 +168,8 @@ class Database:
         pool = self._raw.get(key) or await self._raw_pool(key)
         try:
             # asyncio.timeout rather than acquire's own timeout, which runs a task per call.
-            async with asyncio.timeout(RAW_TIMEOUT_SECONDS):
-                connection = await pool.acquire()
+            async with asyncio.timeout(self._timeout):
+                connection = await _acquire(pool)
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
         try:
@@ -169,7 +185,7 @@ class Database:
             raise ServiceUnavailable("The database is unavailable; try again shortly.") from exc
         finally:
             with contextlib.suppress(asyncpg.InterfaceError):
-                await pool.release(connection, timeout=RAW_TIMEOUT_SECONDS)
+                await pool.release(connection, timeout=self._timeout)
 
     async def _raw_pool(self, key: _PoolKey) -> asyncpg.Pool:
         plan, own = key
@@ -183,7 +199,9 @@ class Database:
                 try:
                     self._raw[key] = await asyncpg.create_pool(
                         url.render_as_string(hide_password=False),
-                        min_size=1,
+                        # None kept when idle (an idle connection holds one of the server's
+                        # max_connections), and none opened before the first read.
+                        min_size=0,
                         # The generic-plan pool serves the busiest reads (every home page):
                         # as many connections as the main pool, so that requests do not queue
                         # for one; the others (pages read on demand, searches) half as many.
@@ -191,7 +209,7 @@ class Database:
                         # beside SQLAlchemy's.
                         max_size=max(2, self._pool_size if key == ("generic", ()) else self._pool_size // 2),
                         max_inactive_connection_lifetime=300,
-                        timeout=RAW_TIMEOUT_SECONDS,  # to connect
+                        timeout=self._timeout,  # to connect
                         command_timeout=RAW_STATEMENT_TIMEOUT_SECONDS,
                         # Only read statements run here and nothing changes a connection's
                         # state, so it goes back to the pool without the default reset query
@@ -212,8 +230,6 @@ class Database:
 
 # Set on each of the services' PostgreSQL connections.
 SERVER_SETTINGS = {"jit": "off"}
-# As SQLAlchemy's pool_timeout: a request waits this long for a connection, then gets a 503.
-RAW_TIMEOUT_SECONDS = 10.0
 RAW_STATEMENT_TIMEOUT_SECONDS = 30.0
 
 # A connection the server closed, whose protocol state a failure left unusable, or whose
@@ -230,6 +246,51 @@ _BROKEN = (
 
 async def _no_reset(_connection: asyncpg.Connection) -> None:
     return None
+
+
+# The SQLSTATE of a server with no connection left for this role or for anyone
+# (max_connections, a role's CONNECTION LIMIT); and how long a pool waits before it tries
+# again, doubling up to the last.
+NO_CONNECTION_LEFT = "53300"
+FIRST_WAIT_SECONDS, LAST_WAIT_SECONDS = 0.01, 0.2
+
+
+class _WaitingPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's pool of the services, except that a checkout the server refuses a new
+    connection to (``NO_CONNECTION_LEFT``) waits and tries again, until the pool's timeout,
+    instead of failing the request at once. Each try takes a connection another request of
+    this process gave back first, and opens one only when none is free: when the services'
+    pools together want more connections than the server's ``max_connections`` (a burst of
+    requests, or idle connections held by other processes), requests queue for the ones this
+    process holds, as they do when it holds its pool's maximum. (asyncpg's errors carry the
+    SQLSTATE; psycopg's, when it fails to connect, do not, and fail at once.)"""
+
+    # It logs as the pool it extends, under "sqlalchemy" (quiet unless asked), not "kit".
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
+    def connect(self) -> PoolProxiedConnection:
+        wait, deadline = FIRST_WAIT_SECONDS, time.monotonic() + self.timeout()
+        while True:
+            try:
+                return super().connect()
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != NO_CONNECTION_LEFT or time.monotonic() + wait > deadline:
+                    raise
+            await_only(asyncio.sleep(wait))  # within SQLAlchemy's greenlet: the loop runs on
+            wait = min(2 * wait, LAST_WAIT_SECONDS)
+
+
+async def _acquire(pool: asyncpg.Pool) -> asyncpg.Connection:
+    """A connection of a raw pool, waiting as ``_WaitingPool`` does while the server has no
+    connection left (the caller bounds the time); a pool whose holders are all connected
+    hands back the one given back last."""
+    wait = FIRST_WAIT_SECONDS
+    while True:
+        try:
+            return await pool.acquire()
+        except asyncpg.TooManyConnectionsError:
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, LAST_WAIT_SECONDS)
 
 
 def database_of(request: Request) -> Database:

@@ -107,7 +107,10 @@ async def test_a_database_with_no_connection_left_is_a_503_not_a_500():
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("DROP ROLE IF EXISTS gs_no_connections"))
         await conn.execute(text("CREATE ROLE gs_no_connections LOGIN CONNECTION LIMIT 0"))
-    limited = Database(base.set(username="gs_no_connections").render_as_string(hide_password=False))
+    # Waiting for a connection (_WaitingPool) ends in the 503 after the timeout.
+    limited = Database(
+        base.set(username="gs_no_connections").render_as_string(hide_password=False), timeout=0.5
+    )
     app = FastAPI()
     install_error_handlers(app)
 
@@ -133,6 +136,62 @@ async def test_a_database_with_no_connection_left_is_a_503_not_a_500():
         async with admin.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("DROP ROLE IF EXISTS gs_no_connections"))
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_request_the_server_has_no_connection_for_waits_for_one_given_back():
+    """When the server refuses a new connection (SQLSTATE 53300: max_connections, here a
+    role's CONNECTION LIMIT of 2), a request waits for one that another request of its
+    process gives back, instead of failing at once: on the SQLAlchemy path and the raw one."""
+    base = make_url(os.environ["TEST_DATABASE_URL"])
+    admin = Database(base.render_as_string(hide_password=False))
+    async with admin.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("DROP ROLE IF EXISTS gs_two_connections"))
+        await conn.execute(text("CREATE ROLE gs_two_connections LOGIN CONNECTION LIMIT 2"))
+    url = base.set(username="gs_two_connections").render_as_string(hide_password=False)
+    limited = Database(url, pool_size=1, timeout=5)  # SQLAlchemy up to 2, each raw pool 2
+
+    async def orm_read() -> int:
+        async with limited.read_sessionmaker() as session:
+            return int((await session.execute(text("SELECT 1"))).scalar_one())
+
+    async def raw_read() -> int:
+        async with limited.raw() as connection:
+            return int(await connection.fetchval("SELECT 2"))
+
+    try:
+        for path in ("orm", "raw"):
+            orm_held = await limited.engine.connect()
+            raw_held = limited.raw()
+            raw_open, waiting = False, None
+            try:
+                await orm_held.execute(text("SELECT 1"))
+                connection = await raw_held.__aenter__()
+                raw_open = True
+                assert await connection.fetchval("SELECT 1") == 1  # the role's two connections
+                waiting = asyncio.create_task(orm_read() if path == "orm" else raw_read())
+                await asyncio.sleep(0.5)
+                assert not waiting.done(), (path, waiting)  # refused a third, it waits
+                # a connection of its own pool goes back: the waiting read takes it
+                if path == "orm":
+                    await orm_held.close()
+                else:
+                    raw_open = False
+                    await raw_held.__aexit__(None, None, None)
+                assert await asyncio.wait_for(waiting, 5) == (1 if path == "orm" else 2)
+            finally:
+                if waiting is not None:
+                    waiting.cancel()
+                if raw_open:
+                    await raw_held.__aexit__(None, None, None)
+                await orm_held.close()
+    finally:
+        await limited.dispose()
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("DROP ROLE IF EXISTS gs_two_connections"))
         await admin.dispose()
 
 
