@@ -128,7 +128,12 @@ async def _caller(principal: CurrentPersona, session: SessionDep) -> Caller:
 
 
 async def _read_caller(principal: CurrentPersona, session: ReadSessionDep) -> Caller:
-    return await caller_of(principal, session)
+    caller = await caller_of(principal, session)
+    # Its connection goes back to the pool now (the session opens another if the route reads
+    # through it again): a route that goes on to read on a raw pool, as people search does,
+    # would otherwise hold two connections of the server's at once.
+    await session.close()
+    return caller
 
 
 async def caller_of(principal: Principal, session: AsyncSession) -> Caller:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Response
 
 from services.identity import personas, verification
-from services.identity.deps import CallerDep, MailerDep, OutboxDep, PasswordsDep, SessionDep, SettingsDep
+from services.identity.deps import (
+    CallerDep,
+    MailerDep,
+    OutboxDep,
+    PasswordsDep,
+    ReadCallerDep,
+    SessionDep,
+    SettingsDep,
+)
 from services.identity.schemas import (
     AccountCreate,
     AccountVerified,
@@ -84,7 +92,7 @@ async def verify_account(
 
 
 @router.get("/me", summary="The signed-in persona, and its account for the professional persona (owner only)")
-async def get_me(caller: CallerDep) -> MePublic:
+async def get_me(caller: ReadCallerDep) -> MePublic:
     """Only the token's own persona: with a personal token nothing of the account or of the
     professional persona, with a professional token nothing of the personal persona."""
     return me_public(caller.persona, caller.account)

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
+from kit.db import ReadSessionDep
 from kit.errors import unprocessable_from
 from kit.pagination import Cursor, Limit, Page, decode_cursor, paginate
 from services.identity import avatars, personas
-from services.identity.deps import CallerDep, MediaDep, OutboxDep, SessionDep
+from services.identity.deps import CallerDep, MediaDep, OutboxDep, ReadCallerDep, SessionDep
 from services.identity.schemas import (
     MediaChoice,
     PersonaPublic,
@@ -26,8 +27,8 @@ router = APIRouter(prefix="/api/v1/personas", tags=["personas"])
 async def list_personas(
     request: Request,
     response: Response,
-    session: SessionDep,
-    caller: CallerDep,
+    session: ReadSessionDep,
+    caller: ReadCallerDep,
     q: Annotated[
         str | None, Query(min_length=2, max_length=100, description="Name, handle, skill or department")
     ] = None,
@@ -45,7 +46,7 @@ async def list_personas(
 
 
 @router.get("/{persona_id}", summary="A persona's profile")
-async def get_persona(persona_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> PersonaPublic:
+async def get_persona(persona_id: uuid.UUID, session: ReadSessionDep, caller: ReadCallerDep) -> PersonaPublic:
     return persona_public(await personas.visible(session, caller.persona.kind, persona_id))
 
 
