@@ -258,7 +258,7 @@ FIRST_WAIT_SECONDS, LAST_WAIT_SECONDS = 0.01, 0.2
 class _WaitingPool(AsyncAdaptedQueuePool):
     """SQLAlchemy's pool of the services, except that a checkout the server refuses a new
     connection to (``NO_CONNECTION_LEFT``) waits and tries again, until the pool's timeout,
-    instead of failing the request at once. Each try takes a connection another request of
+    instead of failing the request at once (decision 0042). Each try takes a connection another request of
     this process gave back first, and opens one only when none is free: when the services'
     pools together want more connections than the server's ``max_connections`` (a burst of
     requests, or idle connections held by other processes), requests queue for the ones this
