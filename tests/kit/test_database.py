@@ -4,7 +4,10 @@ connections (a restart, a failover) costs at most a 503, never a 500."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -96,21 +99,40 @@ async def test_raw_reads_on_an_unreachable_database_are_503():
         await database.dispose()
 
 
+@contextlib.asynccontextmanager
+async def _role_limited_to(name: str, connections: int, **options: Any) -> AsyncIterator[Database]:
+    """A database of a role the server gives at most ``connections`` connections: a server at
+    its max_connections, for that role (superusers are exempt from limits)."""
+    base = make_url(os.environ["TEST_DATABASE_URL"])
+    admin = Database(base.render_as_string(hide_password=False))
+
+    async def run(statement: str) -> None:
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(statement))
+
+    await run(f"DROP ROLE IF EXISTS {name}")
+    await run(f"CREATE ROLE {name} LOGIN CONNECTION LIMIT {connections}")
+    limited = Database(base.set(username=name).render_as_string(hide_password=False), **options)
+    try:
+        yield limited
+    finally:
+        await limited.dispose()
+        await run(f"DROP ROLE IF EXISTS {name}")
+        await admin.dispose()
+
+
 @pytest.mark.postgres
 async def test_a_database_with_no_connection_left_is_a_503_not_a_500():
     """A "too many connections" (SQLSTATE 53300) is the database being unavailable, on the
     SQLAlchemy path and the raw one alike. A role limited to no connection at all stands in
-    for a server at max_connections (superusers are exempt from limits)."""
-    base = make_url(os.environ["TEST_DATABASE_URL"])
-    admin = Database(base.render_as_string(hide_password=False))
-    async with admin.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("DROP ROLE IF EXISTS gs_no_connections"))
-        await conn.execute(text("CREATE ROLE gs_no_connections LOGIN CONNECTION LIMIT 0"))
-    # Waiting for a connection (_WaitingPool) ends in the 503 after the timeout.
-    limited = Database(
-        base.set(username="gs_no_connections").render_as_string(hide_password=False), timeout=0.5
-    )
+    for a server at max_connections. Waiting for a connection (decision 0042) ends in the 503
+    after the timeout."""
+    async with _role_limited_to("gs_no_connections", 0, timeout=0.5) as limited:
+        await _answers_503(limited)
+
+
+async def _answers_503(limited: Database) -> None:
     app = FastAPI()
     install_error_handlers(app)
 
@@ -124,19 +146,12 @@ async def test_a_database_with_no_connection_left_is_a_503_not_a_500():
         await limited.raw_fetch("SELECT 1")
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            for path in ("/orm", "/raw"):
-                answer = await client.get(path)
-                assert answer.status_code == 503, (path, answer.text)
-                assert answer.headers["retry-after"]
-                assert answer.headers["content-type"] == "application/problem+json"
-    finally:
-        await limited.dispose()
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("DROP ROLE IF EXISTS gs_no_connections"))
-        await admin.dispose()
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for path in ("/orm", "/raw"):
+            answer = await client.get(path)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.headers["retry-after"]
+            assert answer.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.postgres
@@ -144,15 +159,12 @@ async def test_a_request_the_server_has_no_connection_for_waits_for_one_given_ba
     """When the server refuses a new connection (SQLSTATE 53300: max_connections, here a
     role's CONNECTION LIMIT of 2), a request waits for one that another request of its
     process gives back, instead of failing at once: on the SQLAlchemy path and the raw one."""
-    base = make_url(os.environ["TEST_DATABASE_URL"])
-    admin = Database(base.render_as_string(hide_password=False))
-    async with admin.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("DROP ROLE IF EXISTS gs_two_connections"))
-        await conn.execute(text("CREATE ROLE gs_two_connections LOGIN CONNECTION LIMIT 2"))
-    url = base.set(username="gs_two_connections").render_as_string(hide_password=False)
-    limited = Database(url, pool_size=1, timeout=5)  # SQLAlchemy up to 2, each raw pool 2
+    # SQLAlchemy up to 2 connections, each raw pool 2
+    async with _role_limited_to("gs_two_connections", 2, pool_size=1, timeout=5) as limited:
+        await _waits_for_one_given_back(limited)
 
+
+async def _waits_for_one_given_back(limited: Database) -> None:
     async def orm_read() -> int:
         async with limited.read_sessionmaker() as session:
             return int((await session.execute(text("SELECT 1"))).scalar_one())
@@ -161,38 +173,31 @@ async def test_a_request_the_server_has_no_connection_for_waits_for_one_given_ba
         async with limited.raw() as connection:
             return int(await connection.fetchval("SELECT 2"))
 
-    try:
-        for path in ("orm", "raw"):
-            orm_held = await limited.engine.connect()
-            raw_held = limited.raw()
-            raw_open, waiting = False, None
-            try:
-                await orm_held.execute(text("SELECT 1"))
-                connection = await raw_held.__aenter__()
-                raw_open = True
-                assert await connection.fetchval("SELECT 1") == 1  # the role's two connections
-                waiting = asyncio.create_task(orm_read() if path == "orm" else raw_read())
-                await asyncio.sleep(0.5)
-                assert not waiting.done(), (path, waiting)  # refused a third, it waits
-                # a connection of its own pool goes back: the waiting read takes it
-                if path == "orm":
-                    await orm_held.close()
-                else:
-                    raw_open = False
-                    await raw_held.__aexit__(None, None, None)
-                assert await asyncio.wait_for(waiting, 5) == (1 if path == "orm" else 2)
-            finally:
-                if waiting is not None:
-                    waiting.cancel()
-                if raw_open:
-                    await raw_held.__aexit__(None, None, None)
+    for path in ("orm", "raw"):
+        orm_held = await limited.engine.connect()
+        raw_held = limited.raw()
+        raw_open, waiting = False, None
+        try:
+            await orm_held.execute(text("SELECT 1"))
+            connection = await raw_held.__aenter__()
+            raw_open = True
+            assert await connection.fetchval("SELECT 1") == 1  # the role's two connections
+            waiting = asyncio.create_task(orm_read() if path == "orm" else raw_read())
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), (path, waiting)  # refused a third, it waits
+            # a connection of its own pool goes back: the waiting read takes it
+            if path == "orm":
                 await orm_held.close()
-    finally:
-        await limited.dispose()
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("DROP ROLE IF EXISTS gs_two_connections"))
-        await admin.dispose()
+            else:
+                raw_open = False
+                await raw_held.__aexit__(None, None, None)
+            assert await asyncio.wait_for(waiting, 5) == (1 if path == "orm" else 2)
+        finally:
+            if waiting is not None:
+                waiting.cancel()
+            if raw_open:
+                await raw_held.__aexit__(None, None, None)
+            await orm_held.close()
 
 
 @pytest.mark.postgres
