@@ -126,9 +126,16 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         on_sqlite_connect(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Reads that need no transaction: no BEGIN and no ROLLBACK around their statements.
-        self.read_sessionmaker = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        # Reads that need no transaction: no BEGIN and no ROLLBACK around their statements. On
+        # SQLite a read begins no transaction anyway (the driver begins one before a write),
+        # and switching a connection to autocommit and back at each checkout costs more than
+        # the read: there it is the ordinary session.
+        self.read_sessionmaker = (
+            async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+            )
+            if self.is_postgres
+            else self.sessionmaker
         )
 
         self._pool_size = pool_size
