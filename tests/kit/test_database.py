@@ -207,6 +207,9 @@ async def test_a_raw_statement_whose_server_goes_away_mid_query_is_a_503(suite):
     database = suite.feed.state.database
     running = asyncio.create_task(database.raw_fetch("SELECT pg_sleep(5), 'marker-57p01'"))
     async with database.engine.connect() as conn:
+        # Each look in a transaction of its own: within one, PostgreSQL shows the activity as
+        # it was at the first look (stats_fetch_consistency), before the statement started.
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         for _ in range(500):  # up to 10 s: the raw pool connects first, on a busy machine too
             found = (
                 await conn.execute(
