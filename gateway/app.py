@@ -156,15 +156,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if listener is not None:
         app.state.metrics_port = listener.port
     freeze_startup_objects()
-    warming = asyncio.create_task(source.warm_up(), name="gateway-openapi-warm-up")
+    warming = (
+        asyncio.create_task(source.warm_up(), name="gateway-openapi-warm-up")
+        if settings.openapi_warm_up
+        else None
+    )
     try:
         yield
     finally:
         if listener is not None:
             await listener.stop()
-        warming.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await warming
+        if warming is not None:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await warming
         limiter: RateLimiter | None = app.state.limiter
         if limiter is not None:
             await limiter.aclose()

@@ -109,6 +109,11 @@ class GatewaySettings(BaseProcessSettings):
     )
 
     openapi_cache_seconds: float = Field(default=60.0, ge=0)
+    openapi_warm_up: bool = Field(
+        default=True,
+        description="Learn the route templates (metrics labels) in the background from startup on; "
+        "off, they are learned when the document (GET /openapi.json) is first asked for.",
+    )
     docs_enabled: bool = True
     metrics_enabled: bool = True
     metrics_host: str = Field(

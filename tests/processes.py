@@ -79,6 +79,13 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+# For clients of the real processes: an idle connection is dropped after 2 s, before uvicorn's
+# keep-alive (5 s) closes it from the other end, so no request goes out on a socket the server
+# is closing at that very moment ("Server disconnected without sending a response"). The
+# gateway's upstream pools do the same (GATEWAY_UPSTREAM_KEEPALIVE_SECONDS).
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0)
+
+
 def free_port() -> int:
     (port,) = free_ports(1)
     return port

@@ -194,7 +194,9 @@ async def build_suite(urls: Mapping[str, str], **overrides: Any) -> AsyncIterato
             media_url="http://media",
             token_issuer=ISSUER,
             token_audience=AUDIENCE,
-            **overrides.get("gateway", {}),
+            # The warm-up would merge six documents two seconds into any longer test, seconds
+            # of CPU on this event loop that every service shares; tests ask for the document.
+            **{"openapi_warm_up": False, **overrides.get("gateway", {})},
         ),
         http_client=internal,
     )

@@ -35,7 +35,7 @@ import httpx
 from tests.clients import python_flow
 from tests.clients.generated import Generated, generate
 from tests.gateway.contract import _make_admin, _sign_in
-from tests.processes import ROOT, Running, launched
+from tests.processes import LIMITS, ROOT, Running, launched
 
 HERE = Path(__file__).resolve().parent
 WORK = ROOT / "var" / "clients"
@@ -158,7 +158,7 @@ def _check_typescript_types(spec: Path) -> None:
 
 def _integrator_token(base: str, admin_token: str) -> str:
     """An integrator client's token with the scim and webhooks scopes, as an HR system has."""
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, limits=LIMITS) as client:
         created = client.post(
             "/api/v1/admin/clients",
             json={"name": "HR (client flows)", "scopes": ["scim", "webhooks"]},

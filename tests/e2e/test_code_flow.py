@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.people import PASSWORD, Person, bearer, grant
 from tests.oauth_forms import AUTHORIZE, Pkce, authorize_query, form_for, returned, set_cookies, submission
-from tests.processes import Running, free_port, launched
+from tests.processes import LIMITS, Running, free_port, launched
 
 pytestmark = pytest.mark.e2e
 REDIRECT = "http://127.0.0.1/callback"  # registered; the app listens on a port of its own
@@ -76,7 +76,7 @@ def _exchange(client: httpx.Client, app_id: str, code: str, redirect_uri: str, p
 
 def test_a_browser_signs_in_to_two_apps_as_the_persona_it_chose_each_time(suite: Running) -> None:
     running = suite
-    with httpx.Client(base_url=running.url(), timeout=30) as client:
+    with httpx.Client(base_url=running.url(), timeout=30, limits=LIMITS) as client:
         admin, ada = Person(client, running, "root"), Person(client, running, "ada")
         grant(running, admin, "admin")
         board, wiki = _register_app(client, admin, "Team board"), _register_app(client, admin, "Wiki")
@@ -84,8 +84,8 @@ def test_a_browser_signs_in_to_two_apps_as_the_persona_it_chose_each_time(suite:
 
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     with (
-        httpx.Client(base_url=running.url(), timeout=30) as web,
-        httpx.Client(base_url=running.url(), timeout=30) as app,
+        httpx.Client(base_url=running.url(), timeout=30, limits=LIMITS) as web,
+        httpx.Client(base_url=running.url(), timeout=30, limits=LIMITS) as app,
     ):
         pkce = Pkce()
         query = authorize_query(board, redirect_uri, pkce)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.e2e.people import Headers, Person
 from tests.media.samples import jpeg_with_gps, pdf_bytes
-from tests.processes import Running, eventually
+from tests.processes import LIMITS, Running, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def _ready(client: httpx.Client, headers: Headers, media_id: str) -> dict[str, A
 
 
 def test_a_photo_and_a_pdf_on_a_post_are_read_by_another_member(running: Running) -> None:
-    with httpx.Client(base_url=running.url(), timeout=30) as client:
+    with httpx.Client(base_url=running.url(), timeout=30, limits=LIMITS) as client:
         author, reader = Person(client, running, "imogen"), Person(client, running, "pascal")
         pro = author.headers("professional")
         photo = _upload(client, pro, "site.jpg", jpeg_with_gps(), "image/jpeg")

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.people import Headers, Person, grant, ids, until
 from tests.helpers import CHARTER, unique
-from tests.processes import Running, eventually
+from tests.processes import LIMITS, Running, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ class Stream:
         fields: dict[str, str] = {}
         try:
             with (
-                httpx.Client(base_url=base, timeout=seconds + 5) as client,
+                httpx.Client(base_url=base, timeout=seconds + 5, limits=LIMITS) as client,
                 client.stream("GET", "/api/v1/stream", headers=headers) as resp,
             ):
                 assert resp.status_code == 200
@@ -66,7 +66,7 @@ def _resume(base: str, headers: Headers, last_event_id: str) -> list[str]:
 @pytest.mark.parametrize("context", ["professional", "personal"])
 def test_report_hide_appeal_revert_in_each_context(running: Running, context: str) -> None:
     base = running.url()
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, limits=LIMITS) as client:
         author, reader = Person(client, running, "ada"), Person(client, running, "bob")
         first, second = Person(client, running, "mod"), Person(client, running, "nia")
         grant(running, first, "moderator")

@@ -20,6 +20,7 @@ from tests.helpers import CHARTER, unique
 from tests.mailbox import Mailbox, confirm
 from tests.processes import (
     COMPONENTS,
+    LIMITS,
     ROOT,
     Process,
     Running,
@@ -54,7 +55,7 @@ def _person(client: httpx.Client, handle: str, token_for: Callable[[str], str]) 
 
 
 def test_slice_over_real_http(running):
-    with httpx.Client(base_url=running.url(), timeout=10) as client:
+    with httpx.Client(base_url=running.url(), timeout=10, limits=LIMITS) as client:
         assert client.get("/health/ready").status_code == 200
         ada, _ = _person(client, unique("ada"), running.token_for)
         bob, bob_id = _person(client, unique("bob"), running.token_for)
@@ -122,7 +123,7 @@ def stopped(tmp_path_factory: pytest.TempPathFactory) -> Running:
     what the tests read, so one start serves them all."""
     with (
         launched(tmp_path_factory.mktemp("stopped") / "var") as running,
-        httpx.Client(base_url=running.url(), timeout=10) as client,
+        httpx.Client(base_url=running.url(), timeout=10, limits=LIMITS) as client,
     ):
         _person(client, "ada", running.token_for)
     return running
@@ -182,7 +183,7 @@ def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
         try:
             identity = start("identity")
             wait_until_ready(identity, layout.url("identity"))
-            with httpx.Client(base_url=layout.url("identity"), timeout=10) as client:
+            with httpx.Client(base_url=layout.url("identity"), timeout=10, limits=LIMITS) as client:
                 _, ada_id = _person(client, "ada", mailed)
                 bob, _ = _person(client, "bob", mailed)
             identity.kill()
@@ -192,7 +193,7 @@ def test_event_survives_a_killed_publisher_and_a_down_subscriber(tmp_path):
             identity = start("identity")
             wait_until_ready(feed, layout.url("feed"))
             wait_until_ready(identity, layout.url("identity"))
-            with httpx.Client(base_url=layout.url("feed"), timeout=10) as client:
+            with httpx.Client(base_url=layout.url("feed"), timeout=10, limits=LIMITS) as client:
 
                 def ada_reached_feed():
                     return client.put(f"/api/v1/following/{ada_id}", headers=bob).status_code == 201

@@ -11,6 +11,7 @@ import pytest
 from launcher.topology import SERVICES
 from tests.helpers import auth, unique
 from tests.mailbox import confirm
+from tests.processes import LIMITS
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
@@ -33,7 +34,7 @@ def _listening_addresses(port: int) -> set[str]:
 def test_the_public_port_serves_no_metrics_and_no_redirect_to_a_service(running):
     metrics_port = running.metrics_port
     assert f"Metrics: http://127.0.0.1:{metrics_port}/metrics" in "".join(running.output)
-    with httpx.Client(base_url=running.url(), timeout=10) as client:
+    with httpx.Client(base_url=running.url(), timeout=10, limits=LIMITS) as client:
         assert client.get("/health/live").status_code == 200
         public = client.get("/metrics")
         assert public.status_code == 404
@@ -55,7 +56,7 @@ def test_a_moderation_path_with_a_trailing_slash_names_no_services_address(runni
     problems without a redirect to its own port."""
     handle = unique("ada")
     email = f"{handle}@agency.example"
-    with httpx.Client(base_url=running.url(), timeout=10) as client:
+    with httpx.Client(base_url=running.url(), timeout=10, limits=LIMITS) as client:
         body = {"email": email, "password": PASSWORD, "handle": handle, "display_name": "Ada"}
         assert client.post("/api/v1/accounts", json=body).status_code == 202
         confirm(client, running.token_for(handle), PASSWORD)

@@ -8,17 +8,17 @@ import pytest
 
 from tests.e2e.people import Person
 from tests.helpers import create_group, unique
-from tests.processes import Running
+from tests.processes import LIMITS, Running
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_a_group_takes_its_owners_post_the_moment_it_exists(running: Running) -> None:
-    with httpx.Client(base_url=running.url(), timeout=10) as client:
+    with httpx.Client(base_url=running.url(), timeout=10, limits=LIMITS) as client:
         ada = Person(client, running, "ada").headers("professional")
     token = ada["Authorization"].removeprefix("Bearer ")
     refused = []
-    async with httpx.AsyncClient(base_url=running.url(), timeout=10) as client:
+    async with httpx.AsyncClient(base_url=running.url(), timeout=10, limits=LIMITS) as client:
         for _ in range(20):
             group = await create_group(client, token, unique("rw"), visibility="closed")
             post = await client.post(

@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.people import Headers, Person, grant, ids, until
 from tests.helpers import unique
-from tests.processes import Running, eventually
+from tests.processes import LIMITS, Running, eventually
 
 pytestmark = pytest.mark.e2e
 RECORDS = "/api/v1/records"
@@ -85,7 +85,7 @@ def _feed_rows(running: Running, sql: str, *params: str) -> list[tuple[Any, ...]
 
 def test_a_matter_from_hold_to_export_to_release_to_disposition(fresh_running: Running) -> None:
     running = fresh_running
-    with httpx.Client(base_url=running.url(), timeout=30) as client:
+    with httpx.Client(base_url=running.url(), timeout=30, limits=LIMITS) as client:
         author, reader = Person(client, running, "ada"), Person(client, running, "bob")
         clerk, boss = Person(client, running, "rec"), Person(client, running, "adm")
         grant(running, clerk, "records")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.people import Headers, Person
 from tests.helpers import CHARTER, unique
-from tests.processes import Running, eventually
+from tests.processes import LIMITS, Running, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ def _found(client: httpx.Client, headers: Headers, q: str, kind: str) -> set[str
 
 
 def test_a_search_finds_by_stem_phrase_misspelling_and_purpose_in_its_context_only(running: Running) -> None:
-    with httpx.Client(base_url=running.url(), timeout=30) as client:
+    with httpx.Client(base_url=running.url(), timeout=30, limits=LIMITS) as client:
         author, reader = Person(client, running, "margret"), Person(client, running, "olive")
         pro = author.headers("professional")
         renamed = client.patch(

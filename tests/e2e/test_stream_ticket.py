@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.people import Person, until
-from tests.processes import Running, eventually
+from tests.processes import LIMITS, Running, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def _access_lines(running: Running, request_id: str) -> dict[str, dict[str, obje
 
 
 def test_a_ticket_opens_the_stream_through_the_gateway_once_and_no_log_holds_it(running: Running) -> None:
-    with httpx.Client(base_url=running.url(), timeout=30) as client:
+    with httpx.Client(base_url=running.url(), timeout=30, limits=LIMITS) as client:
         author, reader = Person(client, running, "aurora"), Person(client, running, "orson")
         pro = reader.headers("professional")
         followed = author.ids["professional"]

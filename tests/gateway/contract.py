@@ -35,7 +35,7 @@ from launcher.topology import Layout, environment
 from tests.conftest import PostgresDatabases
 from tests.gateway import hostile_probes
 from tests.mailbox import confirm, wait_for_logged_token
-from tests.processes import ROOT, Running, launched
+from tests.processes import LIMITS, ROOT, Running, launched
 
 PASSWORD = "correct horse battery staple"
 REPORTS = ROOT / "var" / "contract"
@@ -45,7 +45,7 @@ EMAIL = "contract@agency.example"
 
 
 def _sign_in(base: str, *, register: bool = True, output: list[str] | None = None) -> str:
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, limits=LIMITS) as client:
         email = EMAIL
         if register:
             resp = client.post(
@@ -106,7 +106,7 @@ def _staff_known(base: str, token: str) -> None:
     about a second behind), so that their operations are reached past the 403."""
     deadline = time.monotonic() + 60
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, limits=LIMITS) as client:
         for service, path in (
             ("moderation", "/api/v1/moderation/stats"),
             ("records", "/api/v1/records/policies"),
@@ -119,7 +119,7 @@ def _staff_known(base: str, token: str) -> None:
 
 def _scim_client_token(base: str, admin_token: str) -> str:
     """An integrator client with the scim scope, as an HR system would have."""
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, limits=LIMITS) as client:
         created = client.post(
             "/api/v1/admin/clients",
             json={"name": "HR (contract test)", "scopes": ["scim"]},

@@ -18,6 +18,7 @@ from gateway.routing import is_public, resolve
 from kit.errors import PROBLEM_SCHEMA
 from tests.helpers import auth, person
 from tests.processes import free_ports
+from tests.suite import build_suite
 
 
 async def _document(suite) -> dict[str, Any]:
@@ -444,3 +445,17 @@ async def test_the_warm_up_waits_quietly_for_a_service_and_warns_if_it_stays_awa
             ]
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("warm_up", [True, False])
+async def test_the_warm_up_runs_from_startup_only_when_asked(database_urls, warm_up):
+    """On by default (the gateway learns its route templates by itself); the in-process suite
+    turns it off, and the first request for the document merges instead."""
+
+    def warming() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "gateway-openapi-warm-up"]
+
+    async with build_suite(database_urls, gateway={"openapi_warm_up": warm_up}) as suite:
+        assert len(warming()) == warm_up
+        assert "x-unavailable-services" not in await _document(suite)
+    assert warming() == []
