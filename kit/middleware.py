@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.errors import PROBLEM_JSON, HTTPProblem, PayloadTooLarge
@@ -46,7 +45,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -56,28 +55,39 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Cache-Control", "no-store")
+                message["headers"] = _with_request_headers(message.get("headers", ()), request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             level = logging.DEBUG if scope["path"].startswith("/health/") else logging.INFO
-            access_log.log(
-                level,
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "caller": caller_fields(scope.get("state", {}).get("principal")),
-                },
-            )
+            if access_log.isEnabledFor(level):
+                access_log.log(
+                    level,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "caller": caller_fields(scope.get("state", {}).get("principal")),
+                    },
+                )
             request_id_var.reset(token)
+
+
+_SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
+
+
+def _with_request_headers(raw: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    """A response's headers with ``X-Request-ID`` set to ``request_id`` (any other one
+    dropped) and the security headers it does not set itself: one pass over the raw list."""
+    headers = [(k, v) for k, v in raw if k.lower() != b"x-request-id"]
+    present = {k.lower() for k, _ in headers}
+    headers.append((b"x-request-id", request_id.encode("latin-1")))
+    headers.extend(pair for pair in _SECURITY_HEADERS if pair[0] not in present)
+    return headers
 
 
 class BodyLimitMiddleware:

@@ -7,7 +7,7 @@ import json
 import httpx
 import jsonschema
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from kit.errors import (
     PROBLEM_BASE,
@@ -37,6 +37,12 @@ def _app() -> FastAPI:
     @app.post("/echo")
     async def echo(body: dict[str, int]) -> dict[str, int]:
         return body
+
+    @app.get("/cached")
+    async def cached() -> Response:
+        # a route that sets its own caching and (wrongly) its own request id
+        headers = {"Cache-Control": "max-age=60", "X-Request-ID": "from-the-route"}
+        return Response(b"{}", media_type="application/json", headers=headers)
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -182,3 +188,12 @@ async def test_request_id_is_echoed_when_sane_and_replaced_when_not(client):
 async def test_responses_carry_nosniff(client):
     resp = await client.get("/missing")
     assert resp.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_route_keeps_its_own_cache_control_but_not_its_own_request_id(client):
+    resp = await client.get("/cached", headers={"x-request-id": "abc-123"})
+    assert resp.headers.get_list("cache-control") == ["max-age=60"]
+    assert resp.headers.get_list("x-request-id") == ["abc-123"]
+    assert resp.headers.get_list("x-content-type-options") == ["nosniff"]
+    resp = await client.get("/missing")
+    assert resp.headers.get_list("cache-control") == ["no-store"]

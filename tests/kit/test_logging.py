@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 
+from kit.logging import JSONFormatter
 from tests.helpers import auth, login, register
 
 SECRET_PASSWORD = "a-very-distinctive-passphrase-4242"
@@ -41,3 +44,25 @@ async def test_the_access_log_names_the_persona_behind_a_token_last(capfd, suite
     refused = [e for e in entries if e.get("path") == "/api/v1/me" and e.get("status") == 401]
     assert refused
     assert all("persona_id" not in e for e in refused)
+
+
+def test_a_json_line_is_stamped_in_utc_whatever_the_local_zone(monkeypatch):
+    formatter = JSONFormatter("feed")
+    monkeypatch.setenv("TZ", "America/St_Johns")  # UTC-3:30 on this date: every field moves
+    time.tzset()
+    try:
+        stamps = []
+        for second, msecs in ((1765055573, 487), (1765055573, 900), (1765055574, 2), (1765141973, 250)):
+            record = logging.LogRecord("access", logging.INFO, "", 0, "request", None, None)
+            record.created, record.msecs = second + msecs / 1000, msecs
+            stamps.append(json.loads(formatter.format(record))["time"])
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    # each second's text made again when the second changes, the day too
+    assert stamps == [
+        "2025-12-06T21:12:53.487Z",
+        "2025-12-06T21:12:53.900Z",
+        "2025-12-06T21:12:54.002Z",
+        "2025-12-07T21:12:53.250Z",
+    ]
