@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,24 +94,14 @@ async def per_request_us(app: ASGIApp, requests: int) -> float:
     return (time.process_time() - started) / requests * 1e6
 
 
-def wrappers() -> dict[str, tuple[Callable[[], None], ASGIApp]]:
-    """Each measured app with what sets it up (the logging level)."""
-
-    def log_at(level: str) -> Callable[[], None]:
-        def setup() -> None:
-            configure_logging("bench", level)
-
-        return setup
-
-    def nothing() -> None:
-        return None
-
+def wrappers() -> dict[str, tuple[str, ASGIApp]]:
+    """Each measured app with the logging level it runs at."""
     metrics = HTTPMetrics(CollectorRegistry(auto_describe=True))
     return {
-        "app alone": (log_at("WARNING"), answer),
-        "access log at WARNING": (log_at("WARNING"), RequestContextMiddleware(answer)),
-        "access log at INFO": (log_at("INFO"), RequestContextMiddleware(answer)),
-        "metrics": (nothing, MetricsMiddleware(answer, metrics)),
+        "app alone": ("WARNING", answer),
+        "access log at WARNING": ("WARNING", RequestContextMiddleware(answer)),
+        "access log at INFO": ("INFO", RequestContextMiddleware(answer)),
+        "metrics": ("WARNING", MetricsMiddleware(answer, metrics)),
     }
 
 
@@ -121,8 +110,8 @@ async def measure(requests: int, rounds: int) -> dict[str, float]:
     samples: dict[str, list[float]] = {}
     apps = wrappers()
     for _ in range(rounds):  # interleaved, so that drift weighs on each alike
-        for name, (setup, app) in apps.items():
-            setup()
+        for name, (level, app) in apps.items():
+            configure_logging("bench", level)
             samples.setdefault(name, []).append(await per_request_us(app, requests))
     return {name: sorted(values)[len(values) // 2] for name, values in samples.items()}
 
