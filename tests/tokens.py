@@ -33,9 +33,7 @@ def claims(persona_id: str | None = None, **overrides: Any) -> dict[str, Any]:
 
 
 def sign(key: SigningKey, payload: dict[str, Any], *, kid: str | None = None, typ: str = "at+jwt") -> str:
-    return jwt.encode(
-        payload, key.private_pem.decode(), algorithm="RS256", headers={"kid": kid or key.kid, "typ": typ}
-    )
+    return jwt.encode(payload, key.signer, algorithm="RS256", headers={"kid": kid or key.kid, "typ": typ})
 
 
 def b64(data: bytes) -> str:

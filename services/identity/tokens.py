@@ -63,7 +63,7 @@ def mint_access_token(
     key = keys.active
     return jwt.encode(
         claims,
-        key.private_pem.decode(),
+        key.signer,
         algorithm="RS256",
         headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE},
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -239,14 +240,24 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The system's trusted certificates, loaded once per process (about 20 ms each time) and
+    shared by every delivery client: nothing changes a context once made."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport (request and error mapping) over a connection pool whose network
     backend is guarded; no proxy from the environment (the check would judge the proxy)."""
 
     def __init__(self, policy: AddressPolicy, *, verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(verify=verify, trust_env=False)
+        context = (
+            _default_tls() if verify is True else httpx.create_ssl_context(verify=verify, trust_env=False)
+        )
+        super().__init__(verify=context, trust_env=False)  # the pool it makes is replaced below
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

@@ -110,7 +110,7 @@ def create_app() -> FastAPI:
             "iat": now,
             "exp": now + 300,
         }
-        id_token = jwt.encode(claims, key.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid})
+        id_token = jwt.encode(claims, key.signer, algorithm="RS256", headers={"kid": key.kid})
         return JSONResponse({"access_token": "unused", "token_type": "Bearer", "id_token": id_token})
 
     return app

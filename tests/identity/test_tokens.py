@@ -231,7 +231,7 @@ def _id_token(**overrides) -> str:
         "exp": now + 300,
     } | overrides
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, SSO_KEY.private_pem.decode(), algorithm="RS256", headers={"kid": SSO_KEY.kid})
+    return jwt.encode(claims, SSO_KEY.signer, algorithm="RS256", headers={"kid": SSO_KEY.kid})
 
 
 async def test_single_sign_on_id_token_is_exchanged_for_our_tokens(database_urls):
@@ -313,3 +313,13 @@ async def test_tokens_of_an_upcoming_key_verify_everywhere_before_it_signs(suite
             assert (await suite.client.get(url, headers=auth(from_next_replica))).status_code == 200, url
     finally:
         suite.keys.upcoming.remove(upcoming)
+
+
+def test_a_signing_key_is_parsed_once_and_its_tokens_verify():
+    """Each access token is signed with the key object made the first time: given the PEM text,
+    python-jose would parse and check the RSA key again for every token (about 30 ms)."""
+    key = SigningKey.generate()
+    assert key.signer is key.signer
+    token = jwt.encode({"sub": "someone"}, key.signer, algorithm="RS256", headers={"kid": key.kid})
+    assert jwt.decode(token, key.public_jwk, algorithms=["RS256"]) == {"sub": "someone"}
+    assert jwt.get_unverified_header(token)["kid"] == key.kid

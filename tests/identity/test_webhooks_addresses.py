@@ -279,3 +279,24 @@ async def test_a_certificate_for_another_name_is_refused_although_the_address_wa
     ):
         with pytest.raises(httpx.ConnectError, match=r"(?i)certificate"):
             await client.post(f"https://hooks.example.test:{receiver.port}/hooks", content=b"{}")
+
+
+async def test_delivery_clients_share_one_trust_store_that_refuses_an_unknown_authority(tmp_path):
+    """Without a trust given, every delivery client verifies with the system's authorities,
+    loaded once per process: a certificate they did not issue is refused."""
+    cert_file, key_file = _certificate(tmp_path, "hooks.example.test")
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    settings = IdentitySettings(internal_token="unused", webhook_allowed_hosts=["hooks.example.test"])
+    shared = webhooks._default_tls()
+    assert shared is webhooks._default_tls()
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    async with (
+        TlsReceiver(cert_file, key_file) as receiver,
+        webhooks.delivery_client(settings, resolver=resolve) as client,
+    ):
+        with pytest.raises(httpx.ConnectError, match=r"(?i)certificate"):
+            await client.post(f"https://hooks.example.test:{receiver.port}/hooks", content=b"{}")
+    assert receiver.hosts == []
