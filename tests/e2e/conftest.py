@@ -20,12 +20,15 @@ from tests.processes import Running, launched
 # QUICK_PASSWORDS) a worker's tests sign in faster than the gateway's default 20 a minute
 # leaves room for: the limit is raised, not switched off (tests/gateway holds its rules).
 SIGN_INS = {"GATEWAY_RATE_LIMITS": json.dumps({"auth": {"per_address": 600}})}
+# A quiet stream says so after 1 s (15 s by default): a test that reads a stream's backlog stops
+# at that comment instead of waiting for a read timeout.
+QUIET_STREAMS = {"FEED_STREAM_HEARTBEAT_SECONDS": "1"}
 
 
 @pytest.fixture(scope="session")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """One suite for every test of the session that asks for it; never stopped by a test."""
-    with launched(tmp_path_factory.mktemp("shared") / "var", env=SIGN_INS) as suite:
+    with launched(tmp_path_factory.mktemp("shared") / "var", env={**SIGN_INS, **QUIET_STREAMS}) as suite:
         yield suite
     assert suite.process.returncode == 0, suite.tail(30)
 

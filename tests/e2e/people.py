@@ -85,8 +85,10 @@ def grant(running: Running, person: Person, role: str) -> None:
     person.refresh()
 
 
-def until(check: Callable[[], bool], what: str) -> None:
-    assert eventually(lambda: check() or None, timeout=60), what
+def until(check: Callable[[], bool], what: str | Callable[[], str]) -> None:
+    """Waits up to a minute for ``check``; ``what`` says what failed, or is called to say it
+    (only then: a message that reads the suite costs its requests)."""
+    assert eventually(lambda: check() or None, timeout=60), what() if callable(what) else what
 
 
 def ids(client: httpx.Client, path: str, headers: Headers, **params: str) -> set[str]:
