@@ -206,8 +206,10 @@ class Outbox:
         self.wakeup = asyncio.Event()
         self._listening = f"kit.outbox.wakes:{id(self)}"  # the session.info key of _wake_after_commit
 
-    def _wants(self, subscriber: Subscriber, event_type: str) -> bool:
-        return any(
+    def _wants(self, subscriber: Subscriber, event_type: str, data: Mapping[str, Any]) -> bool:
+        """Whether ``subscriber`` receives the event: its type matches one of the subscriber's
+        patterns, and its data carries every field the subscriber asks for (``only_with``)."""
+        return all(data.get(name) is not None for name in subscriber.only_with) and any(
             pattern == "*"
             or pattern == event_type
             or (pattern.endswith(".*") and event_type.startswith(pattern[:-1]))
@@ -247,7 +249,7 @@ class Outbox:
                 "next_attempt_at": now,
             }
             for s in self.subscribers
-            if self._wants(s, event_type)
+            if self._wants(s, event_type, data)
         ]
         if rows:
             await session.execute(insert(self.tables.delivery), rows)
@@ -297,9 +299,9 @@ class Outbox:
                 "attempt_count": 0,
                 "next_attempt_at": now,
             }
-            for seq, event_type in result.all()
+            for (seq, event_type), (_, _, data) in zip(result.all(), events, strict=True)
             for s in self.subscribers
-            if self._wants(s, event_type)
+            if self._wants(s, event_type, data)
         ]
         if deliveries:
             await session.execute(insert(self.tables.delivery), deliveries)

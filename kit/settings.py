@@ -12,6 +12,11 @@ class Subscriber(BaseSettings):
     name: str
     url: AnyHttpUrl
     event_types: list[str] = Field(default_factory=lambda: ["*"])
+    only_with: list[str] = Field(
+        default_factory=list,
+        description="Fields an event's data must carry, not null, for this subscriber to receive "
+        "it: groups keeps a history of group content only, so the feed sends it no other.",
+    )
 
 
 class BaseProcessSettings(BaseSettings):

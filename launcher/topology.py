@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 SERVICES = ("identity", "feed", "groups", "moderation", "records", "media")
 COMPONENTS = ("identity", "feed", "groups", "moderation", "records", "media", "gateway")
@@ -52,7 +54,17 @@ SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
         ("identity", ["group.*", "membership.*"]),
     ],
     "feed": [
-        ("groups", ["post.*", "comment.*", "reaction.*"]),
+        (
+            "groups",
+            [
+                "post.created",
+                "post.deleted",
+                "comment.created",
+                "comment.deleted",
+                "reaction.added",
+                "reaction.removed",
+            ],
+        ),
         ("moderation", ["internal.content.*"]),
         ("records", ["internal.records.*"]),
         ("media", ["post.deleted", "post.restored", "comment.deleted", "comment.restored"]),
@@ -87,6 +99,25 @@ SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
         ("records", ["internal.records.*"]),
     ],
 }
+
+# (publisher, subscriber) -> the fields an event's data must carry, not null, for the subscriber
+# to receive it (kit.settings.Subscriber.only_with). Groups keeps the history of its groups'
+# posts, comments and reactions, and nothing of content outside a group.
+ONLY_WITH: dict[tuple[str, str], list[str]] = {("feed", "groups"): ["group_id"]}
+
+
+def subscribers(publisher: str, url: Callable[[str], str]) -> list[dict[str, Any]]:
+    """``publisher``'s subscribers as its ``*_SUBSCRIBERS`` setting lists them, each reached at
+    ``url(name)``."""
+    return [
+        {
+            "name": name,
+            "url": url(name),
+            "event_types": types,
+            **({"only_with": ONLY_WITH[publisher, name]} if (publisher, name) in ONLY_WITH else {}),
+        }
+        for name, types in SUBSCRIPTIONS[publisher]
+    ]
 
 
 @dataclass(frozen=True)
@@ -134,10 +165,6 @@ def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[st
         env["GATEWAY_METRICS_PORT"] = str(layout.metrics_port)
     for service in SERVICES:
         prefix = service.upper()
-        subscribers = [
-            {"name": name, "url": layout.url(name), "event_types": types}
-            for name, types in SUBSCRIPTIONS[service]
-        ]
         env.update(
             {
                 f"{prefix}_HOST": layout.host,
@@ -145,7 +172,7 @@ def environment(layout: Layout, *, internal_token: str, var_dir: str) -> dict[st
                 f"{prefix}_INTERNAL_TOKEN": internal_token,
                 f"{prefix}_TOKEN_ISSUER": identity,
                 f"{prefix}_JWKS_URL": f"{identity}/.well-known/jwks.json",
-                f"{prefix}_SUBSCRIBERS": json.dumps(subscribers),
+                f"{prefix}_SUBSCRIBERS": json.dumps(subscribers(service, layout.url)),
                 f"{prefix}_DATABASE_URL": f"sqlite+aiosqlite:///{var_dir}/{service}.db",
             }
         )

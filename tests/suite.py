@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from kit.settings import Subscriber
-from launcher.topology import SUBSCRIPTIONS
+from launcher.topology import SUBSCRIPTIONS, subscribers
 from services.feed.app import create_app as create_feed
 from services.feed.settings import FeedSettings
 from services.groups.app import create_app as create_groups
@@ -40,11 +40,8 @@ _KEY = SigningKey.generate()  # one RSA key per test run: generating one costs ~
 # Who receives which events is the launcher's one definition; in process each service is
 # reached at http://<name>, the host HostRouter sends to its app.
 SUBSCRIBERS: dict[str, list[Subscriber]] = {
-    publisher: [
-        Subscriber(name=name, url=f"http://{name}", event_types=event_types)
-        for name, event_types in subscriptions
-    ]
-    for publisher, subscriptions in SUBSCRIPTIONS.items()
+    publisher: [Subscriber(**fields) for fields in subscribers(publisher, lambda name: f"http://{name}")]
+    for publisher in SUBSCRIPTIONS
 }
 
 

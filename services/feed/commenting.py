@@ -219,6 +219,9 @@ async def comment(
         if parent.parent_id is not None:
             raise Unprocessable("Replies go one level deep: reply to the top-level comment.")
     mentions = await resolve_mentions(session, body.body, author.context, author.persona_id)
+    # Read once and held to the end: the event's content names the author too, and a session
+    # keeps an object in its identity map only while something refers to it.
+    persona = await session.get(PersonaReplica, author.persona_id)
     comment_id = new_id()
     media = await attaching.attach(
         "comment", comment_id, author.persona_id, body.media_ids, post_id=post.id, group_id=post.group_id
@@ -245,7 +248,6 @@ async def comment(
         events.append(("comment.created", str(post.id), comment_event(made, post, content)))
     events.append(records.comment_text_record(made, post, "created", made.created_at))
     await outbox.publish_many(session, events)
-    persona = await session.get(PersonaReplica, author.persona_id)
     if not held:
         # Last before the commit: from this update on, the post's row is locked until the
         # transaction ends, and every other comment on the post waits for it.

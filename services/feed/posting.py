@@ -144,8 +144,7 @@ def _check_pin_time(pinned_until: datetime) -> None:
         )
 
 
-async def _render(session: AsyncSession, post: Post) -> PostPublic:
-    author = await session.get(PersonaReplica, post.author_id)
+def _render(post: Post, author: PersonaReplica | None) -> PostPublic:
     return post_public((post, author.handle if author else None, author.display_name if author else None, 0))
 
 
@@ -187,6 +186,9 @@ async def publish(
         pinned_until=body.pinned_until,
     )
     new_mentions = await _set_text(session, post, body.body, new=True)
+    # Read once and held to the end: the event's content names the author too, and a session
+    # keeps an object in its identity map only while something refers to it.
+    writer = await session.get(PersonaReplica, author.persona_id)
     session.add(post)
     held = held_by(post_text(post.body, post.links), await terms_of(session, post.context))
     events = []
@@ -200,7 +202,7 @@ async def publish(
     # A held post goes into the inboxes too (as they are built, ``inbox``): pages show it to
     # its author alone until it is released.
     await inbox.fan_out(session, post)
-    result = await _render(session, post)
+    result = _render(post, writer)
     return Created(result, f"/api/v1/posts/{post.id}", columns={"resource_id": post.id})
 
 

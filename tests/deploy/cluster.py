@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from launcher.topology import SERVICES, SUBSCRIPTIONS
+from launcher import topology
+from launcher.topology import SERVICES
 from services.identity.keys import KeyRing
 from tests.conftest import PostgresDatabases
 from tests.mailbox import token_in_log
@@ -94,10 +95,7 @@ def _service_env(
     other = (index + 1) % REPLICAS
     # Each replica sends its events to the other replica of each subscriber, so both replicas of
     # every consumer receive events, and identity's replicas verify each other's tokens.
-    subscribers = [
-        {"name": name, "url": f"http://127.0.0.1:{ports[name][other]}", "event_types": types}
-        for name, types in SUBSCRIPTIONS[service]
-    ]
+    subscribers = topology.subscribers(service, lambda name: f"http://127.0.0.1:{ports[name][other]}")
     env = {
         f"{prefix}_DATABASE_URL": urls[service],
         f"{prefix}_INTERNAL_TOKEN": TOKEN,

@@ -16,7 +16,7 @@ import yaml
 
 from gateway.settings import GatewaySettings
 from launcher.__main__ import uvicorn_command
-from launcher.topology import APPS, COMPONENTS, DEFAULT_PORTS, SERVICES, SUBSCRIPTIONS
+from launcher.topology import APPS, COMPONENTS, DEFAULT_PORTS, SERVICES, SUBSCRIPTIONS, subscribers
 from tests.processes import ROOT
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -33,8 +33,9 @@ def _render(overlay: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
-def _subscriptions(raw: str) -> list[tuple[str, list[str]]]:
-    return [(s["name"], s["event_types"]) for s in json.loads(raw)]
+def _subscriptions(raw: str) -> list[dict[str, Any]]:
+    """A ``*_SUBSCRIBERS`` setting without its URLs (the next test checks them)."""
+    return [{k: v for k, v in s.items() if k != "url"} for s in json.loads(raw)]
 
 
 @pytest.fixture(scope="module", params=["base", "overlays/production"])
@@ -89,8 +90,9 @@ def test_kubernetes_and_compose_subscriptions_are_the_launchers(manifests):
     compose_env = compose["services"]["feed"]["environment"]
     for service in SERVICES:
         key = f"{service.upper()}_SUBSCRIBERS"
-        assert _subscriptions(config[key]) == SUBSCRIPTIONS[service]
-        assert _subscriptions(compose_env[key]) == SUBSCRIPTIONS[service]
+        wanted = _subscriptions(json.dumps(subscribers(service, str)))
+        assert _subscriptions(config[key]) == wanted
+        assert _subscriptions(compose_env[key]) == wanted
     for service in SERVICES:
         key = f"{service.upper()}_SUBSCRIBERS"
         urls = {s["name"]: s["url"] for s in json.loads(config[key])}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.feed.support import (
     people,
     post,
     send_events,
+    statements,
     token_with_roles,
 )
 from tests.helpers import auth
@@ -357,3 +359,26 @@ async def test_deleting_a_post_leaves_no_copy_of_its_text(suite):
         assert (await session.execute(select(PostRevision))).all() == []
     history = await suite.client.get(f"{POSTS}/{created['id']}/history", headers=auth(ada))
     assert history.status_code == 404
+
+
+async def test_a_post_and_a_comment_read_their_authors_replica_once(suite):
+    """The answer and the event's content both name the author: one read of the replica each
+    write, not one for each (a session forgets an object nothing refers to any more)."""
+    (ada, _), (bob, _) = await people(suite, "ada", "bob")
+    for token in (ada, bob):  # each persona's first request checks it (cached after)
+        assert (await suite.client.get("/api/v1/timelines/home", headers=auth(token))).status_code == 200
+
+    def author_reads(seen: list[tuple[str, Any]]) -> int:
+        return sum(statement.lstrip().startswith("SELECT persona_replica.id") for statement, _ in seen)
+
+    with statements(suite) as seen:
+        made = await post(suite.client, ada, "Sharing the quarterly figures.")
+    assert made["author"]["handle"] == "ada"
+    assert author_reads(seen) == 1, [s for s, _ in seen]
+    with statements(suite) as seen:
+        resp = await suite.client.post(
+            f"/api/v1/posts/{made['id']}/comments", json={"body": "Thank you."}, headers=auth(bob)
+        )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["author"]["handle"] == "bob"
+    assert author_reads(seen) == 1, [s for s, _ in seen]

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 
 from kit.timeutil import utcnow
 from services.feed.models import PersonaReplica
+from services.feed.models import outbox_tables as feed_outbox
 from services.groups.models import PersonaReplica as GroupsPersonaReplica
 from services.identity.models import outbox_tables
 from tests.helpers import auth, login, register
@@ -279,3 +280,35 @@ async def test_the_relay_is_woken_when_the_change_commits_not_before(suite):
         await outbox.publish(session, "persona.updated", "x", {"a": 1})
         await session.commit()
         assert outbox.wakeup.is_set()
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["publish", "publish_many"])
+async def test_a_subscriber_receives_only_events_with_the_fields_it_asks_for(suite, many):
+    """Groups asks feed for content events that name a group (``only_with``): the same types
+    without one, or with it null, go to every other subscriber and not to groups."""
+    outbox = suite.feed.state.outbox
+    assert [s.only_with for s in outbox.subscribers if s.name == "groups"] == [["group_id"]]
+    events = [
+        ("comment.created", "a", {"id": "1", "group_id": str(uuid.uuid4())}),
+        ("comment.created", "b", {"id": "2", "group_id": None}),
+        ("reaction.added", "c", {"post_id": "3"}),
+    ]
+    async with suite.feed.state.database.sessionmaker() as session:
+        if many:
+            await outbox.publish_many(session, events)
+        else:
+            for event_type, subject, data in events:
+                await outbox.publish(session, event_type, subject, data)
+        await session.commit()
+    async with suite.feed.state.database.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(feed_outbox.event.c.subject, feed_outbox.delivery.c.subscriber)
+                .join(feed_outbox.delivery, feed_outbox.delivery.c.event_seq == feed_outbox.event.c.seq)
+                .order_by(feed_outbox.event.c.subject, feed_outbox.delivery.c.subscriber)
+            )
+        ).all()
+    by_event: dict[str, list[str]] = {}
+    for subject, subscriber in rows:
+        by_event.setdefault(subject, []).append(subscriber)
+    assert by_event == {"a": ["groups", "identity"], "b": ["identity"], "c": ["identity"]}
