@@ -102,7 +102,7 @@ SUBSCRIPTIONS: dict[str, list[tuple[str, list[str]]]] = {
 
 # (publisher, subscriber) -> the fields an event's data must carry, not null, for the subscriber
 # to receive it (kit.settings.Subscriber.only_with). Groups keeps the history of its groups'
-# posts, comments and reactions, and nothing of content outside a group.
+# posts, comments and reactions, and nothing of content outside a group (decision 0044).
 ONLY_WITH: dict[tuple[str, str], list[str]] = {("feed", "groups"): ["group_id"]}
 
 

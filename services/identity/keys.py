@@ -49,7 +49,8 @@ class SigningKey:
     @cached_property
     def signer(self) -> Key:
         """The key as python-jose signs with it, parsed once: given the PEM text, jose parses
-        and checks the RSA key again for every token, about 30 ms of CPU each time."""
+        and checks the RSA key again for every token, about 30 ms of CPU each time (decision
+        0044)."""
         return jwk.construct(self.private_pem.decode(), algorithm="RS256")
 
     @classmethod
