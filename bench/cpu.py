@@ -33,12 +33,18 @@ def parent_of(pid: int | str) -> int | None:
     return int(fields[1]) if fields else None  # field 4
 
 
-def process_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process (all its threads); 0 once it is gone."""
+def process_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU seconds of one process (all its threads); 0 once it is gone. With
+    ``reaped``, those of its children that ended and that it waited for too: the kernel adds
+    them to the parent's account then (PostgreSQL's server, for its autovacuum workers and the
+    backends that disconnected)."""
     fields = _stat(pid)
     if fields is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15)
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime (fields 16 and 17)
+    return ticks / TICKS
 
 
 def processes_named(name: str) -> list[int]:
@@ -93,8 +99,9 @@ class CPUMeter:
 
     ``processes`` maps a label to one pid; ``by_name`` maps a label to a command name whose
     processes are found again at each snapshot (PostgreSQL's backends come and go: those
-    present at the end count what they spent since the start; one that exited in between is
-    not counted)."""
+    present at the end count what they spent since the start, and one that ended in between
+    counts in its parent's, the server's, account of the children it waited for; so do the
+    autovacuum workers, which came under ``other`` before)."""
 
     def __init__(self, processes: Mapping[str, int], *, by_name: Mapping[str, str] | None = None) -> None:
         self.processes = dict(processes)
@@ -103,7 +110,7 @@ class CPUMeter:
     def snapshot(self) -> Snapshot:
         pids = {label: {pid: process_seconds(pid)} for label, pid in self.processes.items()}
         for label, name in self.by_name.items():
-            pids[label] = {pid: process_seconds(pid) for pid in processes_named(name)}
+            pids[label] = {pid: process_seconds(pid, reaped=True) for pid in processes_named(name)}
         busy, total = machine_busy_seconds()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return Snapshot(pids, children.ru_utime + children.ru_stime, busy, total)
@@ -118,6 +125,11 @@ class CPUMeter:
             label: sum(max(seconds - start.pids[label].get(pid, 0.0), 0.0) for pid, seconds in by_pid.items())
             for label, by_pid in end.pids.items()
         }
+        for label, by_pid in end.pids.items():
+            # One found by name at the start and gone by the end ended in between: its whole
+            # time is now in its parent's reaped account, the part before the start included.
+            before = sum(seconds for pid, seconds in start.pids[label].items() if pid not in by_pid)
+            spent[label] = max(spent[label] - before, 0.0)
         spent["wrk"] = end.children - start.children
         busy = end.busy - start.busy
         spent["other"] = max(busy - sum(spent.values()), 0.0)

@@ -27,6 +27,17 @@ BURN = (
     "time.sleep(30)\n"
 )
 SLEEP = "import time; print('ready', flush=True); time.sleep(30)"
+SLEEP_ON = "time.sleep(30)\n"
+# Once told, runs a burner (ended, not sleeping on) as its child and waits for it to end.
+REAPER = (
+    "import subprocess, sys, time\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "burn = {burn!r}\n"
+    "subprocess.run([sys.executable, '-c', burn], input=b'go\\n', stdout=subprocess.DEVNULL, check=True)\n"
+    "print('reaped', flush=True)\n"
+    "time.sleep(30)\n"
+)
 
 
 @pytest.fixture
@@ -75,6 +86,20 @@ def test_a_process_that_is_gone_counts_nothing():
     assert cpu.process_seconds(process.pid) == 0.0
 
 
+def test_a_parent_is_charged_with_the_children_it_waited_for_only_when_asked(spawn):
+    """PostgreSQL's autovacuum workers and ended backends: gone by the second snapshot, their
+    CPU is in the server's account of its reaped children."""
+    parent = spawn("-c", REAPER.format(burn=BURN.format(seconds=0.6).replace(SLEEP_ON, "")))
+    own, all_of_it = cpu.process_seconds(parent.pid), cpu.process_seconds(parent.pid, reaped=True)
+    assert parent.stdin is not None and parent.stdout is not None
+    parent.stdin.write(b"go\n")
+    parent.stdin.flush()
+    assert parent.stdout.readline() == b"reaped\n"
+    # The child's 0.6 s of burning (and its start-up) count only with ``reaped``.
+    assert cpu.process_seconds(parent.pid, reaped=True) - all_of_it >= 0.55
+    assert cpu.process_seconds(parent.pid) - own < 0.1
+
+
 def test_the_suites_processes_are_found_by_the_port_they_were_started_with(spawn):
     feed = spawn("-c", SLEEP, "--port", "18101")
     gateway = spawn("-c", SLEEP, "--host", "127.0.0.1", "--port", "18100")
@@ -102,3 +127,12 @@ def test_wrk_and_the_rest_of_the_machine_are_counted_apart():
     assert usage["ms_per_request"] == {"feed": 1.0, "postgres": 1.0, "wrk": 0.5, "other": 0.5}
     assert usage["total_ms_per_request"] == 3.0
     assert usage["machine_busy"] == 0.5
+
+
+def test_a_process_that_ended_during_the_run_counts_its_time_since_the_start_only():
+    """A PostgreSQL backend connected before the start and gone by the end: the server's
+    reaped account took its whole time (3.5 s), of which 3 s came before the start."""
+    start = cpu.Snapshot({"postgres": {1: 10.0, 20: 5.0, 22: 3.0}}, children=0.0, busy=100.0, total=400.0)
+    end = cpu.Snapshot({"postgres": {1: 13.5, 20: 5.25}}, children=0.0, busy=101.0, total=402.0)
+    usage = cpu.CPUMeter.per_request(start, end, requests=1000)
+    assert usage["ms_per_request"]["postgres"] == 0.75  # 0.25 s of 20 and 0.5 s of 22
