@@ -6,9 +6,11 @@ gauge and a histogram per request); the gateway adds its own counting the same w
 calls an ASGI app that answers at once, alone and wrapped in each, many times in one process,
 and prints the CPU each wrapper adds per request: the access log at INFO (a JSON line written
 to a file, as a service writes to its log) and at WARNING (the line built, not written: what
-``make bench`` runs with), and the metrics. Compared with the CPU a process spends on a whole
-request in the benchmark's results (``--per-request-ms``, by default the gateway's 0.89 ms for
-a home page), it says which share of each request they take: the target is under 5 %.
+``make bench`` runs with), and the metrics; and a FastAPI route with four dependencies that
+read ``app.state``, each a plain ``def`` (run on a worker thread) or an ``async def``.
+Compared with the CPU a process spends on a whole request in the benchmark's results
+(``--per-request-ms``, by default the gateway's 0.89 ms for a home page), it says which share
+of each request they take: the target is under 5 % for the log and the metrics.
 
 Standalone: no service, no database. Not a test: ``make bench`` does not run it; its output goes
 to ``bench/results/overhead.json`` (``--results``).
@@ -25,9 +27,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,6 +98,41 @@ async def per_request_us(app: ASGIApp, requests: int) -> float:
     return (time.process_time() - started) / requests * 1e6
 
 
+def _reader(index: int, *, plain: bool) -> Callable[[Request], Any]:
+    """A dependency that reads ``app.state``, as the services' do: a plain ``def`` (FastAPI
+    runs it on a worker thread) or an ``async def`` (run on the event loop)."""
+    if plain:
+
+        def read(request: Request) -> Any:
+            return request.app.state.settings
+
+    else:
+
+        async def read(request: Request) -> Any:  # type: ignore[misc]
+            return request.app.state.settings
+
+    read.__name__ = f"read_{index}"  # four dependencies, not one cached four times
+    return read
+
+
+def route(*, plain: bool) -> ASGIApp:
+    """A FastAPI route with four dependencies that read ``app.state``, as a write's has."""
+    app = FastAPI()
+    app.state.settings = object()
+    a, b, c, d = (_reader(i, plain=plain) for i in range(4))
+
+    @app.get("/api/v1/timelines/home")
+    async def home(
+        _a: Annotated[Any, Depends(a)],
+        _b: Annotated[Any, Depends(b)],
+        _c: Annotated[Any, Depends(c)],
+        _d: Annotated[Any, Depends(d)],
+    ) -> Response:
+        return Response(BODY, media_type="application/json")
+
+    return app
+
+
 def wrappers() -> dict[str, tuple[str, ASGIApp]]:
     """Each measured app with the logging level it runs at."""
     metrics = HTTPMetrics(CollectorRegistry(auto_describe=True))
@@ -102,6 +141,8 @@ def wrappers() -> dict[str, tuple[str, ASGIApp]]:
         "access log at WARNING": ("WARNING", RequestContextMiddleware(answer)),
         "access log at INFO": ("INFO", RequestContextMiddleware(answer)),
         "metrics": ("WARNING", MetricsMiddleware(answer, metrics)),
+        "route, 4 async dependencies": ("WARNING", route(plain=False)),
+        "route, 4 plain dependencies": ("WARNING", route(plain=True)),
     }
 
 

@@ -13,12 +13,12 @@ from gateway.openapi import OpenAPISource
 from gateway.upstream import Upstreams
 
 
-def upstreams(request: Request) -> Upstreams:
+async def upstreams(request: Request) -> Upstreams:
     found: Upstreams = request.app.state.upstreams
     return found
 
 
-def openapi_source(request: Request) -> OpenAPISource:
+async def openapi_source(request: Request) -> OpenAPISource:
     found: OpenAPISource = request.app.state.openapi
     return found
 

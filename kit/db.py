@@ -320,7 +320,13 @@ SessionDep = Annotated[AsyncSession, Depends(_session)]
 # A session for a route that only reads: each statement on its own (autocommit), without the
 # round trips of BEGIN and ROLLBACK around them.
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
-DatabaseDep = Annotated[Database, Depends(database_of)]
+
+
+async def _database(request: Request) -> Database:
+    return database_of(request)
+
+
+DatabaseDep = Annotated[Database, Depends(_database)]
 
 
 async def upsert(

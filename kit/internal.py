@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from kit.errors import Unauthorized
 
 
-def require_service_token(request: Request) -> None:
+async def require_service_token(request: Request) -> None:
     """Refuses (401) a request that does not carry the deployment's internal token. The
     comparison takes the same time whatever the token."""
     expected: str = request.app.state.settings.internal_token.get_secret_value()

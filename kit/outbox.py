@@ -739,7 +739,7 @@ def handler_outbox(session: AsyncSession) -> Outbox:
     return outbox
 
 
-def _outbox(request: Request) -> Outbox:
+async def _outbox(request: Request) -> Outbox:
     outbox: Outbox = request.app.state.outbox
     return outbox
 

@@ -47,10 +47,14 @@ def settings_of(request: Request) -> FeedSettings:
     return settings
 
 
-SettingsDep = Annotated[FeedSettings, Depends(settings_of)]
+async def _settings(request: Request) -> FeedSettings:
+    return settings_of(request)
 
 
-def _attaching(request: Request, settings: SettingsDep) -> Attaching:
+SettingsDep = Annotated[FeedSettings, Depends(_settings)]
+
+
+async def _attaching(request: Request, settings: SettingsDep) -> Attaching:
     """A create's attachments: the calls to media through the app's HTTP client (in the test
     suite, the one that reaches every app in process)."""
     client: httpx.AsyncClient = request.app.state.http_client
@@ -60,7 +64,7 @@ def _attaching(request: Request, settings: SettingsDep) -> Attaching:
 AttachingDep = Annotated[Attaching, Depends(_attaching)]
 
 
-def _groups(request: Request, settings: SettingsDep) -> Groups:
+async def _groups(request: Request, settings: SettingsDep) -> Groups:
     """Feed's question to groups when its replicas miss a group or a membership
     (``replicas``), through the app's HTTP client."""
     client: httpx.AsyncClient = request.app.state.http_client
@@ -70,7 +74,7 @@ def _groups(request: Request, settings: SettingsDep) -> Groups:
 GroupsDep = Annotated[Groups, Depends(_groups)]
 
 
-def _stream_slots(request: Request, settings: SettingsDep) -> StreamSlots:
+async def _stream_slots(request: Request, settings: SettingsDep) -> StreamSlots:
     return stream_slots(request.app, settings.stream_max_per_persona)
 
 

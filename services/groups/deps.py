@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def _settings(request: Request) -> GroupsSettings:
+async def _settings(request: Request) -> GroupsSettings:
     settings: GroupsSettings = request.app.state.settings
     return settings
 
@@ -39,7 +39,7 @@ def _settings(request: Request) -> GroupsSettings:
 SettingsDep = Annotated[GroupsSettings, Depends(_settings)]
 
 
-def _media(request: Request) -> Media:
+async def _media(request: Request) -> Media:
     """The calls to media (decision 0036), through the app's HTTP client."""
     settings: GroupsSettings = request.app.state.settings
     client: httpx.AsyncClient = request.app.state.http_client

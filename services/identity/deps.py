@@ -52,22 +52,22 @@ __all__ = [
 ]
 
 
-def _settings(request: Request) -> IdentitySettings:
+async def _settings(request: Request) -> IdentitySettings:
     settings: IdentitySettings = request.app.state.settings
     return settings
 
 
-def _keys(request: Request) -> KeyRing:
+async def _keys(request: Request) -> KeyRing:
     keys: KeyRing = request.app.state.keys
     return keys
 
 
-def _passwords(request: Request) -> Passwords:
+async def _passwords(request: Request) -> Passwords:
     passwords: Passwords = request.app.state.passwords
     return passwords
 
 
-def _mailer(request: Request) -> Mailer:
+async def _mailer(request: Request) -> Mailer:
     mailer: Mailer = request.app.state.mailer
     return mailer
 
@@ -78,7 +78,7 @@ async def _external_provider(request: Request) -> ExternalProvider | None:
     return provider
 
 
-def _media(request: Request) -> Media:
+async def _media(request: Request) -> Media:
     """The calls to media (decision 0036), through the app's HTTP client."""
     settings: IdentitySettings = request.app.state.settings
     client: httpx.AsyncClient = request.app.state.http_client

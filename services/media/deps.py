@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-def _settings(request: Request) -> MediaSettings:
+async def _settings(request: Request) -> MediaSettings:
     settings: MediaSettings = request.app.state.settings
     return settings
 
@@ -58,7 +58,7 @@ def _settings(request: Request) -> MediaSettings:
 SettingsDep = Annotated[MediaSettings, Depends(_settings)]
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -66,7 +66,7 @@ def _database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(_database)]
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 
@@ -74,7 +74,7 @@ def _storage(request: Request) -> Storage:
 StorageDep = Annotated[Storage, Depends(_storage)]
 
 
-def _http(request: Request) -> httpx.AsyncClient:
+async def _http(request: Request) -> httpx.AsyncClient:
     """The app's one HTTP client, for the owners' visibility answers."""
     client: httpx.AsyncClient = request.app.state.http_client
     return client
@@ -83,7 +83,7 @@ def _http(request: Request) -> httpx.AsyncClient:
 HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
 
 
-def _signing_key(settings: SettingsDep) -> bytes:
+async def _signing_key(settings: SettingsDep) -> bytes:
     return links.signing_key(settings)
 
 
@@ -131,9 +131,9 @@ async def upload_of(request: Request) -> Upload:
     caller = await current_persona(await current_principal(request))
     return Upload(
         caller=caller,
-        database=_database(request),
-        storage=_storage(request),
-        settings=_settings(request),
+        database=await _database(request),
+        storage=await _storage(request),
+        settings=await _settings(request),
         content_type=request.headers.get("content-type"),
         content_length=request.headers.get("content-length"),
         chunks=_chunks(request),

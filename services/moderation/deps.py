@@ -41,7 +41,7 @@ __all__ = [
 NOTICES_STATUSES = ("active", "suspended")
 
 
-def _settings(request: Request) -> ModerationSettings:
+async def _settings(request: Request) -> ModerationSettings:
     settings: ModerationSettings = request.app.state.settings
     return settings
 
@@ -49,7 +49,7 @@ def _settings(request: Request) -> ModerationSettings:
 SettingsDep = Annotated[ModerationSettings, Depends(_settings)]
 
 
-def _lookup(request: Request, settings: SettingsDep) -> Lookup:
+async def _lookup(request: Request, settings: SettingsDep) -> Lookup:
     """The calls to the content's owners, through the app's one HTTP client."""
     return Lookup(request.app.state.http_client, settings)
 

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def _settings(request: Request) -> RecordsSettings:
+async def _settings(request: Request) -> RecordsSettings:
     settings: RecordsSettings = request.app.state.settings
     return settings
 
@@ -39,7 +39,7 @@ def _settings(request: Request) -> RecordsSettings:
 SettingsDep = Annotated[RecordsSettings, Depends(_settings)]
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     """The database itself, for work that opens sessions of its own (a disposition run)."""
     database: Database = request.app.state.database
     return database
@@ -48,7 +48,7 @@ def _database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(_database)]
 
 
-def _runs(request: Request) -> Runs:
+async def _runs(request: Request) -> Runs:
     """The officers' disposition runs going on in this process."""
     runs: Runs = request.app.state.disposition_runs
     return runs
@@ -57,7 +57,7 @@ def _runs(request: Request) -> Runs:
 RunsDep = Annotated[Runs, Depends(_runs)]
 
 
-def _http(request: Request) -> httpx.AsyncClient:
+async def _http(request: Request) -> httpx.AsyncClient:
     """The app's one HTTP client, for the calls to identity and feed."""
     client: httpx.AsyncClient = request.app.state.http_client
     return client
@@ -66,7 +66,7 @@ def _http(request: Request) -> httpx.AsyncClient:
 HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
 
 
-def _identity(client: HttpDep, settings: SettingsDep) -> Identity:
+async def _identity(client: HttpDep, settings: SettingsDep) -> Identity:
     return Identity(client, settings)
 
 
