@@ -192,6 +192,10 @@ class Consumer(Generic[M]):
 
     model: type[M]
     handle: Callable[[AsyncSession, M], Awaitable[None]]
+    # True when applying the event again changes nothing (whatever the handler writes is keyed
+    # by the event's id): the receiver then keeps no record of having applied it, and an event
+    # whose consumers are all such costs no write where they find nothing to do.
+    idempotent: bool = False
 
 
 # What a service's event handlers map each event type (or "*") to.
@@ -682,8 +686,12 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
             try:
                 async with database.sessionmaker() as session, session.begin():
                     # Recording the event first claims it: a concurrent delivery of the same
-                    # event waits on this row, then finds it there and applies nothing.
-                    if envelope is not None and not await _first_time(session, tables, envelope.id):
+                    # event waits on this row, then finds it there and applies nothing. Events
+                    # whose every consumer is idempotent need no such record.
+                    once = envelope is not None and (
+                        checked.error is not None or recorded(handlers, envelope.type)
+                    )
+                    if once and envelope is not None and not await _first_time(session, tables, envelope.id):
                         continue
                     if checked.error is not None:
                         await session.execute(insert(tables.dead_letter).values(**_dead_letter(checked)))
@@ -704,6 +712,13 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
         return {"received": len(batch.events), "applied": applied}
 
     return router
+
+
+def recorded(handlers: Mapping[str, EventHandler], event_type: str) -> bool:
+    """Whether a receiver with ``handlers`` records an event of ``event_type`` as processed
+    (``processed_event``): when any of the consumers it applies is not idempotent."""
+    consumers = [c for c in (handlers.get(event_type), handlers.get("*")) if c is not None]
+    return any(not c.idempotent for c in consumers)
 
 
 def _report_dead_letter(request: Request, checked: _Checked) -> None:

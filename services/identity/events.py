@@ -127,6 +127,7 @@ handlers: dict[str, EventHandler] = {
     "internal.moderation.audit": Consumer(Event[ModerationAudit], on_moderation_audit),
     "internal.records.dispose": Consumer(Event[RecordsDispose], on_records_dispose),
     "internal.media.updated": Consumer(Event[MediaUpdated], on_media_updated),
-    # after each type's own handler: every event, for the webhooks that want it
-    "*": Consumer(EventIn, webhooks.enqueue),
+    # After each type's own handler: every event, for the webhooks that want it. Idempotent:
+    # its deliveries are keyed by endpoint and event id (webhooks.enqueue).
+    "*": Consumer(EventIn, webhooks.enqueue, idempotent=True),
 }

@@ -220,13 +220,14 @@ class State:
         return classes.klass(self.kind, self.context, audience=self.audience, group_id=self.group_id)
 
 
-async def keep(session: AsyncSession, state: State, text: Text | None) -> bool:
+async def keep(session: AsyncSession, state: State, text: Text | None) -> Item | None:
     """Appends the version ``state`` and ``text`` describe to the item (created on first
-    sight); returns False, writing nothing, for a change the item has already."""
+    sight) and returns the item; returns None, writing nothing, for a change the item has
+    already."""
     at = as_utc(state.at)
     item = await session.get(Item, state.id, with_for_update=True)
     if item is not None and await _has_version(session, item.id, at, state.change):
-        return False
+        return None
     if item is None:
         item = await _new_item(session, state)
         session.add(item)
@@ -247,7 +248,7 @@ async def keep(session: AsyncSession, state: State, text: Text | None) -> bool:
             at=at,
         )
     )
-    return True
+    return item
 
 
 async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, change: str) -> bool:
@@ -324,8 +325,9 @@ async def on_post(session: AsyncSession, event: IdEvent[PostRecorded]) -> None:
     text = None
     if data.body is not None:
         text = Text(data.body, list(data.links), [str(m) for m in data.mentions], list(data.tags))
-    await keep(session, state, text)
-    await _media_follow(session, data.id)
+    item = await keep(session, state, text)
+    if item is not None:
+        await _media_follow(session, data.id, item.klass)
 
 
 async def on_comment(session: AsyncSession, event: IdEvent[CommentRecorded]) -> None:
@@ -345,7 +347,7 @@ async def on_comment(session: AsyncSession, event: IdEvent[CommentRecorded]) -> 
         moderation=data.moderation,
     )
     text = Text(data.body, mentions=[str(m) for m in data.mentions]) if data.body is not None else None
-    if await keep(session, state, text) and text is not None:
+    if await keep(session, state, text) is not None and text is not None:
         await _bump(session, data.post_id, data.at)
 
 
@@ -368,7 +370,7 @@ async def on_reaction(session: AsyncSession, event: IdEvent[ReactionRecorded]) -
         reaction=data.kind,
         deleted_at=data.at if data.change == "removed" else None,
     )
-    if await keep(session, state, None) and data.change == "added":
+    if await keep(session, state, None) is not None and data.change == "added":
         await _bump(session, data.post_id, data.at)
 
 
@@ -467,11 +469,9 @@ async def _post_klass(session: AsyncSession, post_id: uuid.UUID) -> str | None:
     return klass
 
 
-async def _media_follow(session: AsyncSession, post_id: uuid.UUID) -> None:
-    """The media hanging from a post (its own and its comments') take the post's class."""
-    klass = await _post_klass(session, post_id)
-    if klass is None:
-        return
+async def _media_follow(session: AsyncSession, post_id: uuid.UUID, klass: str) -> None:
+    """The media hanging from a post (its own and its comments') take the post's class
+    (``klass``: the one the post's item has now, just written)."""
     await session.execute(
         update(MediaRecord)
         .where(col(MediaRecord.post_id) == post_id, col(MediaRecord.klass) != klass)

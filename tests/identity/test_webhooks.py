@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from standardwebhooks import Webhook
 
+from kit.outbox import recorded
+from services.identity.events import handlers
 from services.identity.models import WebhookDelivery
 from tests.helpers import admin, auth, create_group, person, with_personal
 from tests.processes import Process, free_port
@@ -284,3 +286,49 @@ async def test_an_event_type_pattern_names_a_type_or_a_family_at_any_level(suite
     body = {"url": "https://hooks.example.org/x", "event_types": [pattern]}
     resp = await suite.client.post("/api/v1/webhooks", json=body, headers=auth(token))
     assert resp.status_code == status, resp.text
+
+
+async def test_an_event_only_webhooks_want_is_enqueued_once_and_not_recorded(hooks_suite, receiver):
+    """Identity applies feed's post events only for its webhooks, whose deliveries are keyed by
+    endpoint and event: applying one again adds nothing, so no processed-event row is kept for
+    it (``kit.outbox.recorded``); events with a handler of their own still leave one."""
+    suite = hooks_suite
+    await _register(suite, receiver.url)
+    token, _ = await person(suite.client, "ada")
+    await suite.deliver()
+    post = (await suite.client.post("/api/v1/posts", json={"body": "Hello"}, headers=auth(token))).json()
+    await suite.deliver()
+    tables = suite.feed.state.outbox.tables
+    async with suite.feed.state.database.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(tables.event).where(
+                    tables.event.c.type == "post.created", tables.event.c.subject == post["id"]
+                )
+            )
+        ).one()
+    event = {
+        "id": str(row.id),
+        "type": row.type,
+        "source": "feed",
+        "subject": row.subject,
+        "time": row.occurred_at.isoformat(),
+        "data": json.loads(row.data),
+    }
+    secret = suite.identity.state.settings.internal_token.get_secret_value()
+    again = await suite.client.post(
+        "http://identity/internal/events", json={"events": [event]}, headers=auth(secret)
+    )
+    assert again.status_code == 200, again.text
+    processed = suite.identity.state.outbox.tables.processed
+    async with suite.identity.state.database.sessionmaker() as session:
+        deliveries = await session.scalar(
+            select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.event_id == row.id)
+        )
+        kept = await session.scalar(
+            select(func.count()).select_from(processed).where(processed.c.id == row.id)
+        )
+    assert deliveries == 1
+    assert kept == 0
+    assert not recorded(handlers, "post.created")
+    assert recorded(handlers, "moderation.persona.suspended")  # a handler of its own as well

@@ -248,3 +248,26 @@ async def test_a_group_keeps_its_charter_history_and_its_membership_history(suit
         ("removed", "moderator"),
     ]
     assert memberships[0].id == uuid.UUID(added) and memberships[2].at == T0 + timedelta(hours=2)
+
+
+async def test_a_new_post_is_kept_without_reading_back_what_it_wrote(suite):
+    """A post's item and version are written, and its media (any that came first) take its
+    class, without reading that class back from the item just written."""
+    from sqlalchemy import event as sql_event
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    engine = suite.records.state.database.engine.sync_engine
+    sql_event.listen(engine, "before_cursor_execute", record)
+    try:
+        post_id = uuid.uuid4()
+        data = post_data(post_id, uuid.uuid4(), "created", T0, body="Hi")
+        await send(suite, "internal.records.post", str(post_id), data)
+    finally:
+        sql_event.remove(engine, "before_cursor_execute", record)
+    assert any(s.startswith("UPDATE media_record SET klass") for s in seen), seen
+    assert not any(s.startswith("SELECT item.klass") for s in seen), seen
+    assert (await _item(suite, post_id)).klass == "organisation_posts"
