@@ -76,10 +76,11 @@ def test_requests_go_at_the_rate_and_wait_no_answer(server: str) -> None:
     assert figure["requests"] == 40 and figure["errors"] == 0
     # Each request took the server's 50 ms at least, counted from when it was due.
     assert figure["p50_ms"] >= 50 and figure["max_ms"] >= figure["p99_ms"] >= figure["p50_ms"]
-    # Open loop: the requests were sent every 25 ms, not one after another's answer (which
-    # would take 40 x 50 ms = 2 s).
+    # Open loop: the requests were sent every 25 ms (0.975 s from first to last), not one
+    # after another's answer, which would take 40 x 50 ms = 2 s at least. The margin is for a
+    # busy machine (1.54 s seen with the rest of the tests running beside it).
     span = _Slow.seen[-1] - _Slow.seen[0]
-    assert 0.8 <= span < 1.5, span
+    assert 0.8 <= span < 1.9, span
 
 
 def test_answers_that_are_not_2xx_are_errors(server: str) -> None:
