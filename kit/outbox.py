@@ -193,8 +193,9 @@ class Consumer(Generic[M]):
     model: type[M]
     handle: Callable[[AsyncSession, M], Awaitable[None]]
     # True when applying the event again changes nothing (whatever the handler writes is keyed
-    # by the event's id): the receiver then keeps no record of having applied it, and an event
-    # whose consumers are all such costs no write where they find nothing to do.
+    # by the event's id, or by the change it describes): the receiver then keeps no record of
+    # having applied it, and an event whose consumers are all such costs no write where they
+    # find nothing to do.
     idempotent: bool = False
 
 

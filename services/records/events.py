@@ -356,13 +356,12 @@ async def on_reaction(session: AsyncSession, event: IdEvent[ReactionRecorded]) -
     and adding it again clears that."""
     data = event.data
     item_id = classes.reaction_id(data.post_id, data.persona_id, data.kind)
-    known = await session.scalar(select(col(Item.created_at)).where(col(Item.id) == item_id))
     state = State(
         id=item_id,
         kind="reaction",
         context=data.context,
         author_id=data.persona_id,
-        created_at=known if known is not None else data.at,
+        created_at=data.at,  # read only when the item is new: its first addition (or removal)
         change=data.change,
         at=data.at,
         group_id=data.group_id,
@@ -555,6 +554,8 @@ handlers: dict[str, EventHandler] = {
     "persona.deactivated": persona_changed,
     "persona.erased": Consumer(IdEvent[PersonaErased], on_persona_erased),
     "internal.staff.updated": Consumer(IdEvent[StaffUpdated], on_staff_updated),
+    # Not marked idempotent, though a change an item already has adds nothing (``keep``): two
+    # deliveries of a new item's event at once would both insert it, and one would fail.
     "internal.records.post": Consumer(IdEvent[PostRecorded], on_post),
     "internal.records.comment": Consumer(IdEvent[CommentRecorded], on_comment),
     "internal.records.reaction": Consumer(IdEvent[ReactionRecorded], on_reaction),

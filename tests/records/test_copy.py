@@ -4,6 +4,7 @@ membership history, and events delivered twice, late or out of order."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -250,9 +251,10 @@ async def test_a_group_keeps_its_charter_history_and_its_membership_history(suit
     assert memberships[0].id == uuid.UUID(added) and memberships[2].at == T0 + timedelta(hours=2)
 
 
-async def test_a_new_post_is_kept_without_reading_back_what_it_wrote(suite):
+async def test_content_is_kept_without_reading_back_what_it_wrote(suite):
     """A post's item and version are written, and its media (any that came first) take its
-    class, without reading that class back from the item just written."""
+    class, without reading that class back from the item just written; and a reaction reads
+    its item once."""
     from sqlalchemy import event as sql_event
 
     seen: list[str] = []
@@ -261,13 +263,31 @@ async def test_a_new_post_is_kept_without_reading_back_what_it_wrote(suite):
         seen.append(" ".join(statement.split()))
 
     engine = suite.records.state.database.engine.sync_engine
+    post_id, author = uuid.uuid4(), uuid.uuid4()
     sql_event.listen(engine, "before_cursor_execute", record)
     try:
-        post_id = uuid.uuid4()
-        data = post_data(post_id, uuid.uuid4(), "created", T0, body="Hi")
+        data = post_data(post_id, author, "created", T0, body="Hi")
         await send(suite, "internal.records.post", str(post_id), data)
+        posted = list(seen)
+        seen.clear()
+        reaction = reaction_data(post_id, uuid.uuid4(), "added", T0 + timedelta(minutes=1))
+        await send(suite, "internal.records.reaction", str(post_id), reaction)
     finally:
         sql_event.remove(engine, "before_cursor_execute", record)
-    assert any(s.startswith("UPDATE media_record SET klass") for s in seen), seen
-    assert not any(s.startswith("SELECT item.klass") for s in seen), seen
+    assert any(s.startswith("UPDATE media_record SET klass") for s in posted), posted
+    assert not any(s.startswith("SELECT item.klass") for s in posted), posted
+    assert sum(s.startswith("SELECT item.") for s in seen) == 1, seen
     assert (await _item(suite, post_id)).klass == "organisation_posts"
+
+
+async def test_a_new_items_event_delivered_four_times_at_once_is_kept_once(suite):
+    """Concurrent deliveries of one event (a retry racing a slow first attempt) wait on the
+    first one's claim and apply nothing: no failed delivery, one version."""
+    post_id = uuid.uuid4()
+    data = post_data(post_id, uuid.uuid4(), "created", T0, body="Once")
+    event_id = str(uuid.uuid4())
+    answers = await asyncio.gather(
+        *(send(suite, "internal.records.post", str(post_id), data, event_id=event_id) for _ in range(4))
+    )
+    assert sum(answer["applied"] for answer in answers) == 1, answers
+    assert len(await _versions(suite, post_id)) == 1
