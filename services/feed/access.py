@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -79,3 +80,27 @@ async def may_moderate(session: AsyncSession, caller: Principal, post: Post) -> 
         return True
     assert caller.persona_id is not None
     return await group_role(session, caller.persona_id, post.group_id) in ("owner", "moderator")
+
+
+async def group_and_member(
+    session: AsyncSession, persona_id: uuid.UUID, group_id: uuid.UUID, *, share: bool = False
+) -> tuple[GroupReplica | None, MembershipReplica | None]:
+    """Feed's replica of a group and of ``persona_id``'s membership of it, in one statement,
+    read afresh (``Groups.catch_up`` may just have changed them). ``share``: the group's row
+    stays locked, shared, until the transaction ends."""
+    query = (
+        select(GroupReplica, MembershipReplica)
+        .outerjoin(
+            MembershipReplica,
+            and_(
+                col(MembershipReplica.group_id) == col(GroupReplica.id),
+                col(MembershipReplica.persona_id) == persona_id,
+            ),
+        )
+        .where(col(GroupReplica.id) == group_id)
+        .execution_options(populate_existing=True)
+    )
+    if share:
+        query = query.with_for_update(read=True, of=GroupReplica)
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row is not None else (None, None)

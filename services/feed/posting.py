@@ -27,7 +27,7 @@ from kit.ids import new_id
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.feed import inbox, records
-from services.feed.access import can_announce, ensure_writable, may_moderate, visible_post
+from services.feed.access import can_announce, ensure_writable, group_and_member, may_moderate, visible_post
 from services.feed.attachments import Attaching
 from services.feed.content import (
     edited_language,
@@ -129,11 +129,8 @@ async def _group_and_member(
 ) -> tuple[GroupReplica | None, MembershipReplica | None]:
     assert author.persona_id is not None
     # Shared until the post commits, so that the group's deletion (events.on_group_deleted)
-    # waits for the post and removes it too. Read afresh: ``Groups.catch_up`` may have
-    # changed them.
-    group = await session.get(GroupReplica, group_id, with_for_update={"read": True}, populate_existing=True)
-    member = await session.get(MembershipReplica, (author.persona_id, group_id), populate_existing=True)
-    return group, member
+    # waits for the post and removes it too.
+    return await group_and_member(session, author.persona_id, group_id, share=True)
 
 
 def _check_pin_time(pinned_until: datetime) -> None:

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from domain.principal import Principal
 from kit.errors import NotFound
 from kit.pagination import decode_id_cursor
-from services.feed.access import visible_post
+from services.feed.access import group_and_member, visible_post
 from services.feed.content import tag_name
 from services.feed.listing import Listing, by_id
 from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post, PostRevision, PostTag
@@ -125,9 +125,8 @@ async def in_group(
 async def _group_and_member(
     session: AsyncSession, reader: Principal, group_id: uuid.UUID
 ) -> tuple[GroupReplica | None, MembershipReplica | None]:
-    group = await session.get(GroupReplica, group_id, populate_existing=True)
-    member = await session.get(MembershipReplica, (reader.persona_id, group_id), populate_existing=True)
-    return group, member
+    assert reader.persona_id is not None
+    return await group_and_member(session, reader.persona_id, group_id)
 
 
 async def tagged(

@@ -382,3 +382,27 @@ async def test_a_post_and_a_comment_read_their_authors_replica_once(suite):
     assert resp.status_code == 201, resp.text
     assert resp.json()["author"]["handle"] == "bob"
     assert author_reads(seen) == 1, [s for s, _ in seen]
+
+
+async def test_a_group_post_reads_the_group_and_the_membership_in_one_statement(suite):
+    """Posting to a group and reading it check feed's replicas of the group and of the
+    caller's membership: one statement for both (the post's locks the group's row, shared)."""
+    (ada, ada_id), (bob, _) = await people(suite, "ada", "bob")
+    group = await make_group(suite, {ada_id: "member"})
+    for token in (ada, bob):  # each persona's first request checks it (cached after)
+        assert (await suite.client.get("/api/v1/timelines/home", headers=auth(token))).status_code == 200
+
+    def reads(seen: list[tuple[str, Any]]) -> list[str]:
+        return [s for s, _ in seen if s.startswith(("SELECT group_replica.", "SELECT membership_replica."))]
+
+    with statements(suite) as seen:
+        await post(suite.client, ada, "For the group.", audience="group", group_id=group)
+    assert len(reads(seen)) == 1, reads(seen)
+    with statements(suite) as seen:
+        listed = await suite.client.get(f"/api/v1/timelines/groups/{group}", headers=auth(ada))
+    assert [p["body"] for p in listed.json()["items"]] == ["For the group."]
+    assert len(reads(seen)) == 1, reads(seen)
+    outsider = await suite.client.post(
+        "/api/v1/posts", json={"body": "No.", "audience": "group", "group_id": group}, headers=auth(bob)
+    )
+    assert outsider.status_code == 404
