@@ -301,3 +301,30 @@ async def test_health_follows_the_real_feed(suite, monkeypatch):
     await suite.deliver()
     health = await _health(suite, group["id"], ada)
     assert health["active_members"] == 0 and health["last_activity_at"] is None
+
+
+async def test_activity_delivered_again_or_at_once_is_kept_once_and_not_claimed(suite):
+    """Groups' history rows are keyed by what they record: an event delivered again, or four
+    times at once, adds one row, and no processed-event claim is written for it (decision
+    0045)."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from services.groups.models import Activity
+
+    p = await people(suite, "ada")
+    group = await create_group(suite.client, p["ada"][0], "cloud")
+    post = Feed(group["id"]).post(p["ada"][1], NOW - H)
+    await send(suite, post)
+    await asyncio.gather(*(send(suite, post) for _ in range(4)))
+    processed = suite.groups.state.outbox.tables.processed
+    async with suite.groups.state.database.sessionmaker() as session:
+        rows = await session.scalar(
+            select(func.count()).select_from(Activity).where(Activity.ref == post["data"]["id"])
+        )
+        claims = await session.scalar(
+            select(func.count()).select_from(processed).where(processed.c.id == uuid.UUID(post["id"]))
+        )
+    assert rows == 1
+    assert claims == 0
