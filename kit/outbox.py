@@ -689,10 +689,10 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
                     # Recording the event first claims it: a concurrent delivery of the same
                     # event waits on this row, then finds it there and applies nothing. Events
                     # whose every consumer is idempotent need no such record.
-                    once = envelope is not None and (
+                    claim = envelope is not None and (
                         checked.error is not None or recorded(handlers, envelope.type)
                     )
-                    if once and envelope is not None and not await _first_time(session, tables, envelope.id):
+                    if claim and envelope is not None and not await _first_time(session, tables, envelope.id):
                         continue
                     if checked.error is not None:
                         await session.execute(insert(tables.dead_letter).values(**_dead_letter(checked)))

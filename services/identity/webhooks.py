@@ -361,7 +361,8 @@ def cloud_event(event: EventIn) -> str:
 
 async def enqueue(session: AsyncSession, event: EventIn) -> None:
     """The receiver's handler for every event: one delivery per interested endpoint, in the
-    transaction that marks the event processed. An event the catalogue does not vouch for is
+    receiver's transaction. Idempotent: the deliveries are keyed by endpoint and event, so an
+    event applied again adds none (decision 0045). An event the catalogue does not vouch for is
     logged and sent nowhere: a payload that was not checked could carry what a subscriber may
     not read, and retrying it would hold up every later event."""
     endpoints = [
