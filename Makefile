@@ -66,11 +66,11 @@ test: setup ## Run the tests on SQLite (the timing ones alone, then the rest in 
 
 # The server to test on: TEST_DATABASE_URL as given, or the local default (the README's).
 test-postgres: export TEST_DATABASE_URL := $(or $(TEST_DATABASE_URL),$(POSTGRES_URL))
-test-postgres: setup ## Run the database-backed tests (all but e2e) on PostgreSQL: TEST_DATABASE_URL, default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+test-postgres: setup ## Run the database-backed tests (marker database, all but e2e) on PostgreSQL: TEST_DATABASE_URL, default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 	@mkdir -p $(RESULTS)
 	@rm -f $(RESULTS)/postgres*.xml
 	@echo "== the database-backed tests on PostgreSQL ($$TEST_DATABASE_URL)"
-	$(call pytest-passes,postgres,not e2e,)
+	$(call pytest-passes,postgres,database and not e2e,)
 
 browser-test: setup browser ## Install chromium (make browser) and run the browser tests (marker browser) on SQLite
 	@mkdir -p $(RESULTS)

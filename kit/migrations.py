@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,20 @@ def upgrade(service_dir: Path, url: str, revision: str = "head") -> None:
 
 
 def head_revision(service_dir: Path) -> str | None:
-    script = ScriptDirectory(str(service_dir / "migrations"))
-    return script.get_current_head()
+    """The revision the service's migrations end at. Reading it compiles every revision file
+    (about 8 ms for a service), so it is read once per folder and per state of its
+    ``versions`` folder (each file's name and modification time): a revision added, removed
+    or edited is seen, and an app built again in the same process (every test builds the
+    suite) does not compile them again."""
+    versions = service_dir / "migrations" / "versions"
+    files = sorted(versions.glob("*.py")) if versions.is_dir() else []
+    state = tuple((path.name, path.stat().st_mtime_ns) for path in files)
+    return _head_revision(str(service_dir / "migrations"), state)
+
+
+@functools.cache
+def _head_revision(migrations: str, _versions: tuple[tuple[str, int], ...]) -> str | None:
+    return ScriptDirectory(migrations).get_current_head()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

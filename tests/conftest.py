@@ -7,6 +7,7 @@ temporary folder) and its own share of the free ports (tests.processes)."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import shutil
@@ -24,6 +25,9 @@ from tests.suite import Suite, build_suite
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "feed", "groups", "moderation", "records", "media")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+# The fixtures through which a test reaches a service database (``suite`` and every fixture
+# built on it request ``database_urls``).
+DATABASE_FIXTURES = frozenset({"database_urls", "postgres"})
 # The pytest-xdist worker this process is ("gw0", "gw1"…; "main" without xdist).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
@@ -42,12 +46,22 @@ def pytest_report_header() -> str:
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: the markers added here count
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every ``slow`` test is ``serial`` (`make test` runs those alone, after the parallel run).
+    Every test that uses a service database (the fixtures below), is marked ``postgres`` or is
+    in a file that reads TEST_DATABASE_URL itself is marked ``database``: the PostgreSQL pass
+    (`make test-postgres`) runs those, and not again the tests that never reach a database,
+    whose result the backend cannot change.
     Tests marked ``postgres`` prove what only PostgreSQL can (row locks, advisory locks, real
     concurrency): without TEST_DATABASE_URL they are deselected, never skipped, and the
     PostgreSQL pass that CI runs must include them."""
     for item in items:
         if item.get_closest_marker("slow") is not None:
             item.add_marker(pytest.mark.serial)
+        if (
+            item.get_closest_marker("postgres") is not None
+            or not DATABASE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+            or _reads_the_database_url(item.path)
+        ):
+            item.add_marker(pytest.mark.database)
     _files_that_start_processes_first(items)
     if WORKER != "main":
         _same_order_in_every_worker(items)
@@ -57,6 +71,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("postgres")])
         items[:] = keep
+
+
+@functools.cache
+def _reads_the_database_url(path: Path) -> bool:
+    return path.suffix == ".py" and "TEST_DATABASE_URL" in path.read_text()
 
 
 def _files_that_start_processes_first(items: list[pytest.Item]) -> None:

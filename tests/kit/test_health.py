@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
+
+from kit.migrations import head_revision
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_every_service_is_live_and_ready(suite):
@@ -46,3 +53,17 @@ async def test_gateway_readiness_names_a_later_service_when_it_is_down(suite, se
     assert resp.status_code == 503
     assert f"{service} unreachable" in resp.json()["detail"]
     assert resp.json()["upstreams"][service] == "unreachable"
+
+
+def test_the_expected_revision_is_read_again_when_a_revision_is_added(tmp_path):
+    """The head revision is read once per state of the ``versions`` folder: building an app
+    again does not compile every revision file again, and a revision added is seen."""
+    service = tmp_path / "service"
+    shutil.copytree(ROOT / "services" / "groups" / "migrations", service / "migrations")
+    head = head_revision(service)
+    assert head == head_revision(ROOT / "services" / "groups")
+    (service / "migrations" / "versions" / "zz_added.py").write_text(
+        f'revision = "added"\ndown_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    assert head_revision(service) == "added"
