@@ -220,35 +220,63 @@ class State:
         return classes.klass(self.kind, self.context, audience=self.audience, group_id=self.group_id)
 
 
-async def keep(session: AsyncSession, state: State, text: Text | None) -> Item | None:
+async def keep(session: AsyncSession, state: State, text: Text | None) -> str | None:
     """Appends the version ``state`` and ``text`` describe to the item (created on first
-    sight) and returns the item; returns None, writing nothing, for a change the item has
-    already."""
+    sight) and returns the item's class; returns None, writing nothing, for a change the item
+    has already.
+
+    Safe however often and however concurrently an event is delivered, so its consumers need
+    no claim (``kit.outbox.Consumer.idempotent``): the item is created by an insert that does
+    nothing when another delivery created it first (that one's transaction is waited for), and
+    then this one reads it and finds the change there."""
     at = as_utc(state.at)
     item = await session.get(Item, state.id, with_for_update=True)
-    if item is not None and await _has_version(session, item.id, at, state.change):
-        return None
     if item is None:
-        item = await _new_item(session, state)
-        session.add(item)
-    elif at >= as_utc(item.changed_at):
+        if await _insert_new(session, state, text):
+            return state.klass
+        item = await session.get(Item, state.id, with_for_update=True)
+        assert item is not None  # another delivery's, committed: a row is never deleted here
+    if await _has_version(session, item.id, at, state.change):
+        return None
+    if at >= as_utc(item.changed_at):
         _apply(item, state)
     item.versions += 1
     if text is not None and at > as_utc(item.last_activity_at):
         item.last_activity_at = at
+    _add_version(session, item.id, item.versions, state, text)
+    return item.klass
+
+
+def _add_version(
+    session: AsyncSession, item_id: uuid.UUID, number: int, state: State, text: Text | None
+) -> None:
     session.add(
         ItemVersion(
-            item_id=item.id,
-            version=item.versions,
+            item_id=item_id,
+            version=number,
             change=state.change,
             body=text.body if text is not None else None,
             links=text.links if text is not None else [],
             mentions=text.mentions if text is not None else [],
             tags=text.tags if text is not None else [],
-            at=at,
+            at=as_utc(state.at),
         )
     )
-    return item
+
+
+async def _insert_new(session: AsyncSession, state: State, text: Text | None) -> bool:
+    """Inserts the item as first seen, with its first version; False, writing nothing, when a
+    concurrent delivery has inserted it."""
+    item = await _new_item(session, state)
+    item.versions = 1
+    at = as_utc(state.at)
+    if text is not None and at > as_utc(item.last_activity_at):
+        item.last_activity_at = at
+    values = {column.key: getattr(item, column.key) for column in Item.__table__.columns}  # type: ignore[attr-defined]
+    if not await upsert(session, Item, values, ["id"], update=False):
+        return False
+    _add_version(session, item.id, 1, state, text)
+    return True
 
 
 async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, change: str) -> bool:
@@ -325,9 +353,9 @@ async def on_post(session: AsyncSession, event: IdEvent[PostRecorded]) -> None:
     text = None
     if data.body is not None:
         text = Text(data.body, list(data.links), [str(m) for m in data.mentions], list(data.tags))
-    item = await keep(session, state, text)
-    if item is not None:
-        await _media_follow(session, data.id, item.klass)
+    klass = await keep(session, state, text)
+    if klass is not None:
+        await _media_follow(session, data.id, klass)
 
 
 async def on_comment(session: AsyncSession, event: IdEvent[CommentRecorded]) -> None:
@@ -554,11 +582,12 @@ handlers: dict[str, EventHandler] = {
     "persona.deactivated": persona_changed,
     "persona.erased": Consumer(IdEvent[PersonaErased], on_persona_erased),
     "internal.staff.updated": Consumer(IdEvent[StaffUpdated], on_staff_updated),
-    # Not marked idempotent, though a change an item already has adds nothing (``keep``): two
-    # deliveries of a new item's event at once would both insert it, and one would fail.
-    "internal.records.post": Consumer(IdEvent[PostRecorded], on_post),
-    "internal.records.comment": Consumer(IdEvent[CommentRecorded], on_comment),
-    "internal.records.reaction": Consumer(IdEvent[ReactionRecorded], on_reaction),
+    # Idempotent: a change an item has already adds nothing, and deliveries at once of a new
+    # item's event insert it once (``keep``); what follows only moves values forward.
+    "internal.records.post": Consumer(IdEvent[PostRecorded], on_post, idempotent=True),
+    "internal.records.comment": Consumer(IdEvent[CommentRecorded], on_comment, idempotent=True),
+    "internal.records.reaction": Consumer(IdEvent[ReactionRecorded], on_reaction, idempotent=True),
+    # Claimed: their first-sight reads and writes are not safe against a concurrent delivery.
     "internal.records.group": Consumer(IdEvent[GroupRecorded], on_group),
     "internal.records.media": Consumer(IdEvent[MediaRecorded], on_media),
     "membership.added": membership_changed,

@@ -281,13 +281,44 @@ async def test_content_is_kept_without_reading_back_what_it_wrote(suite):
 
 
 async def test_a_new_items_event_delivered_four_times_at_once_is_kept_once(suite):
-    """Concurrent deliveries of one event (a retry racing a slow first attempt) wait on the
-    first one's claim and apply nothing: no failed delivery, one version."""
+    """Concurrent deliveries of one event (a retry racing a slow first attempt) all succeed
+    and add one item and one version, without a processed-event claim: the item's insert does
+    nothing for the deliveries that meet it (decision 0046)."""
     post_id = uuid.uuid4()
     data = post_data(post_id, uuid.uuid4(), "created", T0, body="Once")
     event_id = str(uuid.uuid4())
     answers = await asyncio.gather(
         *(send(suite, "internal.records.post", str(post_id), data, event_id=event_id) for _ in range(4))
     )
-    assert sum(answer["applied"] for answer in answers) == 1, answers
-    assert len(await _versions(suite, post_id)) == 1
+    assert all(answer["received"] == 1 for answer in answers), answers
+    versions = await _versions(suite, post_id)
+    assert [(v.version, v.change, v.body) for v in versions] == [(1, "created", "Once")]
+    assert (await _item(suite, post_id)).versions == 1
+    processed = suite.records.state.outbox.tables.processed
+    async with suite.records.state.database.sessionmaker() as session:
+        claims = (await session.execute(select(processed).where(processed.c.id == uuid.UUID(event_id)))).all()
+    assert claims == []
+
+
+async def test_a_new_items_events_delivered_at_once_each_add_their_version(suite):
+    """A comment's creation and its edit, and two reactions' events, delivered at the same
+    time: each event adds its version once, in the order the item's row lock gives, and the
+    item follows the latest change by the owner's time."""
+    post_id, comment_id, author = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    created = comment_data(comment_id, post_id, author, "created", T0, body="First")
+    edited = comment_data(
+        comment_id, post_id, author, "edited", T0 + timedelta(minutes=5), created_at=T0, body="Second"
+    )
+    answers = await asyncio.gather(
+        *(
+            send(suite, "internal.records.comment", str(comment_id), data)
+            for data in (created, edited, created, edited)
+        )
+    )
+    assert all(answer["received"] == 1 for answer in answers), answers
+    versions = await _versions(suite, comment_id)
+    assert sorted((v.change, v.body) for v in versions) == [("created", "First"), ("edited", "Second")]
+    assert sorted(v.version for v in versions) == [1, 2]
+    item = await _item(suite, comment_id)
+    assert item.versions == 2
+    assert item.changed_at == T0 + timedelta(minutes=5)
