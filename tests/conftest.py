@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Every test that uses a service database (the fixtures below), is marked ``postgres`` or is
     in a file that reads TEST_DATABASE_URL itself is marked ``database``: the PostgreSQL pass
     (`make test-postgres`) runs those, and not again the tests that never reach a database,
-    whose result the backend cannot change.
+    whose result the backend cannot change (decision 0047).
     Tests marked ``postgres`` prove what only PostgreSQL can (row locks, advisory locks, real
     concurrency): without TEST_DATABASE_URL they are deselected, never skipped, and the
     PostgreSQL pass that CI runs must include them."""
