@@ -44,6 +44,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from domain.contexts import Context
@@ -226,16 +227,17 @@ async def keep(session: AsyncSession, state: State, text: Text | None) -> str | 
     has already.
 
     Safe however often and however concurrently an event is delivered, so its consumers need
-    no claim (``kit.outbox.Consumer.idempotent``): the item is created by an insert that does
-    nothing when another delivery created it first (that one's transaction is waited for), and
-    then this one reads it and finds the change there."""
+    no claim (``kit.outbox.Consumer.idempotent``; decision 0046). The first statement inserts
+    the item and does nothing when it is there: a delivery that meets another's uncommitted
+    insert waits for it (PostgreSQL), and the write comes first so that SQLite, which locks
+    only at a transaction's first write, serializes the deliveries before anything is read.
+    A delivery that inserted nothing then reads the item, locked, and finds the change there
+    or appends it."""
     at = as_utc(state.at)
+    if await _insert_new(session, state, text):
+        return state.klass
     item = await session.get(Item, state.id, with_for_update=True)
-    if item is None:
-        if await _insert_new(session, state, text):
-            return state.klass
-        item = await session.get(Item, state.id, with_for_update=True)
-        assert item is not None  # another delivery's, committed: a row is never deleted here
+    assert item is not None  # there, or just inserted by a delivery that has committed
     if await _has_version(session, item.id, at, state.change):
         return None
     if at >= as_utc(item.changed_at):
@@ -264,21 +266,6 @@ def _add_version(
     )
 
 
-async def _insert_new(session: AsyncSession, state: State, text: Text | None) -> bool:
-    """Inserts the item as first seen, with its first version; False, writing nothing, when a
-    concurrent delivery has inserted it."""
-    item = await _new_item(session, state)
-    item.versions = 1
-    at = as_utc(state.at)
-    if text is not None and at > as_utc(item.last_activity_at):
-        item.last_activity_at = at
-    values = {column.key: getattr(item, column.key) for column in Item.__table__.columns}  # type: ignore[attr-defined]
-    if not await upsert(session, Item, values, ["id"], update=False):
-        return False
-    _add_version(session, item.id, 1, state, text)
-    return True
-
-
 async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, change: str) -> bool:
     same = exists().where(
         col(ItemVersion.item_id) == item_id, col(ItemVersion.at) == at, col(ItemVersion.change) == change
@@ -286,16 +273,12 @@ async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, 
     return bool(await session.scalar(select(same)))
 
 
-async def _new_item(session: AsyncSession, state: State) -> Item:
-    """The item as first seen. A post's last activity is also that of comments and reactions
-    on it that arrived before it (events of different subjects arrive in no set order)."""
+async def _insert_new(session: AsyncSession, state: State, text: Text | None) -> bool:
+    """Inserts the item as first seen, with its first version; False, writing nothing, when
+    it is there already. A post's last activity is also that of comments and reactions on it
+    that arrived before it (events of different subjects arrive in no set order)."""
     created_at = as_utc(state.created_at)
-    activity = created_at
-    if state.kind == "post":
-        latest = await session.scalar(
-            select(func.max(col(Item.last_activity_at))).where(col(Item.post_id) == state.id)
-        )
-        activity = max(activity, as_utc(latest)) if latest is not None else activity
+    at = as_utc(state.at)
     item = Item(
         id=state.id,
         kind=state.kind,
@@ -306,12 +289,33 @@ async def _new_item(session: AsyncSession, state: State) -> Item:
         parent_id=state.parent_id,
         reaction=state.reaction,
         created_at=created_at,
-        last_activity_at=activity,
-        changed_at=as_utc(state.at),
-        versions=0,
+        last_activity_at=max(created_at, at) if text is not None else created_at,
+        changed_at=at,
+        versions=1,
     )
     _apply(item, state)
-    return item
+    values = {column.key: getattr(item, column.key) for column in Item.__table__.columns}  # type: ignore[attr-defined]
+    if not await upsert(session, Item, values, ["id"], update=False):
+        return False
+    if state.kind == "post":
+        await _catch_up_activity(session, state.id)
+    _add_version(session, state.id, 1, state, text)
+    return True
+
+
+async def _catch_up_activity(session: AsyncSession, post_id: uuid.UUID) -> None:
+    """A new post's last activity moves to its comments' and reactions' latest, when any came
+    before it."""
+    other = aliased(Item)
+    latest = (
+        select(func.max(col(other.last_activity_at))).where(col(other.post_id) == post_id).scalar_subquery()
+    )
+    await session.execute(
+        update(Item)
+        .where(col(Item.id) == post_id, col(Item.last_activity_at) < latest)
+        .values(last_activity_at=latest)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _apply(item: Item, state: State) -> None:
