@@ -234,10 +234,11 @@ async def keep(session: AsyncSession, state: State, text: Text | None) -> str | 
     A delivery that inserted nothing then reads the item, locked, and finds the change there
     or appends it."""
     at = as_utc(state.at)
-    if await _insert_new(session, state, text):
-        return state.klass
-    item = await session.get(Item, state.id, with_for_update=True)
-    assert item is not None  # there, or just inserted by a delivery that has committed
+    item = None
+    while item is None:  # again only if a disposal deleted the item between the two statements
+        if await _insert_new(session, state, text):
+            return state.klass
+        item = await session.get(Item, state.id, with_for_update=True)
     if await _has_version(session, item.id, at, state.change):
         return None
     if at >= as_utc(item.changed_at):

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from services.records.classes import reaction_id
@@ -323,3 +324,38 @@ async def test_a_new_items_events_delivered_at_once_each_add_their_version(suite
     item = await _item(suite, comment_id)
     assert item.versions == 2
     assert item.changed_at == T0 + timedelta(minutes=5)
+
+
+@pytest.mark.postgres  # a row deleted by another connection between two statements
+async def test_an_item_disposed_of_between_the_insert_and_the_read_is_inserted_again(suite):
+    """The insert that does nothing locks nothing: a disposal may delete the item before the
+    delivery reads it. The delivery then inserts it again, as a late event after a disposal
+    does, instead of failing."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy import event as sql_event
+
+    post_id, author = uuid.uuid4(), uuid.uuid4()
+    await send(
+        suite, "internal.records.post", str(post_id), post_data(post_id, author, "created", T0, body="A")
+    )
+    url = suite.records.state.settings.database_url.replace("+asyncpg", "+psycopg")
+    other = create_engine(url)
+    disposed: list[str] = []
+
+    def dispose_after_the_insert(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO item ") and cursor.rowcount == 0 and not disposed:
+            with other.begin() as disposal:
+                disposal.execute(text("DELETE FROM item_version WHERE item_id = :id"), {"id": post_id})
+                disposal.execute(text("DELETE FROM item WHERE id = :id"), {"id": post_id})
+            disposed.append(statement)
+
+    engine = suite.records.state.database.engine.sync_engine
+    sql_event.listen(engine, "after_cursor_execute", dispose_after_the_insert)
+    try:
+        edited = post_data(post_id, author, "edited", T0 + timedelta(minutes=1), created_at=T0, body="B")
+        await send(suite, "internal.records.post", str(post_id), edited)
+    finally:
+        sql_event.remove(engine, "after_cursor_execute", dispose_after_the_insert)
+        other.dispose()
+    assert disposed
+    assert [(v.version, v.change, v.body) for v in await _versions(suite, post_id)] == [(1, "edited", "B")]
