@@ -31,9 +31,12 @@ compares what the matches found so far say: when they are sparse (under 1 % of t
 and fetching every match of the rest of the table from the GIN index costs less than reading
 on (``_bitmap_cheaper``), it does that, in a materialised CTE that no scan along the primary
 key can serve, a range of ids at a time when the density is known (``_PostgresFinder._bitmap``);
-otherwise it reads the next chunk. At 1,000,000 posts the database spends about 4 ms on a word
-in 5 % of posts (two chunks), 2 ms on a word in 0.01 % (a chunk, then the GIN index) and 8 ms on
-a phrase in 0.5 % (a chunk, then its candidates in two ranges of ids from the GIN index).
+otherwise it reads the next chunk. A range's blocks come from the BRIN index of ids, which
+PostgreSQL ANDs with the GIN index; the last read, every match left, uses no index of ids
+(decision 0048). The search's connections join by nested loops only (``NESTED_LOOPS``). At
+1,000,000 posts PostgreSQL spends about 6 ms of CPU a search on a word in 5 % of posts (two
+chunks), 3 ms on a word in 0.01 % (a chunk, then every match from the GIN index) and 7.5 ms on
+a phrase in 0.5 % (a chunk, then its candidates in one range of ids), planning included.
 SQLite reads its FTS5 index's matches and sorts them.
 
 **Statements compiled once** (``search_sql``, decision 0041). On PostgreSQL each statement is
@@ -214,7 +217,7 @@ async def _find(
     if database.is_postgres:
         made = search_sql.statements(target, query, lambda: _statements(target, query))
         values |= pg_terms(query)
-        async with database.raw("custom") as connection:
+        async with database.raw("custom", NESTED_LOOPS) as connection:
             ids, after = await _page(_PostgresFinder(connection, made, values), position, limit)
         if made.rows is not None:
             items = await _post_documents(database, made.rows, values, ids, query)
@@ -369,12 +372,19 @@ SPARSE = 0.01  # at most this share of the rows read matching, the GIN index may
 # the primary key: measured at 1,000,000 posts, 2.0 µs against 0.37 µs.
 BITMAP_ROW_COST = 5.0
 # The GIN index's matches are read in a range of this many times the rows that the density of
-# the matches found so far says hold the rest, of at most BITMAP_MAX_ROWS rows (past about
-# 50,000 at 1,000,000 posts PostgreSQL stops ANDing the range with the index), in at most
-# BITMAP_RANGES ranges (``_PostgresFinder._bitmap``).
+# the matches found so far says hold the rest, of at most BITMAP_MAX_ROWS rows (the range's
+# blocks come from the BRIN index of ids for next to nothing, but every row of a block that
+# holds a match is checked again: 60,000 rows at 1,000,000 posts cost 6 ms, 100,000 cost 10),
+# in at most BITMAP_RANGES ranges (``_PostgresFinder._bitmap``).
 BITMAP_SPAN = 1.5
-BITMAP_MAX_ROWS = 30_000
+BITMAP_MAX_ROWS = 60_000
 BITMAP_RANGES = 4
+# Settings of the connections searches run on: joins only by nested loops. Every join of a
+# search is a key lookup for each match of a bounded set (a chunk's, a range's), but the
+# planner takes a word missing from its statistics for one in 0.5 % of rows, and for the
+# thousands of matches it then expects it would hash the whole persona replica (a rare word at
+# 1,000,000 posts: 2.0 ms a statement, 1.1 with nested loops; decision 0048).
+NESTED_LOOPS = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 
 @dataclass
@@ -432,9 +442,10 @@ class _PostgresFinder:
         says how many rows should hold the rest, and ids say when those rows were written
         (UUIDv7: the millisecond leads), at ``rate`` rows a millisecond: the index's matches
         are read in the range of ids that many rows take (``BITMAP_SPAN`` times, at most
-        ``BITMAP_MAX_ROWS``), and PostgreSQL then ANDs the index's bitmap with the primary
-        key's range and reads only the matches in it (3 to 5 ms). Then the range below, up
-        to ``BITMAP_RANGES`` of them; the last reads every match left."""
+        ``BITMAP_MAX_ROWS``), and PostgreSQL then ANDs the index's bitmap with the blocks
+        that the BRIN index of ids gives for the range, and reads only the blocks in both
+        (the phrase: about 4 ms for 45,000 rows). Then the range below, up to
+        ``BITMAP_RANGES`` of them; the last reads every match left."""
         found: list[Hit] = []
         rows = min(count / density * BITMAP_SPAN, BITMAP_MAX_ROWS) if density > 0 else 0.0
         for attempt in range(BITMAP_RANGES):
@@ -442,9 +453,14 @@ class _PostgresFinder:
             if rows and rate and rest > rows and attempt < BITMAP_RANGES - 1:
                 top = _millisecond(below)
                 lowest = _at_millisecond(max(min(top - math.ceil(rows / rate), top - 1), 0))
-            statement = self.made.bitmap
-            bounds = {BELOW: below, OLDEST: LOWEST if lowest is None else lowest, COUNT: count - len(found)}
-            hits = [Hit(*row) for row in await self.fetch(statement, **bounds)]
+            wanted = count - len(found)
+            if lowest is None:
+                rows_found = await self.fetch(self.made.rest, **{BELOW: below, COUNT: wanted})
+            else:
+                rows_found = await self.fetch(
+                    self.made.bitmap, **{BELOW: below, OLDEST: lowest, COUNT: wanted}
+                )
+            hits = [Hit(*row) for row in rows_found]
             found += sorted(hits, key=lambda hit: hit.id, reverse=True)
             if len(found) >= count or lowest is None:
                 break
