@@ -289,28 +289,44 @@ def _assemble(items: list[tuple[bool, Term] | str], filters: Filters) -> SearchQ
 # Snippets --------------------------------------------------------------------------------
 
 
-def _matcher(query: SearchQuery) -> tuple[set[str], dict[str, set[str]]]:
-    literal = {w for term in query.terms() for w in term.words}
-    stems = {lang: {stem(w, lang) for w in literal} for lang in STEMMED}
-    return literal, stems
+# How many words ``_Matcher`` keeps for a query, and for how many queries.
+WORDS_KEPT = 2048
+QUERIES_KEPT = 64
+
+
+class _Matcher:
+    """Whether a word of a text matches one of a query's: its folded form is one of the query's
+    words, or its stem in a language of ``STEMMED`` one of theirs. Texts share most of their
+    words, so each answer is kept, for every excerpt of the query's pages (at most
+    ``WORDS_KEPT`` of them, then forgotten all at once; at most ``QUERIES_KEPT`` queries)."""
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.literal = frozenset(w for term in query.terms() for w in term.words)
+        self.stems = {lang: frozenset(stem(w, lang) for w in self.literal) for lang in STEMMED}
+        self.known: dict[str, bool] = {}
+
+    def __call__(self, word: str) -> bool:
+        hit = self.known.get(word)
+        if hit is None:
+            if len(self.known) >= WORDS_KEPT:
+                self.known.clear()
+            folded = fold(word)
+            hit = self.known[word] = folded in self.literal or any(
+                stem(folded, lang) in self.stems[lang] for lang in STEMMED
+            )
+        return hit
+
+
+@lru_cache(maxsize=QUERIES_KEPT)
+def _matcher(query: SearchQuery) -> _Matcher:
+    return _Matcher(query)
 
 
 def highlight(text: str, query: SearchQuery, lang: str | None = None, *, width: int = 240) -> str:
     """An HTML-escaped excerpt of ``text`` of about ``width`` characters around the first
     word that matches, each matching word between ``MARK_OPEN`` and ``MARK_CLOSE``, and
     ``ELLIPSIS`` where the text was cut."""
-    literal, stems = _matcher(query)
-    known: dict[str, bool] = {}  # a text repeats its words: each is folded and stemmed once
-
-    def matches(word: str) -> bool:
-        hit = known.get(word)
-        if hit is None:
-            folded = fold(word)
-            hit = known[word] = folded in literal or any(
-                stem(folded, lang) in stems[lang] for lang in STEMMED
-            )
-        return hit
-
+    matches = _matcher(query)
     spans = [m.span() for m in _WORD.finditer(text) if matches(m.group())]
     start = 0
     if spans and spans[0][0] > width // 3:

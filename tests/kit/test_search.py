@@ -142,6 +142,33 @@ def test_a_snippet_without_a_match_is_the_start_of_the_text() -> None:
     assert search.highlight("Nothing here to <mark>", parse("budget")) == "Nothing here to &lt;mark&gt;"
 
 
+def test_what_a_query_matched_is_kept_for_that_query_only() -> None:
+    text_ = "the budget plan and the planning budget"
+    assert (
+        search.highlight(text_, parse("budget"))
+        == "the <mark>budget</mark> plan and the planning <mark>budget</mark>"
+    )
+    # the same words, another query: the answers kept for the first do not carry over
+    assert (
+        search.highlight(text_, parse("plans"))
+        == "the budget <mark>plan</mark> and the <mark>planning</mark> budget"
+    )
+    assert (
+        search.highlight(text_, parse("budget"))
+        == "the <mark>budget</mark> plan and the planning <mark>budget</mark>"
+    )
+
+
+def test_the_words_kept_for_a_query_are_bounded() -> None:
+    query = parse("bounded")
+    kept = search.WORDS_KEPT
+    text_ = " ".join(f"w{i}" for i in range(kept + 10)) + " Bounded"
+    assert search.highlight(text_, query, width=len(text_)).endswith("<mark>Bounded</mark>")
+    matcher = search._matcher(query)
+    assert 0 < len(matcher.known) <= kept
+    assert matcher("bounded") and not matcher("w1")
+
+
 def test_the_score_halves_every_thirty_days() -> None:
     assert search.score(1.0, 0) == 1.0
     assert search.score(1.0, 30) == pytest.approx(0.5)
