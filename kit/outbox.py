@@ -55,10 +55,12 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
     exists,
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy import event as orm_event
@@ -210,6 +212,11 @@ class Outbox:
         self.subscribers = subscribers
         self.wakeup = asyncio.Event()
         self._listening = f"kit.outbox.wakes:{id(self)}"  # the session.info key of _wake_after_commit
+        # Built once: every write publishes, and a statement built anew pays for its cache key.
+        event = tables.event
+        self._insert_events = insert(event).returning(event.c.seq, sort_by_parameter_order=True)
+        self._insert_deliveries = insert(tables.delivery)
+        self._insert_both = text(_PUBLISH.format(event=event.name, delivery=tables.delivery.name))
 
     def _wants(self, subscriber: Subscriber, event_type: str, data: Mapping[str, Any]) -> bool:
         """Whether ``subscriber`` receives the event: its type matches one of the subscriber's
@@ -231,35 +238,68 @@ class Outbox:
         """Add an event to the caller's transaction; the caller commits. Its id and time are
         the moment of publishing: a change that must not show at once is published later, not
         held back here with stamps that would date it."""
-        event_id = new_id()
+        return (await self._add(session, [(event_type, subject, data)]))[0]
+
+    async def publish_many(
+        self, session: AsyncSession, events: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> None:
+        """Adds many (type, subject, data) events at once, in that order: on PostgreSQL one
+        statement for the events and their deliveries, however many (an erasure can announce
+        thousands); on SQLite two."""
+        if events:
+            await self._add(session, events)
+
+    async def _add(
+        self, session: AsyncSession, events: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> list[uuid.UUID]:
         now = utcnow()
-        result = await session.execute(
-            insert(self.tables.event)
-            .values(
-                id=event_id,
-                type=event_type,
-                subject=subject,
-                data=json.dumps(data, default=str, separators=(",", ":")),
-                occurred_at=now,
-            )
-            .returning(self.tables.event.c.seq)
-        )
-        seq = result.scalar_one()
-        rows = [
-            {
-                "event_seq": seq,
-                "subscriber": s.name,
-                "status": PENDING,
-                "attempt_count": 0,
-                "next_attempt_at": now,
-            }
-            for s in self.subscribers
-            if self._wants(s, event_type, data)
+        ids = [new_id() for _ in events]
+        texts = [json.dumps(data, default=str, separators=(",", ":")) for _, _, data in events]
+        wanted = [
+            [s.name for s in self.subscribers if self._wants(s, event_type, data)]
+            for event_type, _, data in events
         ]
-        if rows:
-            await session.execute(insert(self.tables.delivery), rows)
+        if session.get_bind().dialect.name == "postgresql":
+            params = {
+                "ids": ids,
+                "types": [event_type for event_type, _, _ in events],
+                "subjects": [subject for _, subject, _ in events],
+                "data": texts,
+                "now": now,
+                "pending": PENDING,
+                "delivered_ids": [
+                    event_id for event_id, names in zip(ids, wanted, strict=True) for _ in names
+                ],
+                "subscribers": [name for names in wanted for name in names],
+            }
+            await session.execute(self._insert_both, params)
+        else:
+            rows = [
+                {
+                    "id": event_id,
+                    "type": event_type,
+                    "subject": subject,
+                    "data": data_text,
+                    "occurred_at": now,
+                }
+                for event_id, (event_type, subject, _), data_text in zip(ids, events, texts, strict=True)
+            ]
+            result = await session.execute(self._insert_events, rows)
+            deliveries = [
+                {
+                    "event_seq": seq,
+                    "subscriber": name,
+                    "status": PENDING,
+                    "attempt_count": 0,
+                    "next_attempt_at": now,
+                }
+                for seq, names in zip(result.scalars().all(), wanted, strict=True)
+                for name in names
+            ]
+            if deliveries:
+                await session.execute(self._insert_deliveries, deliveries)
         self._wake_after_commit(session)
-        return event_id
+        return ids
 
     def _wake_after_commit(self, session: AsyncSession) -> None:
         """Wakes the relay once the caller's transaction commits, not before: woken while the
@@ -274,43 +314,61 @@ class Outbox:
     def _wake(self, _session: object) -> None:
         self.wakeup.set()
 
-    async def publish_many(
-        self, session: AsyncSession, events: Sequence[tuple[str, str, Mapping[str, Any]]]
-    ) -> None:
-        """Adds many (type, subject, data) events at once, in that order, with a few multi-row
-        inserts rather than two statements each (an erasure can announce thousands)."""
-        if not events:
-            return
-        now = utcnow()
-        rows = [
-            {
-                "id": new_id(),
-                "type": event_type,
-                "subject": subject,
-                "data": json.dumps(data, default=str, separators=(",", ":")),
-                "occurred_at": now,
-            }
-            for event_type, subject, data in events
-        ]
-        event = self.tables.event
-        result = await session.execute(
-            insert(event).returning(event.c.seq, event.c.type, sort_by_parameter_order=True), rows
+
+# ``Outbox._add`` on PostgreSQL: the events, numbered in the order given, and a delivery for each
+# (event, subscriber) pair, in one statement and one round trip whatever their number. Arrays
+# keep its text the same for any number of events, so it is prepared once per connection.
+_PUBLISH = """
+WITH added AS (
+    INSERT INTO {event} (id, type, subject, data, occurred_at)
+    SELECT e.id, e.type, e.subject, e.data, CAST(:now AS timestamptz)
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:subjects AS text[]), CAST(:data AS text[])
+    ) WITH ORDINALITY AS e(id, type, subject, data, n)
+    ORDER BY e.n
+    RETURNING id, seq
+)
+INSERT INTO {delivery} (event_seq, subscriber, status, attempt_count, next_attempt_at)
+SELECT added.seq, d.subscriber, :pending, 0, CAST(:now AS timestamptz)
+FROM added JOIN unnest(CAST(:delivered_ids AS uuid[]), CAST(:subscribers AS text[])) AS d(id, subscriber)
+    ON d.id = added.id
+"""
+
+
+def _claim_statement(t: OutboxTables) -> Any:
+    """The oldest pending deliveries with their events, and whether an earlier delivery of the
+    same subject to the same subscriber has failed (``held``: it must not be overtaken)."""
+    earlier = t.delivery.alias("earlier")
+    earlier_event = t.event.alias("earlier_event")
+    held = (
+        exists()
+        .where(
+            earlier.c.status == FAILED,
+            earlier.c.subscriber == t.delivery.c.subscriber,
+            earlier.c.id < t.delivery.c.id,
+            earlier_event.c.seq == earlier.c.event_seq,
+            earlier_event.c.subject == t.event.c.subject,
         )
-        deliveries = [
-            {
-                "event_seq": seq,
-                "subscriber": s.name,
-                "status": PENDING,
-                "attempt_count": 0,
-                "next_attempt_at": now,
-            }
-            for (seq, event_type), (_, _, data) in zip(result.all(), events, strict=True)
-            for s in self.subscribers
-            if self._wants(s, event_type, data)
-        ]
-        if deliveries:
-            await session.execute(insert(self.tables.delivery), deliveries)
-        self._wake_after_commit(session)
+        .label("held")
+    )
+    return (
+        select(
+            t.delivery.c.id,
+            t.delivery.c.subscriber,
+            t.delivery.c.attempt_count,
+            t.delivery.c.next_attempt_at,
+            t.event.c.id.label("event_id"),
+            t.event.c.type,
+            t.event.c.subject,
+            t.event.c.data,
+            t.event.c.occurred_at,
+            held,
+        )
+        .join(t.event, t.event.c.seq == t.delivery.c.event_seq)
+        .where(t.delivery.c.status == PENDING)
+        .order_by(t.delivery.c.id)
+        .limit(bindparam("batch_size"))
+    )
 
 
 class Relay:
@@ -346,8 +404,19 @@ class Relay:
         self.by_name = {s.name: s for s in outbox.subscribers}
         self.stopping = asyncio.Event()
         self.resting: dict[str, datetime] = {}
+        self._claimed_full = False  # whether the last pass claimed a whole batch
         digest = hashlib.blake2b(f"outbox:{outbox.source}".encode(), digest_size=8).digest()
         self.lock_key = int.from_bytes(digest, "big", signed=True)
+        # Built once (decision 0049): every pass runs them.
+        self._turn = select(func.pg_try_advisory_xact_lock(self.lock_key))
+        self._claim_unlocked = _claim_statement(outbox.tables)
+        self._claim_locked = self._claim_unlocked.with_for_update(skip_locked=True, of=outbox.tables.delivery)
+        delivery = outbox.tables.delivery
+        self._mark_delivered = (
+            update(delivery)
+            .where(delivery.c.id.in_(bindparam("ids", expanding=True)))
+            .values(status=DELIVERED, delivered_at=bindparam("at"), last_error=None)
+        )
         self.failed = Counter(
             "outbox_deliveries_failed",
             "Event deliveries that stopped being retried and wait for an operator, by subscriber.",
@@ -365,14 +434,15 @@ class Relay:
 
     async def run(self) -> None:
         while not self.stopping.is_set():
+            # Cleared before the pass, not after it: a commit during the pass wakes the next one.
+            self.outbox.wakeup.clear()
             try:
                 sent = await self.deliver_once()
             except Exception:  # a relay must outlive any one failure
                 log.exception("relay pass failed")
                 sent = 0
-            if sent:
-                continue
-            self.outbox.wakeup.clear()
+            if sent and self._claimed_full:
+                continue  # more may be due at once; a pass that claimed less found them all
             wake = asyncio.create_task(self.outbox.wakeup.wait())
             stop = asyncio.create_task(self.stopping.wait())
             await asyncio.wait({wake, stop}, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
@@ -390,7 +460,7 @@ class Relay:
         failed: Tally[str] = Tally()
         if self.database.is_postgres:
             async with self.database.sessionmaker() as session, session.begin():
-                turn = await session.scalar(select(func.pg_try_advisory_xact_lock(self.lock_key)))
+                turn = await session.scalar(self._turn)
                 if not turn:
                     return 0  # another replica is delivering this source's events
                 rows = await self._claim(session, lock=True)
@@ -404,41 +474,10 @@ class Relay:
         return delivered
 
     async def _claim(self, session: AsyncSession, *, lock: bool) -> list[Any]:
-        t = self.outbox.tables
-        earlier = t.delivery.alias("earlier")
-        earlier_event = t.event.alias("earlier_event")
-        held = (
-            exists()
-            .where(
-                earlier.c.status == FAILED,
-                earlier.c.subscriber == t.delivery.c.subscriber,
-                earlier.c.id < t.delivery.c.id,
-                earlier_event.c.seq == earlier.c.event_seq,
-                earlier_event.c.subject == t.event.c.subject,
-            )
-            .label("held")
-        )
-        query = (
-            select(
-                t.delivery.c.id,
-                t.delivery.c.subscriber,
-                t.delivery.c.attempt_count,
-                t.delivery.c.next_attempt_at,
-                t.event.c.id.label("event_id"),
-                t.event.c.type,
-                t.event.c.subject,
-                t.event.c.data,
-                t.event.c.occurred_at,
-                held,
-            )
-            .join(t.event, t.event.c.seq == t.delivery.c.event_seq)
-            .where(t.delivery.c.status == PENDING)
-            .order_by(t.delivery.c.id)
-            .limit(self.batch_size)
-        )
-        if lock:
-            query = query.with_for_update(skip_locked=True, of=t.delivery)
-        return list((await session.execute(query)).all())
+        claim = self._claim_locked if lock else self._claim_unlocked
+        rows = list((await session.execute(claim, {"batch_size": self.batch_size})).all())
+        self._claimed_full = len(rows) >= self.batch_size
+        return rows
 
     async def _deliver(self, rows: list[Any], session: AsyncSession | None, failed: Tally[str]) -> int:
         now = utcnow()
@@ -446,6 +485,7 @@ class Relay:
         batches: dict[str, list[Any]] = {}
         blocked: set[tuple[str, str]] = set()
         held: list[Any] = []
+        done: list[int] = []
         for row in rows:
             key = (row.subscriber, row.subject)
             if key in blocked:
@@ -469,11 +509,23 @@ class Relay:
                     # overtake the refused ones.
                     await self._retry_later(session, name, batch, error, failed)
                     break
-                values: dict[str, Any] = {"status": DELIVERED, "delivered_at": utcnow(), "last_error": None}
-                await self._record(session, [r.id for r in batch], values)
                 delivered += len(batch)
                 self.resting.pop(name, None)
+                if session is None:  # SQLite: each outcome in a transaction of its own, at once
+                    await self._delivered(None, [r.id for r in batch])
+                else:
+                    done.extend(r.id for r in batch)
+        if done:  # PostgreSQL: one statement for the pass, its rows locked until it commits
+            await self._delivered(session, done)
         return delivered
+
+    async def _delivered(self, session: AsyncSession | None, ids: list[int]) -> None:
+        params = {"ids": ids, "at": utcnow()}
+        if session is not None:
+            await session.execute(self._mark_delivered, params)
+            return
+        async with self.database.sessionmaker() as own, own.begin():
+            await own.execute(self._mark_delivered, params)
 
     def _bounded(self, rows: list[Any]) -> Iterator[list[Any]]:
         """``rows`` in order, in requests of at most ``max_batch_bytes`` of event data (an

@@ -312,3 +312,41 @@ async def test_a_subscriber_receives_only_events_with_the_fields_it_asks_for(sui
     for subject, subscriber in rows:
         by_event.setdefault(subject, []).append(subscriber)
     assert by_event == {"a": ["groups", "identity"], "b": ["identity"], "c": ["identity"]}
+
+
+async def test_a_pass_that_claimed_less_than_a_batch_sleeps_until_the_next_commit(suite):
+    """After a pass that found every due delivery, the relay waits to be woken rather than
+    running another pass to find nothing (four statements after every write); a pass that
+    claimed a whole batch runs again at once, as more may be due."""
+    relay = suite.identity.state.relay
+    outbox = suite.identity.state.outbox
+    relay.interval = 30.0  # only a wake-up can start a pass within the test
+    relay.batch_size = 4
+    passes: list[int] = []
+    deliver_once = relay.deliver_once
+
+    async def counted() -> int:
+        sent = await deliver_once()
+        passes.append(sent)
+        return sent
+
+    async def until(condition) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(passes)
+
+    relay.deliver_once = counted
+    task = asyncio.create_task(relay.run())
+    try:
+        await until(lambda: passes == [0])  # nothing due yet
+        async with suite.identity.state.database.sessionmaker() as session:
+            await outbox.publish(session, "persona.updated", "x", {"a": 1})
+            await session.commit()  # six deliveries: a whole batch of four, then two
+        await until(lambda: len(passes) >= 3)
+        await asyncio.sleep(0.3)
+        assert passes == [0, 4, 2]
+    finally:
+        relay.stopping.set()
+        await task
