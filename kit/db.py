@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
@@ -333,17 +334,27 @@ async def upsert(
     session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str], *, update: bool = True
 ) -> bool:
     """INSERT … ON CONFLICT (keys) DO UPDATE (or DO NOTHING), on PostgreSQL and SQLite alike;
-    whether a row was written (False: DO NOTHING met the row already there)."""
+    whether a row was written (False: DO NOTHING met the row already there). DO UPDATE sets
+    every column of ``values`` but the keys to the value given (``excluded``)."""
+    dialect = session.get_bind().dialect.name
+    table = getattr(table, "__table__", table)
+    statement = _upsert_statement(dialect, table, tuple(values), tuple(keys), update)
+    result = await session.execute(statement, values)
+    return bool(getattr(result, "rowcount", 0))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(
+    dialect: str, table: Any, columns: tuple[str, ...], keys: tuple[str, ...], update: bool
+) -> Any:
+    """The statement of ``upsert``, built once for each table, set of columns and keys: the
+    values are bound at each execution. Every event a service applies upserts, and a statement
+    built anew pays for its construction and its cache key each time (decision 0049)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    table = getattr(table, "__table__", table)
-    statement = module.insert(table).values(**values)
+    statement = module.insert(table)
     if update:
-        changes = {k: v for k, v in values.items() if k not in keys}
-        statement = statement.on_conflict_do_update(index_elements=keys, set_=changes)
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=keys)
-    result = await session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+        changes = {column: statement.excluded[column] for column in columns if column not in keys}
+        return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+    return statement.on_conflict_do_nothing(index_elements=list(keys))

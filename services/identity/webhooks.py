@@ -359,19 +359,17 @@ def cloud_event(event: EventIn) -> str:
     )
 
 
+# Built once: every event the service receives runs it (decision 0049).
+_ACTIVE = select(WebhookEndpoint).where(col(WebhookEndpoint.active).is_(True))
+
+
 async def enqueue(session: AsyncSession, event: EventIn) -> None:
     """The receiver's handler for every event: one delivery per interested endpoint, in the
     receiver's transaction. Idempotent: the deliveries are keyed by endpoint and event, so an
     event applied again adds none (decision 0045). An event the catalogue does not vouch for is
     logged and sent nowhere: a payload that was not checked could carry what a subscriber may
     not read, and retrying it would hold up every later event."""
-    endpoints = [
-        endpoint
-        for endpoint in (
-            await session.scalars(select(WebhookEndpoint).where(col(WebhookEndpoint.active).is_(True)))
-        ).all()
-        if wants(endpoint, event)
-    ]
+    endpoints = [endpoint for endpoint in (await session.scalars(_ACTIVE)).all() if wants(endpoint, event)]
     if not endpoints:
         return
     try:

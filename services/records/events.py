@@ -42,14 +42,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Uuid, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from domain.contexts import Context
 from domain.events import PersonaChanged, PersonaErased, StaffUpdated, erase_persona, keep_persona, keep_staff
-from kit.db import upsert
+from kit.db import UTCDateTime, upsert
 from kit.outbox import Consumer, EventHandler, IdEvent
 from kit.timeutil import as_utc
 from services.records import classes
@@ -221,6 +221,41 @@ class State:
         return classes.klass(self.kind, self.context, audience=self.audience, group_id=self.group_id)
 
 
+# The statements every content event runs, built once with bound parameters (decision 0049).
+_POST_ID: Any = bindparam("post", type_=Uuid())
+_AT: Any = bindparam("at", type_=UTCDateTime())
+_HAS_VERSION = select(
+    exists().where(
+        col(ItemVersion.item_id) == bindparam("item", type_=Uuid()),
+        col(ItemVersion.at) == _AT,
+        col(ItemVersion.change) == bindparam("change"),
+    )
+)
+_OTHER = aliased(Item)
+_LATEST = (
+    select(func.max(col(_OTHER.last_activity_at))).where(col(_OTHER.post_id) == _POST_ID).scalar_subquery()
+)
+_CATCH_UP = (
+    update(Item)
+    .where(col(Item.id) == _POST_ID, col(Item.last_activity_at) < _LATEST)
+    .values(last_activity_at=_LATEST)
+    .execution_options(synchronize_session=False)
+)
+_BUMP = (
+    update(Item)
+    .where(col(Item.id) == _POST_ID, col(Item.last_activity_at) < _AT)
+    .values(last_activity_at=_AT)
+    .execution_options(synchronize_session=False)
+)
+_KLASS: Any = bindparam("new_klass")
+_MEDIA_FOLLOW = (
+    update(MediaRecord)
+    .where(col(MediaRecord.post_id) == _POST_ID, col(MediaRecord.klass) != _KLASS)
+    .values(klass=_KLASS)
+    .execution_options(synchronize_session=False)
+)
+
+
 async def keep(session: AsyncSession, state: State, text: Text | None) -> str | None:
     """Appends the version ``state`` and ``text`` describe to the item (created on first
     sight) and returns the item's class; returns None, writing nothing, for a change the item
@@ -268,10 +303,7 @@ def _add_version(
 
 
 async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, change: str) -> bool:
-    same = exists().where(
-        col(ItemVersion.item_id) == item_id, col(ItemVersion.at) == at, col(ItemVersion.change) == change
-    )
-    return bool(await session.scalar(select(same)))
+    return bool(await session.scalar(_HAS_VERSION, {"item": item_id, "at": at, "change": change}))
 
 
 async def _insert_new(session: AsyncSession, state: State, text: Text | None) -> bool:
@@ -307,16 +339,7 @@ async def _insert_new(session: AsyncSession, state: State, text: Text | None) ->
 async def _catch_up_activity(session: AsyncSession, post_id: uuid.UUID) -> None:
     """A new post's last activity moves to its comments' and reactions' latest, when any came
     before it."""
-    other = aliased(Item)
-    latest = (
-        select(func.max(col(other.last_activity_at))).where(col(other.post_id) == post_id).scalar_subquery()
-    )
-    await session.execute(
-        update(Item)
-        .where(col(Item.id) == post_id, col(Item.last_activity_at) < latest)
-        .values(last_activity_at=latest)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_CATCH_UP, {"post": post_id})
 
 
 def _apply(item: Item, state: State) -> None:
@@ -331,13 +354,7 @@ def _apply(item: Item, state: State) -> None:
 
 async def _bump(session: AsyncSession, post_id: uuid.UUID, at: datetime) -> None:
     """Activity on a post (a comment, a reaction) moves its last activity forward."""
-    at = as_utc(at)
-    await session.execute(
-        update(Item)
-        .where(col(Item.id) == post_id, col(Item.last_activity_at) < at)
-        .values(last_activity_at=at)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_BUMP, {"post": post_id, "at": as_utc(at)})
 
 
 async def on_post(session: AsyncSession, event: IdEvent[PostRecorded]) -> None:
@@ -504,12 +521,7 @@ async def _post_klass(session: AsyncSession, post_id: uuid.UUID) -> str | None:
 async def _media_follow(session: AsyncSession, post_id: uuid.UUID, klass: str) -> None:
     """The media hanging from a post (its own and its comments') take the post's class
     (``klass``: the one the post's item has now, just written)."""
-    await session.execute(
-        update(MediaRecord)
-        .where(col(MediaRecord.post_id) == post_id, col(MediaRecord.klass) != klass)
-        .values(klass=klass)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_MEDIA_FOLLOW, {"post": post_id, "new_klass": klass})
 
 
 async def on_group(session: AsyncSession, event: IdEvent[GroupRecorded]) -> None:
