@@ -22,7 +22,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import Integer, Uuid, and_, bindparam, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -35,7 +35,16 @@ from kit.pagination import decode_id_cursor
 from kit.timeutil import utcnow
 from services.feed import idempotency, records
 from services.feed.access import ensure_writable, may_moderate, visible_post
-from services.feed.content import edited_language, held_by, hold, resolve_mentions, terms_of, text_language
+from services.feed.content import (
+    edited_language,
+    held_by,
+    hold,
+    resolve_mentions,
+    terms_at,
+    terms_of,
+    text_language,
+    writer,
+)
 from services.feed.disclosure import comment_content
 from services.feed.listing import Listing, by_id
 from services.feed.models import Comment, Notification, PersonaReplica, Post
@@ -79,19 +88,27 @@ def counted(comment: Comment) -> bool:
     return comment.deleted_at is None and comment.moderation is None
 
 
+# Built once (as ``access``'s checks are): every comment runs one or both.
+_CHANGE: Any = bindparam("change", type_=Integer())
+_RECOUNT_POST = (
+    update(Post)
+    .where(col(Post.id) == bindparam("row", type_=Uuid()))
+    .values(comment_count=Post.comment_count + _CHANGE)
+)
+_RECOUNT_PARENT = (
+    update(Comment)
+    .where(col(Comment.id) == bindparam("row", type_=Uuid()))
+    .values(reply_count=Comment.reply_count + _CHANGE)
+)
+
+
 async def recount(session: AsyncSession, comment: Comment, change: int) -> None:
     """Adds ``change`` to the counts ``comment`` is counted in."""
     if change == 0:
         return
-    await session.execute(
-        update(Post).where(col(Post.id) == comment.post_id).values(comment_count=Post.comment_count + change)
-    )
+    await session.execute(_RECOUNT_POST, {"row": comment.post_id, "change": change})
     if comment.parent_id is not None:
-        await session.execute(
-            update(Comment)
-            .where(col(Comment.id) == comment.parent_id)
-            .values(reply_count=Comment.reply_count + change)
-        )
+        await session.execute(_RECOUNT_PARENT, {"row": comment.parent_id, "change": change})
 
 
 def notice_targets(
@@ -221,7 +238,7 @@ async def comment(
     mentions = await resolve_mentions(session, body.body, author.context, author.persona_id)
     # Read once and held to the end: the event's content names the author too, and a session
     # keeps an object in its identity map only while something refers to it.
-    persona = await session.get(PersonaReplica, author.persona_id)
+    persona, terms_version = await writer(session, author.persona_id)
     comment_id = new_id()
     media = await attaching.attach(
         "comment", comment_id, author.persona_id, body.media_ids, post_id=post.id, group_id=post.group_id
@@ -237,7 +254,7 @@ async def comment(
         mentions=mentions,
     )
     session.add(made)
-    held = held_by(made.body, await terms_of(session, post.context))
+    held = held_by(made.body, await terms_at(session, post.context, terms_version))
     events = []
     if held:
         await hold(session, outbox, made, post, held, made.created_at)

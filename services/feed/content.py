@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_
+from sqlalchemy import Uuid, bindparam, exists, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -19,7 +21,7 @@ from domain.handles import HANDLE_CHARACTERS
 from kit.outbox import Outbox
 from kit.search import detect, language
 from kit.timeutil import as_utc
-from services.feed.models import Comment, Follow, HeldTerm, PersonaReplica, Post
+from services.feed.models import Comment, Follow, HeldTerm, HeldTermSet, PersonaReplica, Post
 
 MAX_MENTIONS = 20
 MAX_TAGS = 10
@@ -100,7 +102,7 @@ def _folded(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def held_by(text: str, terms: Sequence[HeldTerm]) -> list[str]:
+def held_by(text: str, terms: Sequence[Term]) -> list[str]:
     """The ids of the ``terms`` that ``text`` holds, in the terms' order: a ``literal`` term
     anywhere, a ``word`` term as a whole word (no word character right before or after it,
     which is ``\\b`` for a term that starts and ends with one). Case and Unicode form do not
@@ -120,12 +122,54 @@ def held_by(text: str, terms: Sequence[HeldTerm]) -> list[str]:
     return found
 
 
-async def terms_of(session: AsyncSession, context: str) -> list[HeldTerm]:
-    """The held-content terms of ``context`` (at most a few hundred), in a stable order."""
-    rows = await session.scalars(
-        select(HeldTerm).where(col(HeldTerm.context) == context).order_by(col(HeldTerm.id))
-    )
-    return list(rows.all())
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One of a context's held-content terms, as ``held_by`` matches it (``models.HeldTerm``)."""
+
+    id: uuid.UUID
+    term: str
+    match: str
+
+
+_TERMS = select(HeldTerm).where(col(HeldTerm.context) == bindparam("context")).order_by(col(HeldTerm.id))
+_VERSION = select(HeldTermSet.version).where(col(HeldTermSet.context) == bindparam("context"))
+_WRITER = (
+    select(PersonaReplica, HeldTermSet.version)
+    .outerjoin(HeldTermSet, col(HeldTermSet.context) == col(PersonaReplica.context))
+    .where(col(PersonaReplica.id) == bindparam("persona", type_=Uuid()))
+)
+# Each database's terms of each context as last read, with the version of the set they came
+# from (a set's version names its terms: ``moderation.replace_terms``). A write reads the
+# version in its own transaction, with its author (``writer``), and the terms only when the set
+# is not the one last read. Two contexts, a few hundred terms each at most.
+_read: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, tuple[Term, ...]]]] = weakref.WeakKeyDictionary()
+
+
+async def writer(session: AsyncSession, persona_id: uuid.UUID) -> tuple[PersonaReplica | None, int | None]:
+    """A writer's replica, and the version of the held-content terms of its context (None: the
+    context has none), in one statement: for ``terms_at``."""
+    row = (await session.execute(_WRITER, {"persona": persona_id})).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+async def terms_of(session: AsyncSession, context: str) -> tuple[Term, ...]:
+    """The held-content terms of ``context``, in a stable order."""
+    return await terms_at(session, context, await session.scalar(_VERSION, {"context": context}))
+
+
+async def terms_at(session: AsyncSession, context: str, version: int | None) -> tuple[Term, ...]:
+    """The held-content terms of ``context`` in the set of ``version``, as the caller's
+    transaction read it (None: the context has no set, so no terms)."""
+    if version is None:
+        return ()
+    known = _read.setdefault(session.get_bind(), {})
+    cached = known.get(context)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows = (await session.scalars(_TERMS, {"context": context})).all()
+    terms = tuple(Term(row.id, row.term, row.match) for row in rows)
+    known[context] = (version, terms)
+    return terms
 
 
 def post_text(body: str, links: Sequence[dict[str, Any]]) -> str:

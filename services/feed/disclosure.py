@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Uuid, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -23,6 +24,11 @@ from kit.ids import random_id
 from services.feed.models import Comment, PersonaReplica, Post
 from services.feed.timelines import seen_by
 
+# Built once, as ``access``'s checks are.
+_SEEN_BY_STRANGER = select(seen_by(bindparam("stranger", type_=Uuid()), bindparam("context"))).where(
+    col(Post.id) == bindparam("post", type_=Uuid())
+)
+
 
 async def open_to_context(session: AsyncSession, post: Post) -> bool:
     """Whether every persona of the post's context may read it, the personal context never
@@ -30,7 +36,8 @@ async def open_to_context(session: AsyncSession, post: Post) -> bool:
     if post.context != "professional" or post.moderation is not None or post.deleted_at is not None:
         return False
     stranger = random_id()  # follows no one, in no group: reads what the whole context reads
-    seen = await session.scalar(select(seen_by(stranger, post.context)).where(col(Post.id) == post.id))
+    params = {"stranger": stranger, "context": post.context, "post": post.id}
+    seen = await session.scalar(_SEEN_BY_STRANGER, params)
     return bool(seen)
 
 

@@ -37,8 +37,10 @@ from services.feed.content import (
     parse_tags,
     post_text,
     resolve_mentions,
+    terms_at,
     terms_of,
     text_language,
+    writer,
 )
 from services.feed.deletion import publish_deleted
 from services.feed.disclosure import post_content
@@ -185,9 +187,9 @@ async def publish(
     new_mentions = await _set_text(session, post, body.body, new=True)
     # Read once and held to the end: the event's content names the author too, and a session
     # keeps an object in its identity map only while something refers to it.
-    writer = await session.get(PersonaReplica, author.persona_id)
+    author_row, terms_version = await writer(session, author.persona_id)
     session.add(post)
-    held = held_by(post_text(post.body, post.links), await terms_of(session, post.context))
+    held = held_by(post_text(post.body, post.links), await terms_at(session, post.context, terms_version))
     events = []
     if held:
         await hold(session, outbox, post, post, held, post.created_at)
@@ -199,7 +201,7 @@ async def publish(
     # A held post goes into the inboxes too (as they are built, ``inbox``): pages show it to
     # its author alone until it is released.
     await inbox.fan_out(session, post)
-    result = _render(post, writer)
+    result = _render(post, author_row)
     return Created(result, f"/api/v1/posts/{post.id}", columns={"resource_id": post.id})
 
 

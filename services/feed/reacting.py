@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import Integer, Uuid, bindparam, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -99,16 +99,27 @@ async def take_back(
     return _recounted(row, counts, kind, added=False)
 
 
+def _counting(kind: str) -> Any:
+    column = getattr(Post, f"{kind}_count")
+    counted = [getattr(Post, f"{name}_count") for name in REACTION_KINDS]
+    change = bindparam("change", type_=Integer())
+    return (
+        update(Post)
+        .where(col(Post.id) == bindparam("post", type_=Uuid()))
+        .values({column: column + change})
+        .returning(*counted)
+    )
+
+
+# Built once, a statement for each kind (as ``access``'s checks are).
+_COUNTS = {kind: _counting(kind) for kind in REACTION_KINDS}
+
+
 async def _count(session: AsyncSession, post_id: uuid.UUID, kind: str, change: int) -> dict[str, int]:
     """Changes the post's count of ``kind``; every reaction count as the update left it (the
     reactions other transactions committed first included), so that the answer needs no
     second read of the post."""
-    column = getattr(Post, f"{kind}_count")
-    counted = [getattr(Post, f"{name}_count") for name in REACTION_KINDS]
-    statement = (
-        update(Post).where(col(Post.id) == post_id).values({column: column + change}).returning(*counted)
-    )
-    values = (await session.execute(statement)).one()
+    values = (await session.execute(_COUNTS[kind], {"post": post_id, "change": change})).one()
     return dict(zip(REACTION_KINDS, values, strict=True))
 
 

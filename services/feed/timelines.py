@@ -199,7 +199,13 @@ def visible_to(reader: Principal) -> Any:
 def visible_posts(reader: Principal) -> Any:
     """The posts ``reader`` sees, as rows for ``schemas.post_public``: what single posts,
     search and every timeline but the home timeline read."""
-    return posts_for(reader).where(visible_to(reader))
+    assert reader.context is not None
+    return rows_seen_by(me(reader), reader.context)
+
+
+def rows_seen_by(persona: Any, context: Any) -> Any:
+    """``visible_posts`` for ``persona`` of ``context`` (values or bound parameters)."""
+    return posts_seen_by(persona).where(seen_by(persona, context))
 
 
 def visible_ids(reader: Principal) -> Any:

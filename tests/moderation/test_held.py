@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.moderation.models import Evidence, Notice, Report
+from tests.feed.support import statements
 from tests.helpers import auth
 from tests.moderation.support import (
     GROUPS_PATH,
@@ -135,3 +136,28 @@ async def test_a_held_event_delivered_again_files_one_report(suite):
         assert resp.status_code == 200, resp.text
     assert len(await rows(suite, Report)) == 1
     assert len(await published(suite, "moderation.report.created")) == 1
+
+
+async def test_terms_are_read_again_only_when_their_set_changes(suite):
+    """Feed keeps each context's terms with the version of their set: a post with the set
+    unchanged reads its version alone, and a new set (a term removed, another added) holds by
+    its own terms from the next post on."""
+    p = await people(suite, "bob", "cyd")
+    (bob, _), (cyd, _) = p["bob"], p["cyd"]
+    root, _ = await staff(suite, "root", "admin")
+    crypto = await _term(suite, root, "crypto")
+    first = await _write(suite, bob, "Buy crypto today")
+    problem(await suite.client.get(f"/api/v1/posts/{first['id']}", headers=auth(cyd)), 404)
+
+    with statements(suite) as seen:
+        await _write(suite, bob, "Nothing to hold here")
+    read = [s for s, _ in seen if "held_term" in s]
+    assert len(read) == 1 and "held_term_set.version" in read[0], read
+
+    removed = await suite.client.delete(f"/api/v1/admin/moderation/terms/{crypto}", headers=auth(root))
+    assert removed.status_code == 204, removed.text
+    await _term(suite, root, "bitcoin")
+    shown = await _write(suite, bob, "Buy crypto again")
+    assert (await suite.client.get(f"/api/v1/posts/{shown['id']}", headers=auth(cyd))).status_code == 200
+    held = await _write(suite, bob, "Buy bitcoin now")
+    problem(await suite.client.get(f"/api/v1/posts/{held['id']}", headers=auth(cyd)), 404)
