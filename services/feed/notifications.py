@@ -24,7 +24,7 @@ from kit.timeutil import utcnow
 from services.feed.listing import Listing, by_id
 from services.feed.models import Notification, PersonaReplica, Post
 from services.feed.schemas import NotificationsRead, RecordsNotifications, records_notification
-from services.feed.timelines import ACTIVE_AUTHOR, seen_by_each, shown_ids
+from services.feed.timelines import ACTIVE_AUTHOR, seen_by_each, seen_by_each_params, shown_ids
 
 
 async def who_can_see(session: AsyncSession, post: Post, personas: Iterable[uuid.UUID]) -> set[uuid.UUID]:
@@ -33,7 +33,8 @@ async def who_can_see(session: AsyncSession, post: Post, personas: Iterable[uuid
     candidates = list(dict.fromkeys(personas))
     if not candidates:
         return set()
-    row = (await session.execute(seen_by_each(post.id, post.context, candidates))).first()
+    params = seen_by_each_params(post.id, post.context, candidates)
+    row = (await session.execute(seen_by_each(len(candidates)), params)).first()
     if row is None:
         return set()
     return {persona for persona, sees in zip(candidates, row, strict=True) if sees}

@@ -31,13 +31,25 @@ creation order); a page costs one statement, the pinned posts of a first page in
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, case, func, literal, literal_column, or_, union_all
+from sqlalchemy import (
+    BindParameter,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -213,15 +225,25 @@ def visible_ids(reader: Principal) -> Any:
     return shown_ids(me(reader)).where(visible_to(reader))
 
 
-def seen_by_each(post_id: uuid.UUID, context: str, personas: Sequence[uuid.UUID]) -> Any:
-    """One row for the post (none when there is no such post), with a column for each of
-    ``personas`` (of ``context``, the post's), in their order: whether the rule lets that
-    persona see the post (``seen_by``). Whether the post is shown at all is left to the reads."""
+@functools.lru_cache(maxsize=64)
+def seen_by_each(count: int) -> Any:
+    """One row for the post ``post`` (none when there is no such post), with a column for each
+    of ``count`` personas ``persona0``, ``persona1``… (of ``context``, the post's), in their
+    order: whether the rule lets that persona see the post (``seen_by``). Whether the post is
+    shown at all is left to the reads. Built once for each count, with bound parameters
+    (``seen_by_each_params``)."""
+    context = bindparam("context")
     return (
-        select(*(seen_by(persona, context).label(f"p{i}") for i, persona in enumerate(personas)))
+        select(
+            *(seen_by(bindparam(f"persona{i}", type_=Uuid()), context).label(f"p{i}") for i in range(count))
+        )
         .select_from(Post)
-        .where(col(Post.id) == post_id)
+        .where(col(Post.id) == bindparam("post", type_=Uuid()))
     )
+
+
+def seen_by_each_params(post_id: uuid.UUID, context: str, personas: Sequence[uuid.UUID]) -> dict[str, Any]:
+    return {"post": post_id, "context": context, **{f"persona{i}": p for i, p in enumerate(personas)}}
 
 
 def not_pinned(now: Any) -> Any:
