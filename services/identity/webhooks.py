@@ -368,7 +368,10 @@ async def enqueue(session: AsyncSession, event: EventIn) -> None:
     receiver's transaction. Idempotent: the deliveries are keyed by endpoint and event, so an
     event applied again adds none (decision 0045). An event the catalogue does not vouch for is
     logged and sent nowhere: a payload that was not checked could carry what a subscriber may
-    not read, and retrying it would hold up every later event."""
+    not read, and retrying it would hold up every later event. An ``internal.*`` event, which no
+    endpoint receives (``wants``), costs no statement: a post sends identity one of each."""
+    if event.type.startswith(INTERNAL_PREFIX):
+        return
     endpoints = [endpoint for endpoint in (await session.scalars(_ACTIVE)).all() if wants(endpoint, event)]
     if not endpoints:
         return

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.event import listen as event_listen
+from sqlalchemy.event import remove as event_remove
 from standardwebhooks import Webhook
 
 from kit.outbox import recorded
@@ -332,3 +334,48 @@ async def test_an_event_only_webhooks_want_is_enqueued_once_and_not_recorded(hoo
     assert kept == 0
     assert not recorded(handlers, "post.created")
     assert recorded(handlers, "moderation.persona.suspended")  # a handler of its own as well
+
+
+async def test_an_internal_event_costs_identity_no_statement(hooks_suite, receiver):
+    """No endpoint receives an ``internal.*`` event (``webhooks.wants``): identity, which takes
+    every event for its webhooks, applies one without reading the endpoints, or anything, while
+    a public event of the same post reads them."""
+    suite = hooks_suite
+    await _register(suite, receiver.url)
+    token, _ = await person(suite.client, "ada")
+    await suite.deliver()
+    await suite.client.post("/api/v1/posts", json={"body": "Hello"}, headers=auth(token))
+    tables = suite.feed.state.outbox.tables
+    async with suite.feed.state.database.sessionmaker() as session:
+        rows = (
+            await session.execute(select(tables.event).order_by(tables.event.c.seq.desc()).limit(2))
+        ).all()
+    assert {row.type for row in rows} == {"post.created", "internal.records.post"}
+    secret = suite.identity.state.settings.internal_token.get_secret_value()
+    engine = suite.identity.state.database.engine.sync_engine
+    for row in rows:
+        event = {
+            "id": str(row.id),
+            "type": row.type,
+            "source": "feed",
+            "subject": row.subject,
+            "time": row.occurred_at.isoformat(),
+            "data": json.loads(row.data),
+        }
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, parameters, *args, seen=seen) -> None:
+            seen.append(statement)
+
+        event_listen(engine, "before_cursor_execute", record)
+        try:
+            answer = await suite.client.post(
+                "http://identity/internal/events", json={"events": [event]}, headers=auth(secret)
+            )
+        finally:
+            event_remove(engine, "before_cursor_execute", record)
+        assert answer.status_code == 200, answer.text
+        if row.type.startswith("internal."):
+            assert seen == [], seen
+        else:
+            assert any("webhook_endpoint" in statement for statement in seen), seen
