@@ -99,7 +99,8 @@ class IdempotencyKeys:
         ``make`` does the work in ``session`` without committing. When the commit (or ``make``)
         fails on a unique key, or ``make`` raises ``Taken``, the answer is the stored one of a
         concurrent repeat, else ``taken`` (by default a 409: the repeat is still running)."""
-        request_print = fingerprint(scope, request)
+        # Without a key nothing is replayed or kept, so the body is not hashed either.
+        request_print = fingerprint(scope, request) if key is not None else ""
         replayed = await self._replay(session, owner, key, request_print)
         if replayed is not None:
             return replayed
