@@ -232,7 +232,7 @@ def seen_by_each(count: int) -> Any:
     order: whether the rule lets that persona see the post (``seen_by``). Whether the post is
     shown at all is left to the reads. Built once for each count, with bound parameters
     (``seen_by_each_params``)."""
-    context = bindparam("context")
+    context: Any = bindparam("context")
     return (
         select(
             *(seen_by(bindparam(f"persona{i}", type_=Uuid()), context).label(f"p{i}") for i in range(count))
