@@ -290,6 +290,18 @@ async def test_an_event_type_pattern_names_a_type_or_a_family_at_any_level(suite
     assert resp.status_code == status, resp.text
 
 
+def _as_sent(row) -> dict:
+    """A row of feed's outbox as its relay sends the event."""
+    return {
+        "id": str(row.id),
+        "type": row.type,
+        "source": "feed",
+        "subject": row.subject,
+        "time": row.occurred_at.isoformat(),
+        "data": json.loads(row.data),
+    }
+
+
 async def test_an_event_only_webhooks_want_is_enqueued_once_and_not_recorded(hooks_suite, receiver):
     """Identity applies feed's post events only for its webhooks, whose deliveries are keyed by
     endpoint and event: applying one again adds nothing, so no processed-event row is kept for
@@ -309,14 +321,7 @@ async def test_an_event_only_webhooks_want_is_enqueued_once_and_not_recorded(hoo
                 )
             )
         ).one()
-    event = {
-        "id": str(row.id),
-        "type": row.type,
-        "source": "feed",
-        "subject": row.subject,
-        "time": row.occurred_at.isoformat(),
-        "data": json.loads(row.data),
-    }
+    event = _as_sent(row)
     secret = suite.identity.state.settings.internal_token.get_secret_value()
     again = await suite.client.post(
         "http://identity/internal/events", json={"events": [event]}, headers=auth(secret)
@@ -354,14 +359,7 @@ async def test_an_internal_event_costs_identity_no_statement(hooks_suite, receiv
     secret = suite.identity.state.settings.internal_token.get_secret_value()
     engine = suite.identity.state.database.engine.sync_engine
     for row in rows:
-        event = {
-            "id": str(row.id),
-            "type": row.type,
-            "source": "feed",
-            "subject": row.subject,
-            "time": row.occurred_at.isoformat(),
-            "data": json.loads(row.data),
-        }
+        event = _as_sent(row)
         seen: list[str] = []
 
         def record(conn, cursor, statement, parameters, *args, seen=seen) -> None:
