@@ -238,7 +238,7 @@ async def comment(
     mentions = await resolve_mentions(session, body.body, author.context, author.persona_id)
     # Read once and held to the end: the event's content names the author too, and a session
     # keeps an object in its identity map only while something refers to it.
-    persona, terms_version = await writer(session, author.persona_id)
+    persona, terms_version = await writer(session, author.persona_id, author.context)
     comment_id = new_id()
     media = await attaching.attach(
         "comment", comment_id, author.persona_id, body.media_ids, post_id=post.id, group_id=post.group_id

@@ -145,11 +145,16 @@ _WRITER = (
 _read: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, tuple[Term, ...]]]] = weakref.WeakKeyDictionary()
 
 
-async def writer(session: AsyncSession, persona_id: uuid.UUID) -> tuple[PersonaReplica | None, int | None]:
-    """A writer's replica, and the version of the held-content terms of its context (None: the
-    context has none), in one statement: for ``terms_at``."""
+async def writer(
+    session: AsyncSession, persona_id: uuid.UUID, context: str
+) -> tuple[PersonaReplica | None, int | None]:
+    """A writer's replica, and the version of the held-content terms of ``context``, the
+    writer's (None: the context has none), for ``terms_at``: in one statement, or two when the
+    replica does not hold the writer (the terms hold its writing all the same)."""
     row = (await session.execute(_WRITER, {"persona": persona_id})).first()
-    return (row[0], row[1]) if row is not None else (None, None)
+    if row is None:
+        return None, await session.scalar(_VERSION, {"context": context})
+    return row[0], row[1]
 
 
 async def terms_of(session: AsyncSession, context: str) -> tuple[Term, ...]:

@@ -187,7 +187,7 @@ async def publish(
     new_mentions = await _set_text(session, post, body.body, new=True)
     # Read once and held to the end: the event's content names the author too, and a session
     # keeps an object in its identity map only while something refers to it.
-    author_row, terms_version = await writer(session, author.persona_id)
+    author_row, terms_version = await writer(session, author.persona_id, author.context)
     session.add(post)
     held = held_by(post_text(post.body, post.links), await terms_at(session, post.context, terms_version))
     events = []

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from services.feed.content import held_by, terms_at, writer
 from services.moderation.models import Evidence, Notice, Report
 from tests.feed.support import statements
 from tests.helpers import auth
@@ -161,3 +162,15 @@ async def test_terms_are_read_again_only_when_their_set_changes(suite):
     assert (await suite.client.get(f"/api/v1/posts/{shown['id']}", headers=auth(cyd))).status_code == 200
     held = await _write(suite, bob, "Buy bitcoin now")
     problem(await suite.client.get(f"/api/v1/posts/{held['id']}", headers=auth(cyd)), 404)
+
+
+async def test_a_writer_the_replica_does_not_hold_is_held_by_the_terms_all_the_same(suite):
+    """The terms' version is read with the writer's replica; without that row it is read on
+    its own, so the terms still apply."""
+    root, _ = await staff(suite, "root", "admin")
+    await _term(suite, root, "crypto")
+    async with suite.feed.state.database.sessionmaker() as session:
+        persona, version = await writer(session, uuid.uuid4(), "professional")
+        assert persona is None and version is not None
+        terms = await terms_at(session, "professional", version)
+    assert held_by("Buy crypto", terms) == [str(terms[0].id)]
