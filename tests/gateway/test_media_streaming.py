@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -125,26 +126,46 @@ def test_a_20_mb_upload_streams_through_without_the_gateway_holding_it(world):
 
 async def _raw_upload(world: World, head: str, chunks: Iterator[bytes] | None = None) -> tuple[str, int]:
     """Sends ``head`` then ``chunks`` (chunked encoding) until the gateway answers; returns the
-    answer's status line and how many body bytes went out before it."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", world.port)
+    answer's status line and how many body bytes went out before it.
+
+    A plain socket, not asyncio's streams: the gateway closes the connection after its answer
+    with the client's bytes unread, so the client's next write meets a reset. The answer is
+    still in the socket then, but a stream transport that fails a write closes its socket and
+    loses it, depending on whether the loop read the answer or wrote first."""
+    loop = asyncio.get_running_loop()
+    sock = socket.create_connection(("127.0.0.1", world.port))
+    sock.setblocking(False)
+    answer: asyncio.Task[bytes] | None = None
     sent = 0
     try:
-        writer.write(head.encode("latin-1"))
-        await writer.drain()
-        answer = asyncio.create_task(reader.readuntil(b"\r\n\r\n"))
+        await loop.sock_sendall(sock, head.encode("latin-1"))
+        answer = asyncio.create_task(_read_head(sock))
         for chunk in chunks or ():
             if answer.done():
                 break
             try:
-                writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                await writer.drain()
+                await loop.sock_sendall(sock, f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             except ConnectionError:
                 break  # the gateway answered and closed: read its answer
             sent += len(chunk)
         status = (await asyncio.wait_for(answer, 30)).split(b"\r\n", 1)[0].decode()
     finally:
-        writer.close()
+        if answer is not None:
+            answer.cancel()
+        sock.close()
     return status, sent
+
+
+async def _read_head(sock: socket.socket) -> bytes:
+    """The answer's head: what arrived up to the blank line (or up to the end, if it ends first)."""
+    loop = asyncio.get_running_loop()
+    received = b""
+    while b"\r\n\r\n" not in received:
+        piece = await loop.sock_recv(sock, 65536)
+        if not piece:
+            break
+        received += piece
+    return received
 
 
 def _head(world: World, **headers: str) -> str:
