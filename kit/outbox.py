@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -385,6 +386,7 @@ class Relay:
         token: str,
         client: httpx.AsyncClient,
         interval: float = 1.0,
+        linger: float = 0.0,
         batch_size: int = 100,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         timeout: float = 5.0,
@@ -396,6 +398,7 @@ class Relay:
         self.token = token
         self.client = client
         self.interval = interval
+        self.linger = linger
         self.batch_size = batch_size
         self.max_batch_bytes = max_batch_bytes
         self.timeout = timeout
@@ -443,11 +446,20 @@ class Relay:
                 sent = 0
             if sent and self._claimed_full:
                 continue  # more may be due at once; a pass that claimed less found them all
-            wake = asyncio.create_task(self.outbox.wakeup.wait())
-            stop = asyncio.create_task(self.stopping.wait())
-            await asyncio.wait({wake, stop}, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
-            wake.cancel()
-            stop.cancel()
+            await self._until_due()
+
+    async def _until_due(self) -> None:
+        """Waits for a commit (or the interval), then ``linger`` seconds more, so that the
+        commits of those milliseconds go out in the same requests: at a few writes a second
+        each write would otherwise cost a request to every subscriber (decision 0050)."""
+        wake = asyncio.create_task(self.outbox.wakeup.wait())
+        stop = asyncio.create_task(self.stopping.wait())
+        done, _ = await asyncio.wait({wake, stop}, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+        stop.cancel()
+        if wake in done and self.linger > 0 and not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.linger)
 
     async def deliver_once(self) -> int:
         """One pass: claim due deliveries, send them, record the outcome. Returns how many

@@ -116,6 +116,7 @@ def create_service_app(
         token=settings.internal_token.get_secret_value(),
         client=client,
         interval=settings.relay_interval_seconds,
+        linger=settings.relay_linger_seconds,
         batch_size=settings.relay_batch_size,
         timeout=settings.relay_timeout_seconds,
         max_backoff=settings.relay_max_backoff_seconds,

@@ -57,6 +57,13 @@ class ServiceSettings(BaseProcessSettings):
     subscribers: list[Subscriber] = Field(default_factory=list)
     relay_enabled: bool = True
     relay_interval_seconds: float = Field(default=1.0, gt=0)
+    relay_linger_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="How long the relay waits after a commit wakes it, so that the events of the "
+        "commits in that time go to each subscriber in one request (decision 0050).",
+    )
     relay_batch_size: int = Field(default=100, ge=1, le=1000)
     relay_timeout_seconds: float = Field(default=5.0, gt=0)
     relay_max_backoff_seconds: float = Field(default=60.0, gt=0)

@@ -350,3 +350,46 @@ async def test_a_pass_that_claimed_less_than_a_batch_sleeps_until_the_next_commi
     finally:
         relay.stopping.set()
         await task
+
+
+async def test_commits_within_the_linger_go_to_each_subscriber_in_one_request(suite):
+    """After a commit wakes it, the relay waits ``linger`` seconds before its pass: a second
+    commit within that time goes out in the same request to each subscriber, instead of a
+    request of its own (decision 0050). Stopping does not wait for the linger to end."""
+    relay = suite.identity.state.relay
+    outbox = suite.identity.state.outbox
+    relay.interval = 30.0  # only a wake-up can start a pass within the test
+    relay.linger = 0.6
+    sent: list[tuple[str, list[str]]] = []
+    send = relay._send
+
+    async def counted(subscriber, batch) -> str | None:
+        sent.append((subscriber.name, [row.subject for row in batch]))
+        return await send(subscriber, batch)
+
+    async def publish(subject: str) -> None:
+        async with suite.identity.state.database.sessionmaker() as session:
+            await outbox.publish(session, "persona.updated", subject, {"a": 1})
+            await session.commit()
+
+    relay._send = counted
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.1)  # the first pass, on start, finds nothing
+        await publish("a")
+        await asyncio.sleep(0.2)
+        await publish("b")
+        for _ in range(200):
+            if len(sent) >= 6:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert sorted(sent) == sorted((name, ["a", "b"]) for name in relay.by_name)
+
+        relay.linger = 30.0
+        await publish("c")
+        await asyncio.sleep(0.1)  # lingering now
+    finally:
+        relay.stopping.set()
+        await asyncio.wait_for(task, 2)
+    assert len(sent) == 6  # "c" waited for the linger, which stopping cut short
