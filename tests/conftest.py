@@ -8,16 +8,19 @@ temporary folder) and its own share of the free ports (tests.processes)."""
 from __future__ import annotations
 
 import functools
+import graphlib
 import inspect
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, TextClause, create_engine, text
+from sqlalchemy import Engine, Row, TextClause, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from kit.migrations import upgrade
 from tests.suite import Suite, build_suite
@@ -120,7 +123,11 @@ class PostgresDatabases:
     crash could lose the last commits, which no test makes happen, and nothing a test proves
     about transactions changes. Emptying costs little more than a query per database: one
     connection per database for the whole run, and only the tables a test wrote to (rows left,
-    or a sequence moved) are truncated."""
+    or a sequence moved) are emptied, by ``DELETE`` in an order that deletes a table's
+    referencing rows before it, and their sequences set back to their start. ``TRUNCATE``
+    gives each table new files, about 13 ms a database for a test's few rows where ``DELETE``
+    takes a fraction of one; it stays the way out for a database whose deletes fail (a cycle
+    of references, a rule a delete breaks)."""
 
     def __init__(self, base_url: str) -> None:
         self.base = make_url(base_url)
@@ -137,6 +144,8 @@ class PostgresDatabases:
         self.engines: dict[str, Engine] = {}
         self.tables: dict[str, list[str]] = {}
         self._written: dict[str, TextClause] = {}
+        # Each database's tables, every one after the tables that reference it (None: a cycle).
+        self._order: dict[str, list[str] | None] = {}
 
     def create(self) -> None:
         with self.admin.connect() as conn:
@@ -158,14 +167,30 @@ class PostgresDatabases:
                     )
                 )
                 self.tables[name] = [r[0] for r in rows]
+                references = conn.execute(_REFERENCES).all()
             self._written[name] = _written_tables(self.tables[name])
+            self._order[name] = _referencing_first(self.tables[name], references)
 
     def truncate(self) -> None:
         for name, engine in self.engines.items():
-            with engine.begin() as conn:
-                written = [row[0] for row in conn.execute(self._written[name])]
-                if written:
-                    tables = ", ".join(f'"{t}"' for t in written)
+            with engine.connect() as conn:
+                with conn.begin():
+                    written = {row[0] for row in conn.execute(self._written[name])}
+                if not written:
+                    continue
+                order = self._order[name]
+                if order is not None:
+                    try:
+                        with conn.begin():
+                            for table in order:
+                                if table in written:
+                                    conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (pg_tables' names)
+                            conn.execute(_RESTART_SEQUENCES)
+                        continue
+                    except DBAPIError:
+                        pass  # the transaction rolled back: truncate instead
+                tables = ", ".join(f'"{t}"' for t in written)
+                with conn.begin():
                     conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
     def drop(self) -> None:
@@ -175,6 +200,35 @@ class PostgresDatabases:
             for url in self.urls.values():
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
         self.admin.dispose()
+
+
+# Which table references which (foreign keys of the public schema; a table's reference to
+# itself left out: one DELETE takes both ends).
+_REFERENCES = text(
+    "SELECT DISTINCT child.relname::text, parent.relname::text FROM pg_constraint AS fk "
+    "JOIN pg_class AS child ON child.oid = fk.conrelid "
+    "JOIN pg_class AS parent ON parent.oid = fk.confrelid "
+    "JOIN pg_namespace AS ns ON ns.oid = child.relnamespace "
+    "WHERE fk.contype = 'f' AND ns.nspname = 'public' AND fk.conrelid <> fk.confrelid"
+)
+# Every sequence a test moved, back to where it starts (as TRUNCATE ... RESTART IDENTITY).
+_RESTART_SEQUENCES = text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false) "
+    "FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL"
+)
+
+
+def _referencing_first(tables: list[str], references: Sequence[Row[Any]]) -> list[str] | None:
+    """``tables`` ordered so that a table comes after every table that references it; None if
+    references go round in a cycle."""
+    referenced_by: dict[str, set[str]] = {table: set() for table in tables}
+    for child, parent in references:
+        if parent in referenced_by and child in referenced_by:
+            referenced_by[parent].add(child)
+    try:
+        return list(graphlib.TopologicalSorter(referenced_by).static_order())
+    except graphlib.CycleError:
+        return None
 
 
 def _written_tables(tables: list[str]) -> TextClause:
