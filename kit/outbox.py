@@ -743,6 +743,7 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
     async def receive_events(batch: EventBatch, request: Request) -> dict[str, int]:
         database: Database = request.app.state.database
         applied = 0
+        delivery: dict[str, Any] = {}  # what handlers keep for the request's later events
         for raw in batch.events:
             checked = _check(raw, handlers)
             envelope = checked.envelope
@@ -764,6 +765,7 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
                         # A handler that has events of its own to tell publishes them in the
                         # same transaction (``handler_outbox``).
                         session.info["outbox"] = request.app.state.outbox
+                        session.info["delivery"] = delivery
                         for consumer, event in checked.parsed:
                             await consumer.handle(session, event)
             except IntegrityError:
@@ -811,6 +813,14 @@ async def _seen(session: AsyncSession, tables: OutboxTables, event_id: uuid.UUID
 async def _processed(database: Database, tables: OutboxTables, event_id: uuid.UUID) -> bool:
     async with database.sessionmaker() as session:
         return await _seen(session, tables, event_id)
+
+
+def delivery_scope(session: AsyncSession) -> dict[str, Any]:
+    """A dict shared by the handlers of one delivery's events (one request of the relay), for
+    a read whose answer may be as old as the delivery, made once for all its events instead
+    of once each. Outside a delivery, an empty dict each time: nothing is kept."""
+    scope: dict[str, Any] = session.info.get("delivery", {})
+    return scope
 
 
 def handler_outbox(session: AsyncSession) -> Outbox:

@@ -25,7 +25,7 @@ from domain.events import PersonaChanged, PersonaErased, keep_persona
 from domain.media import MediaAttachment
 from kit.db import upsert
 from kit.ids import new_id
-from kit.outbox import Consumer, Event, EventHandler, IdEvent, handler_outbox
+from kit.outbox import Consumer, Event, EventHandler, IdEvent, delivery_scope, handler_outbox
 from services.groups import images, membership, moderation, records
 from services.groups.models import Activity, Group, PersonaReplica
 
@@ -120,10 +120,16 @@ class MediaUpdated(_Event):
 
 
 async def _in_group(session: AsyncSession, group_id: uuid.UUID | None, context: str) -> bool:
+    """Whether the content is in a group of its context. A group's context never changes, so
+    each group is read once for all the events of a delivery (``delivery_scope``; decision
+    0050); a group deleted meanwhile fails its activity's insert, and the delivery is retried."""
     if group_id is None:
         return False
-    group = await session.get(Group, group_id)
-    return group is not None and group.context == context
+    contexts: dict[uuid.UUID, str | None] = delivery_scope(session).setdefault("group_contexts", {})
+    if group_id not in contexts:
+        group = await session.get(Group, group_id)
+        contexts[group_id] = group.context if group is not None else None
+    return contexts[group_id] == context
 
 
 async def _record(session: AsyncSession, values: dict[str, object]) -> None:

@@ -39,7 +39,7 @@ from standardwebhooks import Webhook
 from domain.catalogue import SPEC_VERSION, NotCatalogued, webhook_data
 from kit.db import Database, upsert
 from kit.housekeeping import Retention
-from kit.outbox import EventIn
+from kit.outbox import EventIn, delivery_scope
 from kit.timeutil import utcnow
 from services.identity.models import Client, WebhookDelivery, WebhookEndpoint
 from services.identity.settings import IdentitySettings
@@ -363,6 +363,18 @@ def cloud_event(event: EventIn) -> str:
 _ACTIVE = select(WebhookEndpoint).where(col(WebhookEndpoint.active).is_(True))
 
 
+async def _active(session: AsyncSession) -> list[WebhookEndpoint]:
+    """The active endpoints, read once for every event of a delivery (``delivery_scope``;
+    decision 0050): an endpoint registered while a delivery is applied receives the events of
+    the next one, which is what it would get had it come a moment later."""
+    scope = delivery_scope(session)
+    endpoints: list[WebhookEndpoint] | None = scope.get("webhook_endpoints")
+    if endpoints is None:
+        endpoints = list((await session.scalars(_ACTIVE)).all())
+        scope["webhook_endpoints"] = endpoints
+    return endpoints
+
+
 async def enqueue(session: AsyncSession, event: EventIn) -> None:
     """The receiver's handler for every event: one delivery per interested endpoint, in the
     receiver's transaction. Idempotent: the deliveries are keyed by endpoint and event, so an
@@ -372,7 +384,7 @@ async def enqueue(session: AsyncSession, event: EventIn) -> None:
     endpoint receives (``wants``), costs no statement: a post sends identity one of each."""
     if event.type.startswith(INTERNAL_PREFIX):
         return
-    endpoints = [endpoint for endpoint in (await session.scalars(_ACTIVE)).all() if wants(endpoint, event)]
+    endpoints = [endpoint for endpoint in await _active(session) if wants(endpoint, event)]
     if not endpoints:
         return
     try:

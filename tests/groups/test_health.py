@@ -328,3 +328,35 @@ async def test_activity_delivered_again_or_at_once_is_kept_once_and_not_claimed(
         )
     assert rows == 1
     assert claims == 0
+
+
+async def test_a_delivery_reads_each_group_once_for_all_its_events(suite):
+    """The events of one delivery read each group once (decision 0050), and each is still
+    judged by its own context: three posts of the group's context are kept, one of the other
+    context is not."""
+    from sqlalchemy import func, select
+    from sqlalchemy.event import listen, remove
+
+    from services.groups.models import Activity
+
+    p = await people(suite, "ada")
+    group = await create_group(suite.client, p["ada"][0], "cloud")
+    ours, theirs = Feed(group["id"]), Feed(group["id"], "personal")
+    events = [ours.post(p["ada"][1], NOW - H) for _ in range(3)] + [theirs.post(p["ada"][1], NOW - H)]
+    engine = suite.groups.state.database.engine.sync_engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, *args) -> None:
+        seen.append(statement)
+
+    listen(engine, "before_cursor_execute", record)
+    try:
+        await send(suite, *events)
+    finally:
+        remove(engine, "before_cursor_execute", record)
+    assert len([s for s in seen if 'FROM "group"' in s]) == 1, seen
+    async with suite.groups.state.database.sessionmaker() as session:
+        kept = await session.scalar(
+            select(func.count()).select_from(Activity).where(Activity.group_id == uuid.UUID(group["id"]))
+        )
+    assert kept == 3

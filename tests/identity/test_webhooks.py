@@ -377,3 +377,46 @@ async def test_an_internal_event_costs_identity_no_statement(hooks_suite, receiv
             assert seen == [], seen
         else:
             assert any("webhook_endpoint" in statement for statement in seen), seen
+
+
+async def test_a_delivery_of_several_events_reads_the_endpoints_once(hooks_suite, receiver):
+    """The active endpoints are read once for all the events of one delivery (decision 0050),
+    and every event still gets its webhook delivery."""
+    suite = hooks_suite
+    await _register(suite, receiver.url)
+    token, _ = await person(suite.client, "ada")
+    await suite.deliver()
+    for body in ("One", "Two", "Three"):
+        await suite.client.post("/api/v1/posts", json={"body": body}, headers=auth(token))
+    tables = suite.feed.state.outbox.tables
+    async with suite.feed.state.database.sessionmaker() as session:
+        rows = (
+            await session.execute(select(tables.event).where(tables.event.c.type == "post.created"))
+        ).all()
+    assert len(rows) == 3
+    secret = suite.identity.state.settings.internal_token.get_secret_value()
+    engine = suite.identity.state.database.engine.sync_engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, *args) -> None:
+        seen.append(statement)
+
+    event_listen(engine, "before_cursor_execute", record)
+    try:
+        answer = await suite.client.post(
+            "http://identity/internal/events",
+            json={"events": [_as_sent(row) for row in rows]},
+            headers=auth(secret),
+        )
+    finally:
+        event_remove(engine, "before_cursor_execute", record)
+    assert answer.status_code == 200, answer.text
+    reads = [s for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM webhook_endpoint" in s]
+    assert len(reads) == 1, seen
+    async with suite.identity.state.database.sessionmaker() as session:
+        enqueued = await session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.event_id.in_([row.id for row in rows]))  # type: ignore[attr-defined]
+        )
+    assert enqueued == 3
