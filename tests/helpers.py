@@ -1,15 +1,34 @@
-"""Plain helpers that drive the suite the way a client would."""
+"""Plain helpers that drive the suite the way a client would, and one that watches its SQL."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from tests.mailbox import logged_mail
 
 PASSWORD = "correct horse battery staple"
+
+
+@contextlib.contextmanager
+def sql_of(app: Any) -> Iterator[list[str]]:
+    """The SQL statements an app of the suite runs through SQLAlchemy inside the block."""
+    seen: list[str] = []
+    engine = app.state.database.engine.sync_engine
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def unique(name: str) -> str:

@@ -19,7 +19,7 @@ from tests.groups.support import (
     send,
     set_joined_at,
 )
-from tests.helpers import admin, auth, create_group, with_personal
+from tests.helpers import admin, auth, create_group, sql_of, with_personal
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 D, H = timedelta(days=1), timedelta(hours=1)
@@ -335,7 +335,6 @@ async def test_a_delivery_reads_each_group_once_for_all_its_events(suite):
     judged by its own context: three posts of the group's context are kept, one of the other
     context is not."""
     from sqlalchemy import func, select
-    from sqlalchemy.event import listen, remove
 
     from services.groups.models import Activity
 
@@ -343,17 +342,8 @@ async def test_a_delivery_reads_each_group_once_for_all_its_events(suite):
     group = await create_group(suite.client, p["ada"][0], "cloud")
     ours, theirs = Feed(group["id"]), Feed(group["id"], "personal")
     events = [ours.post(p["ada"][1], NOW - H) for _ in range(3)] + [theirs.post(p["ada"][1], NOW - H)]
-    engine = suite.groups.state.database.engine.sync_engine
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, *args) -> None:
-        seen.append(statement)
-
-    listen(engine, "before_cursor_execute", record)
-    try:
+    with sql_of(suite.groups) as seen:
         await send(suite, *events)
-    finally:
-        remove(engine, "before_cursor_execute", record)
     assert len([s for s in seen if 'FROM "group"' in s]) == 1, seen
     async with suite.groups.state.database.sessionmaker() as session:
         kept = await session.scalar(

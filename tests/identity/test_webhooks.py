@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.event import listen as event_listen
-from sqlalchemy.event import remove as event_remove
 from standardwebhooks import Webhook
 
 from kit.outbox import recorded
 from services.identity.events import handlers
 from services.identity.models import WebhookDelivery
-from tests.helpers import admin, auth, create_group, person, with_personal
+from tests.helpers import admin, auth, create_group, person, sql_of, with_personal
 from tests.processes import Process, free_port
 from tests.suite import build_suite
 
@@ -357,21 +355,12 @@ async def test_an_internal_event_costs_identity_no_statement(hooks_suite, receiv
         ).all()
     assert {row.type for row in rows} == {"post.created", "internal.records.post"}
     secret = suite.identity.state.settings.internal_token.get_secret_value()
-    engine = suite.identity.state.database.engine.sync_engine
     for row in rows:
         event = _as_sent(row)
-        seen: list[str] = []
-
-        def record(conn, cursor, statement, parameters, *args, seen=seen) -> None:
-            seen.append(statement)
-
-        event_listen(engine, "before_cursor_execute", record)
-        try:
+        with sql_of(suite.identity) as seen:
             answer = await suite.client.post(
                 "http://identity/internal/events", json={"events": [event]}, headers=auth(secret)
             )
-        finally:
-            event_remove(engine, "before_cursor_execute", record)
         assert answer.status_code == 200, answer.text
         if row.type.startswith("internal."):
             assert seen == [], seen
@@ -395,21 +384,12 @@ async def test_a_delivery_of_several_events_reads_the_endpoints_once(hooks_suite
         ).all()
     assert len(rows) == 3
     secret = suite.identity.state.settings.internal_token.get_secret_value()
-    engine = suite.identity.state.database.engine.sync_engine
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, *args) -> None:
-        seen.append(statement)
-
-    event_listen(engine, "before_cursor_execute", record)
-    try:
+    with sql_of(suite.identity) as seen:
         answer = await suite.client.post(
             "http://identity/internal/events",
             json={"events": [_as_sent(row) for row in rows]},
             headers=auth(secret),
         )
-    finally:
-        event_remove(engine, "before_cursor_execute", record)
     assert answer.status_code == 200, answer.text
     reads = [s for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM webhook_endpoint" in s]
     assert len(reads) == 1, seen
