@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Row, TextClause, create_engine, text
+from sqlalchemy import Connection, Engine, Row, TextClause, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -171,27 +171,32 @@ class PostgresDatabases:
             self._written[name] = _written_tables(self.tables[name])
             self._order[name] = _referencing_first(self.tables[name], references)
 
-    def truncate(self) -> None:
+    def empty(self) -> None:
+        """Empties what the test wrote to: by ``DELETE`` where it can, else by ``TRUNCATE``."""
         for name, engine in self.engines.items():
             with engine.connect() as conn:
                 with conn.begin():
                     written = {row[0] for row in conn.execute(self._written[name])}
-                if not written:
-                    continue
-                order = self._order[name]
-                if order is not None:
-                    try:
-                        with conn.begin():
-                            for table in order:
-                                if table in written:
-                                    conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (pg_tables' names)
-                            conn.execute(_RESTART_SEQUENCES)
-                        continue
-                    except DBAPIError:
-                        pass  # the transaction rolled back: truncate instead
-                tables = ", ".join(f'"{t}"' for t in written)
-                with conn.begin():
-                    conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                if written and not self._deleted(conn, name, written):
+                    tables = ", ".join(f'"{t}"' for t in written)
+                    with conn.begin():
+                        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+    def _deleted(self, conn: Connection, name: str, written: set[str]) -> bool:
+        """Deletes the rows of ``written``, referencing tables first, and restarts the moved
+        sequences; False, with nothing changed, when a delete fails or references form a cycle."""
+        order = self._order[name]
+        if order is None:
+            return False
+        try:
+            with conn.begin():
+                for table in order:
+                    if table in written:
+                        conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (pg_tables' names)
+                conn.execute(_RESTART_SEQUENCES)
+        except DBAPIError:
+            return False  # the transaction rolled back
+        return True
 
     def drop(self) -> None:
         for engine in self.engines.values():
@@ -281,7 +286,7 @@ def database_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[di
         try:
             yield databases.urls
         finally:
-            databases.truncate()
+            databases.empty()
         return
     templates: dict[str, Path] = request.getfixturevalue("sqlite_templates")
     urls = {}
