@@ -658,6 +658,12 @@ class _Checked:
     def label(self) -> str:
         return self.envelope.type if self.envelope is not None else "<malformed>"
 
+    @property
+    def wanted(self) -> bool:
+        """Whether the receiver writes anything for the event: a handler applies it, or it is
+        dead-lettered."""
+        return self.error is not None or bool(self.parsed)
+
 
 def _check(raw: Any, handlers: Mapping[str, EventHandler]) -> _Checked:
     """Validates the event as every event must be, then as each handler of its type wants it
@@ -728,9 +734,14 @@ def _dead_letters(request: Request) -> Counter | None:
 
 
 def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -> APIRouter:
-    """``POST /internal/events``: applies each event once, in order, in its own transaction;
-    events of types with no handler are acknowledged and ignored. A handler under ``"*"``
-    sees every event, after the type's own handler.
+    """``POST /internal/events``: applies each event once, in order; events of types with no
+    handler are acknowledged and ignored. A handler under ``"*"`` sees every event, after the
+    type's own handler.
+
+    The events of a request are applied in one transaction; should anything in it fail, each
+    is applied again in a transaction of its own, as if the first attempt had not been made
+    (decision 0051). The outcome is the same either way: every event applied once, and an
+    event that cannot be applied costs the others nothing.
 
     An event that does not match its handlers' models is dead-lettered: stored with the
     reason, counted, logged (id and type, never the data) and acknowledged. An event that
@@ -741,44 +752,89 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
 
     @router.post("/internal/events", dependencies=[ServiceToken])
     async def receive_events(batch: EventBatch, request: Request) -> dict[str, int]:
-        database: Database = request.app.state.database
-        applied = 0
-        delivery: dict[str, Any] = {}  # what handlers keep for the request's later events
-        for raw in batch.events:
-            checked = _check(raw, handlers)
+        receiving = _Receiving(request.app.state.database, request.app.state.outbox, tables, handlers)
+        work = [checked for checked in (_check(raw, handlers) for raw in batch.events) if checked.wanted]
+        done = await receiving.together(work) if len(work) > 1 else None
+        if done is None:
+            done = await receiving.one_by_one(work, request)
+        else:
+            for checked in done:
+                if checked.error is not None:
+                    _report_dead_letter(request, checked)
+        applied = sum(1 for c in done if c.error is None and c.label in handlers)
+        return {"received": len(batch.events), "applied": applied}
+
+    return router
+
+
+@dataclass
+class _Receiving:
+    """Applies the events of one request of a relay (``event_receiver``)."""
+
+    database: Database
+    outbox: Outbox
+    tables: OutboxTables
+    handlers: Mapping[str, EventHandler]
+
+    async def together(self, work: list[_Checked]) -> list[_Checked] | None:
+        """All of ``work`` in one transaction: the events applied (those a concurrent delivery
+        applied first are left out), or None, nothing written, when anything failed."""
+        delivery: dict[str, Any] = {}
+        done: list[_Checked] = []
+        try:
+            async with self.database.sessionmaker() as session, session.begin():
+                for checked in work:
+                    if await self._apply(session, checked, delivery):
+                        done.append(checked)
+                    # Each handler starts from an empty identity map, as in a session of its
+                    # own: none reads an object another left behind, stale after a bulk update.
+                    await session.flush()
+                    session.expunge_all()
+        except Exception as exc:  # whatever it was, each event alone finds out again
+            log.info("a delivery of %d events is applied one by one: %s", len(work), type(exc).__name__)
+            return None
+        return done
+
+    async def one_by_one(self, work: list[_Checked], request: Request) -> list[_Checked]:
+        """Each of ``work`` in a transaction of its own: the events applied. Raises what a
+        handler raised, the events before it kept."""
+        delivery: dict[str, Any] = {}
+        done: list[_Checked] = []
+        for checked in work:
             envelope = checked.envelope
-            if checked.error is None and not checked.parsed:
-                continue  # no handler: nothing to apply, so nothing to record either
             try:
-                async with database.sessionmaker() as session, session.begin():
-                    # Recording the event first claims it: a concurrent delivery of the same
-                    # event waits on this row, then finds it there and applies nothing. Events
-                    # whose every consumer is idempotent need no such record.
-                    claim = envelope is not None and (
-                        checked.error is not None or recorded(handlers, envelope.type)
-                    )
-                    if claim and envelope is not None and not await _first_time(session, tables, envelope.id):
+                async with self.database.sessionmaker() as session, session.begin():
+                    if not await self._apply(session, checked, delivery):
                         continue
-                    if checked.error is not None:
-                        await session.execute(insert(tables.dead_letter).values(**_dead_letter(checked)))
-                    else:
-                        # A handler that has events of its own to tell publishes them in the
-                        # same transaction (``handler_outbox``).
-                        session.info["outbox"] = request.app.state.outbox
-                        session.info["delivery"] = delivery
-                        for consumer, event in checked.parsed:
-                            await consumer.handle(session, event)
             except IntegrityError:
-                if envelope is None or not await _processed(database, tables, envelope.id):
+                if envelope is None or not await _processed(self.database, self.tables, envelope.id):
                     raise
                 continue  # applied meanwhile by a concurrent delivery of the same event
             if checked.error is not None:
                 _report_dead_letter(request, checked)
-            elif envelope is not None and envelope.type in handlers:
-                applied += 1
-        return {"received": len(batch.events), "applied": applied}
+            done.append(checked)
+        return done
 
-    return router
+    async def _apply(self, session: AsyncSession, checked: _Checked, delivery: dict[str, Any]) -> bool:
+        """Applies one event in the session's transaction; False when a delivery of the same
+        event did already."""
+        envelope = checked.envelope
+        # Recording the event first claims it: a concurrent delivery of the same event waits
+        # on this row, then finds it there and applies nothing. Events whose every consumer
+        # is idempotent need no such record.
+        claim = envelope is not None and (checked.error is not None or recorded(self.handlers, envelope.type))
+        if claim and envelope is not None and not await _first_time(session, self.tables, envelope.id):
+            return False
+        if checked.error is not None:
+            await session.execute(insert(self.tables.dead_letter).values(**_dead_letter(checked)))
+            return True
+        # A handler that has events of its own to tell publishes them in the same transaction
+        # (``handler_outbox``).
+        session.info["outbox"] = self.outbox
+        session.info["delivery"] = delivery
+        for consumer, event in checked.parsed:
+            await consumer.handle(session, event)
+        return True
 
 
 def recorded(handlers: Mapping[str, EventHandler], event_type: str) -> bool:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 
 from kit.errors import ServiceUnavailable
@@ -276,3 +278,79 @@ async def test_the_operator_command_lists_and_retries_failed_deliveries(
     relay.resting.clear()  # the relay's rest after the last refusal (at most a minute) is over
     assert await suite.deliver() == 1
     assert await _feed_deliveries(suite) == [("delivered", 0)]
+
+
+def _persona_event(event_type: str, subject: str, seconds: int, **data):
+    at = utcnow().replace(microsecond=0) + timedelta(seconds=seconds)
+    fields = {"context": "professional", "status": "active", **data}
+    return _event(event_type, subject, fields, source="identity", time=at.isoformat())
+
+
+async def test_a_delivery_is_applied_in_one_transaction_each_handler_reading_afresh(suite, monkeypatch):
+    """Three events of one persona in one request: one transaction (decision 0051), and each
+    handler reads the replica as the event before it left it. Here the handler keeps what it
+    read for the delivery's later events, as ``delivery_scope`` lets handlers do; the replica
+    is written in bulk, which no loaded object sees, so a later handler of the same session
+    would otherwise be handed the stale object and write its old name back."""
+    kept: list[object] = []
+
+    async def keeping(session, event):
+        kept.append(await session.get(PersonaReplica, event.subject))
+        await feed_events.on_persona_changed(session, event)
+
+    for event_type in ("persona.created", "persona.updated"):
+        monkeypatch.setitem(
+            feed_events.handlers, event_type, Consumer(IdEvent[feed_events.PersonaChanged], keeping)
+        )
+    subject = str(uuid.uuid4())
+    events = [
+        _persona_event("persona.created", subject, 0, handle="ada", display_name="Ada"),
+        _persona_event("persona.updated", subject, 1, display_name="Ada Lovelace"),
+        _persona_event("persona.updated", subject, 2, handle="ada_l"),
+    ]
+    began: list[object] = []
+    engine = suite.feed.state.database.engine.sync_engine
+
+    def begin(connection) -> None:
+        began.append(connection)
+
+    sa_event.listen(engine, "begin", begin)
+    try:
+        resp = await _post(suite, "feed", *events)
+    finally:
+        sa_event.remove(engine, "begin", begin)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"received": 3, "applied": 3}
+    assert len(began) == 1
+    async with suite.feed.state.database.sessionmaker() as session:
+        replica = await session.get(PersonaReplica, uuid.UUID(subject))
+    assert (replica.handle, replica.display_name) == ("ada_l", "Ada Lovelace")
+
+
+async def test_an_event_that_fails_in_a_delivery_costs_the_events_before_it_nothing(suite, monkeypatch):
+    """The delivery's transaction fails at the second event; each is then applied alone: the
+    first is kept, the second answers 503 and the third waits for the relay's next attempt,
+    which finds the first applied (decision 0051)."""
+    subjects = [str(uuid.uuid4()) for _ in range(3)]
+    calls: list[str] = []
+
+    async def failing_second(session, event):
+        calls.append(str(event.subject))
+        if str(event.subject) == subjects[1]:
+            raise ServiceUnavailable("database down")
+        await feed_events.on_persona_changed(session, event)
+
+    monkeypatch.setitem(
+        feed_events.handlers, "persona.created", Consumer(IdEvent[feed_events.PersonaChanged], failing_second)
+    )
+    events = [
+        _persona_event("persona.created", subject, 0, handle=f"p{n}", display_name=f"P{n}")
+        for n, subject in enumerate(subjects)
+    ]
+    resp = await _post(suite, "feed", *events)
+    assert resp.status_code == 503, resp.text
+    assert calls == [subjects[0], subjects[1], subjects[0], subjects[1]]
+    async with suite.feed.state.database.sessionmaker() as session:
+        found = [await session.get(PersonaReplica, uuid.UUID(s)) for s in subjects]
+    assert [replica is not None for replica in found] == [True, False, False]
+    assert await _count(suite.feed, feed_outbox.dead_letter) == 0
