@@ -36,6 +36,7 @@ ids the schedule destroyed.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Uuid, bindparam, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -235,12 +237,6 @@ _OTHER = aliased(Item)
 _LATEST = (
     select(func.max(col(_OTHER.last_activity_at))).where(col(_OTHER.post_id) == _POST_ID).scalar_subquery()
 )
-_CATCH_UP = (
-    update(Item)
-    .where(col(Item.id) == _POST_ID, col(Item.last_activity_at) < _LATEST)
-    .values(last_activity_at=_LATEST)
-    .execution_options(synchronize_session=False)
-)
 _BUMP = (
     update(Item)
     .where(col(Item.id) == _POST_ID, col(Item.last_activity_at) < _AT)
@@ -309,7 +305,8 @@ async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, 
 async def _insert_new(session: AsyncSession, state: State, text: Text | None) -> bool:
     """Inserts the item as first seen, with its first version; False, writing nothing, when
     it is there already. A post's last activity is also that of comments and reactions on it
-    that arrived before it (events of different subjects arrive in no set order)."""
+    that arrived before it (events of different subjects arrive in no set order): the insert
+    itself reads theirs."""
     created_at = as_utc(state.created_at)
     at = as_utc(state.at)
     item = Item(
@@ -328,18 +325,31 @@ async def _insert_new(session: AsyncSession, state: State, text: Text | None) ->
     )
     _apply(item, state)
     values = {column.key: getattr(item, column.key) for column in Item.__table__.columns}  # type: ignore[attr-defined]
-    if not await upsert(session, Item, values, ["id"], update=False):
-        return False
     if state.kind == "post":
-        await _catch_up_activity(session, state.id)
+        statement = _new_post_statement(session.get_bind().dialect.name)
+        written = bool(getattr(await session.execute(statement, {**values, "post": state.id}), "rowcount", 0))
+    else:
+        written = await upsert(session, Item, values, ["id"], update=False)
+    if not written:
+        return False
     _add_version(session, state.id, 1, state, text)
     return True
 
 
-async def _catch_up_activity(session: AsyncSession, post_id: uuid.UUID) -> None:
-    """A new post's last activity moves to its comments' and reactions' latest, when any came
-    before it."""
-    await session.execute(_CATCH_UP, {"post": post_id})
+@functools.lru_cache(maxsize=2)
+def _new_post_statement(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` of a post's item, whose last activity is the later
+    of its own and the latest of the items already there on it; built once per dialect."""
+    table: Any = Item.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {
+        column.key: bindparam(column.key, type_=column.type) for column in table.columns
+    }
+    own = values["last_activity_at"]
+    if dialect == "postgresql":
+        values["last_activity_at"] = func.greatest(own, _LATEST)  # NULL (nothing there) is ignored
+        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
+    values["last_activity_at"] = func.max(own, func.coalesce(_LATEST, own))
+    return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
 
 
 def _apply(item: Item, state: State) -> None:

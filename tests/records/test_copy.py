@@ -21,6 +21,7 @@ from services.records.models import (
     MembershipEvent,
     outbox_tables,
 )
+from tests.helpers import sql_of
 from tests.records.support import comment_data, post_data, reaction_data, rows, send
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -134,6 +135,21 @@ async def test_a_comment_that_arrives_before_its_post_still_counts_as_activity(s
         suite, "internal.records.post", str(post_id), post_data(post_id, author, "created", T0, body="Late")
     )
     assert (await _item(suite, post_id)).last_activity_at == commented
+
+
+async def test_a_new_post_costs_records_three_statements(suite):
+    """The item (its last activity read from what came before it, in the same statement), its
+    first version, and its files following its class: nothing more for the commonest event."""
+    post_id, author = uuid.uuid4(), uuid.uuid4()
+    with sql_of(suite.records) as seen:
+        await send(
+            suite, "internal.records.post", str(post_id), post_data(post_id, author, "created", T0, body="Hi")
+        )
+    assert [" ".join(statement.split()[:3]) for statement in seen] == [
+        "INSERT INTO item",
+        "INSERT INTO item_version",
+        "UPDATE media_record SET",
+    ]
 
 
 async def test_events_delivered_twice_late_or_again_under_another_id_add_nothing(suite):
