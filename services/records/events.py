@@ -43,7 +43,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Uuid, bindparam, delete, exists, func, select, update
+from sqlalchemy import Uuid, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -52,8 +52,9 @@ from sqlmodel import col
 from domain.contexts import Context
 from domain.events import PersonaChanged, PersonaErased, StaffUpdated, erase_persona, keep_persona, keep_staff
 from kit.db import UTCDateTime, upsert
+from kit.ids import new_id
 from kit.outbox import Consumer, EventHandler, IdEvent
-from kit.timeutil import as_utc
+from kit.timeutil import as_utc, utcnow
 from services.records import classes
 from services.records.models import (
     GroupRecord,
@@ -243,6 +244,7 @@ _BUMP = (
     .values(last_activity_at=_AT)
     .execution_options(synchronize_session=False)
 )
+_NEW_VERSION = insert(ItemVersion.__table__)  # type: ignore[attr-defined]
 _KLASS: Any = bindparam("new_klass")
 _MEDIA_FOLLOW = (
     update(MediaRecord)
@@ -277,25 +279,29 @@ async def keep(session: AsyncSession, state: State, text: Text | None) -> str | 
     item.versions += 1
     if text is not None and at > as_utc(item.last_activity_at):
         item.last_activity_at = at
-    _add_version(session, item.id, item.versions, state, text)
+    await _add_version(session, item.id, item.versions, state, text)
     return item.klass
 
 
-def _add_version(
+async def _add_version(
     session: AsyncSession, item_id: uuid.UUID, number: int, state: State, text: Text | None
 ) -> None:
-    session.add(
-        ItemVersion(
-            item_id=item_id,
-            version=number,
-            change=state.change,
-            body=text.body if text is not None else None,
-            links=text.links if text is not None else [],
-            mentions=text.mentions if text is not None else [],
-            tags=text.tags if text is not None else [],
-            at=as_utc(state.at),
-        )
-    )
+    """Inserts the version: by a statement built once, as ``_insert_new`` inserts an item,
+    since records writes one on every event and an object of the model costs more to build
+    than the insert to run."""
+    values = {
+        "id": new_id(),
+        "item_id": item_id,
+        "version": number,
+        "change": state.change,
+        "body": text.body if text is not None else None,
+        "links": text.links if text is not None else [],
+        "mentions": text.mentions if text is not None else [],
+        "tags": text.tags if text is not None else [],
+        "at": as_utc(state.at),
+        "recorded_at": utcnow(),
+    }
+    await session.execute(_NEW_VERSION, values)
 
 
 async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, change: str) -> bool:
@@ -308,23 +314,20 @@ async def _insert_new(session: AsyncSession, state: State, text: Text | None) ->
     that arrived before it (events of different subjects arrive in no set order): the insert
     itself reads theirs."""
     created_at = as_utc(state.created_at)
-    at = as_utc(state.at)
-    item = Item(
-        id=state.id,
-        kind=state.kind,
-        klass=state.klass,
-        context=state.context,
-        author_id=state.author_id,
-        post_id=state.post_id,
-        parent_id=state.parent_id,
-        reaction=state.reaction,
-        created_at=created_at,
-        last_activity_at=max(created_at, at) if text is not None else created_at,
-        changed_at=at,
-        versions=1,
-    )
-    _apply(item, state)
-    values = {column.key: getattr(item, column.key) for column in Item.__table__.columns}  # type: ignore[attr-defined]
+    values = {
+        "id": state.id,
+        "kind": state.kind,
+        "context": state.context,
+        "author_id": state.author_id,
+        "post_id": state.post_id,
+        "parent_id": state.parent_id,
+        "reaction": state.reaction,
+        "created_at": created_at,
+        "last_activity_at": max(created_at, as_utc(state.at)) if text is not None else created_at,
+        "versions": 1,
+        "recorded_at": utcnow(),
+        **_followed(state),
+    }
     if state.kind == "post":
         statement = _new_post_statement(session.get_bind().dialect.name)
         written = bool(getattr(await session.execute(statement, {**values, "post": state.id}), "rowcount", 0))
@@ -332,7 +335,7 @@ async def _insert_new(session: AsyncSession, state: State, text: Text | None) ->
         written = await upsert(session, Item, values, ["id"], update=False)
     if not written:
         return False
-    _add_version(session, state.id, 1, state, text)
+    await _add_version(session, state.id, 1, state, text)
     return True
 
 
@@ -352,14 +355,21 @@ def _new_post_statement(dialect: str) -> Any:
     return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
 
 
+def _followed(state: State) -> dict[str, Any]:
+    """The item's fields that follow its latest change, as ``state`` has them."""
+    return {
+        "klass": state.klass,
+        "group_id": state.group_id,
+        "audience": state.audience,
+        "deleted_at": as_utc(state.deleted_at) if state.deleted_at is not None else None,
+        "moderation": state.moderation,
+        "changed_at": as_utc(state.at),
+    }
+
+
 def _apply(item: Item, state: State) -> None:
-    """The state fields that follow the item's latest change."""
-    item.klass = state.klass
-    item.group_id = state.group_id
-    item.audience = state.audience
-    item.deleted_at = as_utc(state.deleted_at) if state.deleted_at is not None else None
-    item.moderation = state.moderation
-    item.changed_at = as_utc(state.at)
+    for key, value in _followed(state).items():
+        setattr(item, key, value)
 
 
 async def _bump(session: AsyncSession, post_id: uuid.UUID, at: datetime) -> None:
