@@ -754,13 +754,9 @@ def event_receiver(tables: OutboxTables, handlers: Mapping[str, EventHandler]) -
     async def receive_events(batch: EventBatch, request: Request) -> dict[str, int]:
         receiving = _Receiving(request.app.state.database, request.app.state.outbox, tables, handlers)
         work = [checked for checked in (_check(raw, handlers) for raw in batch.events) if checked.wanted]
-        done = await receiving.together(work) if len(work) > 1 else None
+        done = await receiving.together(work, request) if len(work) > 1 else None
         if done is None:
             done = await receiving.one_by_one(work, request)
-        else:
-            for checked in done:
-                if checked.error is not None:
-                    _report_dead_letter(request, checked)
         applied = sum(1 for c in done if c.error is None and c.label in handlers)
         return {"received": len(batch.events), "applied": applied}
 
@@ -776,9 +772,10 @@ class _Receiving:
     tables: OutboxTables
     handlers: Mapping[str, EventHandler]
 
-    async def together(self, work: list[_Checked]) -> list[_Checked] | None:
+    async def together(self, work: list[_Checked], request: Request) -> list[_Checked] | None:
         """All of ``work`` in one transaction: the events applied (those a concurrent delivery
-        applied first are left out), or None, nothing written, when anything failed."""
+        applied first are left out), or None, nothing written, when anything failed. Dead
+        letters are reported once the transaction has committed."""
         delivery: dict[str, Any] = {}
         done: list[_Checked] = []
         try:
@@ -793,11 +790,14 @@ class _Receiving:
         except Exception as exc:  # whatever it was, each event alone finds out again
             log.info("a delivery of %d events is applied one by one: %s", len(work), type(exc).__name__)
             return None
+        for checked in done:
+            if checked.error is not None:
+                _report_dead_letter(request, checked)
         return done
 
     async def one_by_one(self, work: list[_Checked], request: Request) -> list[_Checked]:
-        """Each of ``work`` in a transaction of its own: the events applied. Raises what a
-        handler raised, the events before it kept."""
+        """Each of ``work`` in a transaction of its own: the events applied, each dead letter
+        reported as it commits. Raises what a handler raised, the events before it kept."""
         delivery: dict[str, Any] = {}
         done: list[_Checked] = []
         for checked in work:
