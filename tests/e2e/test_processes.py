@@ -120,13 +120,23 @@ def test_every_process_runs_asyncios_event_loop_not_uvloop(running):
 def stopped(tmp_path_factory: pytest.TempPathFactory) -> Running:
     """A suite of this module's own, started, used (someone registers) and stopped as Ctrl-C
     stops it (tests.processes.launched), with all it wrote: how it ended and what it wrote are
-    what the tests read, so one start serves them all."""
+    what the tests read, so one start serves them all. It stops once moderation has logged
+    (the access line of the delivery that tells it of the new persona): moderation writes no
+    JSON line before it serves a request, and the relay delivers a moment after a commit."""
     with (
         launched(tmp_path_factory.mktemp("stopped") / "var") as running,
         httpx.Client(base_url=running.url(), timeout=10, limits=LIMITS) as client,
     ):
         _person(client, "ada", running.token_for)
+        assert eventually(lambda: "moderation" in _json_services(running), 60), running.tail(30)
     return running
+
+
+def _json_services(running: Running) -> set[str]:
+    """The services that wrote a JSON line to the launcher's output so far."""
+    return {
+        json.loads(line)["service"] for line in "".join(running.output).splitlines() if line.startswith("{")
+    }
 
 
 def test_ctrl_c_stops_every_process(stopped):
@@ -209,8 +219,4 @@ def test_no_json_in_output_leaks_the_internal_token(stopped):
     out = "".join(running.output)
     token = (running.var / "internal-token").read_text().strip()
     assert token not in out
-    json_lines = [line for line in out.splitlines() if line.startswith("{")]
-    assert json_lines
-    services = {json.loads(line)["service"] for line in json_lines}
-    assert services <= {"gateway", *SERVICES}
-    assert "moderation" in services  # its start-up lines, at least
+    assert _json_services(running) <= {"gateway", *SERVICES}
