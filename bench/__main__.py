@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from bench import cpu, dataset, media, rate, report, search
 from bench.profile import Profiler
 from kit.migrations import upgrade
+from kit.serving import HTTP_PROTOCOL
 from kit.tokens import ACCESS_TOKEN_TYPE
 from services.identity.keys import KeyRing
 
@@ -183,6 +184,7 @@ def start_floor(var: Path, jwks: dict[str, Any]) -> tuple[subprocess.Popen[bytes
     (port,) = free_ports(1)
     command = [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--no-access-log"]
     command += ["--log-level", "warning", "--timeout-keep-alive", "5", "--loop", "asyncio"]
+    command += ["--http", HTTP_PROTOCOL]
     log = (var / "floor.log").open("wb")
     env = {**os.environ, "BENCH_JWKS": json.dumps(jwks)}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -209,6 +211,7 @@ def start_gateway_over(base: str, issuer: str, var: Path) -> tuple[subprocess.Po
     }
     command = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "5", "--loop", "asyncio"]
+    command += ["--http", HTTP_PROTOCOL]
     log = (var / "gateway-over-floor.log").open("wb")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

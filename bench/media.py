@@ -31,6 +31,7 @@ from PIL import Image
 from sqlalchemy import create_engine, text
 
 from bench import dataset
+from kit.serving import HTTP_PROTOCOL
 
 UPLOAD_BYTES = 20_000_000
 IMAGE_BYTES = 1_000_000
@@ -192,6 +193,7 @@ def start_static_gateway(
         str(port),
     ]
     command += ["--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "5", "--loop", "asyncio"]
+    command += ["--http", HTTP_PROTOCOL]
     log = (var / "static-gateway.log").open("wb")
     process = subprocess.Popen(
         command, cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT

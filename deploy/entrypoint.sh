@@ -19,7 +19,9 @@ serve() {
   # SIGTERM: stop accepting, finish in-flight requests (at most 20 s), stop the relay, exit.
   # asyncio's event loop, not uvloop, which accepts one connection per loop turn (decision 0015).
   # No Server header: no process advertises uvicorn (the gateway writes its own Date alone).
+  # kit.serving's protocol sends a response's head and body in one write (decision 0052).
   exec uvicorn "$1" --factory --host 0.0.0.0 --port "$2" --no-access-log --no-server-header --loop asyncio \
+    --http kit.serving:HttpProtocol \
     --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" --timeout-keep-alive 5 --proxy-headers
 }
 case "$component" in

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from kit.serving import HTTP_PROTOCOL
 from launcher.topology import (
     APPS,
     COMPONENTS,
@@ -44,6 +45,8 @@ def uvicorn_command(component: str, host: str, port: int) -> list[str]:
         "--no-server-header",  # no process advertises its server (and the gateway's would repeat)
         "--loop",  # not uvloop, which accepts one connection per loop turn: decision 0015
         "asyncio",
+        "--http",  # uvicorn's httptools protocol, a response in one write: decision 0052
+        HTTP_PROTOCOL,
         "--timeout-graceful-shutdown",
         "10",
         "--timeout-keep-alive",

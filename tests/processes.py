@@ -25,6 +25,7 @@ from typing import IO, TypeVar
 
 import httpx
 
+from kit.serving import HTTP_PROTOCOL
 from launcher import topology
 from tests.mailbox import wait_for_logged_token
 
@@ -118,11 +119,20 @@ def listening(port: int) -> bool:
 
 def uvicorn_args(app: str, port: int, *options: str) -> list[str]:
     """The command line that serves ``app`` (an APPS key or a factory's import path) on
-    ``port`` of 127.0.0.1 with asyncio's loop and no Server header, as the launcher does
-    (decision 0015)."""
+    ``port`` of 127.0.0.1 with asyncio's loop, kit.serving's protocol and no Server header, as
+    the launcher does (decisions 0015, 0052)."""
     factory = topology.APPS.get(app, app)
     args = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port)]
-    return [*args, "--no-access-log", "--no-server-header", "--loop", "asyncio", *options]
+    return [
+        *args,
+        "--no-access-log",
+        "--no-server-header",
+        "--loop",
+        "asyncio",
+        "--http",
+        HTTP_PROTOCOL,
+        *options,
+    ]
 
 
 @dataclass

@@ -277,11 +277,12 @@ def test_the_compose_file_starts_each_service_after_its_migration():
     assert services["gateway"]["ports"] == ["${GATEWAY_PUBLISH:-8000}:8000"]
 
 
-def test_the_launcher_serves_on_asyncios_event_loop():
-    """Decision 0015, for `make run` and the end-to-end tests."""
+def test_the_launcher_serves_on_asyncios_event_loop_with_kits_protocol():
+    """Decisions 0015 and 0052, for `make run` and the end-to-end tests."""
     for component in COMPONENTS:
         command = uvicorn_command(component, "127.0.0.1", 8000)
         assert command[command.index("--loop") + 1] == "asyncio"
+        assert command[command.index("--http") + 1] == "kit.serving:HttpProtocol"
 
 
 def test_the_launcher_and_the_entrypoint_advertise_no_server(tmp_path: Path):
@@ -304,8 +305,9 @@ def test_the_launcher_and_the_entrypoint_advertise_no_server(tmp_path: Path):
         assert "--no-server-header" in result.stdout.split(), result.stdout
 
 
-def test_the_entrypoint_serves_on_asyncios_event_loop(tmp_path: Path):
-    """Decision 0015: not uvloop, which uvicorn would pick when it is installed."""
+def test_the_entrypoint_serves_on_asyncios_event_loop_with_kits_protocol(tmp_path: Path):
+    """Decision 0015: not uvloop, which uvicorn would pick when it is installed; decision 0052:
+    kit.serving's protocol, a response in one write."""
     fake = tmp_path / "uvicorn"
     fake.write_text('#!/bin/sh\necho "$@"\n')
     fake.chmod(0o755)
@@ -320,6 +322,7 @@ def test_the_entrypoint_serves_on_asyncios_event_loop(tmp_path: Path):
         )
         assert result.returncode == 0, result.stderr
         assert " --loop asyncio " in f" {result.stdout.strip()} ", result.stdout
+        assert " --http kit.serving:HttpProtocol " in f" {result.stdout.strip()} ", result.stdout
 
 
 def test_the_entrypoint_reads_secrets_from_files_and_migrates(tmp_path: Path):
