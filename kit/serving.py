@@ -20,16 +20,22 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # What ``uvicorn --http`` takes to serve with ``HttpProtocol``.
 HTTP_PROTOCOL = "kit.serving:HttpProtocol"
+# Gathered writes that reach this size are sent at once, without waiting for the turn to end:
+# a body streamed without a pause between its chunks is not held in memory whole, and the
+# transport's flow control (uvicorn pauses the app while the socket's buffer is full) sees it.
+SEND_AT = 64 * 1024
 
 
 class _GatheredWrites(asyncio.Transport):
     """A transport that gathers the writes of one turn of the loop into one write of the
-    transport it wraps. Closing sends what is gathered first, as a transport's close does."""
+    transport it wraps, or sooner once they reach ``SEND_AT`` bytes. Closing sends what is
+    gathered first, as a transport's close does."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         super().__init__()
         self._transport = transport
         self._pending: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -37,6 +43,9 @@ class _GatheredWrites(asyncio.Transport):
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._flush)
         self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= SEND_AT:
+            self._flush()
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
@@ -47,6 +56,7 @@ class _GatheredWrites(asyncio.Transport):
             return
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending.clear()
+        self._size = 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
@@ -56,6 +66,7 @@ class _GatheredWrites(asyncio.Transport):
 
     def abort(self) -> None:
         self._pending.clear()
+        self._size = 0
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -80,7 +91,7 @@ class _GatheredWrites(asyncio.Transport):
         return self._transport.get_protocol()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._size
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._transport.set_write_buffer_limits(high, low)

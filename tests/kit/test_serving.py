@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from kit.serving import HTTP_PROTOCOL, HttpProtocol
+from kit.serving import HTTP_PROTOCOL, SEND_AT, HttpProtocol
 from tests.processes import free_port
 
 REQUEST = b"GET /answer HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -102,6 +102,18 @@ async def test_a_streams_head_is_sent_without_waiting_for_its_first_event():
     assert sock.sends[0].endswith(b"\r\n\r\n")  # the head alone: no body yet
     await asyncio.sleep(0.4)
     assert b"".join(sock.sends[1:]) == b"9\r\ndata: 1\n\n\r\n0\r\n\r\n"
+
+
+async def test_a_large_body_is_sent_as_it_comes_not_held_to_the_end_of_the_turn():
+    """Sent on: the socket's buffer fills and uvicorn pauses the app, as it would without
+    gathering."""
+    protocol, sock = _connected(HttpProtocol, answer)
+    protocol.transport.write(b"h" * 100)
+    assert sock.sends == []  # small: gathered
+    protocol.transport.write(b"x" * SEND_AT)
+    assert sock.sends == [b"h" * 100 + b"x" * SEND_AT]  # before the turn ends
+    await _settled()
+    assert len(sock.sends) == 1  # and nothing sent twice
 
 
 async def test_closing_sends_what_was_written_first():
