@@ -226,7 +226,9 @@ async def comment(
     caller commits (kit.idempotency commits it with the stored answer), within ``attaching``,
     which undoes the attachment if that fails."""
     assert author.persona_id is not None and author.context is not None
-    post: Post = (await visible_post(session, author, post_id))[0]
+    # With what the comment's event may tell of the post: no question after the insert.
+    row = await visible_post(session, author, post_id, disclosed=True)
+    post: Post = row[0]
     await ensure_writable(session, post)
     if post.locked_at is not None:
         raise Forbidden("A moderator locked the post: it takes no new comments.", slug="post-locked")
@@ -261,7 +263,7 @@ async def comment(
     else:
         targets = notice_targets(post, parent, mentions)
         await notify(session, post, author.persona_id, targets, comment_id=made.id)
-        content = await comment_content(session, made, post)
+        content = await comment_content(session, made, post, seen=row.seen_by_stranger)
         events.append(("comment.created", str(post.id), comment_event(made, post, content)))
     events.append(records.comment_text_record(made, post, "created", made.created_at))
     await outbox.publish_many(session, events)

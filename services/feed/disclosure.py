@@ -24,20 +24,29 @@ from kit.ids import random_id
 from services.feed.models import Comment, PersonaReplica, Post
 from services.feed.timelines import seen_by
 
-# Built once, as ``access``'s checks are.
-_SEEN_BY_STRANGER = select(seen_by(bindparam("stranger", type_=Uuid()), bindparam("context"))).where(
-    col(Post.id) == bindparam("post", type_=Uuid())
+# Built once, as ``access``'s checks are. A persona no one knows (a random id) follows no one
+# and is in no group: it reads what the whole context reads.
+SEEN_BY_STRANGER = seen_by(bindparam("stranger", type_=Uuid()), bindparam("stranger_context")).label(
+    "seen_by_stranger"
 )
+_SEEN_BY_STRANGER = select(SEEN_BY_STRANGER).where(col(Post.id) == bindparam("post", type_=Uuid()))
 
 
-async def open_to_context(session: AsyncSession, post: Post) -> bool:
+def stranger(context: str) -> dict[str, Any]:
+    """The parameters of ``SEEN_BY_STRANGER`` for a post of ``context``: a statement that
+    writes a new post (``posting``) or reads the post a comment is written on
+    (``access.visible_post``) returns that column with it, instead of asking again after."""
+    return {"stranger": random_id(), "stranger_context": context}
+
+
+async def open_to_context(session: AsyncSession, post: Post, *, seen: bool | None = None) -> bool:
     """Whether every persona of the post's context may read it, the personal context never
-    counting: the one visibility rule, asked for a persona no one knows."""
+    counting: the one visibility rule, asked for a persona no one knows. ``seen``: what
+    ``SEEN_BY_STRANGER`` answered for the post, if a statement returned it already."""
     if post.context != "professional" or post.moderation is not None or post.deleted_at is not None:
         return False
-    stranger = random_id()  # follows no one, in no group: reads what the whole context reads
-    params = {"stranger": stranger, "context": post.context, "post": post.id}
-    seen = await session.scalar(_SEEN_BY_STRANGER, params)
+    if seen is None:
+        seen = await session.scalar(_SEEN_BY_STRANGER, {**stranger(post.context), "post": post.id})
     return bool(seen)
 
 
@@ -50,10 +59,13 @@ def _media_ids(media: list[dict[str, Any]] | None) -> list[Any]:
     return [item["id"] for item in media or []]
 
 
-async def post_content(session: AsyncSession, post: Post) -> dict[str, Any] | None:
-    """The ``content`` of a post's event: ``PostContent``, or None where it may not be told."""
+async def post_content(
+    session: AsyncSession, post: Post, *, seen: bool | None = None
+) -> dict[str, Any] | None:
+    """The ``content`` of a post's event: ``PostContent``, or None where it may not be told
+    (``seen``: as for ``open_to_context``)."""
     handle = await _handle(session, post.author_id)
-    if handle is None or not await open_to_context(session, post):
+    if handle is None or not await open_to_context(session, post, seen=seen):
         return None
     return PostContent(
         author_handle=handle,
@@ -65,12 +77,15 @@ async def post_content(session: AsyncSession, post: Post) -> dict[str, Any] | No
     ).model_dump(mode="json")
 
 
-async def comment_content(session: AsyncSession, comment: Comment, post: Post) -> dict[str, Any] | None:
-    """The ``content`` of a comment's event: ``CommentContent``, or None where it may not be told."""
+async def comment_content(
+    session: AsyncSession, comment: Comment, post: Post, *, seen: bool | None = None
+) -> dict[str, Any] | None:
+    """The ``content`` of a comment's event: ``CommentContent``, or None where it may not be
+    told (``seen``: as for ``open_to_context``, of the post)."""
     if comment.moderation is not None or comment.deleted_at is not None:
         return None
     handle = await _handle(session, comment.author_id)
-    if handle is None or not await open_to_context(session, post):
+    if handle is None or not await open_to_context(session, post, seen=seen):
         return None
     return CommentContent(
         author_handle=handle, text=comment.body, lang=comment.lang, media_ids=_media_ids(comment.media)

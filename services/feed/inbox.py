@@ -19,7 +19,8 @@ is in ``services.feed.home_sql``. Three writers keep the rule:
   0033) from every inbox: the rule holds no post that is no more.
 
 Advisory locks order them, one per stripe of readers (``STRIPES``). ``fan_out`` and ``drop``
-take every stripe's shared, always in the same order; ``build`` takes its reader's stripe
+take every stripe's shared, always in the same order (a new post takes them with its own row,
+``SHARED_LOCK``, so that its fan-out is one statement); ``build`` takes its reader's stripe
 exclusive. A build therefore waits for the posting and following transactions in flight and
 sees what they committed, and those that start later wait for the build and then see the new
 inbox: without it a post committed while an inbox is being built is in neither (the build's
@@ -40,7 +41,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, text
+from sqlalchemy import and_, column, delete, exists, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -61,9 +62,16 @@ BUILD_LOCK_TIMEOUT = "2s"
 LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock_timeout
 
 # Every stripe, in one order (so that two transactions taking them cannot deadlock).
-_SHARED = text(
-    "SELECT count(pg_advisory_xact_lock_shared(:space, s)) FROM generate_series(0, :stripes - 1) AS s"
-).bindparams(space=LOCK_SPACE, stripes=STRIPES)
+_SHARED_SQL = (
+    "SELECT count(pg_advisory_xact_lock_shared(:space, s)) AS held FROM generate_series(0, :stripes - 1) AS s"
+)
+_SHARED = text(_SHARED_SQL).bindparams(space=LOCK_SPACE, stripes=STRIPES)
+# The same, for a statement to select from (one row): the locks are held once it has run, and
+# every later statement of the transaction reads with them held. A lock taken by the fan-out's
+# own statement would not do: its snapshot is older than the lock's wait.
+SHARED_LOCK = (
+    text(_SHARED_SQL).bindparams(space=LOCK_SPACE, stripes=STRIPES).columns(column("held")).cte("home_lock")
+)
 _EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:space, :stripe)")
 _LOCK_TIMEOUT = text(f"SET LOCAL lock_timeout = '{BUILD_LOCK_TIMEOUT}'")
 _DROP = text("DELETE FROM home_inbox WHERE reader_id = :reader")
@@ -87,12 +95,14 @@ async def drop(session: AsyncSession, reader: uuid.UUID) -> None:
         await session.execute(_DROP, {"reader": reader})
 
 
-async def fan_out(session: AsyncSession, post: Post) -> None:
+async def fan_out(session: AsyncSession, post: Post, *, locked: bool = False) -> None:
     """Call in the transaction that creates ``post`` (or restores it: an inbox that holds it
-    already is left as it is)."""
+    already is left as it is). ``locked``: an earlier statement of the transaction selected
+    from ``SHARED_LOCK``."""
     if not _postgres(session):
         return
-    await session.execute(_SHARED)
+    if not locked:
+        await session.execute(_SHARED)
     if post.audience == BY_GROUP:
         await session.execute(_FAN_OUT_BY_GROUP, {"post": post.id, "group": post.group_id})
     else:

@@ -228,6 +228,32 @@ async def test_a_build_waits_for_posting_in_flight(suite):
 
 
 @pytest.mark.postgres
+async def test_a_new_post_takes_the_lock_with_its_row_and_fans_out_after(suite):
+    """A new post's row, its tags and the stripes' shared lock are one statement, and the
+    fan-out, a later one, reads the inboxes with the lock held (decision 0053); no statement
+    takes the lock on its own, nor writes the tags apart."""
+    (ada, ada_id), (bob, bob_id) = await people(suite, "ada", "bob")
+    group = await make_group(suite, {ada_id: "member", bob_id: "member"})
+    assert await bodies(suite.client, ada, HOME) == []  # ada's inbox is built
+    with statements(suite) as seen:
+        made = await post(suite.client, bob, "A #tagged post.", audience="group", group_id=group)
+    written = [s for s, _ in seen]
+    locking = [i for i, s in enumerate(written) if "pg_advisory_xact_lock_shared" in s]
+    assert len(locking) == 1, written
+    (at,) = locking
+    assert "INSERT INTO post " in written[at] and "INSERT INTO post_tag" in written[at]
+    assert sum("post_tag" in s for s in written) == 1, written
+    fan_out = [i for i, s in enumerate(written) if s.startswith("INSERT INTO home_entry")]
+    assert fan_out and fan_out[0] > at, written
+    box, entries = await _inbox(suite, ada_id)
+    assert box is not None and entries == 1
+    async with suite.feed.state.database.sessionmaker() as session:
+        query = text("SELECT tag, context FROM post_tag WHERE post_id = :post")
+        tags = (await session.execute(query, {"post": uuid.UUID(made["id"])})).all()
+    assert [tuple(row) for row in tags] == [("tagged", "professional")]
+
+
+@pytest.mark.postgres
 async def test_posting_and_following_wait_for_a_build_in_flight(suite):
     (ada, ada_id), (bob, bob_id), (cyd, _) = await people(suite, "ada", "bob", "cyd")
     database = suite.feed.state.database
