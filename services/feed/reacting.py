@@ -8,11 +8,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Integer, Uuid, bindparam, delete, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.principal import Principal
+from kit.db import upsert
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.feed import records
@@ -39,32 +39,28 @@ async def react(
     """The post as the caller now sees it, and whether this call added the reaction (False when
     it was there already, or a concurrent request added it)."""
     assert caller.persona_id is not None
-    # Looked up before the post is read: when it is there already (the same request twice),
-    # the read that follows counts it and shows it as the caller's.
-    there = await session.get(Reaction, (post_id, caller.persona_id, kind)) is not None
     row = await visible_post(session, caller, post_id)
     post: Post = row[0]
     await ensure_writable(session, post)
-    if there:
-        return post_public(row), False
     now = utcnow()
-    try:
-        session.add(Reaction(post_id=post_id, persona_id=caller.persona_id, kind=kind, created_at=now))
-        await session.flush()
-        counts = await _count(session, post_id, kind, 1)
-        event = {**reaction_event(post, caller.persona_id, kind), "created_at": now.isoformat()}
-        await outbox.publish_many(
-            session,
-            [
-                ("reaction.added", str(post_id), event),
-                records.reaction_record(post, caller.persona_id, kind, "added", now),
-            ],
-        )
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()  # the same reaction, added concurrently
-        session.expire_all()
+    values = {"post_id": post_id, "persona_id": caller.persona_id, "kind": kind, "created_at": now}
+    # One statement adds it or finds it there: the same request again, or a concurrent one,
+    # whose commit it waits for (decision 0053).
+    if not await upsert(session, Reaction, values, _KEY, update=False):
+        if int(row[3] or 0) & _bit(kind):
+            return post_public(row), False  # there when the post was read: the read counts it
+        session.expire_all()  # added since: read again, with what it counted
         return post_public(await visible_post(session, caller, post_id)), False
+    counts = await _count(session, post_id, kind, 1)
+    event = {**reaction_event(post, caller.persona_id, kind), "created_at": now.isoformat()}
+    await outbox.publish_many(
+        session,
+        [
+            ("reaction.added", str(post_id), event),
+            records.reaction_record(post, caller.persona_id, kind, "added", now),
+        ],
+    )
+    await session.commit()
     return _recounted(row, counts, kind, added=True), True
 
 
@@ -113,6 +109,7 @@ def _counting(kind: str) -> Any:
 
 # Built once, a statement for each kind (as ``access``'s checks are).
 _COUNTS = {kind: _counting(kind) for kind in REACTION_KINDS}
+_KEY = ["post_id", "persona_id", "kind"]
 
 
 async def _count(session: AsyncSession, post_id: uuid.UUID, kind: str, change: int) -> dict[str, int]:
@@ -123,10 +120,15 @@ async def _count(session: AsyncSession, post_id: uuid.UUID, kind: str, change: i
     return dict(zip(REACTION_KINDS, values, strict=True))
 
 
+def _bit(kind: str) -> int:
+    """``kind``'s bit in a row's mask of the reader's own reactions."""
+    return 1 << REACTION_KINDS.index(kind)
+
+
 def _recounted(row: Any, counts: dict[str, int], kind: str, *, added: bool) -> PostPublic:
     """The post read before the change (``row``), with the counts the change left and the
     caller's own reactions with ``kind`` added or taken back."""
-    bit = 1 << REACTION_KINDS.index(kind)
+    bit = _bit(kind)
     mine = int(row[3] or 0)
     public = post_public((row[0], row[1], row[2], mine | bit if added else mine & ~bit))
     reactions = ReactionsPublic(counts=counts, mine=public.reactions.mine)
