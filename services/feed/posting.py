@@ -102,6 +102,7 @@ _INSERT_POST_LOCKED = (
     .returning(SEEN_BY_STRANGER)
 )
 _INSERT_POST = insert(_POSTS).returning(SEEN_BY_STRANGER)
+_INSERT_TAGS = insert(PostTag)
 
 
 async def _insert(session: AsyncSession, post: Post) -> bool:
@@ -113,7 +114,7 @@ async def _insert(session: AsyncSession, post: Post) -> bool:
     seen = bool(await session.scalar(_INSERT_POST, params))
     if post.tags:
         await session.execute(
-            insert(PostTag), [{"post_id": post.id, "tag": t, "context": post.context} for t in post.tags]
+            _INSERT_TAGS, [{"post_id": post.id, "tag": t, "context": post.context} for t in post.tags]
         )
     return seen
 
