@@ -1,7 +1,8 @@
 """The transactional outbox: events written with the change, delivered at least once.
 
 ``Outbox.publish`` adds an event, and one delivery row per subscribed service, to the caller's
-session, so the event commits or rolls back with the change itself. ``Relay`` (one asyncio task
+session, so the event commits or rolls back with the change itself; ``publish_many`` can carry
+the caller's last statement in the same round trip (``Then``). ``Relay`` (one asyncio task
 per process) claims due deliveries, posts them in batches to each subscriber's
 ``/internal/events`` with the shared service token, and marks them delivered or schedules a
 retry with exponential back-off. Deliveries for one resource (the event's
@@ -37,7 +38,7 @@ import random
 import uuid
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -55,6 +56,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
     Uuid,
     bindparam,
     exists,
@@ -65,6 +67,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import event as orm_event
+from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -206,6 +209,25 @@ class Consumer(Generic[M]):
 EventHandler = Consumer[Any]
 
 
+@dataclass(frozen=True)
+class Then:
+    """A statement of the caller's that an outbox write runs after its own
+    (``Outbox.publish_many``): on PostgreSQL in the same statement, the outbox's inserts
+    becoming its ``WITH`` clauses, so that the two cost one round trip; on SQLite after them
+    (decision 0054).
+
+    ``sql`` is one plain statement (no ``WITH`` of its own), a constant of the caller's (each
+    text is compiled once and kept), with ``:named`` parameters, none starting with
+    ``outbox_``; ``types`` gives the SQL type of those that need one (a uuid on SQLite). On
+    PostgreSQL it shares the snapshot of the outbox's inserts: it does not see the rows they
+    write, and reads as the statement starts, so a lock it relies on must be taken by an
+    earlier statement of the transaction."""
+
+    sql: str
+    params: Mapping[str, Any]
+    types: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Outbox:
     def __init__(self, tables: OutboxTables, source: str, subscribers: list[Subscriber]) -> None:
         self.tables = tables
@@ -217,7 +239,10 @@ class Outbox:
         event = tables.event
         self._insert_events = insert(event).returning(event.c.seq, sort_by_parameter_order=True)
         self._insert_deliveries = insert(tables.delivery)
-        self._insert_both = text(_PUBLISH.format(event=event.name, delivery=tables.delivery.name))
+        names = {"event": event.name, "delivery": tables.delivery.name}
+        self._insert_both = text(_PUBLISH.format(**names))
+        self._publish_then = _PUBLISH_THEN.format(**names)
+        self._then: dict[tuple[bool, str], TextClause] = {}  # ``_then_statement``'s
 
     def _wants(self, subscriber: Subscriber, event_type: str, data: Mapping[str, Any]) -> bool:
         """Whether ``subscriber`` receives the event: its type matches one of the subscriber's
@@ -239,20 +264,41 @@ class Outbox:
         """Add an event to the caller's transaction; the caller commits. Its id and time are
         the moment of publishing: a change that must not show at once is published later, not
         held back here with stamps that would date it."""
-        return (await self._add(session, [(event_type, subject, data)]))[0]
+        return (await self._add(session, [(event_type, subject, data)]))[0][0]
 
     async def publish_many(
-        self, session: AsyncSession, events: Sequence[tuple[str, str, Mapping[str, Any]]]
-    ) -> None:
+        self,
+        session: AsyncSession,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]],
+        *,
+        then: Then | None = None,
+    ) -> Result[Any] | None:
         """Adds many (type, subject, data) events at once, in that order: on PostgreSQL one
         statement for the events and their deliveries, however many (an erasure can announce
-        thousands); on SQLite two."""
+        thousands); on SQLite two. ``then``: a statement of the caller's, run in that same
+        statement on PostgreSQL (``Then``); its result is returned."""
         if events:
-            await self._add(session, events)
+            return (await self._add(session, events, then))[1]
+        if then is not None:
+            return await session.execute(self._then_statement(then, joined=False), then.params)
+        return None
+
+    def _then_statement(self, then: Then, *, joined: bool) -> TextClause:
+        """``then``'s statement, built once: ``joined``, under the outbox's inserts
+        (PostgreSQL), else on its own."""
+        statement = self._then.get((joined, then.sql))
+        if statement is None:
+            sql = self._publish_then + then.sql if joined else then.sql
+            statement = text(sql).bindparams(*(bindparam(name, type_=t) for name, t in then.types.items()))
+            self._then[(joined, then.sql)] = statement
+        return statement
 
     async def _add(
-        self, session: AsyncSession, events: Sequence[tuple[str, str, Mapping[str, Any]]]
-    ) -> list[uuid.UUID]:
+        self,
+        session: AsyncSession,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]],
+        then: Then | None = None,
+    ) -> tuple[list[uuid.UUID], Result[Any] | None]:
         now = utcnow()
         ids = [new_id() for _ in events]
         texts = [json.dumps(data, default=str, separators=(",", ":")) for _, _, data in events]
@@ -260,20 +306,26 @@ class Outbox:
             [s.name for s in self.subscribers if self._wants(s, event_type, data)]
             for event_type, _, data in events
         ]
+        result: Result[Any] | None = None
         if session.get_bind().dialect.name == "postgresql":
             params = {
-                "ids": ids,
-                "types": [event_type for event_type, _, _ in events],
-                "subjects": [subject for _, subject, _ in events],
-                "data": texts,
-                "now": now,
-                "pending": PENDING,
-                "delivered_ids": [
+                "outbox_ids": ids,
+                "outbox_types": [event_type for event_type, _, _ in events],
+                "outbox_subjects": [subject for _, subject, _ in events],
+                "outbox_data": texts,
+                "outbox_now": now,
+                "outbox_pending": PENDING,
+                "outbox_delivered_ids": [
                     event_id for event_id, names in zip(ids, wanted, strict=True) for _ in names
                 ],
-                "subscribers": [name for names in wanted for name in names],
+                "outbox_subscribers": [name for names in wanted for name in names],
             }
-            await session.execute(self._insert_both, params)
+            if then is None:
+                await session.execute(self._insert_both, params)
+            else:
+                result = await session.execute(
+                    self._then_statement(then, joined=True), {**params, **then.params}
+                )
         else:
             rows = [
                 {
@@ -285,7 +337,7 @@ class Outbox:
                 }
                 for event_id, (event_type, subject, _), data_text in zip(ids, events, texts, strict=True)
             ]
-            result = await session.execute(self._insert_events, rows)
+            added = await session.execute(self._insert_events, rows)
             deliveries = [
                 {
                     "event_seq": seq,
@@ -294,13 +346,15 @@ class Outbox:
                     "attempt_count": 0,
                     "next_attempt_at": now,
                 }
-                for seq, names in zip(result.scalars().all(), wanted, strict=True)
+                for seq, names in zip(added.scalars().all(), wanted, strict=True)
                 for name in names
             ]
             if deliveries:
                 await session.execute(self._insert_deliveries, deliveries)
+            if then is not None:
+                result = await session.execute(self._then_statement(then, joined=False), then.params)
         self._wake_after_commit(session)
-        return ids
+        return ids, result
 
     def _wake_after_commit(self, session: AsyncSession) -> None:
         """Wakes the relay once the caller's transaction commits, not before: woken while the
@@ -319,21 +373,26 @@ class Outbox:
 # ``Outbox._add`` on PostgreSQL: the events, numbered in the order given, and a delivery for each
 # (event, subscriber) pair, in one statement and one round trip whatever their number. Arrays
 # keep its text the same for any number of events, so it is prepared once per connection.
-_PUBLISH = """
-WITH added AS (
+_ADDED = """WITH outbox_added AS (
     INSERT INTO {event} (id, type, subject, data, occurred_at)
-    SELECT e.id, e.type, e.subject, e.data, CAST(:now AS timestamptz)
+    SELECT e.id, e.type, e.subject, e.data, CAST(:outbox_now AS timestamptz)
     FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:subjects AS text[]), CAST(:data AS text[])
+        CAST(:outbox_ids AS uuid[]), CAST(:outbox_types AS text[]), CAST(:outbox_subjects AS text[]),
+        CAST(:outbox_data AS text[])
     ) WITH ORDINALITY AS e(id, type, subject, data, n)
     ORDER BY e.n
     RETURNING id, seq
-)
-INSERT INTO {delivery} (event_seq, subscriber, status, attempt_count, next_attempt_at)
-SELECT added.seq, d.subscriber, :pending, 0, CAST(:now AS timestamptz)
-FROM added JOIN unnest(CAST(:delivered_ids AS uuid[]), CAST(:subscribers AS text[])) AS d(id, subscriber)
-    ON d.id = added.id
-"""
+)"""
+_DELIVERIES = """INSERT INTO {delivery} (event_seq, subscriber, status, attempt_count, next_attempt_at)
+SELECT outbox_added.seq, d.subscriber, :outbox_pending, 0, CAST(:outbox_now AS timestamptz)
+FROM outbox_added
+JOIN unnest(CAST(:outbox_delivered_ids AS uuid[]), CAST(:outbox_subscribers AS text[])) AS d(id, subscriber)
+    ON d.id = outbox_added.id"""
+_PUBLISH = f"{_ADDED}\n{_DELIVERIES}"
+# The same with a ``Then`` statement after it: the deliveries' insert becomes a WITH clause too
+# (PostgreSQL runs every data-modifying WITH clause, read or not), and the caller's statement
+# is the main one.
+_PUBLISH_THEN = f"{_ADDED},\noutbox_delivered AS (\n{_DELIVERIES}\n)\n"
 
 
 def _claim_statement(t: OutboxTables) -> Any:

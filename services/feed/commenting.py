@@ -22,7 +22,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, Uuid, and_, bindparam, delete, or_, update
+from sqlalchemy import Integer, Uuid, and_, bindparam, delete, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -30,7 +30,7 @@ from domain.principal import Principal
 from kit.errors import Forbidden, NotFound, Unprocessable
 from kit.idempotency import Created
 from kit.ids import new_id
-from kit.outbox import Outbox
+from kit.outbox import Outbox, Then
 from kit.pagination import decode_id_cursor
 from kit.timeutil import utcnow
 from services.feed import idempotency, records
@@ -90,11 +90,9 @@ def counted(comment: Comment) -> bool:
 
 # Built once (as ``access``'s checks are): every comment runs one or both.
 _CHANGE: Any = bindparam("change", type_=Integer())
-_RECOUNT_POST = (
-    update(Post)
-    .where(col(Post.id) == bindparam("row", type_=Uuid()))
-    .values(comment_count=Post.comment_count + _CHANGE)
-)
+_RECOUNT_POST_SQL = "UPDATE post SET comment_count = comment_count + :change WHERE id = :row"
+_RECOUNT_TYPES: dict[str, Any] = {"row": Uuid(), "change": Integer()}
+_RECOUNT_POST = text(_RECOUNT_POST_SQL).bindparams(bindparam("row", type_=Uuid()), _CHANGE)
 _RECOUNT_PARENT = (
     update(Comment)
     .where(col(Comment.id) == bindparam("row", type_=Uuid()))
@@ -102,13 +100,21 @@ _RECOUNT_PARENT = (
 )
 
 
-async def recount(session: AsyncSession, comment: Comment, change: int) -> None:
-    """Adds ``change`` to the counts ``comment`` is counted in."""
+async def recount(session: AsyncSession, comment: Comment, change: int, *, post: bool = True) -> None:
+    """Adds ``change`` to the counts ``comment`` is counted in: its parent's, and its post's
+    unless ``post`` is False (the caller runs ``recounting`` with its events)."""
     if change == 0:
         return
-    await session.execute(_RECOUNT_POST, {"row": comment.post_id, "change": change})
     if comment.parent_id is not None:
         await session.execute(_RECOUNT_PARENT, {"row": comment.parent_id, "change": change})
+    if post:
+        await session.execute(_RECOUNT_POST, recounting(comment, change).params)
+
+
+def recounting(comment: Comment, change: int) -> Then:
+    """The post's part of ``recount`` as the ``Then`` of an outbox write: the comment's events
+    and its post's count in one statement on PostgreSQL (decision 0054)."""
+    return Then(_RECOUNT_POST_SQL, {"row": comment.post_id, "change": change}, _RECOUNT_TYPES)
 
 
 def notice_targets(
@@ -266,11 +272,14 @@ async def comment(
         content = await comment_content(session, made, post, seen=row.seen_by_stranger)
         events.append(("comment.created", str(post.id), comment_event(made, post, content)))
     events.append(records.comment_text_record(made, post, "created", made.created_at))
-    await outbox.publish_many(session, events)
+    counting = None
     if not held:
-        # Last before the commit: from this update on, the post's row is locked until the
-        # transaction ends, and every other comment on the post waits for it.
-        await recount(session, made, 1)
+        await recount(session, made, 1, post=False)
+        counting = recounting(made, 1)
+    # The post's count last before the commit, in the statement of the events: from its update
+    # on, the post's row is locked until the transaction ends, and every other comment on the
+    # post waits for it.
+    await outbox.publish_many(session, events, then=counting)
     result = comment_public(
         made, persona.handle if persona else None, persona.display_name if persona else None
     )

@@ -10,17 +10,18 @@ is in ``services.feed.home_sql``. Three writers keep the rule:
 
 - ``build`` fills a reader's inbox with the newest ``size`` posts of the rule when the reader
   opens the home timeline without one;
-- ``fan_out`` adds a new post to the inboxes of its readers (followers or group members, and
-  the author) in the transaction that creates it, and a post moderation removed to them again
-  in the transaction that restores it (inboxes built meanwhile left it out; decision 0032);
+- ``fanning_out`` adds a new post to the inboxes of its readers (followers or group members,
+  and the author) in the transaction that creates it, in the statement of its events, and
+  ``fan_out`` a post moderation removed to them again in the transaction that restores it
+  (inboxes built meanwhile left it out; decision 0032);
 - ``drop`` deletes a reader's inbox in the transaction that changes the reader's followees or
   groups (it is built again, from the new sources, at the next read);
 - ``forget`` deletes the entries of posts destroyed for good (records' disposition, decision
   0033) from every inbox: the rule holds no post that is no more.
 
-Advisory locks order them, one per stripe of readers (``STRIPES``). ``fan_out`` and ``drop``
+Advisory locks order them, one per stripe of readers (``STRIPES``). Fan-out and ``drop``
 take every stripe's shared, always in the same order (a new post takes them with its own row,
-``SHARED_LOCK``, so that its fan-out is one statement); ``build`` takes its reader's stripe
+``SHARED_LOCK``, before the statement of its fan-out); ``build`` takes its reader's stripe
 exclusive. A build therefore waits for the posting and following transactions in flight and
 sees what they committed, and those that start later wait for the build and then see the new
 inbox: without it a post committed while an inbox is being built is in neither (the build's
@@ -49,6 +50,7 @@ from sqlmodel import col
 from kit.db import Database
 from kit.db_errors import sqlstate
 from kit.housekeeping import Retention
+from kit.outbox import Then
 from services.feed import home_sql
 from services.feed.models import HomeEntry, HomeInbox, Post
 from services.feed.timelines import BY_GROUP
@@ -75,8 +77,7 @@ SHARED_LOCK = (
 _EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:space, :stripe)")
 _LOCK_TIMEOUT = text(f"SET LOCAL lock_timeout = '{BUILD_LOCK_TIMEOUT}'")
 _DROP = text("DELETE FROM home_inbox WHERE reader_id = :reader")
-_FAN_OUT_BY_AUTHOR = text(home_sql.FAN_OUT_BY_AUTHOR)
-_FAN_OUT_BY_GROUP = text(home_sql.FAN_OUT_BY_GROUP)
+_FAN_OUT = {sql: text(sql) for sql in (home_sql.FAN_OUT_BY_AUTHOR, home_sql.FAN_OUT_BY_GROUP)}
 _EXISTING = text("SELECT floor_id FROM home_inbox WHERE reader_id = :reader")
 _CLEAR = text("DELETE FROM home_entry WHERE reader_id = :reader")
 _SOURCES = text(home_sql.sources(":reader"))
@@ -95,18 +96,27 @@ async def drop(session: AsyncSession, reader: uuid.UUID) -> None:
         await session.execute(_DROP, {"reader": reader})
 
 
-async def fan_out(session: AsyncSession, post: Post, *, locked: bool = False) -> None:
-    """Call in the transaction that creates ``post`` (or restores it: an inbox that holds it
-    already is left as it is). ``locked``: an earlier statement of the transaction selected
-    from ``SHARED_LOCK``."""
-    if not _postgres(session):
-        return
-    if not locked:
+async def fan_out(session: AsyncSession, post: Post) -> None:
+    """Call in the transaction that restores ``post`` (an inbox that holds it already is left
+    as it is). A new post fans out with its event instead (``fanning_out``)."""
+    if _postgres(session):
+        then = _fan_out(post)
         await session.execute(_SHARED)
+        await session.execute(_FAN_OUT[then.sql], then.params)
+
+
+def fanning_out(session: AsyncSession, post: Post) -> Then | None:
+    """The fan-out of a new ``post`` as the ``Then`` of its transaction's outbox write: one
+    round trip for both (decision 0054). An earlier statement of the transaction selected from
+    ``SHARED_LOCK``: the statement's snapshot is younger than the locks' wait. None on SQLite,
+    which keeps no inboxes."""
+    return _fan_out(post) if _postgres(session) else None
+
+
+def _fan_out(post: Post) -> Then:
     if post.audience == BY_GROUP:
-        await session.execute(_FAN_OUT_BY_GROUP, {"post": post.id, "group": post.group_id})
-    else:
-        await session.execute(_FAN_OUT_BY_AUTHOR, {"post": post.id, "author": post.author_id})
+        return Then(home_sql.FAN_OUT_BY_GROUP, {"post": post.id, "group": post.group_id})
+    return Then(home_sql.FAN_OUT_BY_AUTHOR, {"post": post.id, "author": post.author_id})
 
 
 async def forget(session: AsyncSession, post_ids: Sequence[uuid.UUID]) -> None:

@@ -240,10 +240,10 @@ async def publish(
         content = await post_content(session, post, seen=seen)
         events.append(("post.created", str(post.id), post_event(post, content)))
     events.append(records.post_text_record(post, "created", post.created_at))
-    await outbox.publish_many(session, events)
-    # A held post goes into the inboxes too (as they are built, ``inbox``): pages show it to
-    # its author alone until it is released.
-    await inbox.fan_out(session, post, locked=True)
+    # Fanned out to the home inboxes in the statement of its events (decision 0054), a held
+    # post too (as inboxes are built, ``inbox``): pages show it to its author alone until it
+    # is released.
+    await outbox.publish_many(session, events, then=inbox.fanning_out(session, post))
     result = _render(post, author_row)
     return Created(result, f"/api/v1/posts/{post.id}", columns={"resource_id": post.id})
 

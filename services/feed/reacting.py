@@ -5,15 +5,16 @@ records (``records``) with it; both commit."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Uuid, bindparam, delete, update
+from sqlalchemy import Integer, Uuid, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.principal import Principal
 from kit.db import upsert
-from kit.outbox import Outbox
+from kit.outbox import Outbox, Then
 from kit.timeutil import utcnow
 from services.feed import records
 from services.feed.access import ensure_writable, visible_post
@@ -51,15 +52,12 @@ async def react(
             return post_public(row), False  # there when the post was read: the read counts it
         session.expire_all()  # added since: read again, with what it counted
         return post_public(await visible_post(session, caller, post_id)), False
-    counts = await _count(session, post_id, kind, 1)
     event = {**reaction_event(post, caller.persona_id, kind), "created_at": now.isoformat()}
-    await outbox.publish_many(
-        session,
-        [
-            ("reaction.added", str(post_id), event),
-            records.reaction_record(post, caller.persona_id, kind, "added", now),
-        ],
-    )
+    events = [
+        ("reaction.added", str(post_id), event),
+        records.reaction_record(post, caller.persona_id, kind, "added", now),
+    ]
+    counts = await _count(session, outbox, events, post_id, kind, 1)
     await session.commit()
     return _recounted(row, counts, kind, added=True), True
 
@@ -83,41 +81,43 @@ async def take_back(
         # Not there, or taken back by a concurrent request since the read: read it again.
         session.expire_all()
         return post_public(await visible_post(session, caller, post_id))
-    counts = await _count(session, post_id, kind, -1)
-    await outbox.publish_many(
-        session,
-        [
-            ("reaction.removed", str(post_id), reaction_event(post, caller.persona_id, kind)),
-            records.reaction_record(post, caller.persona_id, kind, "removed", utcnow()),
-        ],
-    )
+    events = [
+        ("reaction.removed", str(post_id), reaction_event(post, caller.persona_id, kind)),
+        records.reaction_record(post, caller.persona_id, kind, "removed", utcnow()),
+    ]
+    counts = await _count(session, outbox, events, post_id, kind, -1)
     await session.commit()
     return _recounted(row, counts, kind, added=False)
 
 
-def _counting(kind: str) -> Any:
-    column = getattr(Post, f"{kind}_count")
-    counted = [getattr(Post, f"{name}_count") for name in REACTION_KINDS]
-    change = bindparam("change", type_=Integer())
-    return (
-        update(Post)
-        .where(col(Post.id) == bindparam("post", type_=Uuid()))
-        .values({column: column + change})
-        .returning(*counted)
-    )
+def _counting(kind: str) -> str:
+    counted = ", ".join(f"{name}_count" for name in REACTION_KINDS)
+    return f"UPDATE post SET {kind}_count = {kind}_count + :change WHERE id = :post RETURNING {counted}"  # noqa: S608 (REACTION_KINDS' names)
 
 
-# Built once, a statement for each kind (as ``access``'s checks are).
+# A statement for each kind, its text built once (as ``access``'s checks are).
 _COUNTS = {kind: _counting(kind) for kind in REACTION_KINDS}
+_COUNT_TYPES = {"post": Uuid(), "change": Integer()}
 _KEY = ["post_id", "persona_id", "kind"]
 
 
-async def _count(session: AsyncSession, post_id: uuid.UUID, kind: str, change: int) -> dict[str, int]:
-    """Changes the post's count of ``kind``; every reaction count as the update left it (the
-    reactions other transactions committed first included), so that the answer needs no
-    second read of the post."""
-    values = (await session.execute(_COUNTS[kind], {"post": post_id, "change": change})).one()
-    return dict(zip(REACTION_KINDS, values, strict=True))
+async def _count(
+    session: AsyncSession,
+    outbox: Outbox,
+    events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    post_id: uuid.UUID,
+    kind: str,
+    change: int,
+) -> dict[str, int]:
+    """Publishes the change's ``events`` and changes the post's count of ``kind``, in one
+    statement on PostgreSQL (decision 0054): the post's row is locked from its last statement
+    to the commit. Returns every reaction count as the update left it (the reactions other
+    transactions committed first included), so that the answer needs no second read of the
+    post."""
+    counting = Then(_COUNTS[kind], {"post": post_id, "change": change}, _COUNT_TYPES)
+    result = await outbox.publish_many(session, events, then=counting)
+    assert result is not None
+    return dict(zip(REACTION_KINDS, result.one(), strict=True))
 
 
 def _bit(kind: str) -> int:

@@ -230,8 +230,9 @@ async def test_a_build_waits_for_posting_in_flight(suite):
 @pytest.mark.postgres
 async def test_a_new_post_takes_the_lock_with_its_row_and_fans_out_after(suite):
     """A new post's row, its tags and the stripes' shared lock are one statement, and the
-    fan-out, a later one, reads the inboxes with the lock held (decision 0053); no statement
-    takes the lock on its own, nor writes the tags apart."""
+    fan-out, a later one with the post's events, reads the inboxes with the lock held
+    (decisions 0053 and 0054); no statement takes the lock on its own, nor writes the tags or
+    the events apart."""
     (ada, ada_id), (bob, bob_id) = await people(suite, "ada", "bob")
     group = await make_group(suite, {ada_id: "member", bob_id: "member"})
     assert await bodies(suite.client, ada, HOME) == []  # ada's inbox is built
@@ -243,8 +244,11 @@ async def test_a_new_post_takes_the_lock_with_its_row_and_fans_out_after(suite):
     (at,) = locking
     assert "INSERT INTO post " in written[at] and "INSERT INTO post_tag" in written[at]
     assert sum("post_tag" in s for s in written) == 1, written
-    fan_out = [i for i, s in enumerate(written) if s.startswith("INSERT INTO home_entry")]
-    assert fan_out and fan_out[0] > at, written
+    # The fan-out is the main statement of the events' write (decision 0054), after the lock.
+    fan_out = [i for i, s in enumerate(written) if "INSERT INTO home_entry" in s]
+    assert len(fan_out) == 1 and fan_out[0] > at, written
+    assert "INSERT INTO outbox_event" in written[fan_out[0]], written
+    assert sum("INSERT INTO outbox_event" in s for s in written) == 1, written
     box, entries = await _inbox(suite, ada_id)
     assert box is not None and entries == 1
     async with suite.feed.state.database.sessionmaker() as session:

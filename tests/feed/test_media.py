@@ -358,7 +358,10 @@ async def test_a_write_that_fails_after_media_attached_gives_the_files_back(suit
     async def database_gone(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("INSERT …", {}, ConnectionError("the database went away"))
 
-    monkeypatch.setattr(inbox, "fan_out", database_gone)
+    def fan_out_gone(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("INSERT …", {}, ConnectionError("the database went away"))
+
+    monkeypatch.setattr(inbox, "fanning_out", fan_out_gone)  # the post's last statement
     monkeypatch.setattr(commenting, "notify", database_gone)
     resp = await _create(suite, ada, media_ids=files)
     assert resp.status_code == 503, resp.text

@@ -8,8 +8,10 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Uuid, bindparam, func, select, text, update
+from sqlalchemy import event as sa_event
 
+from kit.outbox import Then
 from kit.timeutil import utcnow
 from services.feed.models import PersonaReplica
 from services.feed.models import outbox_tables as feed_outbox
@@ -50,6 +52,53 @@ async def test_event_is_written_only_if_the_change_commits(suite):
     assert (
         await _count(suite.identity, outbox_tables.delivery) == 6
     )  # feed, groups, moderation, records, media and identity (webhooks)
+
+
+_RENAME = "UPDATE persona SET display_name = :name WHERE id = :persona RETURNING display_name"
+_NAME = text("SELECT display_name FROM persona WHERE id = :id").bindparams(bindparam("id", type_=Uuid()))
+
+
+def _renaming(persona_id: uuid.UUID, name: str) -> Then:
+    return Then(_RENAME, {"name": name, "persona": persona_id}, types={"persona": Uuid()})
+
+
+async def test_a_statement_after_the_events_runs_with_them_and_answers(suite):
+    """``Then``: the caller's statement runs with the events' write (on PostgreSQL in the same
+    statement), its answer returned; with no event it runs alone; rolled back, neither stays."""
+    outbox = suite.identity.state.outbox
+    database = suite.identity.state.database
+    email = await register(suite.client, "ada")
+    persona_id = uuid.UUID((await login(suite.client, email))["persona_id"])
+    events_before = await _count(suite.identity, outbox_tables.event)
+    deliveries_before = await _count(suite.identity, outbox_tables.delivery)
+    executed: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        executed.append(statement)
+
+    engine = database.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            then = _renaming(persona_id, "Renamed")
+            result = await outbox.publish_many(session, [("persona.updated", "x", {"a": 1})], then=then)
+            assert result is not None and result.scalar_one() == "Renamed"
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    assert len(executed) == (1 if database.is_postgres else 3), executed
+    assert await _count(suite.identity, outbox_tables.event) == events_before + 1
+    assert await _count(suite.identity, outbox_tables.delivery) == deliveries_before + 6
+
+    async with database.sessionmaker() as session:
+        assert await session.scalar(_NAME, {"id": persona_id}) == "Renamed"
+        result = await outbox.publish_many(session, [], then=_renaming(persona_id, "Alone"))
+        assert result is not None and result.scalar_one() == "Alone"
+        then = _renaming(persona_id, "Rolled back")
+        await outbox.publish_many(session, [("persona.updated", "x", {"a": 2})], then=then)
+        await session.rollback()
+    assert await _count(suite.identity, outbox_tables.event) == events_before + 1
+    async with database.sessionmaker() as session:
+        assert await session.scalar(_NAME, {"id": persona_id}) == "Renamed"
 
 
 async def test_retries_back_off_exponentially_with_jitter_up_to_a_cap(suite):
