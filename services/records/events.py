@@ -289,9 +289,13 @@ async def _add_version(
     """Inserts the version: by a statement built once, as ``_insert_new`` inserts an item,
     since records writes one on every event and an object of the model costs more to build
     than the insert to run."""
-    values = {
+    await session.execute(_NEW_VERSION, {"item_id": item_id, **_version(number, state, text)})
+
+
+def _version(number: int, state: State, text: Text | None) -> dict[str, Any]:
+    """A version's values, its item's id aside."""
+    return {
         "id": new_id(),
-        "item_id": item_id,
         "version": number,
         "change": state.change,
         "body": text.body if text is not None else None,
@@ -301,7 +305,6 @@ async def _add_version(
         "at": as_utc(state.at),
         "recorded_at": utcnow(),
     }
-    await session.execute(_NEW_VERSION, values)
 
 
 async def _has_version(session: AsyncSession, item_id: uuid.UUID, at: datetime, change: str) -> bool:
@@ -328,31 +331,56 @@ async def _insert_new(session: AsyncSession, state: State, text: Text | None) ->
         "recorded_at": utcnow(),
         **_followed(state),
     }
-    if state.kind == "post":
-        statement = _new_post_statement(session.get_bind().dialect.name)
-        written = bool(getattr(await session.execute(statement, {**values, "post": state.id}), "rowcount", 0))
-    else:
-        written = await upsert(session, Item, values, ["id"], update=False)
-    if not written:
+    post = {"post": state.id} if state.kind == "post" else {}
+    version = _version(1, state, text)
+    dialect = session.get_bind().dialect.name
+    statement = _new_item_statement(dialect, state.kind == "post")
+    if dialect == "postgresql":  # the item and its first version in one statement
+        versioned = {f"version_{key}": value for key, value in version.items()}
+        return (await session.execute(statement, {**values, **post, **versioned})).first() is not None
+    if not getattr(await session.execute(statement, {**values, **post}), "rowcount", 0):
         return False
-    await _add_version(session, state.id, 1, state, text)
+    await session.execute(_NEW_VERSION, {"item_id": state.id, **version})
     return True
 
 
-@functools.lru_cache(maxsize=2)
-def _new_post_statement(dialect: str) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` of a post's item, whose last activity is the later
-    of its own and the latest of the items already there on it; built once per dialect."""
+@functools.lru_cache(maxsize=4)
+def _new_item_statement(dialect: str, post: bool) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` of an item, built once per dialect and kind. A
+    post's last activity is the later of its own and the latest of the items already there on
+    it. On PostgreSQL the item's insert is a ``WITH`` clause, and the statement inserts its
+    first version from what that returns: nothing when the item was there, which the
+    statement's ``RETURNING`` says (one round trip for every new item, that is for every
+    write; the version's parameters are ``version_…``). SQLite, without data-modifying ``WITH``
+    clauses, inserts the version in a statement of its own."""
     table: Any = Item.__table__  # type: ignore[attr-defined]
     values: dict[str, Any] = {
         column.key: bindparam(column.key, type_=column.type) for column in table.columns
     }
     own = values["last_activity_at"]
-    if dialect == "postgresql":
+    if dialect != "postgresql":
+        if post:
+            values["last_activity_at"] = func.max(own, func.coalesce(_LATEST, own))
+        return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
+    if post:
         values["last_activity_at"] = func.greatest(own, _LATEST)  # NULL (nothing there) is ignored
-        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
-    values["last_activity_at"] = func.max(own, func.coalesce(_LATEST, own))
-    return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
+    item = (
+        postgresql.insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)
+        .cte("new_item")
+    )
+    versions: Any = ItemVersion.__table__  # type: ignore[attr-defined]
+    columns = [
+        item.c.id if column.key == "item_id" else bindparam(f"version_{column.key}", type_=column.type)
+        for column in versions.columns
+    ]
+    return (
+        insert(versions)
+        .from_select([column.key for column in versions.columns], select(*columns).select_from(item))
+        .returning(versions.c.item_id)
+    )
 
 
 def _followed(state: State) -> dict[str, Any]:
