@@ -12,6 +12,7 @@ from sqlmodel import col
 from domain.contexts import CONTEXTS, Context
 from domain.principal import Principal
 from kit.errors import Forbidden, NotFound
+from services.feed.content import writer_columns
 from services.feed.disclosure import SEEN_BY_STRANGER, stranger
 from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post
 from services.feed.timelines import rows_seen_by
@@ -29,6 +30,7 @@ _POST: Any = bindparam("post", type_=Uuid())
 _GROUP: Any = bindparam("group", type_=Uuid())
 _VISIBLE_POST = rows_seen_by(_READER, _CONTEXT).where(col(Post.id) == _POST)
 _VISIBLE_POST_DISCLOSED = _VISIBLE_POST.add_columns(SEEN_BY_STRANGER)
+_VISIBLE_POST_WRITTEN = _VISIBLE_POST_DISCLOSED.add_columns(*writer_columns(_READER, _CONTEXT))
 _GROUP_AND_MEMBER = (
     select(GroupReplica, MembershipReplica)
     .outerjoin(
@@ -53,18 +55,26 @@ def can_announce(caller: Principal) -> bool:
 
 
 async def visible_post(
-    session: AsyncSession, caller: Principal, post_id: uuid.UUID, *, disclosed: bool = False
+    session: AsyncSession,
+    caller: Principal,
+    post_id: uuid.UUID,
+    *,
+    disclosed: bool = False,
+    written: bool = False,
 ) -> Any:
     """The post as a ``timelines.visible_posts`` row, or 404 for a post the caller may not see
     (of the other context, in a group they cannot read, not shown: deleted, by an inactive
     author, or moderated: hidden or held but from its author, removed, in a moderated group).
-    ``disclosed``: the row ends with ``seen_by_stranger`` (``disclosure.SEEN_BY_STRANGER``),
-    for a write whose event may tell the post's content."""
+    ``disclosed``: the row has ``seen_by_stranger`` (``disclosure.SEEN_BY_STRANGER``), for a
+    write whose event may tell the post's content; ``written`` (with ``disclosed``): it ends
+    with the caller as a writer (``content.written_by``), for a write that would read that in
+    a statement of its own (decision 0054)."""
     assert caller.persona_id is not None and caller.context is not None
     params = {"reader": caller.persona_id, "context": caller.context, "post": post_id}
     if disclosed:
         params |= stranger(caller.context)
-    row = (await session.execute(_VISIBLE_POST_DISCLOSED if disclosed else _VISIBLE_POST, params)).first()
+    query = _VISIBLE_POST_WRITTEN if written else _VISIBLE_POST_DISCLOSED if disclosed else _VISIBLE_POST
+    row = (await session.execute(query, params)).first()
     if row is None:
         raise NotFound("No post with this id.")
     return row

@@ -43,7 +43,7 @@ from services.feed.content import (
     terms_at,
     terms_of,
     text_language,
-    writer,
+    written_by,
 )
 from services.feed.disclosure import comment_content
 from services.feed.listing import Listing, by_id
@@ -233,7 +233,7 @@ async def comment(
     which undoes the attachment if that fails."""
     assert author.persona_id is not None and author.context is not None
     # With what the comment's event may tell of the post: no question after the insert.
-    row = await visible_post(session, author, post_id, disclosed=True)
+    row = await visible_post(session, author, post_id, disclosed=True, written=True)
     post: Post = row[0]
     await ensure_writable(session, post)
     if post.locked_at is not None:
@@ -244,9 +244,7 @@ async def comment(
         if parent.parent_id is not None:
             raise Unprocessable("Replies go one level deep: reply to the top-level comment.")
     mentions = await resolve_mentions(session, body.body, author.context, author.persona_id)
-    # Read once and held to the end: the event's content names the author too, and a session
-    # keeps an object in its identity map only while something refers to it.
-    persona, terms_version = await writer(session, author.persona_id, author.context)
+    writing = written_by(row)  # read with the post
     comment_id = new_id()
     media = await attaching.attach(
         "comment", comment_id, author.persona_id, body.media_ids, post_id=post.id, group_id=post.group_id
@@ -262,14 +260,14 @@ async def comment(
         mentions=mentions,
     )
     session.add(made)
-    held = held_by(made.body, await terms_at(session, post.context, terms_version))
+    held = held_by(made.body, await terms_at(session, post.context, writing.terms_version))
     events = []
     if held:
         await hold(session, outbox, made, post, held, made.created_at)
     else:
         targets = notice_targets(post, parent, mentions)
         await notify(session, post, author.persona_id, targets, comment_id=made.id)
-        content = await comment_content(session, made, post, seen=row.seen_by_stranger)
+        content = await comment_content(session, made, post, seen=row.seen_by_stranger, writer=writing)
         events.append(("comment.created", str(post.id), comment_event(made, post, content)))
     events.append(records.comment_text_record(made, post, "created", made.created_at))
     counting = None
@@ -280,9 +278,7 @@ async def comment(
     # on, the post's row is locked until the transaction ends, and every other comment on the
     # post waits for it.
     await outbox.publish_many(session, events, then=counting)
-    result = comment_public(
-        made, persona.handle if persona else None, persona.display_name if persona else None
-    )
+    result = comment_public(made, writing.handle, writing.display_name)
     location = f"/api/v1/posts/{post.id}/comments/{made.id}"
     return Created(result, location, columns={"resource_id": made.id})
 

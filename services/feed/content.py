@@ -145,6 +145,38 @@ _WRITER = (
 _read: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, tuple[Term, ...]]]] = weakref.WeakKeyDictionary()
 
 
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """What a write needs of its writer, read with another statement (``writer_columns``):
+    the name its answer shows (None when the replica does not hold the writer), and the
+    version of its context's held-content terms, for ``terms_at``."""
+
+    handle: str | None
+    display_name: str | None
+    terms_version: int | None
+
+
+def writer_columns(persona: Any, context: Any) -> tuple[Any, ...]:
+    """``writer``'s read as columns for another statement to select (``access.visible_post``),
+    for the bound parameters ``persona`` and ``context``; ``written_by`` reads them back from
+    the end of its row."""
+
+    def own(column: Any) -> Any:
+        return select(column).where(col(PersonaReplica.id) == persona).scalar_subquery()
+
+    version = select(HeldTermSet.version).where(col(HeldTermSet.context) == context).scalar_subquery()
+    return (
+        own(col(PersonaReplica.handle)).label("writer_handle"),
+        own(col(PersonaReplica.display_name)).label("writer_name"),
+        version.label("terms_version"),
+    )
+
+
+def written_by(row: Any) -> Writer:
+    """The ``Writer`` in the last columns of a row that selected ``writer_columns``."""
+    return Writer(*row[-3:])
+
+
 async def writer(
     session: AsyncSession, persona_id: uuid.UUID, context: str
 ) -> tuple[PersonaReplica | None, int | None]:

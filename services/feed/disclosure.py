@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from domain.catalogue import CommentContent, PostContent, PostLink
 from kit.ids import random_id
+from services.feed.content import Writer
 from services.feed.models import Comment, PersonaReplica, Post
 from services.feed.timelines import seen_by
 
@@ -78,13 +79,22 @@ async def post_content(
 
 
 async def comment_content(
-    session: AsyncSession, comment: Comment, post: Post, *, seen: bool | None = None
+    session: AsyncSession,
+    comment: Comment,
+    post: Post,
+    *,
+    seen: bool | None = None,
+    writer: Writer | None = None,
 ) -> dict[str, Any] | None:
     """The ``content`` of a comment's event: ``CommentContent``, or None where it may not be
-    told (``seen``: as for ``open_to_context``, of the post)."""
+    told (``seen``: as for ``open_to_context``, of the post; ``writer``: the comment's author
+    as already read, ``content.written_by``)."""
     if comment.moderation is not None or comment.deleted_at is not None:
         return None
-    handle = await _handle(session, comment.author_id)
+    if writer is not None:
+        handle = writer.handle or None
+    else:
+        handle = await _handle(session, comment.author_id)
     if handle is None or not await open_to_context(session, post, seen=seen):
         return None
     return CommentContent(

@@ -4,11 +4,13 @@ deletion rules and announcements."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from services.feed.models import Post, PostTag
 from tests.feed.support import (
@@ -363,7 +365,8 @@ async def test_deleting_a_post_leaves_no_copy_of_its_text(suite):
 
 async def test_a_post_and_a_comment_read_their_authors_replica_once(suite):
     """The answer and the event's content both name the author: one read of the replica each
-    write, not one for each (a session forgets an object nothing refers to any more)."""
+    write, not one for each (a session forgets an object nothing refers to any more); a
+    comment reads it with its post (decision 0054)."""
     (ada, _), (bob, _) = await people(suite, "ada", "bob")
     for token in (ada, bob):  # each persona's first request checks it (cached after)
         assert (await suite.client.get("/api/v1/timelines/home", headers=auth(token))).status_code == 200
@@ -381,7 +384,16 @@ async def test_a_post_and_a_comment_read_their_authors_replica_once(suite):
         )
     assert resp.status_code == 201, resp.text
     assert resp.json()["author"]["handle"] == "bob"
-    assert author_reads(seen) == 1, [s for s, _ in seen]
+    assert author_reads(seen) == 0, [s for s, _ in seen]
+    with_post = [s for s, _ in seen if s.lstrip().startswith("SELECT post.id") and "writer_handle" in s]
+    assert len(with_post) == 1, [s for s, _ in seen]
+    async with suite.feed.state.database.sessionmaker() as session:
+        event = (
+            await session.execute(
+                text("SELECT data FROM outbox_event WHERE type = 'comment.created' ORDER BY seq DESC LIMIT 1")
+            )
+        ).scalar_one()
+    assert json.loads(event)["content"]["author_handle"] == "bob"
 
 
 async def test_a_group_post_reads_the_group_and_the_membership_in_one_statement(suite):
