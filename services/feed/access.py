@@ -12,7 +12,7 @@ from sqlmodel import col
 from domain.contexts import CONTEXTS, Context
 from domain.principal import Principal
 from kit.errors import Forbidden, NotFound
-from services.feed.content import writer_columns
+from services.feed.content import Writer, writer_columns, written_by
 from services.feed.disclosure import SEEN_BY_STRANGER, stranger
 from services.feed.models import GroupReplica, MembershipReplica, PersonaReplica, Post
 from services.feed.timelines import rows_seen_by
@@ -44,6 +44,7 @@ _GROUP_AND_MEMBER = (
     .execution_options(populate_existing=True)
 )
 _GROUP_AND_MEMBER_SHARED = _GROUP_AND_MEMBER.with_for_update(read=True, of=GroupReplica)
+_GROUP_AND_MEMBER_WRITTEN = _GROUP_AND_MEMBER_SHARED.add_columns(*writer_columns(_READER, _CONTEXT))
 
 
 def is_staff(caller: Principal) -> bool:
@@ -134,3 +135,15 @@ async def group_and_member(
     query = _GROUP_AND_MEMBER_SHARED if share else _GROUP_AND_MEMBER
     row = (await session.execute(query, {"reader": persona_id, "group": group_id})).first()
     return (row[0], row[1]) if row is not None else (None, None)
+
+
+async def group_member_and_writer(
+    session: AsyncSession, writer: Principal, group_id: uuid.UUID
+) -> tuple[GroupReplica | None, MembershipReplica | None, Writer | None]:
+    """``group_and_member`` for a write to the group (its row stays locked, shared), with the
+    writer (``content.written_by``) in the same statement (decision 0054); all None when there
+    is no such group."""
+    assert writer.persona_id is not None and writer.context is not None
+    params = {"reader": writer.persona_id, "group": group_id, "context": writer.context}
+    row = (await session.execute(_GROUP_AND_MEMBER_WRITTEN, params)).first()
+    return (row[0], row[1], written_by(row)) if row is not None else (None, None, None)

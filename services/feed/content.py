@@ -133,11 +133,6 @@ class Term:
 
 _TERMS = select(HeldTerm).where(col(HeldTerm.context) == bindparam("context")).order_by(col(HeldTerm.id))
 _VERSION = select(HeldTermSet.version).where(col(HeldTermSet.context) == bindparam("context"))
-_WRITER = (
-    select(PersonaReplica, HeldTermSet.version)
-    .outerjoin(HeldTermSet, col(HeldTermSet.context) == col(PersonaReplica.context))
-    .where(col(PersonaReplica.id) == bindparam("persona", type_=Uuid()))
-)
 # Each database's terms of each context as last read, with the version of the set they came
 # from (a set's version names its terms: ``moderation.replace_terms``). A write reads the
 # version in its own transaction, with its author (``writer``), and the terms only when the set
@@ -177,16 +172,13 @@ def written_by(row: Any) -> Writer:
     return Writer(*row[-3:])
 
 
-async def writer(
-    session: AsyncSession, persona_id: uuid.UUID, context: str
-) -> tuple[PersonaReplica | None, int | None]:
-    """A writer's replica, and the version of the held-content terms of ``context``, the
-    writer's (None: the context has none), for ``terms_at``: in one statement, or two when the
-    replica does not hold the writer (the terms hold its writing all the same)."""
-    row = (await session.execute(_WRITER, {"persona": persona_id})).first()
-    if row is None:
-        return None, await session.scalar(_VERSION, {"context": context})
-    return row[0], row[1]
+_WRITER = select(*writer_columns(bindparam("persona", type_=Uuid()), bindparam("context")))
+
+
+async def writer(session: AsyncSession, persona_id: uuid.UUID, context: str) -> Writer:
+    """A writer (``Writer``) of ``context``, in a statement of its own: for a write that reads
+    nothing else to select it with."""
+    return written_by((await session.execute(_WRITER, {"persona": persona_id, "context": context})).one())
 
 
 async def terms_of(session: AsyncSession, context: str) -> tuple[Term, ...]:

@@ -51,7 +51,10 @@ async def open_to_context(session: AsyncSession, post: Post, *, seen: bool | Non
     return bool(seen)
 
 
-async def _handle(session: AsyncSession, persona_id: Any) -> str | None:
+async def _handle(session: AsyncSession, persona_id: Any, writer: Writer | None = None) -> str | None:
+    """The author's handle: ``writer``'s when the caller read it, else the replica's."""
+    if writer is not None:
+        return writer.handle or None
     author = await session.get(PersonaReplica, persona_id)
     return author.handle if author is not None and author.handle else None
 
@@ -61,11 +64,12 @@ def _media_ids(media: list[dict[str, Any]] | None) -> list[Any]:
 
 
 async def post_content(
-    session: AsyncSession, post: Post, *, seen: bool | None = None
+    session: AsyncSession, post: Post, *, seen: bool | None = None, writer: Writer | None = None
 ) -> dict[str, Any] | None:
     """The ``content`` of a post's event: ``PostContent``, or None where it may not be told
-    (``seen``: as for ``open_to_context``)."""
-    handle = await _handle(session, post.author_id)
+    (``seen``: as for ``open_to_context``; ``writer``: the post's author as already read,
+    ``content.written_by``)."""
+    handle = await _handle(session, post.author_id, writer)
     if handle is None or not await open_to_context(session, post, seen=seen):
         return None
     return PostContent(
@@ -91,10 +95,7 @@ async def comment_content(
     as already read, ``content.written_by``)."""
     if comment.moderation is not None or comment.deleted_at is not None:
         return None
-    if writer is not None:
-        handle = writer.handle or None
-    else:
-        handle = await _handle(session, comment.author_id)
+    handle = await _handle(session, comment.author_id, writer)
     if handle is None or not await open_to_context(session, post, seen=seen):
         return None
     return CommentContent(

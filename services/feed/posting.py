@@ -27,9 +27,16 @@ from kit.ids import new_id
 from kit.outbox import Outbox
 from kit.timeutil import utcnow
 from services.feed import inbox, records
-from services.feed.access import can_announce, ensure_writable, group_and_member, may_moderate, visible_post
+from services.feed.access import (
+    can_announce,
+    ensure_writable,
+    group_member_and_writer,
+    may_moderate,
+    visible_post,
+)
 from services.feed.attachments import Attaching
 from services.feed.content import (
+    Writer,
     edited_language,
     held_by,
     held_since_written,
@@ -45,10 +52,8 @@ from services.feed.content import (
 from services.feed.deletion import publish_deleted
 from services.feed.disclosure import SEEN_BY_STRANGER, post_content, stranger
 from services.feed.models import (
-    GroupReplica,
     MembershipReplica,
     Notification,
-    PersonaReplica,
     Post,
     PostRevision,
     PostTag,
@@ -145,15 +150,17 @@ async def _notify_mentions(
 
 async def _check_group(
     session: AsyncSession, author: Principal, group_id: uuid.UUID, groups: Groups | None
-) -> None:
+) -> Writer | None:
     """The author may post to the group, by feed's replicas; where they have not caught up
     with groups yet (a group just created, a member just let in), asked of groups once
-    (``replicas``)."""
-    group, member = await _group_and_member(session, author, group_id)
+    (``replicas``). Returns the writer, read with the group (decision 0054). The group's row
+    stays shared until the post commits, so that the group's deletion
+    (``events.on_group_deleted``) waits for the post and removes it too."""
+    group, member, writing = await group_member_and_writer(session, author, group_id)
     if groups is not None and await groups.catch_up(
         session, author, group_id, group, member, members_only=True
     ):
-        group, member = await _group_and_member(session, author, group_id)
+        group, member, writing = await group_member_and_writer(session, author, group_id)
     if (
         group is None
         or group.context != author.context
@@ -165,15 +172,7 @@ async def _check_group(
         raise Forbidden("Only members post to a group.")
     if group.archived:
         raise Forbidden("The group is archived and read-only.", slug="group-archived")
-
-
-async def _group_and_member(
-    session: AsyncSession, author: Principal, group_id: uuid.UUID
-) -> tuple[GroupReplica | None, MembershipReplica | None]:
-    assert author.persona_id is not None
-    # Shared until the post commits, so that the group's deletion (events.on_group_deleted)
-    # waits for the post and removes it too.
-    return await group_and_member(session, author.persona_id, group_id, share=True)
+    return writing
 
 
 def _check_pin_time(pinned_until: datetime) -> None:
@@ -184,8 +183,8 @@ def _check_pin_time(pinned_until: datetime) -> None:
         )
 
 
-def _render(post: Post, author: PersonaReplica | None) -> PostPublic:
-    return post_public((post, author.handle if author else None, author.display_name if author else None, 0))
+def _render(post: Post, author: Writer) -> PostPublic:
+    return post_public((post, author.handle, author.display_name, 0))
 
 
 async def publish(
@@ -205,8 +204,9 @@ async def publish(
     ``groups``: where a group post's check asks groups when the replicas miss (without it,
     they alone decide)."""
     assert author.persona_id is not None and author.context is not None
+    writing = None  # read with the group, for a group post
     if body.group_id is not None:
-        await _check_group(session, author, body.group_id, groups)
+        writing = await _check_group(session, author, body.group_id, groups)
     if body.pinned_until is not None:
         if not can_announce(author):
             raise Forbidden("Only administrators and communications post announcements.")
@@ -226,10 +226,10 @@ async def publish(
         pinned_until=body.pinned_until,
     )
     new_mentions = await _set_text(session, post, body.body, new=True)
-    # Read once and held to the end: the event's content names the author too, and a session
-    # keeps an object in its identity map only while something refers to it.
-    author_row, terms_version = await writer(session, author.persona_id, author.context)
-    held = held_by(post_text(post.body, post.links), await terms_at(session, post.context, terms_version))
+    if writing is None:
+        writing = await writer(session, author.persona_id, author.context)
+    terms = await terms_at(session, post.context, writing.terms_version)
+    held = held_by(post_text(post.body, post.links), terms)
     events = []
     if held:
         await hold(session, outbox, post, post, held, post.created_at)
@@ -237,14 +237,14 @@ async def publish(
     else:
         seen = await _insert(session, post)
         await _notify_mentions(session, post, author.persona_id, new_mentions)
-        content = await post_content(session, post, seen=seen)
+        content = await post_content(session, post, seen=seen, writer=writing)
         events.append(("post.created", str(post.id), post_event(post, content)))
     events.append(records.post_text_record(post, "created", post.created_at))
     # Fanned out to the home inboxes in the statement of its events (decision 0054), a held
     # post too (as inboxes are built, ``inbox``): pages show it to its author alone until it
     # is released.
     await outbox.publish_many(session, events, then=inbox.fanning_out(session, post))
-    result = _render(post, author_row)
+    result = _render(post, writing)
     return Created(result, f"/api/v1/posts/{post.id}", columns={"resource_id": post.id})
 
 

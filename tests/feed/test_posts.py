@@ -364,29 +364,37 @@ async def test_deleting_a_post_leaves_no_copy_of_its_text(suite):
 
 
 async def test_a_post_and_a_comment_read_their_authors_replica_once(suite):
-    """The answer and the event's content both name the author: one read of the replica each
-    write, not one for each (a session forgets an object nothing refers to any more); a
-    comment reads it with its post (decision 0054)."""
-    (ada, _), (bob, _) = await people(suite, "ada", "bob")
+    """The answer and the event's content both name the author: one read of the writer each
+    write, not one for each; a comment reads it with its post, a group post with the group
+    (decision 0054)."""
+    (ada, ada_id), (bob, _) = await people(suite, "ada", "bob")
+    group = await make_group(suite, {ada_id: "member"})
     for token in (ada, bob):  # each persona's first request checks it (cached after)
         assert (await suite.client.get("/api/v1/timelines/home", headers=auth(token))).status_code == 200
 
     def author_reads(seen: list[tuple[str, Any]]) -> int:
-        return sum(statement.lstrip().startswith("SELECT persona_replica.id") for statement, _ in seen)
+        return sum(statement.lstrip().startswith("SELECT persona_replica.") for statement, _ in seen)
+
+    def writer_reads(seen: list[tuple[str, Any]], start: str) -> int:
+        return sum(s.lstrip().startswith(start) and "writer_handle" in s for s, _ in seen)
 
     with statements(suite) as seen:
         made = await post(suite.client, ada, "Sharing the quarterly figures.")
     assert made["author"]["handle"] == "ada"
-    assert author_reads(seen) == 1, [s for s, _ in seen]
+    assert author_reads(seen) == 0 and writer_reads(seen, "SELECT (SELECT persona_replica.") == 1, seen
+    with statements(suite) as seen:
+        grouped = await post(suite.client, ada, "For the group.", audience="group", group_id=group)
+    assert grouped["author"]["handle"] == "ada"
+    assert author_reads(seen) == 0 and writer_reads(seen, "SELECT group_replica.") == 1, seen
+    assert sum("writer_handle" in s for s, _ in seen) == 1, seen
     with statements(suite) as seen:
         resp = await suite.client.post(
             f"/api/v1/posts/{made['id']}/comments", json={"body": "Thank you."}, headers=auth(bob)
         )
     assert resp.status_code == 201, resp.text
     assert resp.json()["author"]["handle"] == "bob"
-    assert author_reads(seen) == 0, [s for s, _ in seen]
-    with_post = [s for s, _ in seen if s.lstrip().startswith("SELECT post.id") and "writer_handle" in s]
-    assert len(with_post) == 1, [s for s, _ in seen]
+    assert author_reads(seen) == 0 and writer_reads(seen, "SELECT post.id") == 1, seen
+    assert sum("writer_handle" in s for s, _ in seen) == 1, seen
     async with suite.feed.state.database.sessionmaker() as session:
         event = (
             await session.execute(
@@ -394,6 +402,14 @@ async def test_a_post_and_a_comment_read_their_authors_replica_once(suite):
             )
         ).scalar_one()
     assert json.loads(event)["content"]["author_handle"] == "bob"
+    async with suite.feed.state.database.sessionmaker() as session:
+        posted = (
+            await session.execute(
+                text("SELECT data FROM outbox_event WHERE type = 'post.created' AND subject = :post"),
+                {"post": made["id"]},
+            )
+        ).scalar_one()
+    assert json.loads(posted)["content"]["author_handle"] == "ada"
 
 
 async def test_a_group_post_reads_the_group_and_the_membership_in_one_statement(suite):

@@ -165,12 +165,12 @@ async def test_terms_are_read_again_only_when_their_set_changes(suite):
 
 
 async def test_a_writer_the_replica_does_not_hold_is_held_by_the_terms_all_the_same(suite):
-    """The terms' version is read with the writer's replica; without that row it is read on
-    its own, so the terms still apply."""
+    """The terms' version is read with the writer's replica, but not from it: without that row
+    it is read all the same, so the terms still apply."""
     root, _ = await staff(suite, "root", "admin")
     await _term(suite, root, "crypto")
     async with suite.feed.state.database.sessionmaker() as session:
-        persona, version = await writer(session, uuid.uuid4(), "professional")
-        assert persona is None and version is not None
-        terms = await terms_at(session, "professional", version)
+        unknown = await writer(session, uuid.uuid4(), "professional")
+        assert unknown.handle is None and unknown.terms_version is not None
+        terms = await terms_at(session, "professional", unknown.terms_version)
     assert held_by("Buy crypto", terms) == [str(terms[0].id)]
