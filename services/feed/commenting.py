@@ -92,7 +92,9 @@ def counted(comment: Comment) -> bool:
 _CHANGE: Any = bindparam("change", type_=Integer())
 _RECOUNT_POST_SQL = "UPDATE post SET comment_count = comment_count + :change WHERE id = :row"
 _RECOUNT_TYPES: dict[str, Any] = {"row": Uuid(), "change": Integer()}
-_RECOUNT_POST = text(_RECOUNT_POST_SQL).bindparams(bindparam("row", type_=Uuid()), _CHANGE)
+_RECOUNT_POST = text(_RECOUNT_POST_SQL).bindparams(
+    *(bindparam(n, type_=t) for n, t in _RECOUNT_TYPES.items())
+)
 _RECOUNT_PARENT = (
     update(Comment)
     .where(col(Comment.id) == bindparam("row", type_=Uuid()))
